@@ -1,0 +1,1 @@
+"""The Tencent Cloud Chat REST client."""
