@@ -1,0 +1,62 @@
+"""Build the one REST client from a config's `app` section: a real region, a URL, or `local`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from reconciler.tim.client import TimClient
+from reconciler.tim.endpoints import resolve_endpoint
+
+# The embedded emulator needs some key to sign and verify with; nothing real is behind it.
+LOCAL_SECRET_KEY = "local-emulator-key"
+LOCAL_BASE_URL = "http://emulator.local"
+
+
+class CredentialsError(Exception):
+    pass
+
+
+def local_db_path(app, base_dir: Path) -> Path:
+    path = Path(app.local_db)
+    return path if path.is_absolute() else base_dir / path
+
+
+def describe_endpoint(app, base_dir: Path) -> str:
+    if app.endpoint == "local":
+        return f"embedded emulator ({local_db_path(app, base_dir)})"
+    return resolve_endpoint(app.endpoint)
+
+
+def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> TimClient:
+    """``app`` is a config.AppConfig (or anything with the same attributes)."""
+    base_url = resolve_endpoint(app.endpoint)
+    secret = os.environ.get(app.secret_key_env)
+    transport = None
+    if base_url == "local":
+        from reconciler.emulator.app import create_app
+
+        secret = secret or LOCAL_SECRET_KEY
+        db = local_db_path(app, base_dir)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        asgi = create_app(db, sdkappid=app.sdkappid, secret_key=secret, admin=app.admin)
+        transport = httpx.ASGITransport(app=asgi)
+        base_url = LOCAL_BASE_URL
+    elif not secret:
+        raise CredentialsError(
+            f"the secret key is read from the environment variable {app.secret_key_env} "
+            f"(app.secret_key_env), which is not set: export {app.secret_key_env}=<key from "
+            "the Chat console> and run again"
+        )
+    kwargs = {"max_in_flight": max_in_flight} if max_in_flight else {}
+    return TimClient(
+        sdkappid=app.sdkappid,
+        admin=app.admin,
+        secret_key=secret,
+        base_url=base_url,
+        transport=transport,
+        rate_limit=app.rate_limit,
+        **kwargs,
+    )

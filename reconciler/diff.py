@@ -1,0 +1,237 @@
+"""Desired vs observed groups -> field-level changes.
+
+Both sides are projected onto the fields the desired group manages (a field left unset in YAML is
+not managed), the projections are compared with ``==``, and only the groups that differ go through
+deepdiff, whose tree tells which fields of the group or of which member changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from deepdiff import DeepDiff
+
+from reconciler.state import MUTE_TOLERANCE_S, Group, GroupType, Member, ObservedGroup
+
+BASE_FIELDS = (
+    "name",
+    "owner",
+    "introduction",
+    "notification",
+    "face_url",
+    "max_members",
+    "apply_join",
+    "invite_join",
+    "mute_all",
+)
+MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
+
+Action = Literal["create", "update", "destroy"]
+
+
+@dataclass
+class FieldChange:
+    field: str  # e.g. "name", "custom.Key", "muted_until"
+    before: Any
+    after: Any
+
+
+@dataclass
+class MemberChange:
+    account: str
+    action: Literal["add", "remove", "modify"]
+    fields: list[FieldChange] = field(default_factory=list)
+    member: Member | None = None  # the desired member, for add
+
+
+@dataclass
+class GroupChange:
+    group_id: str
+    type: GroupType
+    action: Action
+    desired: Group
+    observed: ObservedGroup | None
+    fields: list[FieldChange] = field(default_factory=list)
+    members: list[MemberChange] = field(default_factory=list)
+    marks_set: dict[int, list[str]] = field(default_factory=dict)
+    marks_delete: dict[int, list[str]] = field(default_factory=dict)
+    marks_pending: dict[int, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.action == "update"
+            and not self.fields
+            and not self.members
+            and not self.marks_set
+            and not self.marks_delete
+        )
+
+    def members_by(self, action: str) -> list[MemberChange]:
+        return [m for m in self.members if m.action == action]
+
+
+def effective_mute(until: int | None, now: int) -> int | None:
+    """A deadline already passed means not muted."""
+    if until is None:
+        return None
+    return until if until > now else 0
+
+
+def _member_view(want: Member, have: Member | None, now: int, owner: str | None) -> dict:
+    view: dict[str, Any] = {}
+    source = have if have is not None else want
+    for name in MEMBER_FIELDS:
+        wanted = getattr(want, name)
+        if name == "role" and want.account == owner:
+            wanted = "Owner"
+        if wanted is None:
+            continue
+        value = getattr(source, name) if have is not None else wanted
+        if name == "muted_until":
+            value = effective_mute(value, now)
+            wanted = effective_mute(wanted, now)
+            if abs(value - wanted) <= MUTE_TOLERANCE_S:
+                value = wanted
+        view[name] = value
+    custom = {k: v for k, v in (have.custom if have else {}).items() if k in want.custom}
+    if custom or want.custom:
+        view["custom"] = custom
+    return view
+
+
+def _desired_member_view(want: Member, now: int, owner: str | None) -> dict:
+    view: dict[str, Any] = {}
+    for name in MEMBER_FIELDS:
+        value = "Owner" if name == "role" and want.account == owner else getattr(want, name)
+        if value is None:
+            continue
+        view[name] = effective_mute(value, now) if name == "muted_until" else value
+    if want.custom:
+        view["custom"] = {k: v for k, v in want.custom.items() if v is not None}
+    return view
+
+
+def _views(want: Group, have: ObservedGroup, now: int) -> tuple[dict, dict]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name in BASE_FIELDS:
+        value = getattr(want, name)
+        if value is not None:
+            after[name] = value
+            before[name] = getattr(have, name)
+    if want.custom:
+        after["custom"] = {k: v for k, v in want.custom.items() if v is not None}
+        before["custom"] = {k: v for k, v in have.custom.items() if k in want.custom}
+    if want.members is not None and have.members is not None:
+        owner = want.owner or have.owner
+        after["members"] = {a: _desired_member_view(m, now, owner) for a, m in want.members.items()}
+        if owner and owner not in want.members:
+            # The owner is always a member; declaring it under `owner` is enough.
+            after["members"][owner] = {"role": "Owner"}
+        before["members"] = {}
+        for account, have_member in have.members.items():
+            want_member = want.members.get(account)
+            if want_member is not None:
+                before["members"][account] = _member_view(want_member, have_member, now, owner)
+            elif account == owner:
+                before["members"][account] = {"role": have_member.role}
+            elif want.members_mode == "authoritative":
+                before["members"][account] = {}
+    return before, after
+
+
+def _explain(change: GroupChange, before: dict, after: dict) -> None:
+    tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
+    new_members: dict[str, Member] = {}
+    modified: dict[str, list[FieldChange]] = {}
+    for kind, levels in tree.items():
+        for level in levels:
+            path = level.path(output_format="list")
+            old = level.t1 if kind != "dictionary_item_added" else None
+            new = level.t2 if kind != "dictionary_item_removed" else None
+            if path[0] == "members" and len(path) >= 2:
+                account = path[1]
+                if len(path) == 2:
+                    if kind == "dictionary_item_added":
+                        new_members[account] = change.desired.members.get(account) or Member(
+                            account=account
+                        )
+                    elif kind == "dictionary_item_removed":
+                        change.members.append(MemberChange(account, "remove"))
+                    continue
+                name = ".".join(str(p) for p in path[2:])
+                modified.setdefault(account, []).append(FieldChange(name, old, new))
+            else:
+                name = ".".join(str(p) for p in path)
+                change.fields.append(FieldChange(name, old, new))
+    for account, member in new_members.items():
+        change.members.append(MemberChange(account, "add", member=member))
+    for account, fields in modified.items():
+        change.members.append(MemberChange(account, "modify", sorted(fields, key=_key)))
+    change.fields.sort(key=_key)
+    change.members.sort(key=lambda m: ({"add": 0, "modify": 1, "remove": 2}[m.action], m.account))
+
+
+def _key(fc: FieldChange) -> str:
+    return fc.field
+
+
+def _diff_marks(change: GroupChange, want: Group, have: ObservedGroup) -> None:
+    online = set(have.online or [])
+    current = have.marks or {}
+    for mark, accounts in sorted((want.marks or {}).items()):
+        wanted, present = set(accounts), set(current.get(mark, []))
+        to_set = sorted(a for a in wanted - present if a in online)
+        pending = sorted(a for a in wanted - present if a not in online)
+        to_delete = sorted(present - wanted)
+        if to_set:
+            change.marks_set[mark] = to_set
+        if pending:
+            change.marks_pending[mark] = pending
+        if to_delete:
+            change.marks_delete[mark] = to_delete
+
+
+def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) -> GroupChange:
+    now = int(time.time()) if now is None else now
+    if want.state == "absent":
+        action: Action = "destroy"
+        return GroupChange(want.id, want.type, action if have else "update", want, have)
+    if have is None:
+        change = GroupChange(want.id, want.type, "create", want, None)
+        if want.id.startswith("@TGS#") and not want.id.startswith("@TGS#_"):
+            change.errors.append(
+                f"group {want.id} does not exist, and IDs starting with @TGS# are assigned by "
+                "the server: use a custom ID to create a group, or the ID of an existing one"
+            )
+            return change
+        _explain(change, *_views(want, _empty_like(want), now))
+        if want.type is GroupType.AVChatRoom and want.marks:
+            change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
+        return change
+    change = GroupChange(want.id, want.type, "update", want, have)
+    if have.type is not want.type:
+        change.errors.append(
+            f"group {want.id} is {have.type.value} live but {want.type.value} in the config: "
+            "a group's type cannot change; destroy and recreate it under another ID"
+        )
+        return change
+    before, after = _views(want, have, now)
+    if before != after:
+        _explain(change, before, after)
+    if want.type is GroupType.AVChatRoom and want.marks is not None:
+        _diff_marks(change, want, have)
+    return change
+
+
+def _empty_like(want: Group) -> ObservedGroup:
+    """An observed group with nothing set, so a new group's whole config shows as additions."""
+    return ObservedGroup(
+        id=want.id,
+        type=want.type,
+        members={} if want.members is not None else None,
+    )

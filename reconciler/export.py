@@ -1,0 +1,127 @@
+"""Live groups -> config YAML, so a team can adopt what exists: `plan` on the result is empty."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml_rs
+
+from reconciler.connect import local_db_path, make_client
+from reconciler.observe import MISSING_GROUP_CODES, _chunks, group_from_api, member_from_api
+from reconciler.state import DISPLAY_TYPE, GROUP_INFO_BATCH, GroupType, Member, ObservedGroup
+from reconciler.tim.client import TimClient
+
+# Above this many groups a single output file is split into one file per group type.
+SPLIT_ABOVE = 500
+
+
+async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
+    batches = await asyncio.gather(
+        *(client.get_group_info(b) for b in _chunks(ids, GROUP_INFO_BATCH))
+    )
+    groups: list[ObservedGroup] = []
+    missing: list[str] = []
+    for batch in batches:
+        for info in batch:
+            code = int(info.get("ErrorCode", 0))
+            if code in MISSING_GROUP_CODES:
+                missing.append(info.get("GroupId", "?"))
+                continue
+            if code:
+                raise ValueError(f"group {info.get('GroupId')}: get_group_info answered {code}")
+            has_list = "MemberList" in info and info["Type"] != GroupType.Community
+            groups.append(group_from_api(info, info.get("MemberList") if has_list else None))
+    if missing:
+        raise ValueError(f"group(s) not found in the app: {', '.join(missing)}")
+
+    async def community_members(group: ObservedGroup) -> None:
+        items = await client.all_group_members(group.id, community=True)
+        group.members = {m.account: m for m in map(member_from_api, items)}
+
+    await asyncio.gather(
+        *(community_members(g) for g in groups if g.type is GroupType.Community)
+    )
+    return groups
+
+
+def _member_entry(member: Member, owner: str | None) -> str | dict[str, Any]:
+    entry: dict[str, Any] = {"account": member.account}
+    if member.role == "Admin":
+        entry["role"] = "Admin"
+    if member.name_card:
+        entry["name_card"] = member.name_card
+    if member.msg_flag and member.msg_flag != "AcceptAndNotify":
+        entry["msg_flag"] = member.msg_flag
+    if member.muted_until:
+        entry["muted_until"] = datetime.fromtimestamp(member.muted_until, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    if member.custom:
+        entry["custom"] = dict(member.custom)
+    return member.account if len(entry) == 1 else entry
+
+
+def group_entry(group: ObservedGroup) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": group.id, "type": DISPLAY_TYPE[group.type], "name": group.name}
+    if group.owner:
+        entry["owner"] = group.owner
+    for name in ("introduction", "notification", "face_url"):
+        if getattr(group, name):
+            entry[name] = getattr(group, name)
+    if group.max_members is not None and group.type is not GroupType.AVChatRoom:
+        entry["max_members"] = group.max_members
+    for name in ("apply_join", "invite_join", "mute_all"):
+        if getattr(group, name) is not None:
+            entry[name] = getattr(group, name)
+    if group.custom:
+        entry["custom"] = dict(group.custom)
+    if group.members is not None:
+        entry["members"] = [_member_entry(m, group.owner) for m in group.members.values()]
+    return entry
+
+
+def _dump(app: dict | None, groups: list[ObservedGroup]) -> str:
+    doc: dict[str, Any] = {}
+    if app is not None:
+        doc["app"] = app
+    doc["groups"] = [group_entry(g) for g in groups]
+    return yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
+
+
+async def export_groups(config, only: list[str] | None, output: str | None) -> list[str]:
+    """Write the YAML; return lines telling what was written."""
+    async with make_client(config.app, config.base_dir) as client:
+        ids = only if only else await client.iter_all_group_ids()
+        groups = await read_groups(client, list(ids))
+    groups.sort(key=lambda g: (g.type.value, g.id))
+    app = config.app.model_dump(exclude_defaults=True) | {"sdkappid": config.app.sdkappid}
+    target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")
+    if config.app.endpoint == "local":
+        # Keep pointing at the same emulator state from wherever the new file lives.
+        db = local_db_path(config.app, config.base_dir).resolve()
+        app["local_db"] = os.path.relpath(db, target_dir.resolve())
+    if output is None:
+        print(_dump(app, groups), end="")
+        return [f"exported {len(groups)} group(s)"]
+    target = Path(output)
+    if target.suffix in (".yaml", ".yml") and len(groups) <= SPLIT_ABOVE:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_dump(app, groups))
+        return [f"wrote {len(groups)} group(s) to {target}"]
+    # A directory: the app section once, then one file per group type.
+    if target.suffix in (".yaml", ".yml"):
+        target = target.with_suffix("")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "app.yaml").write_text(yaml_rs.dumps({"app": app}, compact=True).removeprefix("---\n"))
+    lines = [f"wrote {target / 'app.yaml'}"]
+    for gtype in GroupType:
+        subset = [g for g in groups if g.type is gtype]
+        if subset:
+            path = target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"
+            path.write_text(_dump(None, subset))
+            lines.append(f"wrote {len(subset)} group(s) to {path}")
+    return lines

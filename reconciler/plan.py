@@ -1,0 +1,530 @@
+"""Changes -> an ordered, batched, guarded plan of API calls; the plan file.
+
+Each operation is one API call on one group. Within a group operations run by ``step`` (below);
+groups are independent of each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reconciler.diff import GroupChange, diff_group
+from reconciler.observe import Observation
+from reconciler.state import (
+    ACCOUNT_BATCH,
+    DELETE_BATCH,
+    IMPORT_BATCH,
+    MARKS_BATCH,
+    Group,
+    GroupType,
+    Member,
+    ObservedGroup,
+)
+
+PLAN_FORMAT_VERSION = 1
+CREATE_MEMBER_LIST_MAX = 100  # create_group accepts at most 100 initial members
+
+# Dependency order inside a group.
+STEPS = (
+    "import_accounts",
+    "create",
+    "base",  # modify_group_base_info: profile fields, custom data, raising max_members
+    "import_members",
+    "change_owner",
+    "modify_members",
+    "set_marks",
+    "delete_marks",
+    "remove_members",
+    "lower_max",
+    "destroy",
+)
+STEP_INDEX = {name: i for i, name in enumerate(STEPS)}
+
+API_SERVICE = {
+    "multiaccount_import": "im_open_login_svc",
+    "modify_user_info": "group_open_avchatroom_http_svc",
+}
+
+
+def service_of(api: str) -> str:
+    return API_SERVICE.get(api, "group_open_http_svc")
+
+
+@dataclass
+class Operation:
+    group: str  # "" for app-wide operations (account import)
+    step: str
+    api: str
+    body: dict[str, Any]
+    # Absolute mute deadline for modify_group_member_info; MuteTime is computed at call time.
+    muted_until: int | None = None
+    items: int = 1  # accounts or members the call carries, for the summary
+
+
+@dataclass
+class Refusal:
+    group: str
+    reason: str
+    overridable: bool  # --force overrides it; protection does not
+
+
+@dataclass
+class Plan:
+    changes: list[GroupChange]
+    operations: list[Operation]
+    refusals: list[Refusal] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    missing_accounts: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[GroupChange]:
+        return [c for c in self.changes if not c.empty]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.operations)
+
+    def destroys(self) -> list[str]:
+        return [op.group for op in self.operations if op.step == "destroy"]
+
+    def calls_by_api(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.operations:
+            counts[op.api] = counts.get(op.api, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def counts(self) -> dict[str, int]:
+        changed = self.changed
+        return {
+            "groups_create": sum(c.action == "create" for c in changed),
+            "groups_update": sum(c.action == "update" for c in changed),
+            "groups_destroy": sum(c.action == "destroy" for c in changed),
+            "members_add": sum(len(c.members_by("add")) for c in changed),
+            "members_modify": sum(len(c.members_by("modify")) for c in changed),
+            "members_remove": sum(len(c.members_by("remove")) for c in changed),
+            "marks_pending": sum(len(a) for c in self.changes for a in c.marks_pending.values()),
+            "api_calls": len(self.operations),
+        }
+
+
+def min_seconds(calls_by_api: dict[str, int], rate_limit: float, rate_limits: dict[str, float]):
+    """The floor time at the rate limit: the busiest API's calls divided by its rate."""
+    worst = 0.0
+    for api, calls in calls_by_api.items():
+        worst = max(worst, calls / rate_limits.get(api, rate_limit))
+    return worst
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _kv(custom: dict[str, str | None]) -> list[dict[str, str]]:
+    # A Value of "" deletes the key (modify_group_base_info's documented convention).
+    return [{"Key": k, "Value": "" if v is None else v} for k, v in custom.items()]
+
+
+def _import_item(member: Member) -> dict[str, Any]:
+    item: dict[str, Any] = {"Member_Account": member.account}
+    if member.role == "Admin":
+        item["Role"] = "Admin"
+    if member.join_time is not None:
+        item["JoinTime"] = member.join_time
+    if member.unread is not None:
+        item["UnreadMsgNum"] = member.unread
+    return item
+
+
+BASE_API_FIELDS = {
+    "name": "Name",
+    "introduction": "Introduction",
+    "notification": "Notification",
+    "face_url": "FaceUrl",
+    "apply_join": "ApplyJoinOption",
+    "invite_join": "InviteJoinOption",
+}
+
+
+def _base_body(change: GroupChange) -> dict[str, Any]:
+    """modify_group_base_info fields for every changed profile field except max_members."""
+    body: dict[str, Any] = {}
+    custom: dict[str, str | None] = {}
+    for fc in change.fields:
+        if fc.field in BASE_API_FIELDS:
+            body[BASE_API_FIELDS[fc.field]] = fc.after
+        elif fc.field == "mute_all":
+            body["MuteAllMember"] = "On" if fc.after else "Off"
+        elif fc.field.startswith("custom."):
+            custom[fc.field[len("custom.") :]] = fc.after
+        elif fc.field == "custom":  # the whole mapping appeared or vanished
+            custom.update({k: None for k in (fc.before or {})})
+            custom.update(fc.after or {})
+    if change.desired.custom and change.observed is not None:
+        # Keys declared null that are present live show up as removals above; make sure of it.
+        for key, value in change.desired.custom.items():
+            if value is None and key in change.observed.custom:
+                custom[key] = None
+    if custom:
+        body["AppDefinedData"] = _kv(custom)
+    return body
+
+
+def _member_body(group_id: str, account: str, fields: dict[str, Any]) -> tuple[dict, int | None]:
+    body: dict[str, Any] = {"GroupId": group_id, "Member_Account": account}
+    muted_until = None
+    for name, value in fields.items():
+        if name == "role":
+            body["Role"] = value
+        elif name == "name_card":
+            body["NameCard"] = value
+        elif name == "msg_flag":
+            body["MsgFlag"] = value
+        elif name == "muted_until":
+            muted_until = value
+        elif name == "custom":
+            body["AppMemberDefinedData"] = _kv(value)
+    return body, muted_until
+
+
+def _attribute_fields(member: Member, with_custom: bool) -> dict[str, Any]:
+    """Attributes of a new member that create_group/import_group_member cannot carry."""
+    fields = {
+        "name_card": member.name_card,
+        "msg_flag": member.msg_flag,
+        "muted_until": member.muted_until or None,
+        "custom": (_set_custom(member) or None) if with_custom else None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _set_custom(member: Member) -> dict[str, str | None]:
+    return {k: v for k, v in member.custom.items() if v is not None}
+
+
+def _modify_op(group_id: str, account: str, fields: dict[str, Any]) -> Operation:
+    body, mute = _member_body(group_id, account, fields)
+    return Operation(group_id, "modify_members", "modify_group_member_info", body, mute)
+
+
+def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
+    return [
+        Operation(
+            group_id,
+            "import_members",
+            "import_group_member",
+            {"GroupId": group_id, "MemberList": [_import_item(m) for m in batch]},
+            items=len(batch),
+        )
+        for batch in _chunks(members, IMPORT_BATCH)
+    ]
+
+
+def _create_ops(change: GroupChange) -> list[Operation]:
+    want = change.desired
+    gid = want.id
+    body: dict[str, Any] = {"Type": want.type.value, "GroupId": gid, "Name": want.name or gid}
+    if want.owner:
+        body["Owner_Account"] = want.owner
+    for name, api_name in BASE_API_FIELDS.items():
+        value = getattr(want, name)
+        if value is not None and name != "name":
+            body[api_name] = value
+    if want.max_members is not None and want.type is not GroupType.AVChatRoom:
+        body["MaxMemberCount"] = want.max_members
+    custom = {k: v for k, v in want.custom.items() if v is not None}
+    if custom:
+        body["AppDefinedData"] = _kv(custom)
+    declared = list((want.members or {}).values())
+    joining = [m for m in declared if m.account != want.owner]
+    # Small groups get their members in the create call itself: one call instead of two.
+    in_create = len(joining) <= CREATE_MEMBER_LIST_MAX and not any(
+        m.join_time is not None or m.unread is not None for m in joining
+    )
+    if joining and in_create:
+        body["MemberList"] = [
+            {
+                "Member_Account": m.account,
+                **({"Role": "Admin"} if m.role == "Admin" else {}),
+                **({"AppMemberDefinedData": _kv(_set_custom(m))} if _set_custom(m) else {}),
+            }
+            for m in joining
+        ]
+    ops = [
+        Operation(gid, "create", "create_group", body, items=1 + len(body.get("MemberList", [])))
+    ]
+    if want.mute_all:
+        ops.append(
+            Operation(
+                gid, "base", "modify_group_base_info", {"GroupId": gid, "MuteAllMember": "On"}
+            )
+        )
+    if not in_create:
+        ops.extend(_import_ops(gid, joining))
+    for member in declared:
+        # The owner joins through Owner_Account, which carries no custom data.
+        fields = _attribute_fields(
+            member, with_custom=member.account == want.owner or not in_create
+        )
+        if fields:
+            ops.append(_modify_op(gid, member.account, fields))
+    return ops
+
+
+def _peak_members(change: GroupChange) -> int:
+    have = change.observed
+    current = have.member_num if have and have.member_num is not None else 0
+    if have is not None and have.members is not None:
+        current = len(have.members)
+    return current + len(change.members_by("add"))
+
+
+def _update_ops(change: GroupChange) -> list[Operation]:
+    gid = change.group_id
+    have = change.observed
+    ops: list[Operation] = []
+    base = _base_body(change)
+    max_change = next((fc for fc in change.fields if fc.field == "max_members"), None)
+    lower_later = False
+    if max_change is not None and change.type is not GroupType.AVChatRoom:
+        before = max_change.before or 0
+        new_max = max_change.after
+        # Raising, or lowering to a size the group never exceeds during this apply: do it now.
+        if new_max >= before or new_max >= _peak_members(change):
+            base["MaxMemberNum"] = new_max
+        else:
+            lower_later = True
+    if base:
+        ops.append(Operation(gid, "base", "modify_group_base_info", {"GroupId": gid, **base}))
+
+    adds = [mc.member for mc in change.members_by("add") if mc.member is not None]
+    new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
+    ops.extend(_import_ops(gid, adds))
+    if new_owner:
+        ops.append(
+            Operation(
+                gid,
+                "change_owner",
+                "change_group_owner",
+                {"GroupId": gid, "NewOwner_Account": new_owner},
+            )
+        )
+    # Modify: changed attributes of existing members, and attributes of new members that the
+    # import call cannot carry.
+    for mc in change.members:
+        if mc.action == "modify":
+            fields = {}
+            for fc in mc.fields:
+                if fc.field == "role" and fc.after == "Owner":
+                    continue  # done by change_group_owner
+                if fc.field.startswith("custom"):
+                    fields.setdefault("custom", {})
+                    if fc.field == "custom":
+                        fields["custom"].update({k: None for k in (fc.before or {})})
+                        fields["custom"].update(fc.after or {})
+                    else:
+                        fields["custom"][fc.field[len("custom.") :]] = fc.after
+                else:
+                    fields[fc.field] = fc.after
+            if "custom" in fields:
+                # Keys declared null are deleted with an empty Value.
+                want = change.desired.members[mc.account]
+                observed_custom = have.members[mc.account].custom if have and have.members else {}
+                for key, value in want.custom.items():
+                    if value is None and key in observed_custom:
+                        fields["custom"][key] = None
+        elif mc.action == "add" and mc.member is not None:
+            fields = _attribute_fields(mc.member, with_custom=True)
+        else:
+            continue
+        if fields:
+            ops.append(_modify_op(gid, mc.account, fields))
+
+    for step, command, marks in (
+        ("set_marks", 1, change.marks_set),
+        ("delete_marks", 2, change.marks_delete),
+    ):
+        per_account: dict[str, list[int]] = {}
+        for mark, accounts in marks.items():
+            for account in accounts:
+                per_account.setdefault(account, []).append(mark)
+        entries = [
+            {"Member_Account": a, "Marks": sorted(m)} for a, m in sorted(per_account.items())
+        ]
+        for batch in _chunks(entries, MARKS_BATCH):
+            ops.append(
+                Operation(
+                    gid,
+                    step,
+                    "modify_user_info",
+                    {"GroupId": gid, "CommandType": command, "MemberList": batch},
+                    items=len(batch),
+                )
+            )
+    removals = [mc.account for mc in change.members_by("remove")]
+    for batch in _chunks(removals, DELETE_BATCH):
+        ops.append(
+            Operation(
+                gid,
+                "remove_members",
+                "delete_group_member",
+                {"GroupId": gid, "MemberToDel_Account": batch, "Silence": 1},
+                items=len(batch),
+            )
+        )
+    if lower_later:
+        ops.append(
+            Operation(
+                gid,
+                "lower_max",
+                "modify_group_base_info",
+                {"GroupId": gid, "MaxMemberNum": max_change.after},
+            )
+        )
+    return ops
+
+
+def _guards(change: GroupChange, admin: str, fraction: float, min_size: int) -> list[Refusal]:
+    refusals: list[Refusal] = []
+    gid = change.group_id
+    if change.action == "destroy":
+        if change.desired.protect:
+            refusals.append(
+                Refusal(gid, "group is protected (protect: true) and cannot be destroyed", False)
+            )
+        return refusals
+    removed = [mc.account for mc in change.members_by("remove")]
+    if not removed:
+        return refusals
+    if change.desired.protect:
+        refusals.append(
+            Refusal(
+                gid,
+                f"group is protected (protect: true): {len(removed)} member removal(s) refused",
+                False,
+            )
+        )
+    have = change.observed
+    if admin in removed:
+        refusals.append(Refusal(gid, f"would remove the app admin identifier {admin!r}", True))
+    staying_owner = change.desired.owner or (have.owner if have else None)
+    if staying_owner in removed:
+        refusals.append(Refusal(gid, f"would remove the group owner {staying_owner!r}", True))
+    current = len(have.members or {}) if have else 0
+    if current >= min_size and len(removed) / current > fraction:
+        refusals.append(
+            Refusal(
+                gid,
+                f"would remove {len(removed)} of {current} members "
+                f"({len(removed) / current:.0%} > policy.max_removal_fraction {fraction:.0%})",
+                True,
+            )
+        )
+    return refusals
+
+
+def fingerprint(group: ObservedGroup | None) -> str:
+    """A digest of a group's observed state, to detect changes between plan and apply."""
+    if group is None:
+        return "absent"
+    data = group.model_dump(mode="json", exclude={"member_num"})
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_plan(
+    desired: list[Group],
+    observation: Observation,
+    *,
+    admin: str,
+    max_removal_fraction: float,
+    min_group_size_for_guard: int = 10,
+    create_missing_accounts: bool = False,
+    now: int | None = None,
+) -> Plan:
+    changes: list[GroupChange] = []
+    operations: list[Operation] = []
+    plan = Plan(changes, operations)
+    for want in desired:
+        have = observation.groups.get(want.id)
+        change = diff_group(want, have, now)
+        changes.append(change)
+        plan.errors.extend(change.errors)
+        if change.errors or change.empty:
+            continue
+        if change.action == "destroy":
+            operations.append(Operation(want.id, "destroy", "destroy_group", {"GroupId": want.id}))
+        elif change.action == "create":
+            operations.extend(_create_ops(change))
+        else:
+            operations.extend(_update_ops(change))
+        plan.refusals.extend(_guards(change, admin, max_removal_fraction, min_group_size_for_guard))
+        plan.fingerprints[want.id] = fingerprint(have)
+    missing = sorted(observation.missing_accounts)
+    plan.missing_accounts = missing
+    if missing:
+        if create_missing_accounts:
+            for batch in _chunks(missing, ACCOUNT_BATCH):
+                operations.insert(
+                    0,
+                    Operation(
+                        "",
+                        "import_accounts",
+                        "multiaccount_import",
+                        {"Accounts": batch},
+                        items=len(batch),
+                    ),
+                )
+        else:
+            shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+            plan.errors.append(
+                f"{len(missing)} member account(s) do not exist in the app: {shown}. Import them "
+                "first, or set app.create_missing_accounts: true to have the plan import them"
+            )
+    return plan
+
+
+# ---- plan files -------------------------------------------------------------------------------
+
+
+def plan_document(
+    plan: Plan, *, config_digest: str, app: dict[str, Any], desired: list[Group]
+) -> dict:
+    """A versioned, secret-free JSON document: what apply --plan executes."""
+    touched = set(plan.fingerprints)
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "tool": "tim-reconciler",
+        "config_digest": config_digest,
+        "app": app,
+        "counts": plan.counts(),
+        "calls_by_api": plan.calls_by_api(),
+        "fingerprints": plan.fingerprints,
+        "groups": [g.model_dump(mode="json") for g in desired if g.id in touched],
+        "operations": [asdict(op) for op in plan.operations],
+        "pending_marks": {
+            c.group_id: {str(m): a for m, a in c.marks_pending.items()}
+            for c in plan.changes
+            if c.marks_pending
+        },
+    }
+
+
+def operations_from_document(doc: dict) -> list[Operation]:
+    return [Operation(**op) for op in doc["operations"]]
+
+
+def plan_depth(operations: list[Operation]) -> int:
+    """The longest chain of dependent steps in any one group (for the floor time)."""
+    steps: dict[str, set[str]] = {}
+    for op in operations:
+        steps.setdefault(op.group, set()).add(op.step)
+    return max((len(s) for s in steps.values()), default=0)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b)

@@ -1,0 +1,200 @@
+"""Views of a plan: text for terminals and logs, markdown for pull requests, json for machines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.diff import GroupChange
+from reconciler.plan import PLAN_FORMAT_VERSION, Plan, min_seconds
+from reconciler.state import DISPLAY_TYPE
+
+MARKDOWN_LIMIT = 60_000
+SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
+COLOR = {"+": "green", "~": "yellow", "-": "red"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str | dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "(unset)"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _field_line(field: str, before: Any, after: Any, create: bool) -> tuple[str, str]:
+    if create or before is None:
+        return "+", f"{field}: {_value(after)}"
+    if after is None:
+        return "-", f"{field}: {_value(before)}"
+    return "~", f"{field}: {_value(before)} -> {_value(after)}"
+
+
+def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
+    """(indent, symbol, text) lines describing one group's change."""
+    kind = DISPLAY_TYPE[change.type]
+    title = f"group {change.group_id} ({kind})"
+    lines: list[tuple[int, str, str]] = [(0, SYMBOL[change.action], title)]
+    if change.action == "destroy":
+        members = change.observed.member_count() if change.observed else 0
+        lines.append((1, "-", f"destroy group with {members} member(s) (needs --allow-destroy)"))
+        return lines
+    create = change.action == "create"
+    for fc in change.fields:
+        lines.append((1, *_field_line(fc.field, fc.before, fc.after, create)))
+    for mc in change.members:
+        if mc.action == "add":
+            extra = f" ({mc.member.role})" if mc.member and mc.member.role == "Admin" else ""
+            lines.append((1, "+", f"member {mc.account}{extra}"))
+        elif mc.action == "remove":
+            lines.append((1, "-", f"member {mc.account}"))
+        else:
+            details = ", ".join(
+                f"{fc.field} {_value(fc.before)} -> {_value(fc.after)}" for fc in mc.fields
+            )
+            lines.append((1, "~", f"member {mc.account}: {details}"))
+    for symbol, verb, marks in (
+        ("+", "set", change.marks_set),
+        ("-", "delete", change.marks_delete),
+    ):
+        for mark, accounts in marks.items():
+            lines.append((1, symbol, f"mark {mark} {verb}: {', '.join(accounts)}"))
+    for mark, accounts in change.marks_pending.items():
+        lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    if not plan.has_changes:
+        text = "No changes. The live groups match the configuration."
+        if c["marks_pending"]:
+            text += f" ({c['marks_pending']} mark(s) pending on offline members.)"
+        return text
+    return (
+        f"Plan: {c['groups_create']} group(s) to create, {c['groups_update']} to update, "
+        f"{c['groups_destroy']} to destroy; members {c['members_add']} to add, "
+        f"{c['members_modify']} to modify, {c['members_remove']} to remove; "
+        f"{c['api_calls']} API call(s)."
+    )
+
+
+def calls_lines(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> list[str]:
+    calls = plan.calls_by_api()
+    if not calls:
+        return []
+    parts = ", ".join(f"{api} {n}" for api, n in calls.items())
+    seconds = min_seconds(calls, rate_limit, rate_limits)
+    return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.1f} s"]
+
+
+def problem_lines(plan: Plan) -> list[str]:
+    lines = [f"Error: {e}" for e in plan.errors]
+    for r in plan.refusals:
+        how = "override with --force" if r.overridable else "not overridable"
+        lines.append(f"Refused: group {r.group}: {r.reason} ({how})")
+    return lines
+
+
+def render_text(plan: Plan, rate_limit: float, rate_limits: dict[str, float], color: bool) -> str:
+    out: list[str] = []
+    for change in plan.changes:
+        if change.empty and not change.marks_pending:
+            continue
+        for indent, symbol, text in change_lines(change):
+            line = f"{'    ' * indent}{symbol} {text}"
+            if color and symbol in COLOR:
+                line = f"[{COLOR[symbol]}]{_escape(line)}[/]"
+            elif color:
+                line = _escape(line)
+            out.append(line)
+        out.append("")
+    out.extend(calls_lines(plan, rate_limit, rate_limits))
+    out.extend(problem_lines(plan))
+    out.append(summary_line(plan))
+    return "\n".join(out)
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> str:
+    c = plan.counts()
+    head = [
+        "## tim-reconciler plan",
+        "",
+        "| groups create | update | destroy | members add | modify | remove | API calls |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {c['groups_create']} | {c['groups_update']} | {c['groups_destroy']} | "
+        f"{c['members_add']} | {c['members_modify']} | {c['members_remove']} | "
+        f"{c['api_calls']} |",
+        "",
+        summary_line(plan),
+        "",
+    ]
+    head += [f"> {line}" for line in problem_lines(plan)]
+    head += [f"- {line}" for line in calls_lines(plan, rate_limit, rate_limits)]
+    head.append("")
+    body: list[str] = []
+    size = sum(len(x) + 1 for x in head)
+    shown = 0
+    changes = [ch for ch in plan.changes if not ch.empty or ch.marks_pending]
+    for change in changes:
+        lines = change_lines(change)
+        _, symbol, title = lines[0]
+        block = [
+            f"<details><summary><code>{symbol} {title}</code></summary>",
+            "",
+            "```diff",
+            *(f"{symbol if symbol != '?' else '!'} {'  ' * i}{text}" for i, symbol, text in lines[1:]),
+            "```",
+            "</details>",
+            "",
+        ]
+        block_size = sum(len(x) + 1 for x in block)
+        if size + block_size > MARKDOWN_LIMIT - 500:
+            break
+        body.extend(block)
+        size += block_size
+        shown += 1
+    if shown < len(changes):
+        body.append(
+            f"_{len(changes) - shown} more changed group(s) not shown to stay under "
+            f"{MARKDOWN_LIMIT:,} characters; see the plan file or the text output for all._"
+        )
+    return "\n".join(head + body)
+
+
+def render_json(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> str:
+    calls = plan.calls_by_api()
+    doc = {
+        "format_version": PLAN_FORMAT_VERSION,
+        "counts": plan.counts(),
+        "calls_by_api": calls,
+        "min_seconds": round(min_seconds(calls, rate_limit, rate_limits), 3),
+        "errors": plan.errors,
+        "refusals": [r.__dict__ for r in plan.refusals],
+        "changes": [
+            {
+                "group": ch.group_id,
+                "type": ch.type.value,
+                "action": ch.action,
+                "fields": [fc.__dict__ for fc in ch.fields],
+                "members": [
+                    {"account": m.account, "action": m.action, "fields": [f.__dict__ for f in m.fields]}
+                    for m in ch.members
+                ],
+                "marks_set": ch.marks_set,
+                "marks_delete": ch.marks_delete,
+                "marks_pending": ch.marks_pending,
+            }
+            for ch in plan.changes
+            if not ch.empty or ch.marks_pending
+        ],
+        "operations": [
+            {"group": op.group, "step": op.step, "api": op.api, "items": op.items}
+            for op in plan.operations
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str)

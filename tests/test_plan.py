@@ -1,0 +1,212 @@
+"""Diff and plan on constructed states: what a reviewer sees and which calls apply makes."""
+
+from reconciler.observe import Observation
+from reconciler.plan import STEP_INDEX, build_plan
+from reconciler.state import Group, GroupType, Member, ObservedGroup
+
+NOW = 1_800_000_000
+
+
+def members(*accounts, **attrs):
+    return {a: Member(account=a, **attrs) for a in accounts}
+
+
+def observed(gid="g1", gtype=GroupType.Public, owner="t1", accounts=("t1",), **fields):
+    base = dict(
+        name="G",
+        introduction="",
+        notification="",
+        face_url="",
+        max_members=200,
+        apply_join="NeedPermission",
+        invite_join="FreeAccess",
+        mute_all=False,
+    )
+    base.update(fields)
+    have_members = None
+    if gtype is not GroupType.AVChatRoom:
+        have_members = {
+            a: Member(
+                account=a,
+                role="Owner" if a == owner else "Member",
+                name_card="",
+                msg_flag="AcceptAndNotify",
+                muted_until=0,
+                custom={},
+            )
+            for a in accounts
+        }
+    return ObservedGroup(id=gid, type=gtype, owner=owner, members=have_members, **base)
+
+
+def plan_for(want, have, missing=(), **kw):
+    obs = Observation(groups={want.id: have}, missing_accounts=set(missing))
+    kw.setdefault("admin", "administrator")
+    kw.setdefault("max_removal_fraction", 0.25)
+    return build_plan([want], obs, now=NOW, **kw)
+
+
+def apis(plan):
+    return [op.api for op in plan.operations]
+
+
+def test_no_change_means_no_operations():
+    want = Group(id="g1", type=GroupType.Public, name="G", owner="t1", members=members("t1", "s1"))
+    plan = plan_for(want, observed(accounts=("t1", "s1")))
+    assert plan.operations == []
+    assert not plan.has_changes
+
+
+def test_small_new_group_is_one_create_call_with_members_and_admin_role():
+    want = Group(
+        id="class-7a",
+        type=GroupType.Public,
+        name="Class 7A",
+        owner="t1",
+        members={"t1": Member(account="t1"), "s1": Member(account="s1", role="Admin")},
+    )
+    plan = plan_for(want, None)
+    assert apis(plan) == ["create_group"]
+    body = plan.operations[0].body
+    assert body["Owner_Account"] == "t1"
+    assert body["MemberList"] == [{"Member_Account": "s1", "Role": "Admin"}]
+
+
+def test_large_new_group_imports_in_batches_of_300():
+    want = Group(
+        id="big", type=GroupType.Public, name="Big", owner="t1",
+        members=members("t1", *(f"s{i}" for i in range(650))),
+    )
+    plan = plan_for(want, None)
+    assert apis(plan) == ["create_group"] + ["import_group_member"] * 3
+    assert [len(op.body["MemberList"]) for op in plan.operations[1:]] == [300, 300, 50]
+
+
+def test_member_changes_are_ordered_import_owner_modify_remove():
+    want = Group(
+        id="g1", type=GroupType.Public, owner="s1",
+        members={"s1": Member(account="s1"), "new": Member(account="new", name_card="N"),
+                 "t1": Member(account="t1", role="Admin")},
+    )
+    have = observed(accounts=("t1", "s1", "gone"))
+    plan = plan_for(want, have)
+    steps = [op.step for op in plan.operations]
+    assert steps == sorted(steps, key=STEP_INDEX.__getitem__)
+    assert apis(plan) == [
+        "import_group_member",
+        "change_group_owner",
+        "modify_group_member_info",
+        "modify_group_member_info",
+        "delete_group_member",
+    ]
+    assert plan.operations[1].body == {"GroupId": "g1", "NewOwner_Account": "s1"}
+    assert plan.operations[4].body["MemberToDel_Account"] == ["gone"]
+
+
+def test_additive_mode_never_removes():
+    want = Group(id="g1", type=GroupType.Public, owner="t1", members_mode="additive",
+                 members=members("t1"))
+    plan = plan_for(want, observed(accounts=("t1", "x", "y")))
+    assert plan.operations == []
+
+
+def test_removal_guard_refuses_over_the_fraction_in_groups_of_ten_or_more():
+    accounts = ("t1", *(f"s{i}" for i in range(11)))
+    want = Group(id="g1", type=GroupType.Public, owner="t1", members=members("t1", "s0", "s1"))
+    plan = plan_for(want, observed(accounts=accounts))
+    assert [r.overridable for r in plan.refusals] == [True]
+    assert "would remove 9 of 12 members" in plan.refusals[0].reason
+    small = plan_for(
+        Group(id="g1", type=GroupType.Public, owner="t1", members=members("t1")),
+        observed(accounts=("t1", "a", "b")),
+    )
+    assert small.refusals == []
+
+
+def test_protected_group_refuses_removals_and_destroy_without_override():
+    want = Group(id="g1", type=GroupType.Public, owner="t1", protect=True, members=members("t1"))
+    plan = plan_for(want, observed(accounts=("t1", "x")))
+    assert [r.overridable for r in plan.refusals] == [False]
+    gone = Group(id="g1", type=GroupType.Public, protect=True, state="absent")
+    assert [r.overridable for r in plan_for(gone, observed()).refusals] == [False]
+
+
+def test_removing_admin_identifier_or_owner_is_refused():
+    want = Group(id="g1", type=GroupType.Public, members=members("a"))
+    plan = plan_for(want, observed(owner="t1", accounts=("t1", "administrator", "a")))
+    reasons = " ".join(r.reason for r in plan.refusals)
+    assert "administrator" in reasons
+
+
+def test_custom_null_deletes_and_undeclared_keys_are_left_alone():
+    want = Group(id="g1", type=GroupType.Public, custom={"Keep": "v2", "Drop": None})
+    have = observed(custom={"Keep": "v1", "Drop": "x", "Other": "o"})
+    plan = plan_for(want, have)
+    assert apis(plan) == ["modify_group_base_info"]
+    data = {kv["Key"]: kv["Value"] for kv in plan.operations[0].body["AppDefinedData"]}
+    assert data == {"Keep": "v2", "Drop": ""}
+
+
+def test_mute_deadline_within_tolerance_is_not_drift_and_past_deadline_is_unmuted():
+    want = Group(id="g1", type=GroupType.Public, owner="t1",
+                 members={"t1": Member(account="t1"), "s": Member(account="s", muted_until=NOW + 100)})
+    have = observed(accounts=("t1", "s"))
+    have.members["s"].muted_until = NOW + 103
+    assert plan_for(want, have).operations == []
+    want.members["s"].muted_until = NOW - 10  # passed: means not muted
+    have.members["s"].muted_until = 0
+    assert plan_for(want, have).operations == []
+
+
+def test_type_change_is_an_error():
+    want = Group(id="g1", type=GroupType.ChatRoom, name="G")
+    plan = plan_for(want, observed())
+    assert plan.errors and "type cannot change" in plan.errors[0]
+
+
+def test_unknown_tgs_id_is_an_error():
+    want = Group(id="@TGS#2ABCDEF", type=GroupType.Public, name="G")
+    plan = plan_for(want, None)
+    assert plan.errors and "assigned by the server" in plan.errors[0]
+
+
+def test_max_members_raised_first_and_lowered_last():
+    want = Group(id="g1", type=GroupType.Public, owner="t1", max_members=500,
+                 members=members("t1", "a", "b"))
+    plan = plan_for(want, observed(accounts=("t1",), max_members=2))
+    assert apis(plan) == ["modify_group_base_info", "import_group_member"]
+    assert plan.operations[0].body["MaxMemberNum"] == 500
+    want = Group(id="g1", type=GroupType.Public, owner="t1", max_members=2, members=members("t1"))
+    plan = plan_for(want, observed(accounts=("t1", "a", "b")))
+    assert apis(plan) == ["delete_group_member", "modify_group_base_info"]
+    assert plan.operations[-1].step == "lower_max"
+
+
+def test_marks_are_set_on_online_members_deleted_and_pending_for_offline():
+    want = Group(id="live", type=GroupType.AVChatRoom, marks={1000: ["host", "away"], 1001: []})
+    have = observed(gid="live", gtype=GroupType.AVChatRoom, owner=None)
+    have.online = ["host", "guest"]
+    have.marks = {1001: ["guest"]}
+    plan = plan_for(want, have)
+    assert apis(plan) == ["modify_user_info", "modify_user_info"]
+    set_op, del_op = plan.operations
+    assert set_op.body["CommandType"] == 1
+    assert set_op.body["MemberList"] == [{"Member_Account": "host", "Marks": [1000]}]
+    assert del_op.body["MemberList"] == [{"Member_Account": "guest", "Marks": [1001]}]
+    assert plan.changes[0].marks_pending == {1000: ["away"]}
+
+
+def test_missing_accounts_are_an_error_unless_created():
+    want = Group(id="g1", type=GroupType.Public, owner="t1", members=members("t1", "ghost"))
+    have = observed(accounts=("t1",))
+    plan = plan_for(want, have, missing={"ghost"})
+    assert plan.errors and "ghost" in plan.errors[0]
+    plan = plan_for(want, have, missing={"ghost"}, create_missing_accounts=True)
+    assert plan.errors == []
+    assert apis(plan)[0] == "multiaccount_import"
+
+
+def test_destroy_only_when_present():
+    gone = Group(id="g1", type=GroupType.Public, state="absent")
+    assert apis(plan_for(gone, observed())) == ["destroy_group"]
+    assert plan_for(gone, None).operations == []
