@@ -313,7 +313,7 @@ def _report(result, stats, started: float) -> None:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
 @click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
-@click.option("--parallelism", type=click.IntRange(1, 1024), help="Calls in flight at most.")
+@click.option("--parallelism", type=click.IntRange(1, 1024), help="Calls in flight at most, per API (default 64).")
 def apply(path, plan_file, var, values, only, exclude, auto_approve, allow_destroy, force, parallelism):
     """Make the live app match the config (or execute a saved plan exactly)."""
     from reconciler.render import render_text

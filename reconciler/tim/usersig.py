@@ -108,6 +108,6 @@ def verify(
     if now > sig_time + sig_expire:
         raise UserSigError(SIG_EXPIRED, "UserSig expired")
     expected = _hmac(key, _content(sig_identifier, sig_appid, sig_time, sig_expire))
-    if not hmac.compare_digest(expected, sig):
+    if not hmac.compare_digest(expected.encode(), sig.encode()):  # str form rejects non-ASCII
         raise UserSigError(SIG_MISMATCH, "UserSig verification failed")
     return VerifiedSig(sig_identifier, sig_appid, sig_time, sig_expire)

@@ -1,0 +1,1000 @@
+"""The documented commands: one function per ``<service>/<command>``.
+
+Each handler gets the request body (a dict), an open transaction and a :class:`Ctx`, and returns
+the response fields after the envelope, or raises :class:`ApiError`; the caller rolls the
+transaction back on error, so a failed call changes nothing. The rules applied and the codes
+answered are the vendor's; choices on unconfirmed points are listed in ``reconciler.emulator``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors as E
+from . import rules as R
+from .errors import ApiError
+from .store import GROUP_COLUMNS, MEMBER_COLUMNS, EmulatorStore
+
+CURSOR_BASE = 1 << 32  # get_appid_group_list's Next = CURSOR_BASE + last group seq (> 2**32)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    sdkappid: int
+    admin: str
+    now: int
+
+
+Handler = Callable[[Ctx, sqlite3.Connection, dict], dict]
+
+# -- shared helpers -------------------------------------------------------------------------
+
+
+def _load_group(c: sqlite3.Connection, body: dict) -> sqlite3.Row:
+    gid = R.group_id_param(body)
+    row = c.execute(f"SELECT {GROUP_COLUMNS} FROM groups WHERE group_id = ?", (gid,)).fetchone()
+    if row is None:
+        raise ApiError(E.GROUP_GONE, f"group {gid} does not exist or has been destroyed")
+    return row
+
+
+def _no_type(group: sqlite3.Row, api: str, code: int = E.NO_PERMISSION) -> ApiError:
+    return ApiError(code, f"{api} is not supported for {group['type']} groups")
+
+
+def _member_count(c: sqlite3.Connection, seq: int) -> int:
+    return c.execute("SELECT count(*) FROM members WHERE group_seq = ?", (seq,)).fetchone()[0]
+
+
+def _missing_accounts(c: sqlite3.Connection, accounts: list[str]) -> list[str]:
+    missing: list[str] = []
+    unique = list(dict.fromkeys(accounts))
+    for i in range(0, len(unique), 500):
+        chunk = unique[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found = {
+            r[0]
+            for r in c.execute(f"SELECT user_id FROM accounts WHERE user_id IN ({marks})", chunk)
+        }
+        missing.extend(a for a in chunk if a not in found)
+    return missing
+
+
+def _require_accounts(c: sqlite3.Connection, accounts: list[str]) -> None:
+    missing = _missing_accounts(c, accounts)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ApiError(E.NO_SUCH_ACCOUNT, f"accounts not imported: {shown}")
+
+
+def _existing_members(c: sqlite3.Connection, seq: int, accounts: list[str]) -> set[str]:
+    found: set[str] = set()
+    unique = list(dict.fromkeys(accounts))
+    for i in range(0, len(unique), 500):
+        chunk = unique[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            r[0]
+            for r in c.execute(
+                f"SELECT account FROM members WHERE group_seq = ? AND account IN ({marks})",
+                [seq, *chunk],
+            )
+        )
+    return found
+
+
+def _custom(pairs: dict[str, str], keys: set[str] | None) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in pairs.items() if keys is None or k in keys]
+
+
+def _online(member: sqlite3.Row, now: int) -> bool:
+    """Online, or kept online by the special mark 500 (at most three days after it was set)."""
+    return bool(member["online"]) or member["mark500_until"] > now
+
+
+def _string_list(body: dict, field: str) -> list[str] | None:
+    value = R.get_list(body, field, required=False)
+    if value is not None and not all(isinstance(v, str) for v in value):
+        raise R.bad(f"{field} must be an array of strings")
+    return value
+
+
+# -- group listing and reading --------------------------------------------------------------
+
+
+def get_appid_group_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    limit = body.get("Limit", R.GROUP_LIST_LIMIT)
+    if not R.is_int(limit) or not 1 <= limit <= R.GROUP_LIST_LIMIT:
+        raise R.bad(f"Limit must be an integer from 1 to {R.GROUP_LIST_LIMIT}")
+    nxt = body.get("Next", 0)
+    if isinstance(nxt, str) and nxt.isdigit():
+        nxt = int(nxt)
+    if not R.is_int(nxt) or nxt < 0 or (0 < nxt < CURSOR_BASE):
+        raise R.bad("Next must be 0 or a value returned by a previous call")
+    after = nxt - CURSOR_BASE if nxt else 0
+    gtype = body.get("GroupType")
+    where, args = "seq > ?", [after]
+    if gtype is not None:
+        if gtype not in R.FILTER_TYPES:
+            raise R.bad(f"GroupType {gtype!r} is not a group type")
+        where += " AND type = ?"
+        args.append(R.FILTER_TYPES[gtype])
+    rows = c.execute(
+        f"SELECT seq, group_id FROM groups WHERE {where} ORDER BY seq LIMIT ?", [*args, limit + 1]
+    ).fetchall()
+    if gtype is None:
+        total = c.execute("SELECT count(*) FROM groups").fetchone()[0]
+    else:
+        total = c.execute("SELECT count(*) FROM groups WHERE type = ?", (args[1],)).fetchone()[0]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "TotalCount": total,
+        "GroupIdList": [{"GroupId": r[1]} for r in rows],
+        "Next": CURSOR_BASE + rows[-1][0] if more else 0,
+    }
+
+
+BASE_FIELDS = (
+    "Type",
+    "Name",
+    "Appid",
+    "Introduction",
+    "Notification",
+    "FaceUrl",
+    "Owner_Account",
+    "CreateTime",
+    "InfoSeq",
+    "LastInfoTime",
+    "LastMsgTime",
+    "NextMsgSeq",
+    "MemberNum",
+    "MaxMemberNum",
+    "ApplyJoinOption",
+    "InviteJoinOption",
+    "MuteAllMember",
+)
+MEMBER_FIELDS = (
+    "Role",
+    "JoinTime",
+    "MsgSeq",
+    "MsgFlag",
+    "LastSendMsgTime",
+    "MuteUntil",
+    "NameCard",
+)
+_FIELD_ALIASES = {"ShutUpAllMember": "MuteAllMember", "ShutUpUntil": "MuteUntil"}
+
+
+def _field_set(value: Any, field: str) -> set[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise R.bad(f"{field} must be an array of strings")
+    return {_FIELD_ALIASES.get(v, v) for v in value}
+
+
+def _member_json(
+    m: sqlite3.Row, fields: set[str] | None, custom_keys: set[str] | None, with_custom: bool
+) -> dict:
+    # MEMBER_COLUMNS order: id, account, role, join_time, msg_seq, msg_flag,
+    # last_send_msg_time, mute_until, name_card, app_data, ...
+    if fields is None:  # the common case, kept cheap: get_group_info of whole groups
+        out: dict[str, Any] = {
+            "Member_Account": m[1],
+            "Role": m[2],
+            "JoinTime": m[3],
+            "MsgSeq": m[4],
+            "MsgFlag": m[5],
+            "LastSendMsgTime": m[6],
+            "MuteUntil": m[7],
+            "NameCard": m[8],
+        }
+    else:
+        out = {"Member_Account": m[1]}
+        for i, name in enumerate(MEMBER_FIELDS, start=2):
+            if name in fields:
+                out[name] = m[i]
+    if with_custom:
+        raw = m[9]
+        out["AppMemberDefinedData"] = [] if raw == "{}" else _custom(json.loads(raw), custom_keys)
+    return out
+
+
+def get_group_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    ids = R.get_list(body, "GroupIdList")
+    if not ids or len(ids) > R.GROUP_INFO_BATCH:
+        raise R.bad(f"GroupIdList must hold 1 to {R.GROUP_INFO_BATCH} group IDs")
+    rf = body.get("ResponseFilter")
+    if rf is not None and not isinstance(rf, dict):
+        raise R.bad("ResponseFilter must be an object")
+    rf = rf or {}
+    base = _field_set(rf.get("GroupBaseInfoFilter"), "GroupBaseInfoFilter")
+    mfields = _field_set(rf.get("MemberInfoFilter"), "MemberInfoFilter")
+    gkeys = _field_set(rf.get("AppDefinedDataFilter_Group"), "AppDefinedDataFilter_Group")
+    mkeys = _field_set(
+        rf.get("AppDefinedDataFilter_GroupMember"), "AppDefinedDataFilter_GroupMember"
+    )
+    filtered = any(v is not None for v in (base, mfields, gkeys, mkeys))
+    if filtered and base is None:
+        base = set()
+    out = []
+    for gid in ids:
+        if not R.well_formed_group_id(gid):
+            out.append(
+                {"GroupId": gid, "ErrorCode": E.BAD_GROUP_ID, "ErrorInfo": "invalid group ID"}
+            )
+            continue
+        g = c.execute(f"SELECT {GROUP_COLUMNS} FROM groups WHERE group_id = ?", (gid,)).fetchone()
+        if g is None:
+            out.append(
+                {
+                    "GroupId": gid,
+                    "ErrorCode": E.GROUP_GONE,
+                    "ErrorInfo": "group does not exist or has been destroyed",
+                }
+            )
+            continue
+        out.append(_group_json(ctx, c, g, filtered, base, mfields, gkeys, mkeys))
+    return {"GroupInfo": out}
+
+
+def _group_json(
+    ctx: Ctx,
+    c: sqlite3.Connection,
+    g: sqlite3.Row,
+    filtered: bool,
+    base: set[str] | None,
+    mfields: set[str] | None,
+    gkeys: set[str] | None,
+    mkeys: set[str] | None,
+) -> dict:
+    is_av = g["type"] == R.AVCHATROOM
+    item: dict[str, Any] = {"GroupId": g["group_id"], "ErrorCode": 0, "ErrorInfo": ""}
+    members: list[sqlite3.Row] | None = None
+    want_members = not is_av and (not filtered or mfields is not None)
+    if want_members or (not is_av and (base is None or "MemberNum" in base)):
+        members = c.execute(
+            f"SELECT {MEMBER_COLUMNS} FROM members WHERE group_seq = ? ORDER BY id LIMIT ?",
+            (g["seq"], R.GROUP_INFO_MEMBER_CAP + 1),
+        ).fetchall()
+    values = {
+        "Type": g["type"],
+        "Name": g["name"],
+        "Appid": ctx.sdkappid,
+        "Introduction": g["introduction"],
+        "Notification": g["notification"],
+        "FaceUrl": g["face_url"],
+        "Owner_Account": g["owner"],
+        "CreateTime": g["create_time"],
+        "InfoSeq": g["info_seq"],
+        "LastInfoTime": g["last_info_time"],
+        "LastMsgTime": g["last_msg_time"],
+        "NextMsgSeq": g["next_msg_seq"],
+        "MaxMemberNum": g["max_member_num"],
+        "ApplyJoinOption": g["apply_join"],
+        "InviteJoinOption": g["invite_join"],
+        "MuteAllMember": "On" if g["mute_all"] else "Off",
+    }
+    if members is not None:
+        if len(members) > R.GROUP_INFO_MEMBER_CAP:
+            values["MemberNum"] = _member_count(c, g["seq"])
+            members = members[: R.GROUP_INFO_MEMBER_CAP]
+        else:
+            values["MemberNum"] = len(members)
+    for name in BASE_FIELDS:
+        if name in values and (base is None or name in base):
+            if is_av and name in ("MemberNum", "InviteJoinOption"):
+                continue
+            item[name] = values[name]
+    if not filtered or gkeys is not None:
+        item["AppDefinedData"] = _custom(json.loads(g["app_data"]), gkeys)
+    if want_members and members is not None:
+        with_custom = not filtered or mkeys is not None
+        item["MemberList"] = [_member_json(m, mfields, mkeys, with_custom) for m in members]
+    return item
+
+
+def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _load_group(c, body)
+    if g["type"] not in R.MEMBER_TYPES:
+        raise _no_type(g, "get_group_member_info")
+    fields = _field_set(body.get("MemberInfoFilter"), "MemberInfoFilter")
+    roles = _field_set(body.get("MemberRoleFilter"), "MemberRoleFilter")
+    if roles is not None and not roles <= {"Owner", "Admin", "Member"}:
+        raise R.bad("MemberRoleFilter accepts Owner, Admin and Member")
+    mkeys = _field_set(
+        body.get("AppDefinedDataFilter_GroupMember"), "AppDefinedDataFilter_GroupMember"
+    )
+    limit = body.get("Limit", 0)
+    if not R.is_int(limit) or not 0 <= limit <= R.MEMBER_INFO_LIMIT:
+        raise R.bad(f"Limit must be an integer from 1 to {R.MEMBER_INFO_LIMIT}")
+    offset = body.get("Offset", 0)
+    if not R.is_int(offset) or offset < 0:
+        raise R.bad("Offset must be an integer >= 0")
+    community = g["type"] == R.COMMUNITY
+    where, args = "group_seq = ?", [g["seq"]]
+    if roles is not None:
+        where += f" AND role IN ({','.join('?' * len(roles))})"
+        args.extend(sorted(roles))
+    if community:
+        if offset:
+            raise R.bad("Community groups page with Next, not Offset")
+        nxt = body.get("Next", "")
+        if not isinstance(nxt, str):
+            raise R.bad("Next must be a string")
+        try:
+            after = int(nxt, 16) if nxt else 0
+        except ValueError:
+            raise R.bad('Next must be "" or a value returned by a previous call') from None
+        where += " AND id > ?"
+        args.append(after)
+        offset = 0
+    sql = f"SELECT {MEMBER_COLUMNS} FROM members WHERE {where} ORDER BY id"
+    if limit:
+        sql += " LIMIT ? OFFSET ?"
+        args.extend([limit + 1, offset])
+    elif offset:
+        sql += " LIMIT -1 OFFSET ?"
+        args.append(offset)
+    rows = c.execute(sql, args).fetchall()
+    more = bool(limit) and len(rows) > limit
+    if limit:
+        rows = rows[:limit]
+    with_custom = mkeys is not None or fields is None
+    out: dict[str, Any] = {
+        "MemberNum": _member_count(c, g["seq"]),
+        "MemberList": [_member_json(m, fields, mkeys, with_custom) for m in rows],
+    }
+    if community:
+        out["Next"] = format(rows[-1]["id"], "x") if more else ""
+    return out
+
+
+# -- group lifecycle -------------------------------------------------------------------------
+
+
+def create_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    type_name = R.get_str(body, "Type", required=True)
+    gtype = R.CREATABLE_TYPES.get(type_name)
+    if gtype is None:
+        raise R.bad(f"Type {type_name!r} cannot be created; use Private, Public, ChatRoom, ...")
+    name = R.get_str(body, "Name", R.NAME_BYTES, required=True)
+    if not name:
+        raise R.bad("Name must not be empty")
+    intro = R.get_str(body, "Introduction", R.INTRODUCTION_BYTES) or ""
+    notif = R.get_str(body, "Notification", R.NOTIFICATION_BYTES) or ""
+    face = R.get_str(body, "FaceUrl", R.FACE_URL_BYTES) or ""
+    owner = R.get_str(body, "Owner_Account") or ""
+    cap = R.MAX_MEMBERS[gtype]
+    max_members = R.get_int(body, "MaxMemberCount", minimum=1)
+    if gtype == R.AVCHATROOM or max_members is None:
+        max_members = cap
+    elif max_members > cap:
+        raise R.bad(f"MaxMemberCount {max_members} is above the {gtype} limit of {cap}")
+    apply_join = R.get_str(body, "ApplyJoinOption")
+    if apply_join is not None and apply_join not in R.APPLY_JOIN_OPTIONS:
+        raise R.bad(f"ApplyJoinOption {apply_join!r} is not one of {sorted(R.APPLY_JOIN_OPTIONS)}")
+    if apply_join is None or gtype == R.COMMUNITY:
+        apply_join = R.DEFAULT_APPLY_JOIN[gtype]
+    invite_join = R.get_str(body, "InviteJoinOption")
+    if invite_join is not None:
+        if gtype == R.AVCHATROOM:
+            raise R.bad("InviteJoinOption is not supported for AVChatRoom groups")
+        if invite_join not in R.INVITE_JOIN_OPTIONS:
+            raise R.bad(f"InviteJoinOption {invite_join!r} is not valid")
+    else:
+        invite_join = R.DEFAULT_INVITE_JOIN.get(gtype, "")
+    app_data = R.apply_custom({}, R.custom_data(body.get("AppDefinedData", []), "AppDefinedData"))
+    support_topic = R.get_int(body, "SupportTopic") or 0
+    member_items = R.get_list(body, "MemberList", required=False) or []
+    if member_items and gtype == R.AVCHATROOM:
+        raise R.bad("MemberList is not supported for AVChatRoom groups (members join via SDK)")
+    if len(member_items) > R.CREATE_MEMBERS:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS, f"MemberList holds {len(member_items)}; at most {R.CREATE_MEMBERS}"
+        )
+    members: dict[str, tuple[str, dict[str, str]]] = {}
+    for item in member_items:
+        if not isinstance(item, dict):
+            raise R.bad("MemberList items must be objects")
+        account = R.check_user_id(item.get("Member_Account"))
+        role = item.get("Role", "Member")
+        if role not in ("Admin", "Member"):
+            raise R.bad(f"{account}: Role may only be 'Admin'")
+        data = R.apply_custom(
+            {}, R.custom_data(item.get("AppMemberDefinedData", []), "AppMemberDefinedData")
+        )
+        if account != owner:
+            members.setdefault(account, (role, data))
+    gid = body.get("GroupId")
+    if gid is not None:
+        gid = R.check_custom_group_id(gid, gtype)
+        existing = c.execute("SELECT owner FROM groups WHERE group_id = ?", (gid,)).fetchone()
+        if existing is not None:
+            if owner and existing[0] == owner:
+                raise ApiError(E.GROUP_ID_USED_BY_OWNER, f"group ID {gid} is used; {owner} owns it")
+            raise ApiError(E.GROUP_ID_USED, f"group ID {gid} is already used")
+    _require_accounts(c, ([owner] if owner else []) + list(members))
+    total = len(members) + (1 if owner and gtype != R.AVCHATROOM else 0)
+    if gtype != R.AVCHATROOM and total > max_members:
+        raise ApiError(E.GROUP_FULL, f"{total} initial members exceed MaxMemberCount {max_members}")
+    if gid is None:
+        gid = EmulatorStore.new_group_id(c, gtype)
+    now = ctx.now
+    seq = c.execute(
+        "INSERT INTO groups(group_id, type, name, introduction, notification, face_url, owner,"
+        " create_time, last_info_time, max_member_num, apply_join, invite_join, app_data,"
+        " support_topic) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            gid,
+            gtype,
+            name,
+            intro,
+            notif,
+            face,
+            owner,
+            now,
+            now,
+            max_members if gtype != R.AVCHATROOM else 0,
+            apply_join,
+            invite_join,
+            json.dumps(app_data),
+            support_topic,
+        ),
+    ).lastrowid
+    rows = []
+    if owner and gtype != R.AVCHATROOM:
+        rows.append((seq, owner, "Owner", now, "{}"))
+    rows.extend((seq, a, role, now, json.dumps(data)) for a, (role, data) in members.items())
+    c.executemany(
+        "INSERT INTO members(group_seq, account, role, join_time, app_data) VALUES (?,?,?,?,?)",
+        rows,
+    )
+    out: dict[str, Any] = {"GroupId": gid}
+    if gtype == R.COMMUNITY:
+        out.update({"Type": R.COMMUNITY, "HugeGroupFlag": 0})
+    return out
+
+
+def destroy_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _load_group(c, body)
+    c.execute("DELETE FROM members WHERE group_seq = ?", (g["seq"],))
+    c.execute("DELETE FROM groups WHERE seq = ?", (g["seq"],))
+    return {}
+
+
+def change_group_owner(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    gid = R.group_id_param(body)
+    new_owner = R.check_user_id(body.get("NewOwner_Account"), "NewOwner_Account")
+    g = _load_group(c, {"GroupId": gid})
+    if g["type"] not in R.MEMBER_TYPES:
+        raise _no_type(g, "change_group_owner")
+    _require_accounts(c, [new_owner])
+    if not _existing_members(c, g["seq"], [new_owner]):
+        raise R.bad(f"{new_owner} must be a member of {gid} before becoming its owner")
+    if g["owner"] == new_owner:
+        return {}
+    if g["owner"]:
+        c.execute(
+            "UPDATE members SET role = 'Member' WHERE group_seq = ? AND account = ?",
+            (g["seq"], g["owner"]),
+        )
+    c.execute(
+        "UPDATE members SET role = 'Owner' WHERE group_seq = ? AND account = ?",
+        (g["seq"], new_owner),
+    )
+    c.execute(
+        "UPDATE groups SET owner = ?, info_seq = info_seq + 1, last_info_time = ? WHERE seq = ?",
+        (new_owner, ctx.now, g["seq"]),
+    )
+    return {}
+
+
+def modify_group_base_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _load_group(c, body)
+    gtype = g["type"]
+    sets: dict[str, Any] = {}
+    name = R.get_str(body, "Name", R.NAME_BYTES)
+    if name is not None:
+        if not name:
+            raise R.bad("Name must not be empty")
+        sets["name"] = name
+    for field, column, limit in (
+        ("Introduction", "introduction", R.INTRODUCTION_BYTES),
+        ("Notification", "notification", R.NOTIFICATION_BYTES),
+        ("FaceUrl", "face_url", R.FACE_URL_BYTES),
+    ):
+        value = R.get_str(body, field, limit)
+        if value is not None:
+            sets[column] = value
+    max_members = R.get_int(body, "MaxMemberNum", minimum=1)
+    if max_members is not None and gtype != R.AVCHATROOM:
+        cap = R.MAX_MEMBERS[gtype]
+        if max_members > cap:
+            raise R.bad(f"MaxMemberNum {max_members} is above the {gtype} limit of {cap}")
+        count = _member_count(c, g["seq"])
+        if max_members < count:
+            raise R.bad(f"MaxMemberNum {max_members} is below the member count {count}")
+        sets["max_member_num"] = max_members
+    apply_join = R.get_str(body, "ApplyJoinOption")
+    if apply_join is not None:
+        if gtype == R.COMMUNITY:
+            raise R.bad("ApplyJoinOption is not supported for Community groups")
+        if apply_join not in R.APPLY_JOIN_OPTIONS:
+            raise R.bad(f"ApplyJoinOption {apply_join!r} is not valid")
+        sets["apply_join"] = apply_join
+    invite_join = R.get_str(body, "InviteJoinOption")
+    if invite_join is not None:
+        if gtype == R.AVCHATROOM:
+            raise R.bad("InviteJoinOption is not supported for AVChatRoom groups")
+        if invite_join not in R.INVITE_JOIN_OPTIONS:
+            raise R.bad(f"InviteJoinOption {invite_join!r} is not valid")
+        sets["invite_join"] = invite_join
+    mute_all = R.mute_all_param(body)
+    if mute_all is not None:
+        sets["mute_all"] = int(mute_all)
+    if "AppDefinedData" in body:
+        pairs = R.custom_data(body["AppDefinedData"], "AppDefinedData")
+        sets["app_data"] = json.dumps(R.apply_custom(json.loads(g["app_data"]), pairs))
+    history = body.get("HistoryMsgBeforeJoin")
+    if history is not None and history not in ("On", "Off"):
+        raise R.bad("HistoryMsgBeforeJoin must be 'On' or 'Off'")
+    operator = R.get_str(body, "From_Account")
+    if operator:
+        _require_accounts(c, [operator])
+    assignments = ", ".join(f"{col} = ?" for col in sets)
+    c.execute(
+        "UPDATE groups SET "
+        + (assignments + ", " if assignments else "")
+        + "info_seq = info_seq + 1, last_info_time = ? WHERE seq = ?",
+        [*sets.values(), ctx.now, g["seq"]],
+    )
+    return {}
+
+
+# -- members -------------------------------------------------------------------------------
+
+
+def _member_items(body: dict, limit: int) -> list[dict]:
+    items = R.get_list(body, "MemberList")
+    if not items:
+        raise R.bad("MemberList must not be empty")
+    if len(items) > limit:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS, f"MemberList holds {len(items)} accounts; at most {limit}"
+        )
+    for item in items:
+        if not isinstance(item, dict):
+            raise R.bad("MemberList items must be objects")
+        R.check_user_id(item.get("Member_Account"))
+    return items
+
+
+def _add_members(
+    ctx: Ctx, c: sqlite3.Connection, body: dict, items: list[dict], api: str, importing: bool
+) -> dict:
+    g = _load_group(c, body)
+    if g["type"] not in R.MEMBER_TYPES:
+        raise _no_type(g, api)
+    accounts = [item["Member_Account"] for item in items]
+    _require_accounts(c, accounts)
+    present = _existing_members(c, g["seq"], accounts)
+    results = []
+    new_rows = []
+    for item in items:
+        account = item["Member_Account"]
+        if account in present:
+            results.append({"Member_Account": account, "Result": 2})
+            continue
+        present.add(account)
+        results.append({"Member_Account": account, "Result": 1})
+        role = item.get("Role", "Member") if importing else "Member"
+        join_time = item.get("JoinTime", ctx.now) if importing else ctx.now
+        new_rows.append((g["seq"], account, role, join_time))
+    if new_rows:
+        count = _member_count(c, g["seq"])
+        if count + len(new_rows) > g["max_member_num"]:
+            raise ApiError(
+                E.GROUP_FULL,
+                f"group {g['group_id']} is full: {count} members + {len(new_rows)} new"
+                f" > MaxMemberNum {g['max_member_num']}",
+            )
+        c.executemany(
+            "INSERT INTO members(group_seq, account, role, join_time) VALUES (?,?,?,?)", new_rows
+        )
+    return {"MemberList": results}
+
+
+def add_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    items = _member_items(body, R.ADD_BATCH)
+    silence = body.get("Silence")
+    if silence is not None and silence not in (0, 1):
+        raise R.bad("Silence must be 0 or 1")
+    return _add_members(ctx, c, body, items, "add_group_member", importing=False)
+
+
+def import_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    items = _member_items(body, R.IMPORT_BATCH)
+    for item in items:
+        if item.get("Role", "Admin") != "Admin":
+            raise R.bad(f"{item['Member_Account']}: Role may only be 'Admin'")
+        R.get_int(item, "JoinTime")
+        R.get_int(item, "UnreadMsgNum")
+    return _add_members(ctx, c, body, items, "import_group_member", importing=True)
+
+
+def delete_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    accounts = _string_list(body, "MemberToDel_Account")
+    if not accounts:
+        raise R.bad("MemberToDel_Account must list at least one account")
+    if len(accounts) > R.DELETE_BATCH:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS,
+            f"MemberToDel_Account holds {len(accounts)} accounts; at most {R.DELETE_BATCH}",
+        )
+    reason = body.get("Reason")
+    if reason is not None and not isinstance(reason, str):
+        raise R.bad("Reason must be a string")
+    g = _load_group(c, body)
+    if g["type"] not in R.MEMBER_TYPES:
+        raise _no_type(g, "delete_group_member", E.BAD_PARAM)
+    if g["owner"] and g["owner"] in accounts:
+        raise ApiError(E.NO_PERMISSION, f"the owner {g['owner']} cannot be removed")
+    c.executemany(
+        "DELETE FROM members WHERE group_seq = ? AND account = ?",
+        [(g["seq"], a) for a in dict.fromkeys(accounts)],
+    )
+    return {}
+
+
+def modify_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    gid = R.group_id_param(body)
+    account = R.check_user_id(body.get("Member_Account"))
+    g = _load_group(c, {"GroupId": gid})
+    if g["type"] not in R.MEMBER_TYPES:
+        raise _no_type(g, "modify_group_member_info")
+    m = c.execute(
+        f"SELECT {MEMBER_COLUMNS} FROM members WHERE group_seq = ? AND account = ?",
+        (g["seq"], account),
+    ).fetchone()
+    if m is None:
+        raise R.bad(f"{account} is not a member of {gid}")
+    sets: dict[str, Any] = {}
+    role = body.get("Role")
+    if role is not None:
+        if role not in ("Admin", "Member"):
+            raise R.bad("Role must be 'Admin' or 'Member'")
+        if m["role"] == "Owner":
+            raise R.bad(f"{account} is the owner; the owner's role cannot be changed")
+        sets["role"] = role
+    msg_flag = body.get("MsgFlag")
+    if msg_flag is not None:
+        if msg_flag not in R.MSG_FLAGS:
+            raise R.bad(f"MsgFlag must be one of {sorted(R.MSG_FLAGS)}")
+        sets["msg_flag"] = msg_flag
+    name_card = R.get_str(body, "NameCard", R.NAME_CARD_BYTES)
+    if name_card is not None:
+        sets["name_card"] = name_card
+    if "AppMemberDefinedData" in body:
+        pairs = R.custom_data(body["AppMemberDefinedData"], "AppMemberDefinedData")
+        sets["app_data"] = json.dumps(R.apply_custom(json.loads(m["app_data"]), pairs))
+    mute = R.mute_time_param(body)
+    if mute is not None:
+        if g["type"] == R.PRIVATE:
+            raise R.bad("Work (Private) groups do not support muting members")
+        sets["mute_until"] = ctx.now + mute if mute else 0
+    if sets:
+        c.execute(
+            f"UPDATE members SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
+            [*sets.values(), m["id"]],
+        )
+    return {}
+
+
+# -- AVChatRoom ----------------------------------------------------------------------------
+
+
+def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    command = body.get("CommandType")
+    if command not in (1, 2) or isinstance(command, bool):
+        raise R.bad("CommandType must be 1 (set marks) or 2 (delete marks)")
+    items = R.get_list(body, "MemberList")
+    if not items:
+        raise R.bad("MemberList must not be empty")
+    if len(items) > R.MARKS_BATCH:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS, f"MemberList holds {len(items)} accounts; at most {R.MARKS_BATCH}"
+        )
+    wanted: list[tuple[str, list[int]]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise R.bad("MemberList items must be objects")
+        account = R.check_user_id(item.get("Member_Account"))
+        marks = item.get("Marks")
+        if not isinstance(marks, list) or not marks:
+            raise R.bad(f"{account}: Marks must be a non-empty array of numbers")
+        for mark in marks:
+            if not R.is_int(mark) or (mark < R.MIN_CUSTOM_MARK and mark not in R.SPECIAL_MARKS):
+                raise R.bad(f"{account}: mark {mark!r} must be >= {R.MIN_CUSTOM_MARK} or 500/600")
+        wanted.append((account, marks))
+    g = _load_group(c, body)
+    if g["type"] != R.AVCHATROOM:
+        raise _no_type(g, "modify_user_info")
+    now = ctx.now
+    done = []
+    for account, marks in wanted:
+        m = c.execute(
+            "SELECT id, online, marks, mark500_until FROM members"
+            " WHERE group_seq = ? AND account = ?",
+            (g["seq"], account),
+        ).fetchone()
+        if m is None or not _online(m, now):
+            continue  # offline or unknown accounts are left out of the answer
+        current = set(json.loads(m["marks"]))
+        until = m["mark500_until"]
+        if command == 1:
+            current.update(marks)
+            if R.MARK_ALWAYS_ONLINE in marks:
+                until = now + R.MARK_500_SECONDS
+        else:
+            current.difference_update(marks)
+            if R.MARK_ALWAYS_ONLINE in marks:
+                until = 0
+        c.execute(
+            "UPDATE members SET marks = ?, mark500_until = ? WHERE id = ?",
+            (json.dumps(sorted(current)), until, m["id"]),
+        )
+        done.append({"Member_Account": account, "Marks": marks})
+    if not done:
+        raise R.bad("none of the accounts is an online member of the group")
+    if command == 1:
+        per_mark: dict[int, int] = {}
+        for m in c.execute(
+            "SELECT online, marks, mark500_until FROM members"
+            " WHERE group_seq = ? AND marks != '[]'",
+            (g["seq"],),
+        ):
+            if _online(m, now):
+                for mark in json.loads(m["marks"]):
+                    per_mark[mark] = per_mark.get(mark, 0) + 1
+        custom = [k for k in per_mark if k >= R.MIN_CUSTOM_MARK]
+        if len(custom) > R.MAX_DISTINCT_MARKS:
+            raise R.bad(f"a group may use at most {R.MAX_DISTINCT_MARKS} different marks")
+        crowded = [k for k, n in per_mark.items() if n > R.MAX_ACCOUNTS_PER_MARK]
+        if crowded:
+            raise R.bad(
+                f"mark {crowded[0]} would be on more than {R.MAX_ACCOUNTS_PER_MARK} members"
+            )
+    return {"CommandType": command, "MemberList": done}
+
+
+def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    timestamp = R.get_int(body, "Timestamp", required=True)
+    mark = body.get("Mark")
+    if mark is not None and not R.is_int(mark):
+        raise R.bad("Mark must be an integer")
+    g = _load_group(c, body)
+    if g["type"] not in (R.AVCHATROOM, R.COMMUNITY):
+        raise _no_type(g, "get_members")
+    now = ctx.now
+    rows = [
+        m
+        for m in c.execute(
+            "SELECT m.id, m.account, m.join_time, m.online, m.marks, m.mark500_until,"
+            " a.nick, a.face_url FROM members m LEFT JOIN accounts a ON a.user_id = m.account"
+            " WHERE m.group_seq = ? ORDER BY m.id",
+            (g["seq"],),
+        )
+        if _online(m, now)
+    ]
+    listed = []
+    for m in rows:
+        marks = json.loads(m["marks"])
+        if mark is not None:
+            if mark not in marks:
+                continue
+        elif R.MARK_HIDDEN in marks:
+            continue
+        listed.append((m, marks))
+    if mark is None:
+        listed = listed[-R.ONLINE_LIST_CAP :]  # only the latest 1000 online joiners
+    page = [x for x in listed if x[0]["id"] > timestamp]
+    more = len(page) > R.GET_MEMBERS_PAGE
+    page = page[: R.GET_MEMBERS_PAGE]
+    return {
+        "MemberList": [
+            {
+                "Member_Account": m["account"],
+                "JoinTime": m["join_time"],
+                "NickName": m["nick"] or "",
+                "Avatar": m["face_url"] or "",
+                "Marks": marks,
+            }
+            for m, marks in page
+        ],
+        "NextTimestamp": page[-1][0]["id"] if more else 0,
+    }
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+
+def _account_bad(info: str) -> ApiError:
+    return ApiError(E.ACCOUNT_BAD_PARAM, info)
+
+
+def account_import(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    user_id = body.get("UserID")
+    if not R.valid_user_id(user_id):
+        raise _account_bad(f"UserID must be 1-{R.USER_ID_BYTES} bytes of printable ASCII")
+    nick, face = body.get("Nick"), body.get("FaceUrl")
+    if not isinstance(nick, str | None) or not isinstance(face, str | None):
+        raise _account_bad("Nick and FaceUrl must be strings")
+    c.execute(
+        "INSERT INTO accounts(user_id, nick, face_url, create_time) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(user_id) DO UPDATE SET nick = coalesce(?, nick),"
+        " face_url = coalesce(?, face_url)",
+        (user_id, nick or "", face or "", ctx.now, nick, face),
+    )
+    return {}
+
+
+def multiaccount_import(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    accounts = body.get("Accounts")
+    if not isinstance(accounts, list) or not accounts:
+        raise _account_bad("Accounts must be a non-empty array of user IDs")
+    if len(accounts) > R.ACCOUNT_BATCH:
+        raise _account_bad(f"Accounts holds {len(accounts)} IDs; at most {R.ACCOUNT_BATCH}")
+    good = [a for a in accounts if R.valid_user_id(a)]
+    failed = [a for a in accounts if not R.valid_user_id(a)]
+    c.executemany(
+        "INSERT INTO accounts(user_id, create_time) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(a, ctx.now) for a in good],
+    )
+    return {"FailAccounts": failed}
+
+
+def account_check(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    items = body.get("CheckItem")
+    if not isinstance(items, list) or not items:
+        raise _account_bad("CheckItem must be a non-empty array of {UserID}")
+    if len(items) > R.ACCOUNT_BATCH:
+        raise _account_bad(f"CheckItem holds {len(items)} items; at most {R.ACCOUNT_BATCH}")
+    ids = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("UserID"), str):
+            raise _account_bad("CheckItem items must be objects with a string UserID")
+        ids.append(item["UserID"])
+    missing = set(_missing_accounts(c, ids))
+    return {
+        "ResultItem": [
+            {
+                "UserID": uid,
+                "ResultCode": 0,
+                "ResultInfo": "",
+                "AccountStatus": "NotImported" if uid in missing else "Imported",
+            }
+            for uid in ids
+        ]
+    }
+
+
+GROUP_SVC = "group_open_http_svc"
+AV_SVC = "group_open_avchatroom_http_svc"
+LOGIN_SVC = "im_open_login_svc"
+
+# (service, command) -> (handler, writes?)
+HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
+    (GROUP_SVC, "get_appid_group_list"): (get_appid_group_list, False),
+    (GROUP_SVC, "get_group_info"): (get_group_info, False),
+    (GROUP_SVC, "get_group_member_info"): (get_group_member_info, False),
+    (GROUP_SVC, "create_group"): (create_group, True),
+    (GROUP_SVC, "destroy_group"): (destroy_group, True),
+    (GROUP_SVC, "add_group_member"): (add_group_member, True),
+    (GROUP_SVC, "delete_group_member"): (delete_group_member, True),
+    (GROUP_SVC, "import_group_member"): (import_group_member, True),
+    (GROUP_SVC, "modify_group_base_info"): (modify_group_base_info, True),
+    (GROUP_SVC, "modify_group_member_info"): (modify_group_member_info, True),
+    (GROUP_SVC, "change_group_owner"): (change_group_owner, True),
+    (AV_SVC, "modify_user_info"): (modify_user_info, True),
+    (AV_SVC, "get_members"): (get_members, False),
+    (LOGIN_SVC, "account_check"): (account_check, False),
+    (LOGIN_SVC, "multiaccount_import"): (multiaccount_import, True),
+    (LOGIN_SVC, "account_import"): (account_import, True),
+}
+SERVICES = frozenset(service for service, _ in HANDLERS)
+# Answers above 1 MB are refused with 10018 on the APIs whose pages document it.
+SIZE_LIMITED = frozenset(
+    {(GROUP_SVC, "get_appid_group_list"), (GROUP_SVC, "get_group_member_info")}
+)
+
+
+# -- emulator controls (outside /v4): what end users do through the client SDK ---------------
+
+
+def control_online(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A user connects to (Online true) or disconnects from an AVChatRoom or Community group."""
+    account = R.check_user_id(body.get("Account"), "Account")
+    online = body.get("Online", True)
+    if not isinstance(online, bool):
+        raise R.bad("Online must be true or false")
+    g = _load_group(c, body)
+    _require_accounts(c, [account])
+    now = ctx.now
+    m = c.execute(
+        "SELECT id, online, marks, mark500_until FROM members WHERE group_seq = ? AND account = ?",
+        (g["seq"], account),
+    ).fetchone()
+    if g["type"] == R.COMMUNITY:
+        if m is None:
+            raise R.bad(f"{account} is not a member of {g['group_id']}")
+        c.execute("UPDATE members SET online = ? WHERE id = ?", (int(online), m["id"]))
+        return {"Online": online}
+    if g["type"] != R.AVCHATROOM:
+        raise _no_type(g, "online presence")
+    if online:
+        if m is None:
+            c.execute(
+                "INSERT INTO members(group_seq, account, join_time, online) VALUES (?, ?, ?, 1)",
+                (g["seq"], account, now),
+            )
+        elif not _online(m, now):  # a new session: marks from an old one are gone
+            c.execute(
+                "UPDATE members SET online = 1, join_time = ?, marks = '[]', mark500_until = 0"
+                " WHERE id = ?",
+                (now, m["id"]),
+            )
+        else:
+            c.execute("UPDATE members SET online = 1 WHERE id = ?", (m["id"],))
+    elif m is not None:
+        if m["mark500_until"] > now:  # mark 500: the disconnection is ignored
+            c.execute("UPDATE members SET online = 0 WHERE id = ?", (m["id"],))
+        else:  # leaving an AVChatRoom drops the member and its marks
+            c.execute("DELETE FROM members WHERE id = ?", (m["id"],))
+    return {"Online": online}
+
+
+def control_join(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A user joins a Public, Meeting (ChatRoom) or Community group by themselves."""
+    account = R.check_user_id(body.get("Account"), "Account")
+    g = _load_group(c, body)
+    if g["type"] == R.AVCHATROOM:
+        return control_online(ctx, c, {**body, "Online": True})
+    if g["type"] not in (R.PUBLIC, R.CHATROOM, R.COMMUNITY):
+        raise _no_type(g, "joining by oneself")
+    if g["apply_join"] == "DisableApply":
+        raise ApiError(E.NO_PERMISSION, f"{g['group_id']} does not accept applications")
+    _require_accounts(c, [account])
+    if _existing_members(c, g["seq"], [account]):
+        return {"Result": 2}
+    if _member_count(c, g["seq"]) + 1 > g["max_member_num"]:
+        raise ApiError(E.GROUP_FULL, f"group {g['group_id']} is full")
+    c.execute(
+        "INSERT INTO members(group_seq, account, join_time) VALUES (?, ?, ?)",
+        (g["seq"], account, ctx.now),
+    )
+    return {"Result": 1}
+
+
+def control_leave(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A member leaves a group by themselves (the owner may not; 10009)."""
+    account = R.check_user_id(body.get("Account"), "Account")
+    g = _load_group(c, body)
+    if g["type"] == R.AVCHATROOM:
+        return control_online(ctx, c, {**body, "Online": False})
+    if g["owner"] == account:
+        raise ApiError(E.OWNER_CANNOT_QUIT, f"{account} owns {g['group_id']} and cannot leave it")
+    c.execute("DELETE FROM members WHERE group_seq = ? AND account = ?", (g["seq"], account))
+    return {}
+
+
+CONTROLS: dict[str, Handler] = {
+    "online": control_online,
+    "join": control_join,
+    "leave": control_leave,
+}

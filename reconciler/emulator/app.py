@@ -1,0 +1,429 @@
+"""The emulator's HTTP face: an ASGI (Starlette) app over :class:`EmulatorStore`.
+
+``POST /v4/<service>/<command>?sdkappid=&identifier=&usersig=&random=&contenttype=json`` is
+answered like the real service; see ``reconciler.emulator`` for the rules and the choices on
+unconfirmed points. A /v4 request goes through, in order:
+
+1. counting (``GET /emulator/stats``) and the configured latency (``latency_ms``);
+2. the fault draw (``fault_rate``, ``seed``): two numbers from one ``random.Random(seed)`` per
+   /v4 request, so the same sequence of requests meets the same faults;
+3. the path (60009 bad path / unknown service, 10003 unknown command of a known service), the
+   method (60002 unless POST) and the five query parameters: sdkappid (60012 missing, 60006
+   wrong), identifier and usersig (60004 missing), random (60002 unless a uint32),
+   contenttype (60002 unless ``json``);
+4. the UserSig (70001 expired, 70003 unparseable, 70009 wrong key, 70013 made for another
+   identifier, 70014 made for another app) and the admin check (60010 when the identifier,
+   with a valid UserSig of its own, is not the app admin);
+5. the rate limit (``rate_limit`` calls/s per API over a sliding 1 s window; the documented
+   1 call/s of get_appid_group_list applies whenever a limit is set): 60007, HTTP 200;
+6. the body: 60003 if it is not JSON (an empty body included), 10011 (account service: 70402)
+   if it is JSON but not an object;
+7. the command, in one SQLite transaction (rolled back when it fails).
+
+Faults, drawn at step 2 and affecting a ``fault_rate`` fraction of /v4 requests (valid or
+not), come in four kinds with equal odds. One happens before the command, three after it (the
+command HAS been applied; the client sees a failure for a write that happened, which is what
+idempotent retries must handle):
+
+* ``error``  - before: ``{"ErrorCode": 10002}`` with HTTP 200 instead of any other check or
+  answer, nothing applied;
+* ``http502`` - after: HTTP 502 with a non-JSON body;
+* ``drop``   - after: the connection is cut mid-answer (in-process: ``httpx.RemoteProtocolError``);
+* ``stall``  - after: nothing is answered for ``stall_s`` seconds, then the connection is cut
+  (in-process: ``httpx.ReadTimeout``); set ``stall_s`` above the client's timeout.
+
+Controls, outside /v4, need no UserSig (the emulator is a local test fixture; bind it to
+loopback) and never see latency, faults or rate limits. Bodies and answers are JSON with the
+usual envelope:
+
+* ``POST /emulator/online {"GroupId", "Account", "Online": true|false}``: the account connects
+  to / disconnects from an AVChatRoom (connecting joins it; disconnecting leaves it and drops
+  its marks unless mark 500 keeps it online) or sets a Community member's online flag.
+* ``POST /emulator/join {"GroupId", "Account"}``: the account joins a Public, Meeting or
+  Community group by itself (10007 if ApplyJoinOption is DisableApply or the type is Work;
+  10014 when full); answers ``{"Result": 1}`` or ``{"Result": 2}`` (already a member).
+* ``POST /emulator/leave {"GroupId", "Account"}``: the member leaves (10009 for the owner).
+* ``POST /emulator/clock {"Advance": seconds}`` or ``{"Now": unix_seconds}``: move the
+  emulator's clock (mute deadlines, mark 500, UserSig expiry); answers ``{"Now": ...}``.
+* ``POST /emulator/reset``: forget all groups, members and accounts, statistics, rate windows
+  and the clock offset; restart the fault sequence from ``seed``.
+* ``GET /emulator/stats``: ``{"requests": {api: n}, "total": n, "rate_limited": {api: n},
+  "faults": {kind: n}, "fault_log": [[request_no, api, kind], ...], "errors": {code: n},
+  "state": {"groups": n, "members": n, "accounts": n}}`` (``api`` is ``service/command``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import Counter, deque
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from ..tim.usersig import UserSigError, VerifiedSig, verify
+from . import api
+from . import errors as E
+from .errors import ApiError
+from .store import EmulatorStore
+
+FAULT_KINDS = ("error", "http502", "drop", "stall")
+_SIG_CACHE_MAX = 4096
+_JSON = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+class EmulatedDisconnect(httpx.RemoteProtocolError):
+    """An injected fault: the server cut the connection before the answer was complete."""
+
+
+class EmulatedTimeout(httpx.ReadTimeout):
+    """An injected fault: the server answered nothing for ``stall_s`` seconds."""
+
+
+class _QuietInjectedFaults(logging.Filter):
+    """Keep uvicorn from logging a traceback for each injected fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, EmulatedDisconnect | EmulatedTimeout)
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietInjectedFaults) for f in logger.filters):
+        logger.addFilter(_QuietInjectedFaults())
+
+
+def envelope(payload: dict[str, Any] | None = None, error: ApiError | None = None) -> bytes:
+    if error is not None:
+        doc: dict[str, Any] = {
+            "ActionStatus": "FAIL",
+            "ErrorInfo": error.info,
+            "ErrorCode": error.code,
+        }
+    else:
+        doc = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
+        if payload:
+            doc.update(payload)
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Emulator:
+    """The raw ASGI application behind :func:`create_app`; holds the non-SQLite state."""
+
+    def __init__(
+        self,
+        store: EmulatorStore,
+        *,
+        sdkappid: int,
+        secret_key: str,
+        admin: str,
+        latency_ms: float,
+        rate_limit: float | None,
+        fault_rate: float,
+        seed: int | None,
+        stall_s: float,
+    ) -> None:
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
+        if rate_limit is not None and rate_limit <= 0:
+            raise ValueError("rate_limit must be positive")
+        self.store = store
+        self.sdkappid = int(sdkappid)
+        self.secret_key = secret_key
+        self.admin = admin
+        self.latency_s = max(0.0, latency_ms) / 1000.0
+        self.rate_limit = rate_limit
+        self.fault_rate = fault_rate
+        self.seed = seed
+        self.stall_s = stall_s
+        self._reset_runtime()
+
+    def _reset_runtime(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.clock_offset = 0.0
+        self._sigs: dict[tuple[str, str], VerifiedSig] = {}
+        self._windows: dict[str, deque[float]] = {}
+        self.request_no = 0
+        self.requests: Counter[str] = Counter()
+        self.rate_limited: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.errors: Counter[int] = Counter()
+        self.fault_log: deque[list[Any]] = deque(maxlen=10000)
+
+    def now(self) -> int:
+        return int(time.time() + self.clock_offset)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "total": sum(self.requests.values()),
+            "rate_limited": dict(self.rate_limited),
+            "faults": dict(self.faults),
+            "fault_log": list(self.fault_log),
+            "errors": {str(k): v for k, v in sorted(self.errors.items())},
+            "state": self.store.counts(),
+        }
+
+    # -- ASGI -----------------------------------------------------------------------------
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        if path.startswith("/v4/"):
+            await self._v4(scope, path, body, send)
+        elif path.startswith("/emulator/"):
+            status, answer = self._control(scope["method"], path[len("/emulator/") :], body)
+            await _respond(send, status, answer)
+        else:
+            await _respond(send, 200, envelope(error=ApiError(E.BAD_RESOURCE, "unknown path")))
+
+    async def _v4(self, scope: dict, path: str, raw: bytes, send: Any) -> None:
+        parts = path[4:].split("/")
+        key = "/".join(parts) if len(parts) == 2 else "(bad path)"
+        known = len(parts) == 2 and (parts[0], parts[1]) in api.HANDLERS
+        self.request_no += 1
+        self.requests[key if known else "(unknown)"] += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        fault = None
+        if self.fault_rate:
+            hit, which = self.rng.random(), self.rng.random()
+            if hit < self.fault_rate:
+                fault = FAULT_KINDS[min(int(which * len(FAULT_KINDS)), len(FAULT_KINDS) - 1)]
+                self.faults[fault] += 1
+                self.fault_log.append([self.request_no, key, fault])
+        answer = self._process(scope, parts, known, key, raw, fault)
+        if fault == "http502":
+            await _respond(
+                send, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", b"text/html"
+            )
+        elif fault == "drop":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*_JSON, (b"content-length", str(len(answer)).encode())],
+                }
+            )
+            raise EmulatedDisconnect("emulated fault: connection dropped")
+        elif fault == "stall":
+            await asyncio.sleep(self.stall_s)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*_JSON, (b"content-length", str(len(answer)).encode())],
+                }
+            )
+            raise EmulatedTimeout(f"emulated fault: no answer for {self.stall_s} s")
+        else:
+            await _respond(send, 200, answer)
+
+    def _process(
+        self, scope: dict, parts: list[str], known: bool, key: str, raw: bytes, fault: str | None
+    ) -> bytes:
+        try:
+            if fault == "error":
+                raise ApiError(E.INTERNAL, "internal server error (emulated fault); retry")
+            if len(parts) != 2 or parts[0] not in api.SERVICES:
+                raise ApiError(E.BAD_RESOURCE, f"unknown resource {'/'.join(parts)!r}")
+            if not known:
+                raise ApiError(E.BAD_COMMAND, f"unknown command {parts[1]!r} of {parts[0]}")
+            if scope["method"] != "POST":
+                raise ApiError(E.HTTP_PARSE, "REST calls use POST")
+            self._authenticate(scope.get("query_string", b""))
+            if self.rate_limit is not None and not self._admit(key):
+                self.rate_limited[key] += 1
+                raise ApiError(E.RATE_LIMITED, f"{key}: call frequency over the limit")
+            body = self._body(raw, parts[0])
+            handler, writes = api.HANDLERS[(parts[0], parts[1])]
+            ctx = api.Ctx(self.sdkappid, self.admin, self.now())
+            with self.store.transaction(write=writes) as c:
+                payload = handler(ctx, c, body)
+            answer = envelope(payload)
+            if (parts[0], parts[1]) in api.SIZE_LIMITED and len(answer) > api.R.RESPONSE_MAX_BYTES:
+                raise ApiError(E.RESPONSE_TOO_LARGE, "response over 1 MB; ask for a smaller page")
+            return answer
+        except ApiError as exc:
+            self.errors[exc.code] += 1
+            return envelope(error=exc)
+
+    def _authenticate(self, query_string: bytes) -> None:
+        q = _parse_query(query_string)
+        appid = q.get("sdkappid")
+        if not appid:
+            raise ApiError(E.NO_SDKAPPID, "sdkappid is missing from the URL")
+        if not appid.isdigit() or int(appid) != self.sdkappid:
+            raise ApiError(E.BAD_SDKAPPID, f"SDKAppID {appid} is invalid")
+        identifier, usersig = q.get("identifier"), q.get("usersig")
+        if not identifier or not usersig:
+            raise ApiError(E.BAD_ACCOUNT_OR_SIG, "identifier and usersig are required in the URL")
+        rnd = q.get("random", "")
+        if not rnd.isdigit() or int(rnd) > 0xFFFFFFFF:
+            raise ApiError(E.HTTP_PARSE, "random must be an unsigned 32-bit integer")
+        if q.get("contenttype") != "json":
+            raise ApiError(E.HTTP_PARSE, "contenttype must be json")
+        now = self.now()
+        cached = self._sigs.get((usersig, identifier))
+        if cached is None or now > cached.time + cached.expire:
+            try:
+                cached = verify(usersig, self.sdkappid, self.secret_key, identifier, now=now)
+            except UserSigError as exc:
+                raise ApiError(exc.code, exc.reason) from None
+            if len(self._sigs) >= _SIG_CACHE_MAX:
+                self._sigs.clear()
+            self._sigs[(usersig, identifier)] = cached
+        if identifier != self.admin:
+            raise ApiError(E.NEED_ADMIN, f"{identifier} is not an App admin")
+
+    def _admit(self, key: str) -> bool:
+        limit = self.rate_limit or 0.0
+        if key == "group_open_http_svc/get_appid_group_list":
+            limit = min(limit, 1.0)  # documented: 1 call per second
+        window_s = 1.0 if limit >= 1 else 1.0 / limit
+        capacity = max(1, int(limit))
+        now = time.monotonic()
+        window = self._windows.setdefault(key, deque())
+        while window and window[0] <= now - window_s:
+            window.popleft()
+        if len(window) >= capacity:
+            return False
+        window.append(now)
+        return True
+
+    @staticmethod
+    def _body(raw: bytes, service: str) -> dict:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(E.JSON_PARSE, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            code = E.ACCOUNT_BAD_PARAM if service == api.LOGIN_SVC else E.BODY_UNDECODABLE
+            raise ApiError(code, "the request body must be a JSON object")
+        return body
+
+    # -- controls -------------------------------------------------------------------------
+    def _control(self, method: str, name: str, raw: bytes) -> tuple[int, bytes]:
+        try:
+            if name == "stats" and method in ("GET", "POST"):
+                return 200, envelope(self.stats())
+            if method != "POST":
+                raise ApiError(E.HTTP_PARSE, f"/emulator/{name} takes POST")
+            body = self._body(raw or b"{}", "")
+            if name == "reset":
+                self.store.reset()
+                self._reset_runtime()
+                return 200, envelope()
+            if name == "clock":
+                if "Now" in body:
+                    if not api.R.is_int(body["Now"]):
+                        raise api.R.bad("Now must be unix seconds")
+                    self.clock_offset = body["Now"] - time.time()
+                elif "Advance" in body:
+                    if not isinstance(body["Advance"], int | float):
+                        raise api.R.bad("Advance must be a number of seconds")
+                    self.clock_offset += body["Advance"]
+                return 200, envelope({"Now": self.now()})
+            handler = api.CONTROLS.get(name)
+            if handler is None:
+                raise ApiError(E.BAD_RESOURCE, f"unknown control /emulator/{name}")
+            ctx = api.Ctx(self.sdkappid, self.admin, self.now())
+            with self.store.transaction(write=True) as c:
+                return 200, envelope(handler(ctx, c, body))
+        except ApiError as exc:
+            return 200, envelope(error=exc)
+
+
+def _parse_query(query_string: bytes) -> dict[str, str]:
+    """Query parameters (the last of repeated names wins), with a fast path for plain text."""
+    out: dict[str, str] = {}
+    for part in query_string.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        out[name] = value
+    return out
+
+
+async def _respond(send: Any, status: int, body: bytes, content_type: bytes | None = None) -> None:
+    headers = [
+        (b"content-type", content_type or b"application/json; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _EmulatorApp(Starlette):
+    """Starlette for the lifespan; HTTP goes straight to the emulator (no routing layers)."""
+
+    emulator: Emulator
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.emulator(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(
+    db_path: str | Path,
+    *,
+    sdkappid: int,
+    secret_key: str,
+    admin: str = "administrator",
+    latency_ms: float = 0,
+    rate_limit: float | None = None,
+    fault_rate: float = 0.0,
+    seed: int | None = None,
+    stall_s: float = 30.0,
+) -> Starlette:
+    """A Tencent Chat REST emulator with its state in the SQLite file ``db_path``.
+
+    ``app.state.emulator`` is the :class:`Emulator`, ``app.state.store`` its
+    :class:`EmulatorStore`. The store is closed when the app's lifespan ends (servers); an
+    app used through ``httpx.ASGITransport`` keeps it open until the process exits.
+    """
+    _install_log_filter()
+    store = EmulatorStore(db_path, admin=admin)
+    emulator = Emulator(
+        store,
+        sdkappid=sdkappid,
+        secret_key=secret_key,
+        admin=admin,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        fault_rate=fault_rate,
+        seed=seed,
+        stall_s=stall_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = _EmulatorApp(routes=[Mount("/", app=emulator)], lifespan=lifespan)
+    app.emulator = emulator
+    app.state.emulator = emulator
+    app.state.store = store
+    return app

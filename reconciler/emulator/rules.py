@@ -1,0 +1,256 @@
+"""The documented rules: group types, per-type support, byte and batch limits, ID formats.
+
+Written from the vendor documentation (seed pages + shared/reference), not from any client.
+Choices on unconfirmed points are listed in ``reconciler.emulator``'s module docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BAD_GROUP_ID, BAD_PARAM, ApiError
+
+# API type names (the server stores and returns these) and the console's newer aliases.
+PRIVATE, PUBLIC, CHATROOM, AVCHATROOM, COMMUNITY = (
+    "Private",
+    "Public",
+    "ChatRoom",
+    "AVChatRoom",
+    "Community",
+)
+CREATABLE_TYPES = {
+    "Private": PRIVATE,
+    "Work": PRIVATE,
+    "Public": PUBLIC,
+    "ChatRoom": CHATROOM,
+    "Meeting": CHATROOM,
+    "AVChatRoom": AVCHATROOM,
+    "Community": COMMUNITY,
+}
+# get_appid_group_list's GroupType filter also knows the legacy BChatRoom.
+FILTER_TYPES = {**CREATABLE_TYPES, "BChatRoom": "BChatRoom"}
+
+# Types whose member list the REST API reads and writes (AVChatRoom members join via the SDK).
+MEMBER_TYPES = frozenset({PRIVATE, PUBLIC, CHATROOM, COMMUNITY})
+
+# Default and maximum MaxMemberNum per type (documented paid ceilings: 6,000 / 100,000).
+# AVChatRoom is unlimited: MaxMemberNum is ignored there and reported as 0.
+MAX_MEMBERS = {PRIVATE: 6000, PUBLIC: 6000, CHATROOM: 6000, COMMUNITY: 100000, AVCHATROOM: 0}
+
+# Defaults for the join options when create_group leaves them out.
+DEFAULT_APPLY_JOIN = {
+    PRIVATE: "DisableApply",
+    PUBLIC: "NeedPermission",
+    CHATROOM: "FreeAccess",
+    AVCHATROOM: "FreeAccess",
+    COMMUNITY: "FreeAccess",
+}
+DEFAULT_INVITE_JOIN = {
+    PRIVATE: "FreeAccess",
+    PUBLIC: "NeedPermission",
+    CHATROOM: "FreeAccess",
+    COMMUNITY: "FreeAccess",
+}
+APPLY_JOIN_OPTIONS = frozenset({"FreeAccess", "NeedPermission", "DisableApply"})
+INVITE_JOIN_OPTIONS = frozenset({"FreeAccess", "NeedPermission", "DisableInvite"})
+MSG_FLAGS = frozenset({"AcceptAndNotify", "AcceptNotNotify", "Discard"})
+
+# UTF-8 byte limits.
+NAME_BYTES = 30
+INTRODUCTION_BYTES = 240
+NOTIFICATION_BYTES = 300
+FACE_URL_BYTES = 100
+NAME_CARD_BYTES = 50
+GROUP_ID_BYTES = 48
+USER_ID_BYTES = 32
+
+# Per-request limits.
+GROUP_INFO_BATCH = 50
+CREATE_MEMBERS = 100
+ADD_BATCH = 300
+IMPORT_BATCH = 300
+DELETE_BATCH = 100
+MARKS_BATCH = 500
+ACCOUNT_BATCH = 100
+GROUP_LIST_LIMIT = 10000
+MEMBER_INFO_LIMIT = 6000
+GET_MEMBERS_PAGE = 500
+ONLINE_LIST_CAP = 1000
+GROUP_INFO_MEMBER_CAP = 6000
+RESPONSE_MAX_BYTES = 1 << 20
+
+# AVChatRoom marks.
+MIN_CUSTOM_MARK = 1000
+MARK_ALWAYS_ONLINE = 500
+MARK_HIDDEN = 600
+SPECIAL_MARKS = frozenset({MARK_ALWAYS_ONLINE, MARK_HIDDEN})
+MAX_DISTINCT_MARKS = 10
+MAX_ACCOUNTS_PER_MARK = 1000
+MARK_500_SECONDS = 3 * 86400
+
+SERVER_ID_PREFIX = "@TGS#"
+COMMUNITY_ID_PREFIX = "@TGS#_"
+
+
+def bad(info: str) -> ApiError:
+    return ApiError(BAD_PARAM, info)
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def get_str(body: dict, field: str, limit: int | None = None, *, required: bool = False) -> Any:
+    """Return ``body[field]`` checked as a string within ``limit`` UTF-8 bytes, or None."""
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise bad(f"{field} is required")
+        return None
+    if not isinstance(value, str):
+        raise bad(f"{field} must be a string")
+    if limit is not None and utf8_len(value) > limit:
+        raise bad(f"{field} is {utf8_len(value)} bytes; the limit is {limit} bytes (UTF-8)")
+    return value
+
+
+def get_int(body: dict, field: str, *, required: bool = False, minimum: int = 0) -> int | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise bad(f"{field} is required")
+        return None
+    if not is_int(value) or value < minimum:
+        raise bad(f"{field} must be an integer >= {minimum}")
+    return value
+
+
+def get_list(body: dict, field: str, *, required: bool = True) -> list | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise bad(f"{field} is required")
+        return None
+    if not isinstance(value, list):
+        raise bad(f"{field} must be an array")
+    return value
+
+
+def printable_ascii(text: str) -> bool:
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def well_formed_group_id(value: Any) -> bool:
+    """A string that could name a group at all (server-assigned or custom)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= GROUP_ID_BYTES
+        and printable_ascii(value)
+        and value.strip() == value
+    )
+
+
+def group_id_param(body: dict) -> str:
+    """The request's GroupId: 10004 when missing or not a string, 10015 when malformed."""
+    value = body.get("GroupId")
+    if value is None:
+        raise bad("GroupId is required")
+    if not isinstance(value, str):
+        raise bad("GroupId must be a string")
+    if not well_formed_group_id(value):
+        raise ApiError(BAD_GROUP_ID, f"invalid group ID {value!r}")
+    return value
+
+
+def check_custom_group_id(group_id: Any, group_type: str) -> str:
+    """Validate a custom GroupId for create_group (10015 when it breaks the documented rules)."""
+    if not isinstance(group_id, str):
+        raise bad("GroupId must be a string")
+    if not group_id or utf8_len(group_id) > GROUP_ID_BYTES or not printable_ascii(group_id):
+        raise ApiError(
+            BAD_GROUP_ID,
+            f"invalid custom group ID {group_id!r}: use 1-{GROUP_ID_BYTES} printable ASCII bytes",
+        )
+    if group_type == COMMUNITY:
+        if not group_id.startswith(COMMUNITY_ID_PREFIX) or group_id == COMMUNITY_ID_PREFIX:
+            raise ApiError(
+                BAD_GROUP_ID,
+                f"invalid custom group ID {group_id!r}: Community IDs must start with @TGS#_",
+            )
+    elif group_id.startswith(SERVER_ID_PREFIX):
+        raise ApiError(
+            BAD_GROUP_ID,
+            f"invalid custom group ID {group_id!r}: the prefix @TGS# is reserved",
+        )
+    return group_id
+
+
+def check_user_id(value: Any, field: str = "Member_Account") -> str:
+    if not isinstance(value, str) or not value:
+        raise bad(f"{field} must be a non-empty string")
+    return value
+
+
+def valid_user_id(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < utf8_len(value) <= USER_ID_BYTES
+        and printable_ascii(value)
+        and value.strip() == value
+    )
+
+
+def custom_data(value: Any, field: str) -> list[tuple[str, str]]:
+    """Validate an AppDefinedData / AppMemberDefinedData array into (key, value) pairs."""
+    if not isinstance(value, list):
+        raise bad(f"{field} must be an array of {{Key, Value}}")
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise bad(f"{field} items must be objects with Key and Value")
+        key, val = item.get("Key"), item.get("Value")
+        if not isinstance(key, str) or not key:
+            raise bad(f"{field}: Key must be a non-empty string")
+        if not isinstance(val, str):
+            raise bad(f"{field}: Value of {key!r} must be a string")
+        pairs.append((key, val))
+    return pairs
+
+
+def apply_custom(current: dict[str, str], pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Set each key; an empty Value deletes it (documented on modify_group_base_info)."""
+    out = dict(current)
+    for key, val in pairs:
+        if val == "":
+            out.pop(key, None)
+        else:
+            out[key] = val
+    return out
+
+
+def mute_all_param(body: dict) -> bool | None:
+    """MuteAllMember (current) or ShutUpAllMember (older); the current name wins."""
+    for field in ("MuteAllMember", "ShutUpAllMember"):
+        value = body.get(field)
+        if value is None:
+            continue
+        if value not in ("On", "Off"):
+            raise bad(f"{field} must be 'On' or 'Off'")
+        return value == "On"
+    return None
+
+
+def mute_time_param(body: dict) -> int | None:
+    """MuteTime (current) or ShutUpTime (older), seconds; 0 unmutes. The current name wins."""
+    for field in ("MuteTime", "ShutUpTime"):
+        value = body.get(field)
+        if value is None:
+            continue
+        if not is_int(value) or value < 0 or value > 0xFFFFFFFF:
+            raise bad(f"{field} must be a number of seconds >= 0")
+        return value
+    return None

@@ -1,0 +1,354 @@
+"""The emulator's state: one SQLite file (WAL), one connection per store, one lock.
+
+Every API call runs as one transaction (``BEGIN IMMEDIATE`` for writes), and a call that fails
+rolls back, so a failed call never half-applies. The lock serialises callers inside a process;
+SQLite's own locking (with a busy timeout) serialises processes that open the same file, e.g. a
+test or benchmark seeding a file that a running server also uses.
+
+``EmulatorStore.seed`` writes bulk state (thousands of groups and members) in one transaction
+without going through HTTP; ``dump`` reads it back for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from . import rules
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accounts(
+    user_id TEXT PRIMARY KEY,
+    nick TEXT NOT NULL DEFAULT '',
+    face_url TEXT NOT NULL DEFAULT '',
+    create_time INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    introduction TEXT NOT NULL DEFAULT '',
+    notification TEXT NOT NULL DEFAULT '',
+    face_url TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    create_time INTEGER NOT NULL,
+    info_seq INTEGER NOT NULL DEFAULT 1,
+    last_info_time INTEGER NOT NULL,
+    last_msg_time INTEGER NOT NULL DEFAULT 0,
+    next_msg_seq INTEGER NOT NULL DEFAULT 1,
+    max_member_num INTEGER NOT NULL,
+    apply_join TEXT NOT NULL,
+    invite_join TEXT NOT NULL DEFAULT '',
+    mute_all INTEGER NOT NULL DEFAULT 0,
+    app_data TEXT NOT NULL DEFAULT '{}',
+    support_topic INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS groups_by_type ON groups(type, seq);
+CREATE TABLE IF NOT EXISTS members(
+    id INTEGER PRIMARY KEY,
+    group_seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'Member',
+    join_time INTEGER NOT NULL,
+    msg_seq INTEGER NOT NULL DEFAULT 0,
+    msg_flag TEXT NOT NULL DEFAULT 'AcceptAndNotify',
+    last_send_msg_time INTEGER NOT NULL DEFAULT 0,
+    mute_until INTEGER NOT NULL DEFAULT 0,
+    name_card TEXT NOT NULL DEFAULT '',
+    app_data TEXT NOT NULL DEFAULT '{}',
+    online INTEGER NOT NULL DEFAULT 0,
+    marks TEXT NOT NULL DEFAULT '[]',
+    mark500_until INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(group_seq, account)
+);
+"""
+
+GROUP_COLUMNS = (
+    "seq, group_id, type, name, introduction, notification, face_url, owner, create_time,"
+    " info_seq, last_info_time, last_msg_time, next_msg_seq, max_member_num, apply_join,"
+    " invite_join, mute_all, app_data, support_topic"
+)
+MEMBER_COLUMNS = (
+    "id, account, role, join_time, msg_seq, msg_flag, last_send_msg_time, mute_until,"
+    " name_card, app_data, online, marks, mark500_until"
+)
+
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ID_SPACE = 36**8
+_ID_PREFIX = {
+    rules.PRIVATE: "@TGS#1",
+    rules.PUBLIC: "@TGS#2",
+    rules.CHATROOM: "@TGS#3",
+    rules.AVCHATROOM: "@TGS#a",
+    rules.COMMUNITY: "@TGS#_@TGS#c",
+}
+
+
+def server_group_id(group_type: str, n: int) -> str:
+    """The n-th server-assigned ID: a fixed prefix per type and 8 scrambled base-36 characters."""
+    x = (n * 2_147_483_647 + 0x5DEECE66D) % _ID_SPACE  # a bijection on [0, 36**8)
+    chars = []
+    for _ in range(8):
+        x, r = divmod(x, 36)
+        chars.append(_ID_ALPHABET[r])
+    return _ID_PREFIX[group_type] + "".join(chars)
+
+
+class EmulatorStore:
+    """The SQLite-backed state of one emulated app. Safe to share between threads."""
+
+    def __init__(self, db_path: str | Path, *, admin: str = "administrator") -> None:
+        self.path = str(db_path)
+        self.admin = admin
+        self._lock = threading.RLock()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=10000")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        self._conn = conn
+        with self.transaction(write=True) as c:
+            for statement in _statements(SCHEMA):
+                c.execute(statement)
+            self._ensure_admin(c)
+
+    # -- plumbing -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction on the store's connection; rolled back if the block raises."""
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _ensure_admin(self, c: sqlite3.Connection) -> None:
+        c.execute(
+            "INSERT OR IGNORE INTO accounts(user_id, create_time) VALUES (?, ?)",
+            (self.admin, int(time.time())),
+        )
+
+    def reset(self) -> None:
+        """Forget everything: groups, members, accounts (the admin account is kept)."""
+        with self.transaction(write=True) as c:
+            for table in ("members", "groups", "accounts", "meta"):
+                c.execute(f"DELETE FROM {table}")
+            c.execute("DELETE FROM sqlite_sequence WHERE name = 'groups'")
+            self._ensure_admin(c)
+
+    @staticmethod
+    def next_counter(c: sqlite3.Connection, key: str) -> int:
+        row = c.execute(
+            "INSERT INTO meta(key, value) VALUES (?, 1)"
+            " ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+            (key,),
+        ).fetchone()
+        return int(row[0])
+
+    @classmethod
+    def new_group_id(cls, c: sqlite3.Connection, group_type: str) -> str:
+        while True:
+            gid = server_group_id(group_type, cls.next_counter(c, "group_id"))
+            if c.execute("SELECT 1 FROM groups WHERE group_id = ?", (gid,)).fetchone() is None:
+                return gid
+
+    # -- bulk seeding ---------------------------------------------------------------------
+    def seed(
+        self,
+        groups: Iterable[dict[str, Any]] = (),
+        accounts: Iterable[str | dict[str, Any]] = (),
+        *,
+        create_accounts: bool = True,
+        now: int | None = None,
+    ) -> list[str]:
+        """Write groups, members and accounts directly, in one transaction; return group IDs.
+
+        Items use the REST API's own field names. ``accounts``: user IDs, or
+        ``{"UserID", "Nick", "FaceUrl"}``. Each group: ``Type`` (required; Work/Meeting
+        accepted), ``GroupId`` (omit for a server-assigned one), ``Name``, ``Owner_Account``,
+        ``Introduction``, ``Notification``, ``FaceUrl``, ``MaxMemberNum``, ``ApplyJoinOption``,
+        ``InviteJoinOption``, ``MuteAllMember`` ("On"/"Off"), ``AppDefinedData``, ``CreateTime``,
+        and ``MemberList`` of ``{"Member_Account", "Role", "JoinTime", "MsgFlag", "NameCard",
+        "MuteUntil", "AppMemberDefinedData", "Online", "Marks"}`` (``Online``/``Marks`` are for
+        AVChatRoom). The owner is added as a member with role Owner (not in AVChatRoom). With
+        ``create_accounts`` every member and owner is imported as an account too.
+        Raises ValueError on an unknown type, a duplicate group ID or a role other than
+        Owner/Admin/Member; limits are not checked (seeding may build any state).
+        """
+        now = int(time.time()) if now is None else int(now)
+        account_rows: dict[str, tuple[str, str, str, int]] = {}
+        for item in accounts:
+            if isinstance(item, str):
+                account_rows[item] = (item, "", "", now)
+            else:
+                uid = str(item["UserID"])
+                account_rows[uid] = (
+                    uid,
+                    str(item.get("Nick", "")),
+                    str(item.get("FaceUrl", "")),
+                    now,
+                )
+        created: list[str] = []
+        with self.transaction(write=True) as c:
+            for g in groups:
+                created.append(self._seed_group(c, g, now, account_rows, create_accounts))
+            c.executemany(
+                "INSERT INTO accounts(user_id, nick, face_url, create_time) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(user_id) DO NOTHING",
+                account_rows.values(),
+            )
+        return created
+
+    def _seed_group(
+        self,
+        c: sqlite3.Connection,
+        g: dict[str, Any],
+        now: int,
+        account_rows: dict[str, tuple[str, str, str, int]],
+        create_accounts: bool,
+    ) -> str:
+        gtype = rules.CREATABLE_TYPES.get(g.get("Type", ""))
+        if gtype is None:
+            raise ValueError(f"seed: unknown group type {g.get('Type')!r}")
+        gid = g.get("GroupId") or self.new_group_id(c, gtype)
+        owner = g.get("Owner_Account") or ""
+        app_data = {kv["Key"]: kv["Value"] for kv in g.get("AppDefinedData", ()) if kv["Value"]}
+        try:
+            cur = c.execute(
+                "INSERT INTO groups(group_id, type, name, introduction, notification, face_url,"
+                " owner, create_time, last_info_time, max_member_num, apply_join, invite_join,"
+                " mute_all, app_data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    gid,
+                    gtype,
+                    g.get("Name", gid[:30]),
+                    g.get("Introduction", ""),
+                    g.get("Notification", ""),
+                    g.get("FaceUrl", ""),
+                    owner,
+                    int(g.get("CreateTime", now)),
+                    int(g.get("CreateTime", now)),
+                    int(g.get("MaxMemberNum", rules.MAX_MEMBERS[gtype])),
+                    g.get("ApplyJoinOption", rules.DEFAULT_APPLY_JOIN[gtype]),
+                    g.get("InviteJoinOption", rules.DEFAULT_INVITE_JOIN.get(gtype, "")),
+                    1 if g.get("MuteAllMember") == "On" else 0,
+                    json.dumps(app_data),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"seed: group ID {gid!r} already exists") from None
+        seq = cur.lastrowid
+        members: list[dict[str, Any]] = list(g.get("MemberList", ()))
+        if owner and gtype != rules.AVCHATROOM:
+            members = [{"Member_Account": owner, "Role": "Owner"}] + [
+                m for m in members if m["Member_Account"] != owner
+            ]
+        rows = []
+        for m in members:
+            account = m["Member_Account"]
+            role = m.get("Role", "Member")
+            if role not in ("Owner", "Admin", "Member"):
+                raise ValueError(f"seed: {gid}/{account}: unknown role {role!r}")
+            marks = sorted(set(m.get("Marks", ())))
+            data = {
+                kv["Key"]: kv["Value"] for kv in m.get("AppMemberDefinedData", ()) if kv["Value"]
+            }
+            rows.append(
+                (
+                    seq,
+                    account,
+                    role,
+                    int(m.get("JoinTime", now)),
+                    m.get("MsgFlag", "AcceptAndNotify"),
+                    int(m.get("MuteUntil", 0)),
+                    m.get("NameCard", ""),
+                    json.dumps(data),
+                    1 if m.get("Online", gtype == rules.AVCHATROOM) else 0,
+                    json.dumps(marks),
+                    now + rules.MARK_500_SECONDS if rules.MARK_ALWAYS_ONLINE in marks else 0,
+                )
+            )
+            if create_accounts and account not in account_rows:
+                account_rows[account] = (account, "", "", now)
+        if owner and create_accounts and owner not in account_rows:
+            account_rows[owner] = (owner, "", "", now)
+        c.executemany(
+            "INSERT INTO members(group_seq, account, role, join_time, msg_flag, mute_until,"
+            " name_card, app_data, online, marks, mark500_until) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(group_seq, account) DO NOTHING",
+            rows,
+        )
+        return gid
+
+    # -- reading back ---------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """All state, in API field names: ``{"accounts": [...], "groups": {id: {...}}}``."""
+        with self.transaction() as c:
+            accounts = [r[0] for r in c.execute("SELECT user_id FROM accounts ORDER BY user_id")]
+            groups: dict[str, Any] = {}
+            for g in c.execute(f"SELECT {GROUP_COLUMNS} FROM groups ORDER BY seq").fetchall():
+                members = [
+                    {
+                        "Member_Account": m["account"],
+                        "Role": m["role"],
+                        "JoinTime": m["join_time"],
+                        "MsgFlag": m["msg_flag"],
+                        "MuteUntil": m["mute_until"],
+                        "NameCard": m["name_card"],
+                        "AppMemberDefinedData": json.loads(m["app_data"]),
+                        "Online": bool(m["online"]),
+                        "Marks": json.loads(m["marks"]),
+                    }
+                    for m in c.execute(
+                        f"SELECT {MEMBER_COLUMNS} FROM members WHERE group_seq = ? ORDER BY id",
+                        (g["seq"],),
+                    )
+                ]
+                groups[g["group_id"]] = {
+                    "GroupId": g["group_id"],
+                    "Type": g["type"],
+                    "Name": g["name"],
+                    "Introduction": g["introduction"],
+                    "Notification": g["notification"],
+                    "FaceUrl": g["face_url"],
+                    "Owner_Account": g["owner"],
+                    "InfoSeq": g["info_seq"],
+                    "MaxMemberNum": g["max_member_num"],
+                    "ApplyJoinOption": g["apply_join"],
+                    "InviteJoinOption": g["invite_join"],
+                    "MuteAllMember": "On" if g["mute_all"] else "Off",
+                    "AppDefinedData": json.loads(g["app_data"]),
+                    "MemberList": members,
+                }
+        return {"accounts": accounts, "groups": groups}
+
+    def counts(self) -> dict[str, int]:
+        with self.transaction() as c:
+            return {
+                "groups": c.execute("SELECT count(*) FROM groups").fetchone()[0],
+                "members": c.execute("SELECT count(*) FROM members").fetchone()[0],
+                "accounts": c.execute("SELECT count(*) FROM accounts").fetchone()[0],
+            }
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,689 @@
+"""Async client of the Tencent Cloud Chat server REST API.
+
+Every call is ``POST {base_url}/v4/{service}/{command}`` with the five query parameters
+(reference §1.1) and a JSON body. Calls of one API (command) share a limiter that admits at most
+``rate`` calls in any 1-second window; all calls share a bound on concurrency. Transient failures
+(network, timeouts, HTTP 5xx, frequency limits, internal errors) are retried with exponential
+backoff and jitter within a budget of waiting time. The secret key and UserSigs never appear in
+logs, exception messages or reprs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    wait_exponential,
+    wait_random,
+)
+
+from reconciler.tim import usersig
+from reconciler.tim.errors import RATE_LIMIT_CODES, TimApiError, TimError, TimTransportError
+
+logger = logging.getLogger(__name__)
+
+GROUP_SVC = "group_open_http_svc"
+AVCHATROOM_SVC = "group_open_avchatroom_http_svc"
+LOGIN_SVC = "im_open_login_svc"
+
+# Documented per-call batch limits (reference §3, §5, §6, §7, §9, §10).
+MAX_GROUP_INFO_IDS = 50
+MAX_CREATE_MEMBERS = 100
+MAX_ADD_MEMBERS = 300
+MAX_DELETE_MEMBERS = 100
+MAX_IMPORT_MEMBERS = 300
+MAX_MARK_MEMBERS = 500
+MAX_ACCOUNTS = 100
+MEMBER_PAGE_LIMIT = 200
+
+# Documented frequency limits that differ from the default (reference §1.4).
+DEFAULT_RATE_LIMITS: dict[str, float] = {"get_appid_group_list": 1.0}
+
+# No 1-second window may hold more than the limit; keep this much extra room for the jitter
+# between the limiter's decision and the request's arrival.
+RATE_WINDOW_MARGIN_S = 0.01
+
+# UserSigs are made for a day and replaced after half of it.
+USERSIG_TTL_S = 86400
+USERSIG_REFRESH_S = USERSIG_TTL_S // 2
+
+# Backoff between attempts: 0.25 s doubling, at most 10 s, plus up to 0.25 s of jitter.
+BACKOFF_INITIAL_S = 0.25
+BACKOFF_MAX_S = 10.0
+BACKOFF_JITTER_S = 0.25
+
+# Older field names (2022-2023 SDKs) -> current ones (reference §3 naming note).
+_GROUP_RENAMES = {"ShutUpAllMember": "MuteAllMember"}
+_MEMBER_RENAMES = {"ShutUpUntil": "MuteUntil"}
+_MEMBER_BODY_RENAMES = {"ShutUpTime": "MuteTime"}
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+_USERSIG_IN_TEXT = re.compile(r"(usersig=)[^&\s\"'<>]*", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """Replace the value of every ``usersig=`` query parameter in ``text`` with ``***``."""
+    return _USERSIG_IN_TEXT.sub(r"\1***", text)
+
+
+class RedactUserSigFilter(logging.Filter):
+    """Rewrites log records whose message contains ``usersig=...`` (httpx logs request URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        if "usersig=" in message.lower():
+            record.msg = redact_url(message)
+            record.args = None
+        return True
+
+
+_REDACT_FILTER = RedactUserSigFilter()
+_THIRD_PARTY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+def install_log_redaction() -> None:
+    """Attach the UserSig redaction filter to the httpx/httpcore loggers (idempotent)."""
+    for name in _THIRD_PARTY_LOGGERS:
+        target = logging.getLogger(name)
+        if _REDACT_FILTER not in target.filters:
+            target.addFilter(_REDACT_FILTER)
+
+
+install_log_redaction()
+
+
+class _Secret:
+    """Holds a secret; its repr never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+@dataclass
+class CallStats:
+    """Counters for a run.
+
+    ``calls``: logical calls per command; ``requests``: HTTP requests sent (calls + retries);
+    ``retries``: repeated attempts; ``rate_limit_errors``: answers with 10006/60007/60011/60018/
+    60019; ``failures``: calls that finally raised.
+    """
+
+    calls: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    retries: int = 0
+    rate_limit_errors: int = 0
+    failures: int = 0
+
+
+def make_limiter(rate: float) -> AsyncLimiter:
+    """A leaky bucket that never admits more than ``rate`` calls in any 1-second window.
+
+    ``AsyncLimiter(rate, 1)`` would admit a burst of ``rate`` on top of the steady flow (up to
+    2 x rate in the first second). A bucket of capacity ``b`` draining at ``d`` calls/s admits
+    ``n`` calls only over a span of at least ``(n - b) / d`` seconds, so with
+    ``d = (rate + 1 - b) / (1 + margin)`` ``rate + 1`` calls need at least 1 s + margin.
+    Capacity 1 (``AsyncLimiter(1, 1/rate)``) would be exact too, but every late timer wakeup
+    (asyncio rounds timeouts up to whole milliseconds) then costs throughput: about 15% at
+    200/s. Capacity 2 absorbs lateness below one interval and keeps about 98.5% of the limit.
+    """
+    burst = 2 if rate >= 20 else 1
+    drain = (rate + 1 - burst) / (1 + RATE_WINDOW_MARGIN_S)
+    return AsyncLimiter(burst, burst / drain)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (TimApiError, TimTransportError)) and exc.transient
+
+
+def _renamed(item: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    out = dict(item)
+    for old, new in renames.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
+
+
+def _normalize_member(member: dict[str, Any]) -> dict[str, Any]:
+    return _renamed(member, _MEMBER_RENAMES)
+
+
+def _normalize_group(group: dict[str, Any]) -> dict[str, Any]:
+    out = _renamed(group, _GROUP_RENAMES)
+    if isinstance(out.get("MemberList"), list):
+        out["MemberList"] = [_normalize_member(m) for m in out["MemberList"]]
+    return out
+
+
+def _check_batch(what: str, items: list[Any], limit: int) -> None:
+    if len(items) > limit:
+        raise ValueError(f"{what}: {len(items)} items in one call; the documented limit is {limit}")
+
+
+def _api_group_type(group_type: str | None) -> str | None:
+    aliases = {"Work": "Private", "Meeting": "ChatRoom"}
+    return None if group_type is None else aliases.get(group_type, group_type)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class TimClient:
+    """Async client of the REST API. Use ``async with TimClient(...) as c:`` or ``aclose()``."""
+
+    def __init__(
+        self,
+        *,
+        sdkappid: int,
+        admin: str,
+        secret_key: str,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limit: float = 200,
+        rate_limits: dict[str, float] | None = None,
+        max_in_flight: int = 64,
+        timeout_s: float = 10.0,
+        max_attempts: int = 6,
+        max_retry_wait_s: float = 60.0,
+    ) -> None:
+        if base_url.strip().lower() == "local":
+            raise ValueError(
+                "base_url 'local' is not a URL: pass the emulator's transport and any base URL"
+            )
+        if not admin:
+            raise ValueError("admin identifier must not be empty")
+        self._rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
+        for name, rate in [("rate_limit", rate_limit), *self._rate_limits.items()]:
+            if not rate > 0:
+                raise ValueError(f"rate limit for {name} must be > 0 calls/s, got {rate}")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if max_retry_wait_s < 0:
+            raise ValueError("max_retry_wait_s must be >= 0")
+        self._sdkappid = int(sdkappid)
+        self._admin = admin
+        self._key = _Secret(secret_key)
+        self._base_url = base_url.rstrip("/")
+        self._rate_limit = float(rate_limit)
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._max_retry_wait_s = max_retry_wait_s
+        # Per API, so a long queue of one API's calls never holds up another API's.
+        self._max_in_flight = max_in_flight
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._limiters: dict[str, AsyncLimiter] = {}
+        self._sig: _Secret | None = None
+        self._sig_made_at = 0.0
+        self._backoff = wait_exponential(
+            multiplier=BACKOFF_INITIAL_S, exp_base=2, max=BACKOFF_MAX_S
+        ) + wait_random(0, BACKOFF_JITTER_S)
+        self._sleep = asyncio.sleep  # replaced in tests to observe waits
+        self.stats = CallStats()
+        install_log_redaction()
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout_s),
+            # The per-API semaphores bound concurrency; the pool must not time out under them.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=max_in_flight),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TimClient(sdkappid={self._sdkappid}, admin={self._admin!r}, "
+            f"base_url={self._base_url!r})"
+        )
+
+    async def __aenter__(self) -> TimClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _usersig(self) -> str:
+        now = time.time()
+        if self._sig is None or now - self._sig_made_at >= USERSIG_REFRESH_S:
+            sig = usersig.generate(
+                self._sdkappid, self._key.get(), self._admin, expire=USERSIG_TTL_S, now=int(now)
+            )
+            self._sig = _Secret(sig)
+            self._sig_made_at = now
+        return self._sig.get()
+
+    def _scrub(self, text: str) -> str:
+        """Remove the key and the UserSig from text that came from elsewhere."""
+        text = redact_url(text)
+        for secret in (self._key.get(), self._sig.get() if self._sig else ""):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _limiter(self, command: str) -> AsyncLimiter:
+        limiter = self._limiters.get(command)
+        if limiter is None:
+            rate = self._rate_limits.get(command, self._rate_limit)
+            limiter = self._limiters[command] = make_limiter(rate)
+        return limiter
+
+    def _wait(self, state: RetryCallState) -> float:
+        remaining = self._max_retry_wait_s - state.idle_for
+        return max(0.0, min(self._backoff(state), remaining))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        return (
+            state.attempt_number >= self._max_attempts or state.idle_for >= self._max_retry_wait_s
+        )
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        logger.info(
+            "retrying after %.2f s (attempt %d failed: %s)",
+            state.upcoming_sleep,
+            state.attempt_number,
+            exc,
+        )
+
+    async def call(self, service: str, command: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one API call; return the answer; raise TimApiError or TimTransportError."""
+        api = f"{service}/{command}"
+        payload = json.dumps(
+            body if body is not None else {}, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+        self.stats.calls[command] += 1
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_transient),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        result: dict[str, Any] = {}
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    result = await self._attempt(service, command, api, payload)
+        except TimError:
+            self.stats.failures += 1
+            raise
+        return result
+
+    async def _attempt(
+        self, service: str, command: str, api: str, payload: bytes
+    ) -> dict[str, Any]:
+        url = f"{self._base_url}/v4/{service}/{command}"
+        semaphore = self._semaphores.get(command)
+        if semaphore is None:
+            semaphore = self._semaphores[command] = asyncio.Semaphore(self._max_in_flight)
+        async with semaphore:
+            await self._limiter(command).acquire()
+            params = {
+                "sdkappid": str(self._sdkappid),
+                "identifier": self._admin,
+                "usersig": self._usersig(),
+                "random": str(secrets.randbits(32)),
+                "contenttype": "json",
+            }
+            shown_url = f"{url}?{redact_url(str(httpx.QueryParams(params)))}"
+            self.stats.requests += 1
+            started = time.perf_counter()
+            try:
+                response = await self._http.post(url, params=params, content=payload)
+            except httpx.TimeoutException as exc:
+                self._log_call(command, shown_url, payload, "timeout", started)
+                raise TimTransportError(
+                    api,
+                    f"timed out ({type(exc).__name__}, limit {self._timeout_s:g} s)",
+                    transient=True,
+                ) from None
+            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self._log_call(command, shown_url, payload, "network error", started)
+                detail = self._scrub(str(exc)) or "no detail"
+                raise TimTransportError(
+                    api, f"network error ({type(exc).__name__}: {detail})", transient=True
+                ) from None
+            except httpx.HTTPError as exc:
+                self._log_call(command, shown_url, payload, "error", started)
+                detail = self._scrub(str(exc)) or "no detail"
+                raise TimTransportError(
+                    api, f"request failed ({type(exc).__name__}: {detail})"
+                ) from None
+        self._log_call(command, shown_url, payload, response.status_code, started)
+        return self._parse(api, response)
+
+    def _log_call(
+        self, command: str, shown_url: str, payload: bytes, status: object, started: float
+    ) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s command=%s body=%dB status=%s elapsed=%.1fms",
+                shown_url,
+                command,
+                len(payload),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _parse(self, api: str, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status >= 500:
+            raise TimTransportError(api, f"HTTP {status} {response.reason_phrase}", transient=True)
+        if not 200 <= status < 300:
+            raise TimTransportError(api, f"HTTP {status} {response.reason_phrase}")
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            kind = response.headers.get("content-type", "unknown content type")
+            raise TimTransportError(api, f"answer is not JSON ({kind})") from None
+        if not isinstance(data, dict) or ("ActionStatus" not in data and "ErrorCode" not in data):
+            raise TimTransportError(api, "answer has no ActionStatus/ErrorCode envelope")
+        raw_code = data.get("ErrorCode", 0)
+        if isinstance(raw_code, bool) or not isinstance(raw_code, int | str):
+            raise TimTransportError(api, f"answer has a non-integer ErrorCode {raw_code!r}")
+        try:
+            code = int(raw_code)
+        except ValueError:
+            raise TimTransportError(
+                api, f"answer has a non-integer ErrorCode {raw_code!r}"
+            ) from None
+        if data.get("ActionStatus") == "FAIL" or code != 0:
+            if code in RATE_LIMIT_CODES:
+                self.stats.rate_limit_errors += 1
+            info = self._scrub(str(data.get("ErrorInfo") or ""))
+            request_id = data.get("RequestId")
+            raise TimApiError(api, code, info, request_id=str(request_id) if request_id else None)
+        return data
+
+    # --- groups: reading ---------------------------------------------------------------------
+
+    async def get_appid_group_list(
+        self, limit: int | None = None, next: int = 0, group_type: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the app's group IDs (1 call/s). ``Next`` is a uint64 cursor, 0 = done."""
+        body: dict[str, Any] = {}
+        if limit is not None:
+            if not 1 <= limit <= 10000:
+                raise ValueError("get_appid_group_list: limit must be between 1 and 10000")
+            body["Limit"] = limit
+        if next:
+            body["Next"] = next
+        api_type = _api_group_type(group_type)
+        if api_type is not None:
+            body["GroupType"] = api_type
+        return await self.call(GROUP_SVC, "get_appid_group_list", body)
+
+    async def iter_all_group_ids(self, group_type: str | None = None) -> list[str]:
+        """Every group ID of the app (optionally of one type), paging by ``Next``."""
+        ids: dict[str, None] = {}
+        cursor = 0
+        seen: set[int] = set()
+        while True:
+            page = await self.get_appid_group_list(next=cursor, group_type=group_type)
+            for item in page.get("GroupIdList") or []:
+                group_id = item.get("GroupId") if isinstance(item, dict) else item
+                if isinstance(group_id, str):
+                    ids[group_id] = None
+            cursor = int(page.get("Next") or 0)
+            if cursor == 0:
+                return list(ids)
+            if cursor in seen:
+                raise TimTransportError(
+                    f"{GROUP_SVC}/get_appid_group_list", f"paging cursor {cursor} repeated"
+                )
+            seen.add(cursor)
+
+    async def get_group_info(self, group_ids: list[str]) -> list[dict[str, Any]]:
+        """Profiles of up to 50 groups, all fields, member lists included (not for AVChatRoom).
+
+        No ResponseFilter is sent: with a filter, unlisted fields are dropped and custom data
+        would need its keys named; without one the server returns everything. Each item keeps its
+        own ErrorCode/ErrorInfo (a missing group is reported there, not raised).
+        """
+        _check_batch("get_group_info", group_ids, MAX_GROUP_INFO_IDS)
+        if not group_ids:
+            return []
+        answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": list(group_ids)})
+        return [_normalize_group(g) for g in answer.get("GroupInfo") or []]
+
+    async def get_group_member_info(
+        self,
+        group_id: str,
+        limit: int = MEMBER_PAGE_LIMIT,
+        offset: int | None = None,
+        next: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of members. ``offset`` for most types, ``next`` for Community (start "")."""
+        if offset is not None and next is not None:
+            raise ValueError("get_group_member_info: use either offset or next, not both")
+        if limit < 1:
+            raise ValueError("get_group_member_info: limit must be >= 1")
+        body: dict[str, Any] = {"GroupId": group_id, "Limit": limit}
+        if offset is not None:
+            body["Offset"] = offset
+        if next is not None:
+            body["Next"] = next
+        answer = await self.call(GROUP_SVC, "get_group_member_info", body)
+        members = answer.get("MemberList") or []
+        return {**answer, "MemberList": [_normalize_member(m) for m in members]}
+
+    async def all_group_members(self, group_id: str, community: bool) -> list[dict[str, Any]]:
+        """Every member of a group: Offset paging, or Next paging for Community."""
+        members: dict[str, dict[str, Any]] = {}
+        api = f"{GROUP_SVC}/get_group_member_info"
+        if community:
+            cursor = ""
+            seen: set[str] = set()
+            while True:
+                page = await self.get_group_member_info(group_id, next=cursor)
+                for m in page["MemberList"]:
+                    members[m["Member_Account"]] = m
+                cursor = str(page.get("Next") or "")
+                if not cursor:
+                    return list(members.values())
+                if cursor in seen:
+                    raise TimTransportError(api, f"paging cursor {cursor!r} repeated")
+                seen.add(cursor)
+        offset = 0
+        while True:
+            page = await self.get_group_member_info(group_id, offset=offset)
+            batch = page["MemberList"]
+            for m in batch:
+                members[m["Member_Account"]] = m
+            offset += len(batch)
+            total = page.get("MemberNum")
+            if not batch:
+                return list(members.values())
+            if isinstance(total, int) and not isinstance(total, bool):
+                if offset >= total:
+                    return list(members.values())
+            elif len(batch) < MEMBER_PAGE_LIMIT:  # no MemberNum: a short page is the last
+                return list(members.values())
+
+    # --- groups: writing ---------------------------------------------------------------------
+
+    async def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a group; the answer holds ``GroupId``. Initial MemberList: at most 100."""
+        _check_batch("create_group MemberList", body.get("MemberList") or [], MAX_CREATE_MEMBERS)
+        return await self.call(GROUP_SVC, "create_group", body)
+
+    async def destroy_group(self, group_id: str) -> None:
+        await self.call(GROUP_SVC, "destroy_group", {"GroupId": group_id})
+
+    async def add_group_member(
+        self, group_id: str, accounts: list[str], silence: bool = True
+    ) -> list[dict[str, Any]]:
+        """Add up to 300 members. Result per item: 0 failed, 1 added, 2 already, 3 invited."""
+        _check_batch("add_group_member", accounts, MAX_ADD_MEMBERS)
+        if not accounts:
+            return []
+        body = {
+            "GroupId": group_id,
+            "Silence": 1 if silence else 0,
+            "MemberList": [{"Member_Account": a} for a in accounts],
+        }
+        answer = await self.call(GROUP_SVC, "add_group_member", body)
+        return list(answer.get("MemberList") or [])
+
+    async def delete_group_member(
+        self,
+        group_id: str,
+        accounts: list[str],
+        silence: bool = True,
+        reason: str | None = None,
+    ) -> None:
+        """Remove up to 100 members (removing a non-member succeeds)."""
+        _check_batch("delete_group_member", accounts, MAX_DELETE_MEMBERS)
+        if not accounts:
+            return
+        body: dict[str, Any] = {
+            "GroupId": group_id,
+            "Silence": 1 if silence else 0,
+            "MemberToDel_Account": list(accounts),
+        }
+        if reason is not None:
+            body["Reason"] = reason
+        await self.call(GROUP_SVC, "delete_group_member", body)
+
+    async def import_group_member(
+        self, group_id: str, members: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Import up to 300 members silently. Result per item: 0 failed, 1 ok, 2 already."""
+        _check_batch("import_group_member", members, MAX_IMPORT_MEMBERS)
+        if not members:
+            return []
+        body = {"GroupId": group_id, "MemberList": list(members)}
+        answer = await self.call(GROUP_SVC, "import_group_member", body)
+        return list(answer.get("MemberList") or [])
+
+    async def modify_group_base_info(self, body: dict[str, Any]) -> None:
+        await self.call(GROUP_SVC, "modify_group_base_info", _renamed(body, _GROUP_RENAMES))
+
+    async def modify_group_member_info(self, body: dict[str, Any]) -> None:
+        await self.call(GROUP_SVC, "modify_group_member_info", _renamed(body, _MEMBER_BODY_RENAMES))
+
+    async def change_group_owner(self, group_id: str, new_owner: str) -> None:
+        body = {"GroupId": group_id, "NewOwner_Account": new_owner}
+        await self.call(GROUP_SVC, "change_group_owner", body)
+
+    # --- AVChatRoom --------------------------------------------------------------------------
+
+    async def modify_user_info(
+        self, group_id: str, command_type: int, members: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Set (1) or delete (2) marks on up to 500 online AVChatRoom members."""
+        if command_type not in (1, 2):
+            raise ValueError("modify_user_info: command_type must be 1 (set) or 2 (delete)")
+        _check_batch("modify_user_info", members, MAX_MARK_MEMBERS)
+        if not members:
+            return {"CommandType": command_type, "MemberList": []}
+        body = {"GroupId": group_id, "CommandType": command_type, "MemberList": list(members)}
+        return await self.call(AVCHATROOM_SVC, "modify_user_info", body)
+
+    async def get_members(
+        self, group_id: str, timestamp: int = 0, mark: int | None = None
+    ) -> dict[str, Any]:
+        """One page of an AVChatRoom's online members; ``NextTimestamp`` 0 = done."""
+        body: dict[str, Any] = {"GroupId": group_id, "Timestamp": timestamp}
+        if mark is not None:
+            body["Mark"] = mark
+        return await self.call(AVCHATROOM_SVC, "get_members", body)
+
+    async def all_online_members(
+        self, group_id: str, mark: int | None = None
+    ) -> list[dict[str, Any]]:
+        members: dict[str, dict[str, Any]] = {}
+        timestamp = 0
+        seen: set[int] = set()
+        while True:
+            page = await self.get_members(group_id, timestamp=timestamp, mark=mark)
+            for m in page.get("MemberList") or []:
+                members[m["Member_Account"]] = m
+            timestamp = int(page.get("NextTimestamp") or 0)
+            if timestamp == 0:
+                return list(members.values())
+            if timestamp in seen:
+                raise TimTransportError(
+                    f"{AVCHATROOM_SVC}/get_members", f"paging timestamp {timestamp} repeated"
+                )
+            seen.add(timestamp)
+
+    # --- accounts ----------------------------------------------------------------------------
+
+    async def account_check(self, accounts: list[str]) -> dict[str, bool]:
+        """Up to 100 accounts -> True if imported. A per-account error raises TimApiError."""
+        _check_batch("account_check", accounts, MAX_ACCOUNTS)
+        if not accounts:
+            return {}
+        api = f"{LOGIN_SVC}/account_check"
+        body = {"CheckItem": [{"UserID": a} for a in accounts]}
+        answer = await self.call(LOGIN_SVC, "account_check", body)
+        result: dict[str, bool] = {}
+        for item in answer.get("ResultItem") or []:
+            account = str(item.get("UserID"))
+            code = int(item.get("ResultCode") or 0)
+            if code:
+                info = self._scrub(str(item.get("ResultInfo") or ""))
+                raise TimApiError(api, code, f"account {account!r}: {info}")
+            result[account] = item.get("AccountStatus") == "Imported"
+        missing = [a for a in accounts if a not in result]
+        if missing:
+            raise TimTransportError(
+                api, f"answer lacks {len(missing)} account(s), e.g. {missing[0]!r}"
+            )
+        return {a: result[a] for a in accounts}
+
+    async def multiaccount_import(self, accounts: list[str]) -> list[str]:
+        """Import up to 100 accounts; return the ones that failed (FailAccounts)."""
+        _check_batch("multiaccount_import", accounts, MAX_ACCOUNTS)
+        if not accounts:
+            return []
+        answer = await self.call(LOGIN_SVC, "multiaccount_import", {"Accounts": list(accounts)})
+        return [str(a) for a in answer.get("FailAccounts") or []]
