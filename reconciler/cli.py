@@ -59,7 +59,9 @@ def _select(groups, only: tuple[str, ...], exclude: tuple[str, ...]):
     known = {g.id for g in groups}
     unknown = [g for g in (*only, *exclude) if g not in known]
     if unknown:
-        raise Exit(EXIT_ERROR, f"--group/--exclude-group name(s) not in the config: {', '.join(unknown)}")
+        raise Exit(
+            EXIT_ERROR, f"--group/--exclude-group name(s) not in the config: {', '.join(unknown)}"
+        )
     return [g for g in groups if (not only or g.id in only) and g.id not in exclude]
 
 
@@ -109,10 +111,8 @@ async def _observe_and_plan(config, groups, parallelism=None):
 
 
 def _guard_exit(plan, force: bool) -> None:
-    from reconciler.render import problem_lines
-
     if plan.errors:
-        raise Exit(EXIT_ERROR, "\n".join(problem_lines(plan)) + "\nNothing was applied.")
+        raise Exit(EXIT_ERROR, f"The plan has {len(plan.errors)} error(s); nothing was applied.")
     blocking = [r for r in plan.refusals if not (force and r.overridable)]
     if blocking:
         removals = plan.counts()["members_remove"]
@@ -125,9 +125,8 @@ def _guard_exit(plan, force: bool) -> None:
         )
         raise Exit(
             EXIT_REFUSED,
-            f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s) in all):\n"
-            + "\n".join(f"  group {r.group}: {r.reason}" for r in blocking)
-            + f"\n{hint}",
+            f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s) in all; "
+            f"see 'Refused:' above). Nothing was applied. {hint}",
         )
 
 
@@ -152,7 +151,9 @@ def cli(debug: bool, quiet: bool) -> None:
     3 plan refused by a safety guard.
     """
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     if not debug:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -167,9 +168,15 @@ values_option = click.option(
     help="YAML file of template variables (repeatable; later files win).",
 )
 group_options = [
-    click.option("--group", "only", multiple=True, metavar="ID", help="Only this group (repeatable)."),
     click.option(
-        "--exclude-group", "exclude", multiple=True, metavar="ID", help="Skip this group (repeatable)."
+        "--group", "only", multiple=True, metavar="ID", help="Only this group (repeatable)."
+    ),
+    click.option(
+        "--exclude-group",
+        "exclude",
+        multiple=True,
+        metavar="ID",
+        help="Skip this group (repeatable).",
     ),
 ]
 
@@ -192,7 +199,8 @@ def validate(path: str, var, values) -> None:
     config = _load(path, var, values)
     members = sum(g.member_count() for g in config.groups)
     click.echo(
-        f"OK: {len(config.groups)} group(s), {members} membership(s) in {len(config.files)} file(s)."
+        f"OK: {len(config.groups)} group(s), {members} membership(s) "
+        f"in {len(config.files)} file(s)."
     )
 
 
@@ -201,9 +209,15 @@ def validate(path: str, var, values) -> None:
 @var_option
 @values_option
 @_with(group_options)
-@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Save the plan for apply --plan.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+    "--out", "-o", type=click.Path(dir_okay=False), help="Save the plan for apply --plan."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--force", is_flag=True, help="Save the plan even when a removal guard refuses it.")
@@ -224,7 +238,9 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
         _print_text(render_text(the_plan, config.app.rate_limit, limits, _color()), _color())
     _guard_exit(the_plan, force)
     if out:
-        doc = plan_document(the_plan, config_digest=config.digest, app=_app_doc(config), desired=groups)
+        doc = plan_document(
+            the_plan, config_digest=config.digest, app=_app_doc(config), desired=groups
+        )
         doc["forced"] = force
         Path(out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
         _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
@@ -301,20 +317,33 @@ def _report(result, stats, started: float) -> None:
         f"{result.skipped} skipped after a failure in their group."
     )
     if not result.ok:
-        raise Exit(EXIT_ERROR, "Re-run apply after fixing the cause: it continues where it stopped.")
+        raise Exit(
+            EXIT_ERROR, "Re-run apply after fixing the cause: it continues where it stopped."
+        )
 
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(exists=True))
-@click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False), help="A plan saved by plan --out.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A plan saved by plan --out.",
+)
 @var_option
 @values_option
 @_with(group_options)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
 @click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
-@click.option("--parallelism", type=click.IntRange(1, 1024), help="Calls in flight at most, per API (default 64).")
-def apply(path, plan_file, var, values, only, exclude, auto_approve, allow_destroy, force, parallelism):
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 1024),
+    help="Calls in flight at most, per API (default 64).",
+)
+def apply(
+    path, plan_file, var, values, only, exclude, auto_approve, allow_destroy, force, parallelism
+):
     """Make the live app match the config (or execute a saved plan exactly)."""
     from reconciler.render import render_text
 
@@ -387,7 +416,9 @@ def _load_saved_plan(plan_file, path, var, values):
 
     observation = _run(current())
     stale = sorted(
-        gid for gid, fp in doc["fingerprints"].items() if fingerprint(observation.groups.get(gid)) != fp
+        gid
+        for gid, fp in doc["fingerprints"].items()
+        if fingerprint(observation.groups.get(gid)) != fp
     )
     if stale:
         raise Exit(
@@ -403,9 +434,13 @@ def _load_saved_plan(plan_file, path, var, values):
 @click.argument("path", default=".", type=click.Path(exists=True))
 @var_option
 @values_option
-@click.option("--group", "only", multiple=True, metavar="ID", help="Export this group (repeatable).")
+@click.option(
+    "--group", "only", multiple=True, metavar="ID", help="Export this group (repeatable)."
+)
 @click.option("--all", "all_groups", is_flag=True, help="Export every group of the app.")
-@click.option("--output", "-o", type=click.Path(), help="A file, or a directory for one file per type.")
+@click.option(
+    "--output", "-o", type=click.Path(), help="A file, or a directory for one file per type."
+)
 def export(path, var, values, only, all_groups, output) -> None:
     """Write config YAML for live groups, so existing groups can be adopted."""
     from reconciler.export import export_groups
@@ -419,7 +454,9 @@ def export(path, var, values, only, all_groups, output) -> None:
 
 
 @cli.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+)
 def schema(output) -> None:
     """Print the JSON Schema of the config format (for editors and CI)."""
     from reconciler.config import json_schema
@@ -444,7 +481,9 @@ def emulator() -> None:
 @click.option("--admin", default="administrator", show_default=True)
 @click.option("--latency-ms", default=0.0, type=float, help="Delay every answer.")
 @click.option("--rate-limit", type=float, help="Calls per second per API; beyond it, error 60007.")
-@click.option("--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently.")
+@click.option(
+    "--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently."
+)
 @click.option("--seed", type=int, help="Make injected faults reproducible.")
 def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed) -> None:
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""

@@ -42,9 +42,7 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
         items = await client.all_group_members(group.id, community=True)
         group.members = {m.account: m for m in map(member_from_api, items)}
 
-    await asyncio.gather(
-        *(community_members(g) for g in groups if g.type is GroupType.Community)
-    )
+    await asyncio.gather(*(community_members(g) for g in groups if g.type is GroupType.Community))
     return groups
 
 
@@ -84,11 +82,12 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
     return entry
 
 
-def _dump(app: dict | None, groups: list[ObservedGroup]) -> str:
+def _dump(app: dict | None, groups: list[ObservedGroup] | None) -> str:
     doc: dict[str, Any] = {}
     if app is not None:
         doc["app"] = app
-    doc["groups"] = [group_entry(g) for g in groups]
+    if groups is not None:
+        doc["groups"] = [group_entry(g) for g in groups]
     return yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
 
 
@@ -116,7 +115,7 @@ async def export_groups(config, only: list[str] | None, output: str | None) -> l
     if target.suffix in (".yaml", ".yml"):
         target = target.with_suffix("")
     target.mkdir(parents=True, exist_ok=True)
-    (target / "app.yaml").write_text(yaml_rs.dumps({"app": app}, compact=True).removeprefix("---\n"))
+    (target / "app.yaml").write_text(_dump(app, None))
     lines = [f"wrote {target / 'app.yaml'}"]
     for gtype in GroupType:
         subset = [g for g in groups if g.type is gtype]

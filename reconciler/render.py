@@ -34,7 +34,9 @@ def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
     """(indent, symbol, text) lines describing one group's change."""
     kind = DISPLAY_TYPE[change.type]
     title = f"group {change.group_id} ({kind})"
-    lines: list[tuple[int, str, str]] = [(0, SYMBOL[change.action], title)]
+    # A group whose only news is marks waiting for members to come online changes nothing.
+    symbol = " " if change.empty else SYMBOL[change.action]
+    lines: list[tuple[int, str, str]] = [(0, symbol, title)]
     if change.action == "destroy":
         members = change.observed.member_count() if change.observed else 0
         lines.append((1, "-", f"destroy group with {members} member(s) (needs --allow-destroy)"))
@@ -85,7 +87,7 @@ def calls_lines(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) ->
         return []
     parts = ", ".join(f"{api} {n}" for api, n in calls.items())
     seconds = min_seconds(calls, rate_limit, rate_limits)
-    return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.1f} s"]
+    return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.2f} s"]
 
 
 def problem_lines(plan: Plan) -> list[str]:
@@ -147,7 +149,7 @@ def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]
             f"<details><summary><code>{symbol} {title}</code></summary>",
             "",
             "```diff",
-            *(f"{symbol if symbol != '?' else '!'} {'  ' * i}{text}" for i, symbol, text in lines[1:]),
+            *(f"{_diff_symbol(s)} {'  ' * i}{text}" for i, s, text in lines[1:]),
             "```",
             "</details>",
             "",
@@ -166,6 +168,10 @@ def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]
     return "\n".join(head + body)
 
 
+def _diff_symbol(symbol: str) -> str:
+    return {"?": "!", "~": "!"}.get(symbol, symbol)
+
+
 def render_json(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> str:
     calls = plan.calls_by_api()
     doc = {
@@ -182,7 +188,11 @@ def render_json(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) ->
                 "action": ch.action,
                 "fields": [fc.__dict__ for fc in ch.fields],
                 "members": [
-                    {"account": m.account, "action": m.action, "fields": [f.__dict__ for f in m.fields]}
+                    {
+                        "account": m.account,
+                        "action": m.action,
+                        "fields": [f.__dict__ for f in m.fields],
+                    }
                     for m in ch.members
                 ],
                 "marks_set": ch.marks_set,

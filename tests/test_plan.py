@@ -74,7 +74,10 @@ def test_small_new_group_is_one_create_call_with_members_and_admin_role():
 
 def test_large_new_group_imports_in_batches_of_300():
     want = Group(
-        id="big", type=GroupType.Public, name="Big", owner="t1",
+        id="big",
+        type=GroupType.Public,
+        name="Big",
+        owner="t1",
         members=members("t1", *(f"s{i}" for i in range(650))),
     )
     plan = plan_for(want, None)
@@ -84,9 +87,14 @@ def test_large_new_group_imports_in_batches_of_300():
 
 def test_member_changes_are_ordered_import_owner_modify_remove():
     want = Group(
-        id="g1", type=GroupType.Public, owner="s1",
-        members={"s1": Member(account="s1"), "new": Member(account="new", name_card="N"),
-                 "t1": Member(account="t1", role="Admin")},
+        id="g1",
+        type=GroupType.Public,
+        owner="s1",
+        members={
+            "s1": Member(account="s1"),
+            "new": Member(account="new", name_card="N"),
+            "t1": Member(account="t1", role="Admin"),
+        },
     )
     have = observed(accounts=("t1", "s1", "gone"))
     plan = plan_for(want, have)
@@ -104,8 +112,9 @@ def test_member_changes_are_ordered_import_owner_modify_remove():
 
 
 def test_additive_mode_never_removes():
-    want = Group(id="g1", type=GroupType.Public, owner="t1", members_mode="additive",
-                 members=members("t1"))
+    want = Group(
+        id="g1", type=GroupType.Public, owner="t1", members_mode="additive", members=members("t1")
+    )
     plan = plan_for(want, observed(accounts=("t1", "x", "y")))
     assert plan.operations == []
 
@@ -148,8 +157,12 @@ def test_custom_null_deletes_and_undeclared_keys_are_left_alone():
 
 
 def test_mute_deadline_within_tolerance_is_not_drift_and_past_deadline_is_unmuted():
-    want = Group(id="g1", type=GroupType.Public, owner="t1",
-                 members={"t1": Member(account="t1"), "s": Member(account="s", muted_until=NOW + 100)})
+    want = Group(
+        id="g1",
+        type=GroupType.Public,
+        owner="t1",
+        members={"t1": Member(account="t1"), "s": Member(account="s", muted_until=NOW + 100)},
+    )
     have = observed(accounts=("t1", "s"))
     have.members["s"].muted_until = NOW + 103
     assert plan_for(want, have).operations == []
@@ -171,8 +184,9 @@ def test_unknown_tgs_id_is_an_error():
 
 
 def test_max_members_raised_first_and_lowered_last():
-    want = Group(id="g1", type=GroupType.Public, owner="t1", max_members=500,
-                 members=members("t1", "a", "b"))
+    want = Group(
+        id="g1", type=GroupType.Public, owner="t1", max_members=500, members=members("t1", "a", "b")
+    )
     plan = plan_for(want, observed(accounts=("t1",), max_members=2))
     assert apis(plan) == ["modify_group_base_info", "import_group_member"]
     assert plan.operations[0].body["MaxMemberNum"] == 500
