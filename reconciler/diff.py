@@ -176,8 +176,12 @@ def _explain(change: GroupChange, before: dict, after: dict) -> None:
     change.members.sort(key=lambda m: ({"add": 0, "modify": 1, "remove": 2}[m.action], m.account))
 
 
-def _key(fc: FieldChange) -> str:
-    return fc.field
+FIELD_ORDER = {name: i for i, name in enumerate((*BASE_FIELDS, *MEMBER_FIELDS))}
+
+
+def _key(fc: FieldChange) -> tuple[int, str]:
+    """Fields in the order of the config format; custom keys last, by name."""
+    return FIELD_ORDER.get(fc.field, len(FIELD_ORDER)), fc.field
 
 
 def _diff_marks(change: GroupChange, want: Group, have: ObservedGroup) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.diff import GroupChange
@@ -22,12 +23,21 @@ def _value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _show(field: str, value: Any) -> str:
+    """A value as a reviewer reads it: mute deadlines as UTC times, strings quoted."""
+    if field == "muted_until" and isinstance(value, int):
+        if not value:
+            return "not muted"
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _value(value)
+
+
 def _field_line(field: str, before: Any, after: Any, create: bool) -> tuple[str, str]:
     if create or before is None:
-        return "+", f"{field}: {_value(after)}"
+        return "+", f"{field}: {_show(field, after)}"
     if after is None:
-        return "-", f"{field}: {_value(before)}"
-    return "~", f"{field}: {_value(before)} -> {_value(after)}"
+        return "-", f"{field}: {_show(field, before)}"
+    return "~", f"{field}: {_show(field, before)} -> {_show(field, after)}"
 
 
 def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
@@ -46,13 +56,13 @@ def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
         lines.append((1, *_field_line(fc.field, fc.before, fc.after, create)))
     for mc in change.members:
         if mc.action == "add":
-            extra = f" ({mc.member.role})" if mc.member and mc.member.role == "Admin" else ""
-            lines.append((1, "+", f"member {mc.account}{extra}"))
+            lines.append((1, "+", f"member {mc.account}{_member_attributes(mc.member)}"))
         elif mc.action == "remove":
             lines.append((1, "-", f"member {mc.account}"))
         else:
             details = ", ".join(
-                f"{fc.field} {_value(fc.before)} -> {_value(fc.after)}" for fc in mc.fields
+                f"{fc.field} {_show(fc.field, fc.before)} -> {_show(fc.field, fc.after)}"
+                for fc in mc.fields
             )
             lines.append((1, "~", f"member {mc.account}: {details}"))
     for symbol, verb, marks in (
@@ -64,6 +74,18 @@ def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
     for mark, accounts in change.marks_pending.items():
         lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
     return lines
+
+
+def _member_attributes(member) -> str:
+    if member is None:
+        return ""
+    shown = []
+    for name in ("role", "name_card", "msg_flag", "muted_until"):
+        value = getattr(member, name)
+        if value not in (None, 0):
+            shown.append(f"{name} {_show(name, value)}")
+    shown += [f"custom.{k} {_value(v)}" for k, v in member.custom.items() if v is not None]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def summary_line(plan: Plan) -> str:
