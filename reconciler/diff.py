@@ -213,6 +213,11 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
                 "the server: use a custom ID to create a group, or the ID of an existing one"
             )
             return change
+        if not want.name:
+            change.errors.append(
+                f"group {want.id} does not exist yet and has no name: set `name` to create it"
+            )
+            return change
         _explain(change, *_views(want, _empty_like(want), now))
         if want.type is GroupType.AVChatRoom and want.marks:
             change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}

@@ -227,7 +227,7 @@ def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
 def _create_ops(change: GroupChange) -> list[Operation]:
     want = change.desired
     gid = want.id
-    body: dict[str, Any] = {"Type": want.type.value, "GroupId": gid, "Name": want.name or gid}
+    body: dict[str, Any] = {"Type": want.type.value, "GroupId": gid, "Name": want.name}
     if want.owner:
         body["Owner_Account"] = want.owner
     for name, api_name in BASE_API_FIELDS.items():
