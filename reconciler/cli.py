@@ -86,7 +86,28 @@ def _run(coro):
     try:
         return asyncio.run(coro)
     except (TimError, ObserveError, CredentialsError, ValueError) as err:
-        raise Exit(EXIT_ERROR, f"Error: {err}") from None
+        raise Exit(EXIT_ERROR, f"Error: {err}{_hint(err)}") from None
+
+
+def _hint(err: Exception) -> str:
+    """What to check for the failures a first run usually meets."""
+    from reconciler.tim.errors import TimApiError, TimTransportError
+
+    code = getattr(err, "code", None)
+    if isinstance(err, TimApiError) and code in (70001, 70003, 70009, 70013, 70014, 70016, 70020):
+        return (
+            "\nHint: the UserSig was refused. Check that the secret key in the environment "
+            "belongs to app.sdkappid, that app.admin is an App admin account, and that "
+            "app.endpoint is the region the app was created in."
+        )
+    if isinstance(err, TimApiError) and code in (60010, 60004, 60005):
+        return "\nHint: app.admin must be an App admin account of this app."
+    if isinstance(err, TimTransportError):
+        return (
+            "\nHint: the endpoint could not be reached. Check app.endpoint, the network and "
+            "any proxy; retries with backoff were already made."
+        )
+    return ""
 
 
 def _rate_limits(app) -> dict[str, float]:
@@ -523,4 +544,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err("Interrupted. Run apply again: it continues where it stopped.")
         sys.exit(130)
+    except Exception as err:  # a bug, or an answer nobody foresaw: one line, not a traceback
+        from reconciler.tim.client import redact_url
+
+        log.debug("unexpected error", exc_info=True)
+        _err(
+            f"Error: unexpected {type(err).__name__}: {redact_url(str(err))}. This is a bug in "
+            "tim-reconciler or an answer from the server it does not understand; run again "
+            "with --debug to see where it happened."
+        )
+        sys.exit(EXIT_ERROR)
     sys.exit(EXIT_OK)

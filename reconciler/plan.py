@@ -72,7 +72,9 @@ class Refusal:
     overridable: bool  # --force overrides it; protection does not
 
 
-@dataclass
+# repr=False: asyncio.run (3.11) formats the repr of the main task's result twice when it
+# restores the SIGINT handler; a full repr of a big plan took seconds (5 s at 100,000 members).
+@dataclass(repr=False)
 class Plan:
     changes: list[GroupChange]
     operations: list[Operation]
@@ -81,9 +83,17 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)
     missing_accounts: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        return f"<Plan: {len(self.changes)} group(s), {len(self.operations)} operation(s)>"
+
     @property
     def changed(self) -> list[GroupChange]:
-        return [c for c in self.changes if not c.empty]
+        return [c for c in self.changes if not c.empty and not c.errors]
+
+    @property
+    def reviewable(self) -> list[GroupChange]:
+        """What a reviewer sees: groups with work to do or marks waiting; not failed diffs."""
+        return [c for c in self.changes if not c.errors and (not c.empty or c.marks_pending)]
 
     @property
     def has_changes(self) -> bool:
@@ -203,7 +213,7 @@ def _attribute_fields(member: Member, with_custom: bool) -> dict[str, Any]:
 
 
 def _set_custom(member: Member) -> dict[str, str | None]:
-    return {k: v for k, v in member.custom.items() if v is not None}
+    return {k: v for k, v in member.custom.items() if v}  # null and "" delete
 
 
 def _modify_op(group_id: str, account: str, fields: dict[str, Any]) -> Operation:
@@ -236,7 +246,7 @@ def _create_ops(change: GroupChange) -> list[Operation]:
             body[api_name] = value
     if want.max_members is not None and want.type is not GroupType.AVChatRoom:
         body["MaxMemberCount"] = want.max_members
-    custom = {k: v for k, v in want.custom.items() if v is not None}
+    custom = {k: v for k, v in want.custom.items() if v}  # null and "" delete
     if custom:
         body["AppDefinedData"] = _kv(custom)
     declared = list((want.members or {}).values())
@@ -283,6 +293,43 @@ def _peak_members(change: GroupChange) -> int:
     return current + len(change.members_by("add"))
 
 
+def _is_member(have: ObservedGroup | None, account: str) -> bool:
+    return have is not None and have.members is not None and account in have.members
+
+
+def _final_members(change: GroupChange) -> int | None:
+    """How many members the group has after the plan, or None when that is not known."""
+    have = change.observed
+    if have is None:
+        return None
+    if have.members is not None:
+        count = len(have.members)
+    elif have.member_num is not None:
+        count = have.member_num
+    else:
+        return None
+    new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
+    adds = {mc.account for mc in change.members_by("add")}
+    if new_owner and not _is_member(have, new_owner) and have.members is not None:
+        adds.add(new_owner)
+    return count + len(adds) - len(change.members_by("remove"))
+
+
+def _capacity_error(change: GroupChange) -> str | None:
+    """max_members below the members the group keeps would be refused by the API (10004)."""
+    if change.action != "update" or change.type is GroupType.AVChatRoom:
+        return None
+    max_change = next((fc for fc in change.fields if fc.field == "max_members"), None)
+    final = _final_members(change)
+    if max_change is None or final is None or max_change.after >= final:
+        return None
+    return (
+        f"group {change.group_id}: max_members {max_change.after} is below the {final} members "
+        "the group keeps after this plan (members not listed stay in additive mode or when "
+        "members are not managed); raise max_members or remove members"
+    )
+
+
 def _update_ops(change: GroupChange) -> list[Operation]:
     gid = change.group_id
     have = change.observed
@@ -303,6 +350,10 @@ def _update_ops(change: GroupChange) -> list[Operation]:
 
     adds = [mc.member for mc in change.members_by("add") if mc.member is not None]
     new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
+    if new_owner and not _is_member(have, new_owner) and all(m.account != new_owner for m in adds):
+        # change_group_owner needs a member; with members unmanaged nobody else imports it
+        # ("already a member" is success when the member list was not read).
+        adds.append(Member(account=new_owner))
     ops.extend(_import_ops(gid, adds))
     if new_owner:
         ops.append(
@@ -453,6 +504,9 @@ def build_plan(
         have = observation.groups.get(want.id)
         change = diff_group(want, have, now)
         changes.append(change)
+        capacity = _capacity_error(change)
+        if capacity:
+            change.errors.append(capacity)
         plan.errors.extend(change.errors)
         if change.errors or change.empty:
             continue

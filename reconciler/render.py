@@ -48,7 +48,10 @@ def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
     symbol = " " if change.empty else SYMBOL[change.action]
     lines: list[tuple[int, str, str]] = [(0, symbol, title)]
     if change.action == "destroy":
-        members = change.observed.member_count() if change.observed else 0
+        have = change.observed
+        members = 0
+        if have is not None:
+            members = have.member_count() if have.members is not None else have.member_num or 0
         lines.append((1, "-", f"destroy group with {members} member(s) (needs --allow-destroy)"))
         return lines
     create = change.action == "create"
@@ -90,6 +93,8 @@ def _member_attributes(member) -> str:
 
 def summary_line(plan: Plan) -> str:
     c = plan.counts()
+    if plan.errors:
+        return f"The plan has {len(plan.errors)} error(s); fix them and plan again."
     if not plan.has_changes:
         text = "No changes. The live groups match the configuration."
         if c["marks_pending"]:
@@ -122,9 +127,7 @@ def problem_lines(plan: Plan) -> list[str]:
 
 def render_text(plan: Plan, rate_limit: float, rate_limits: dict[str, float], color: bool) -> str:
     out: list[str] = []
-    for change in plan.changes:
-        if change.empty and not change.marks_pending:
-            continue
+    for change in plan.reviewable:
         for indent, symbol, text in change_lines(change):
             line = f"{'    ' * indent}{symbol} {text}"
             if color and symbol in COLOR:
@@ -163,7 +166,7 @@ def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]
     body: list[str] = []
     size = sum(len(x) + 1 for x in head)
     shown = 0
-    changes = [ch for ch in plan.changes if not ch.empty or ch.marks_pending]
+    changes = plan.reviewable
     for change in changes:
         lines = change_lines(change)
         _, symbol, title = lines[0]
@@ -221,8 +224,7 @@ def render_json(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) ->
                 "marks_delete": ch.marks_delete,
                 "marks_pending": ch.marks_pending,
             }
-            for ch in plan.changes
-            if not ch.empty or ch.marks_pending
+            for ch in plan.reviewable
         ],
         "operations": [
             {"group": op.group, "step": op.step, "api": op.api, "items": op.items}
