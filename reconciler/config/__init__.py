@@ -1,0 +1,48 @@
+"""Desired state from YAML: loading, Jinja2 templating, validation, JSON Schema.
+
+Public API (other modules code against exactly this):
+
+- ``load_config(path, variables=None, values_files=None) -> Config`` (raises ``ConfigError``)
+- ``Config``: ``app``, ``policy``, ``groups`` (normalized ``state.Group``), ``locations``,
+  ``base_dir``, ``digest``, ``files``
+- ``AppConfig``, ``Policy``: the ``app`` and ``policy`` sections
+- ``Location``, ``Issue``, ``ConfigError``: located problems
+- ``json_schema()``, ``write_schema(path)``: the JSON Schema of a config file
+- ``render_sources(...)``: texts after template rendering (to show what a template produced)
+"""
+
+from pathlib import Path
+
+from reconciler.config.errors import ConfigError, Issue, Location
+from reconciler.config.loader import Config, config_files, load_config, render_sources
+from reconciler.config.models import REGIONS, AppConfig, Policy
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of one config file, generated from the models."""
+    from reconciler.config.schema import json_schema as build
+
+    return build()
+
+
+def write_schema(path: str | Path | None = None) -> Path:
+    """Write the JSON Schema; default: the repository's schemas/reconciler.schema.json."""
+    from reconciler.config import schema
+
+    return schema.write_schema(schema.DEFAULT_PATH if path is None else path)
+
+
+__all__ = [
+    "REGIONS",
+    "AppConfig",
+    "Config",
+    "ConfigError",
+    "Issue",
+    "Location",
+    "Policy",
+    "config_files",
+    "json_schema",
+    "load_config",
+    "render_sources",
+    "write_schema",
+]

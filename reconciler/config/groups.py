@@ -1,0 +1,485 @@
+"""Group rules and normalization: validated group data -> ``state.Group``.
+
+Runs once per group on data pydantic has already type-checked. The per-member work is kept to
+what must look at every member (building the account-keyed dict); the byte-limit and duplicate
+checks run on whole groups first and look at single members only when a group fails them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler import state as st
+from reconciler.config.issues import AT, Pending, dotted, show
+from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS
+from reconciler.state import GroupType
+
+_SIMPLE_FIELDS = (
+    "state",
+    "name",
+    "owner",
+    "introduction",
+    "notification",
+    "face_url",
+    "max_members",
+    "apply_join",
+    "invite_join",
+    "mute_all",
+    "protect",
+    "members_mode",
+)
+_TEXT_LIMITS = (
+    ("name", st.NAME_MAX_BYTES),
+    ("introduction", st.INTRODUCTION_MAX_BYTES),
+    ("notification", st.NOTIFICATION_MAX_BYTES),
+    ("face_url", st.FACE_URL_MAX_BYTES),
+)
+ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS}
+# Stands in for a member that failed validation, so the other members keep their indices.
+PRUNED = "\x00pruned\x00"
+
+
+def _over(text: str, limit: int) -> int:
+    """The UTF-8 size of ``text`` if it is over ``limit`` bytes, else 0."""
+    if len(text) * 4 <= limit:
+        return 0
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    return size if size > limit else 0
+
+
+def account_problem(account: str) -> str | None:
+    if not account:
+        return "account ID is empty"
+    size = _over(account, st.ACCOUNT_MAX_BYTES)
+    if size:
+        return f"account ID {show(account)} is {size} bytes; at most {st.ACCOUNT_MAX_BYTES} (UTF-8)"
+    return None
+
+
+def _accounts_ok(accounts: Any) -> bool:
+    """Fast check of many accounts at once (no account is empty or over the byte limit)."""
+    if not accounts:
+        return True
+    lengths = list(map(len, accounts))
+    if min(lengths) == 0:
+        return False
+    if max(lengths) * 4 <= st.ACCOUNT_MAX_BYTES:
+        return True
+    if "".join(accounts).isascii():
+        return max(lengths) <= st.ACCOUNT_MAX_BYTES
+    return all(account_problem(a) is None for a in accounts)
+
+
+class GroupChecker:
+    """Validates and normalizes the groups of all files, collecting issues."""
+
+    def __init__(self) -> None:
+        self.issues: list[Pending] = []
+        self.seen: dict[str, tuple[int, int]] = {}  # group id -> (file, item index)
+        self.groups: list[st.Group] = []
+        self.build = True  # stop building state once there is an error (only checks then)
+
+    def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
+            related: tuple[int, tuple[Any, ...], str] | None = None) -> None:  # fmt: skip
+        self.issues.append(Pending(file, path, message, target, related))
+        self.build = False
+
+    def mark(self) -> tuple[int, int, bool, set[str]]:
+        return len(self.groups), len(self.issues), self.build, set(self.seen)
+
+    def rollback(self, mark: tuple[int, int, bool, set[str]]) -> None:
+        groups, issues, build, seen = mark
+        del self.groups[groups:]
+        del self.issues[issues:]
+        self.build = build
+        for gid in set(self.seen) - seen:
+            del self.seen[gid]
+
+    def check_file(self, file: int, raw_groups: list[Any]) -> None:
+        for index, raw in enumerate(raw_groups):
+            self.check_group(file, index, raw)
+            raw_groups[index] = None  # free the raw data as we go (memory on big configs)
+
+    def check_group(self, file: int, index: int, raw: Any) -> None:
+        from reconciler.config.issues import from_validation_error
+
+        base = ("groups", index)
+        gid = raw.get("id") if isinstance(raw, dict) else None
+        label = f"group {gid!r}" if isinstance(gid, str) else f"groups[{index}]"
+        if isinstance(gid, str):
+            self._check_unique(file, index, gid)
+        try:
+            spec = GROUP_ADAPTER.validate_python(raw)
+        except ValidationError as err:
+            for pending in from_validation_error(err, file, base, label, ALLOWED_KEYS):
+                self.issues.append(pending)
+            self.build = False
+            # Check the rest of the group too: drop what failed, keep indices, validate again.
+            pruned = _prune(raw, err)
+            if pruned is None:
+                return
+            try:
+                spec = GROUP_ADAPTER.validate_python(pruned)
+            except ValidationError:
+                return
+        before = len(self.issues)
+        group = self._normalize(file, base, label, spec)
+        if self.build and len(self.issues) == before and group is not None:
+            try:
+                self.groups.append(st.Group.model_validate(group))
+            except ValidationError as err:  # should not happen: the spec is stricter
+                self.add(file, base, f"{label}: {err}")
+
+    def _check_unique(self, file: int, index: int, gid: str) -> None:
+        first = self.seen.get(gid)
+        if first is None:
+            self.seen[gid] = (file, index)
+            return
+        self.add(
+            file,
+            ("groups", index, "id"),
+            f"group ID {gid!r} is declared twice: here and at {AT}; group IDs must be unique "
+            "across all files",
+            related=(first[0], ("groups", first[1], "id"), "value"),
+        )
+
+    # --- rules ----------------------------------------------------------------------------------
+
+    def _normalize(
+        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        gid: str = g["id"]
+        gtype = st.normalize_type(g["type"])
+        self._check_id(file, base, label, gid, gtype)
+        for key, limit in _TEXT_LIMITS:
+            value = g.get(key)
+            if value is not None:
+                size = _over(value, limit)
+                if size:
+                    self.add(
+                        file,
+                        (*base, key),
+                        f"{label}: {key} is {size} bytes; at most {limit} bytes (UTF-8; a CJK "
+                        "character takes 3) - shorten it",
+                    )
+        owner = g.get("owner")
+        if owner is not None:
+            problem = account_problem(owner)
+            if problem:
+                self.add(file, (*base, "owner"), f"{label}: owner: {problem}")
+        self._check_type_rules(file, base, label, g, gtype)
+        if g.get("protect") and g.get("state") == "absent":
+            self.add(
+                file,
+                (*base, "state"),
+                f"{label}: a protected group cannot be absent; set protect: false first if the "
+                "group must really be destroyed",
+            )
+        for key in (g.get("custom") or {}).keys():
+            if not key:
+                self.add(file, (*base, "custom"), f"{label}: custom: a key is empty")
+        out: dict[str, Any] = {"id": gid, "type": gtype}
+        for key in _SIMPLE_FIELDS:
+            if key in g:
+                out[key] = g[key]
+        if g.get("custom"):
+            out["custom"] = g["custom"]
+        items = g.get("members")
+        if items is not None and gtype is not GroupType.AVChatRoom:
+            out["members"] = self._members(file, base, label, g, gtype, items)
+        count = len(out.get("members") or ())
+        if owner is not None and owner not in (out.get("members") or ()):
+            count += 1
+        max_members = g.get("max_members")
+        if max_members is not None and gtype is not GroupType.AVChatRoom and max_members < count:
+            listed = len(out.get("members") or ())
+            plus = " + the owner" if count > listed else ""
+            self.add(
+                file,
+                (*base, "max_members"),
+                f"{label}: max_members {max_members} is below the {count} members declared "
+                f"({listed} listed{plus}); raise it to at least {count} or list fewer members",
+            )
+        marks = g.get("marks")
+        if marks is not None and gtype is GroupType.AVChatRoom:
+            out["marks"] = self._marks(file, base, label, marks)
+        return out
+
+    def _check_id(
+        self, file: int, base: tuple[Any, ...], label: str, gid: str, gtype: GroupType
+    ) -> None:
+        path = (*base, "id")
+        if not gid:
+            self.add(file, path, f"{label}: id is empty")
+            return
+        if not (gid.isascii() and gid.isprintable()):
+            self.add(
+                file,
+                path,
+                f"{label}: group IDs are printable ASCII (0x20-0x7e); remove other characters",
+            )
+        elif len(gid) > st.GROUP_ID_MAX_BYTES:
+            self.add(
+                file,
+                path,
+                f"{label}: group ID is {len(gid)} bytes; at most {st.GROUP_ID_MAX_BYTES}",
+            )
+        if gtype is GroupType.Community:
+            if not gid.startswith("@TGS#_"):
+                self.add(
+                    file,
+                    path,
+                    f"{label}: Community group IDs must start with @TGS#_ (e.g. '@TGS#_{gid}')",
+                )
+        elif gid.startswith("@TGS#_"):
+            self.add(
+                file,
+                path,
+                f"{label}: IDs starting with @TGS#_ are Community IDs; this group's type is "
+                f"{st.DISPLAY_TYPE[gtype]}",
+            )
+        # Other IDs starting with @TGS# are server-assigned: the group is adopted, not created.
+
+    def _check_type_rules(
+        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any], gtype: GroupType
+    ) -> None:
+        shown = st.DISPLAY_TYPE[gtype]
+        if gtype is GroupType.AVChatRoom:
+            if g.get("members") is not None:
+                self.add(
+                    file,
+                    (*base, "members"),
+                    f"{label}: AVChatRoom groups have no member list (members join through the "
+                    "client SDK); remove `members` (use `marks` to mark online members)",
+                    "key",
+                )
+            if g.get("invite_join") is not None:
+                self.add(
+                    file,
+                    (*base, "invite_join"),
+                    f"{label}: invite_join does not apply to AVChatRoom groups; remove it",
+                    "key",
+                )
+            if g.get("max_members") is not None:
+                self.add(
+                    file,
+                    (*base, "max_members"),
+                    f"{label}: AVChatRoom groups have no member limit (max_members is ignored "
+                    "by the API); remove it",
+                    "key",
+                )
+        elif g.get("marks") is not None:
+            self.add(
+                file,
+                (*base, "marks"),
+                f"{label}: marks are for AVChatRoom groups only (this group is {shown}); "
+                "remove `marks`",
+                "key",
+            )
+        if gtype is GroupType.Community and g.get("apply_join") is not None:
+            self.add(
+                file,
+                (*base, "apply_join"),
+                f"{label}: apply_join does not apply to Community groups; remove it",
+                "key",
+            )
+
+    def _members(
+        self,
+        file: int,
+        base: tuple[Any, ...],
+        label: str,
+        g: dict[str, Any],
+        gtype: GroupType,
+        items: list[Any],
+    ) -> dict[str, dict[str, Any]]:
+        owner = g.get("owner")
+        if PRUNED in items:
+            kept = [item for item in items if item != PRUNED]
+        else:
+            kept = items
+        # One pass in a comprehension (the hot loop on big configs): account -> member data.
+        members: dict[str, dict[str, Any]] = {
+            (item if item.__class__ is str else item["account"]): (
+                {"account": item} if item.__class__ is str else item
+            )
+            for item in kept
+        }
+        if len(members) != len(kept):
+            self._duplicates(file, base, label, items)
+        if not _accounts_ok(members.keys()):
+            for j, item in enumerate(items):
+                if item == PRUNED:
+                    continue
+                account = item if item.__class__ is str else item["account"]
+                problem = account_problem(account)
+                if problem:
+                    path = (*base, "members", j) + (() if item.__class__ is str else ("account",))
+                    self.add(file, path, f"{label}: members[{j}]: {problem}")
+        work = gtype is GroupType.Private
+        for j, item in enumerate(items):
+            if item.__class__ is not dict:
+                continue
+            if item.get("custom", 0) is None:
+                del item["custom"]
+            role = item.get("role")
+            name_card = item.get("name_card")
+            if (
+                (role is not None and (role == "Owner" or item["account"] == owner))
+                or (name_card is not None and len(name_card) * 4 > st.NAME_CARD_MAX_BYTES)
+                or (work and item.get("muted_until"))
+                or ("" in (item.get("custom") or ()))
+            ):
+                self._member_rules(file, base, label, j, item, owner, gtype)
+        return members
+
+    def _duplicates(self, file: int, base: tuple[Any, ...], label: str, items: list[Any]) -> None:
+        first: dict[str, int] = {}
+        for j, item in enumerate(items):
+            if item == PRUNED:
+                continue
+            account = item if item.__class__ is str else item["account"]
+            if account in first:
+                self.add(
+                    file,
+                    (*base, "members", j),
+                    f"{label}: member {account!r} is listed twice (first at {AT}); keep one entry",
+                    related=(file, (*base, "members", first[account]), "value"),
+                )
+            else:
+                first[account] = j
+
+    def _member_rules(
+        self,
+        file: int,
+        base: tuple[Any, ...],
+        label: str,
+        j: int,
+        item: dict[str, Any],
+        owner: str | None,
+        gtype: GroupType,
+    ) -> None:
+        path = (*base, "members", j)
+        where = f"{label}: members[{j}] ({item['account']!r})"
+        role = item.get("role")
+        if role == "Owner" and item["account"] != owner:
+            if owner is None:
+                self.add(
+                    file,
+                    (*path, "role"),
+                    f"{where}: role Owner is set with the group's `owner:` field, not in "
+                    f"members; write `owner: {item['account']}` and remove the role",
+                )
+            else:
+                self.add(
+                    file,
+                    (*path, "role"),
+                    f"{where}: role Owner is set with the group's `owner:` field (at {AT}, "
+                    f"now {owner!r}); change `owner:` to transfer ownership and remove this role",
+                    related=(file, (*base, "owner"), "value"),
+                )
+        elif role in ("Admin", "Member") and owner is not None and item["account"] == owner:
+            self.add(
+                file,
+                (*path, "role"),
+                f"{where}: this account is the group owner (`owner:` at {AT}); remove `role` or "
+                "set it to Owner",
+                related=(file, (*base, "owner"), "value"),
+            )
+        name_card = item.get("name_card")
+        if name_card is not None:
+            size = _over(name_card, st.NAME_CARD_MAX_BYTES)
+            if size:
+                self.add(
+                    file,
+                    (*path, "name_card"),
+                    f"{where}: name_card is {size} bytes; at most {st.NAME_CARD_MAX_BYTES} "
+                    "bytes (UTF-8)",
+                )
+        if gtype is GroupType.Private and item.get("muted_until"):
+            self.add(
+                file,
+                (*path, "muted_until"),
+                f"{where}: members of Work groups cannot be muted; remove muted_until (or use "
+                "a Public or Meeting group)",
+            )
+        for key in (item.get("custom") or {}).keys():
+            if not key:
+                self.add(file, (*path, "custom"), f"{where}: custom: a key is empty")
+
+    def _marks(
+        self, file: int, base: tuple[Any, ...], label: str, marks: dict[int, list[str]]
+    ) -> dict[int, list[str]]:
+        path = (*base, "marks")
+        if len(marks) > st.MAX_DISTINCT_MARKS:
+            self.add(
+                file,
+                path,
+                f"{label}: {len(marks)} distinct marks; at most {st.MAX_DISTINCT_MARKS} per "
+                "group - merge or drop some",
+            )
+        out: dict[int, list[str]] = {}
+        for mark, accounts in sorted(marks.items()):
+            if not (mark >= st.MIN_CUSTOM_MARK or mark in st.SPECIAL_MARKS):
+                self.add(
+                    file,
+                    (*path, mark),
+                    f"{label}: mark {mark} is not valid: custom marks are numbers >= "
+                    f"{st.MIN_CUSTOM_MARK}; 500 and 600 are the special marks",
+                    "key",
+                )
+            if len(accounts) > st.MAX_ACCOUNTS_PER_MARK:
+                self.add(
+                    file,
+                    (*path, mark),
+                    f"{label}: mark {mark} has {len(accounts)} accounts; at most "
+                    f"{st.MAX_ACCOUNTS_PER_MARK} per mark",
+                    "key",
+                )
+            first: dict[str, int] = {}
+            for j, account in enumerate(accounts):
+                problem = account_problem(account)
+                if problem:
+                    self.add(file, (*path, mark, j), f"{label}: marks.{mark}[{j}]: {problem}")
+                if account in first:
+                    self.add(
+                        file,
+                        (*path, mark, j),
+                        f"{label}: {account!r} is listed twice under mark {mark} (first at "
+                        f"{AT}); keep one",
+                        related=(file, (*path, mark, first[account]), "value"),
+                    )
+                else:
+                    first[account] = j
+            out[mark] = sorted(first)
+        return out
+
+
+def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
+    """A copy of ``raw`` without the parts that failed (None if the group cannot be checked)."""
+    if not isinstance(raw, dict):
+        return None
+    out = dict(raw)
+    members = list(out["members"]) if isinstance(out.get("members"), list) else None
+    marks = dict(out["marks"]) if isinstance(out.get("marks"), dict) else None
+    for error in err.errors(include_url=False):
+        loc = error["loc"]
+        if not loc or loc[0] in ("id", "type"):
+            return None
+        head = loc[0]
+        if head == "members" and members is not None and len(loc) > 1:
+            members[loc[1]] = PRUNED
+        elif head == "marks" and marks is not None and len(loc) > 1:
+            marks.pop(loc[1], None)
+        else:
+            out.pop(head, None)
+    if members is not None:
+        out["members"] = members
+    if marks is not None:
+        out["marks"] = marks
+    return out
+
+
+__all__ = ["GroupChecker", "account_problem", "dotted"]

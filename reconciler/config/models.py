@@ -1,0 +1,485 @@
+"""The config format as pydantic types: validation of plain data, and the JSON Schema.
+
+``AppConfig`` and ``Policy`` are models (the rest of the program reads them). Groups and members
+are ``TypedDict``s: validated in Rust without building a model per member, so a million
+memberships validate in a fraction of a second; ``reconciler.config.groups`` then turns them into
+``st.Group``. Every field carries a description (its meaning and limits) for editors.
+"""
+
+import ipaddress
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, NotRequired
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from reconciler import state as st
+
+# Region names accepted by `app.endpoint` (the REST client maps them to the documented domains).
+REGIONS = ("china", "singapore", "seoul", "tokyo", "frankfurt", "silicon-valley", "jakarta")
+
+GROUP_TYPE_NAMES = ("Work", "Public", "Meeting", "AVChatRoom", "Community", "Private", "ChatRoom")
+GroupTypeName = Literal[
+    "Work", "Public", "Meeting", "AVChatRoom", "Community", "Private", "ChatRoom"
+]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _bytes(limit: int) -> dict[str, Any]:
+    # Editors check characters; the loader checks UTF-8 bytes (a CJK character is 3 bytes).
+    return {"maxLength": limit}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(value: str) -> str:
+    """`local`, a region name, an https URL, or an http URL on a loopback host."""
+    if value == "local" or value in REGIONS:
+        return value
+    choices = f"local, {', '.join(REGIONS)}, an https:// URL, or http:// on a loopback host"
+    if "://" not in value:
+        raise ValueError(f"{value!r} is not a known endpoint; expected {choices}")
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL; expected {choices}")
+    if url.username or url.password:
+        raise ValueError("the URL must not carry credentials; remove the user:password@ part")
+    if url.query or url.fragment:
+        raise ValueError(f"{value!r} must not have a query or fragment")
+    if url.scheme == "http" and not _is_loopback(url.hostname):
+        raise ValueError(
+            f"{value!r} uses plain http on a non-loopback host; use https:// "
+            "(plain http is allowed only for localhost / 127.0.0.1 / ::1, e.g. a local emulator)"
+        )
+    return value
+
+
+class AppConfig(BaseModel):
+    """The Chat application the groups belong to, and how to reach its REST API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sdkappid: int = Field(
+        gt=0, description="SDKAppID of the Chat application (console > Applications)."
+    )
+    admin: str = Field(
+        default="administrator",
+        min_length=1,
+        description="App admin account (UserID) that signs every REST call; at most 32 bytes. "
+        "Never removed from a group.",
+        json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+    )
+    endpoint: str = Field(
+        default="local",
+        description="Where the REST API is: `local` (the embedded emulator, state in `local_db`), "
+        f"a region ({', '.join(REGIONS)}), an https:// URL, or an http:// URL on a loopback "
+        "host (a local emulator server).",
+    )
+    secret_key_env: str = Field(
+        default="TIM_SECRET_KEY",
+        description="Name of the environment variable holding the app's secret key. The key "
+        "itself never lives in YAML.",
+    )
+    rate_limit: float = Field(
+        default=200, gt=0, description="Client-side limit in calls per second, per API."
+    )
+    create_missing_accounts: bool = Field(
+        default=False,
+        description="Plan multiaccount_import for members whose accounts do not exist yet "
+        "(otherwise such members are an error in the plan).",
+    )
+    local_db: str = Field(
+        default=".reconciler/local.sqlite3",
+        min_length=1,
+        description="SQLite file of the embedded emulator (endpoint: local); relative paths are "
+        "relative to the config file or directory.",
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return check_endpoint(value)
+
+    @field_validator("admin")
+    @classmethod
+    def _admin(cls, value: str) -> str:
+        if st.utf8_len(value) > st.ACCOUNT_MAX_BYTES:
+            raise ValueError(
+                f"admin account is {st.utf8_len(value)} bytes; at most "
+                f"{st.ACCOUNT_MAX_BYTES} bytes (UTF-8)"
+            )
+        return value
+
+    @field_validator("secret_key_env")
+    @classmethod
+    def _secret_key_env(cls, value: str) -> str:
+        # Never echo the value: a common mistake is to paste the key itself here.
+        if len(value) >= 32 and not re.fullmatch(r"[A-Z0-9_]+", value):
+            raise ValueError(
+                "this looks like a secret key, not the name of an environment variable; put the "
+                "key in an environment variable (e.g. TIM_SECRET_KEY) and write its name here "
+                "(and rotate the key if this file was shared)"
+            )
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be an environment variable name (letters, digits, _; not starting with a "
+                "digit), e.g. TIM_SECRET_KEY"
+            )
+        return value
+
+
+class Policy(BaseModel):
+    """Safety rails applied when planning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_removal_fraction: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Largest fraction (0..1) of a group's current members that one plan may "
+        "remove; a plan removing more is refused. 0 allows no removals, 1 allows all. Applies "
+        "to groups of at least `min_group_size_for_guard` members.",
+    )
+    min_group_size_for_guard: int = Field(
+        default=10,
+        ge=0,
+        description="Groups with fewer current members than this are not guarded by "
+        "`max_removal_fraction`.",
+    )
+
+
+# --- groups and members -----------------------------------------------------------------------
+
+
+def to_unix_seconds(value: Any) -> Any:
+    """muted_until: an aware date-time or Unix seconds -> int; explicit null -> 0 (not muted)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise ValueError("expected a date-time like 2026-12-01T00:00:00Z or Unix seconds")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date-time; write it like 2026-12-01T00:00:00Z, "
+                "or as Unix seconds, or null for not muted"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"{value.isoformat()} has no time zone; add one, e.g. "
+                f"{value.strftime('%Y-%m-%dT%H:%M:%S')}Z for UTC or +08:00"
+            )
+        value = int(value.timestamp())
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"{value} is before 1970; use a date-time like 2026-12-01T00:00:00Z")
+    if isinstance(value, date):
+        raise ValueError(
+            f"{value.isoformat()} is a date; muted_until needs a date-time with a zone, e.g. "
+            f"{value.isoformat()}T00:00:00Z"
+        )
+    return value
+
+
+MutedUntil = Annotated[
+    int,
+    BeforeValidator(to_unix_seconds, json_schema_input_type=datetime | int | None),
+]
+
+_ACCOUNT_DESC = "Account (UserID); at most 32 bytes (UTF-8). Quote IDs that look like numbers."
+
+
+class MemberSpec(TypedDict):
+    """A group member. Keys left out are not managed."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    account: Annotated[
+        str, Field(description=_ACCOUNT_DESC, json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES))
+    ]
+    role: NotRequired[
+        Annotated[
+            Literal["Member", "Admin", "Owner"] | None,
+            Field(
+                description="Member or Admin. The owner is chosen by the group's `owner`; "
+                "`Owner` is accepted only on the owner's own entry."
+            ),
+        ]
+    ]
+    name_card: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Name card shown in the group; at most 50 bytes (UTF-8).",
+                json_schema_extra=_bytes(st.NAME_CARD_MAX_BYTES),
+            ),
+        ]
+    ]
+    msg_flag: NotRequired[
+        Annotated[
+            Literal["AcceptAndNotify", "AcceptNotNotify", "Discard"] | None,
+            Field(description="How the member receives group messages."),
+        ]
+    ]
+    muted_until: NotRequired[
+        Annotated[
+            MutedUntil,
+            Field(
+                description="Muted until this absolute time (a date-time with a zone, e.g. "
+                "2026-12-01T00:00:00Z, or Unix seconds); null = not muted. Not in Work groups."
+            ),
+        ]
+    ]
+    custom: NotRequired[
+        Annotated[
+            dict[str, str | None] | None,
+            Field(
+                description="AppMemberDefinedData: key -> string value; a key set to null is "
+                "deleted. Keys must be declared in the console first."
+            ),
+        ]
+    ]
+    join_time: NotRequired[
+        Annotated[
+            int | None,
+            Field(ge=0, description="Unix seconds; used only when the member is imported."),
+        ]
+    ]
+    unread: NotRequired[
+        Annotated[
+            int | None,
+            Field(ge=0, description="Unread message count; used only when imported."),
+        ]
+    ]
+
+
+# Names of the member union's branches; they appear in validation error paths (the loader keeps
+# the errors of the branch that matches the input's kind and strips the name).
+MEMBER_TAGS = ("str", "MemberSpec")
+
+MemberItem = (
+    Annotated[
+        str,
+        Field(
+            description="Shorthand for {account: ...}. " + _ACCOUNT_DESC,
+            json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+        ),
+    ]
+    | MemberSpec
+)
+
+
+class GroupSpec(TypedDict):
+    """A chat group. Keys left out (or null) are not managed: the reconciler never changes them."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    id: Annotated[
+        str,
+        Field(
+            description="Group ID: a custom ID (printable ASCII, at most 48 bytes, not starting "
+            "with @TGS#; Community IDs must start with @TGS#_), or an existing server-assigned "
+            "@TGS#... ID to adopt that group.",
+            json_schema_extra={"maxLength": st.GROUP_ID_MAX_BYTES, "pattern": "^[ -~]+$"},
+        ),
+    ]
+    type: Annotated[
+        GroupTypeName,
+        Field(
+            description="Work (=Private), Public, Meeting (=ChatRoom), AVChatRoom (live "
+            "streaming: members join through the client SDK) or Community."
+        ),
+    ]
+    state: NotRequired[
+        Annotated[
+            Literal["present", "absent"],
+            Field(
+                description="present (default) or absent: destroy the group (only with the "
+                "explicit opt-in of apply)."
+            ),
+        ]
+    ]
+    name: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Group name; at most 30 bytes (UTF-8). Required to create a group.",
+                json_schema_extra=_bytes(st.NAME_MAX_BYTES),
+            ),
+        ]
+    ]
+    owner: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Owner account (must exist); changed with change_group_owner. "
+                + _ACCOUNT_DESC,
+                json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+            ),
+        ]
+    ]
+    introduction: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Introduction; at most 240 bytes (UTF-8).",
+                json_schema_extra=_bytes(st.INTRODUCTION_MAX_BYTES),
+            ),
+        ]
+    ]
+    notification: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Notice board text; at most 300 bytes (UTF-8).",
+                json_schema_extra=_bytes(st.NOTIFICATION_MAX_BYTES),
+            ),
+        ]
+    ]
+    face_url: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Avatar URL; at most 100 bytes.",
+                json_schema_extra=_bytes(st.FACE_URL_MAX_BYTES),
+            ),
+        ]
+    ]
+    max_members: NotRequired[
+        Annotated[
+            int | None,
+            Field(
+                ge=1,
+                description="Member limit (MaxMemberNum), within the plan's ceiling (6,000 for "
+                "Work/Public/Meeting on paid plans, 100,000 for Community); not less than the "
+                "declared members (+ the owner). Not for AVChatRoom (unlimited).",
+            ),
+        ]
+    ]
+    apply_join: NotRequired[
+        Annotated[
+            Literal["FreeAccess", "NeedPermission", "DisableApply"] | None,
+            Field(description="Who may apply to join. Not for Community."),
+        ]
+    ]
+    invite_join: NotRequired[
+        Annotated[
+            Literal["FreeAccess", "NeedPermission", "DisableInvite"] | None,
+            Field(description="Whether members may invite others. Not for AVChatRoom."),
+        ]
+    ]
+    mute_all: NotRequired[
+        Annotated[
+            bool | None,
+            Field(description="Mute everyone except the owner and admins."),
+        ]
+    ]
+    custom: NotRequired[
+        Annotated[
+            dict[str, str | None] | None,
+            Field(
+                description="AppDefinedData: key -> string value; a key set to null is deleted. "
+                "Keys must be declared in the console first."
+            ),
+        ]
+    ]
+    protect: NotRequired[
+        Annotated[
+            bool,
+            Field(
+                description="Never destroy this group and never remove its members (default false)."
+            ),
+        ]
+    ]
+    members_mode: NotRequired[
+        Annotated[
+            Literal["authoritative", "additive"],
+            Field(
+                description="authoritative (default): members not listed are removed (guarded "
+                "by policy.max_removal_fraction); additive: listed members are added/updated, "
+                "nobody is removed."
+            ),
+        ]
+    ]
+    members: NotRequired[
+        Annotated[
+            list[MemberItem] | None,
+            Field(
+                description="Members: an account string, or a mapping with `account` and "
+                "managed attributes. Leave the key out to leave membership unmanaged. Not for "
+                "AVChatRoom."
+            ),
+        ]
+    ]
+    marks: NotRequired[
+        Annotated[
+            Annotated[
+                dict[
+                    int,
+                    Annotated[
+                        list[str],
+                        Field(json_schema_extra={"maxItems": st.MAX_ACCOUNTS_PER_MARK}),
+                    ],
+                ],
+                Field(
+                    json_schema_extra={
+                        "propertyNames": {"pattern": "^[0-9]+$"},
+                        "maxProperties": st.MAX_DISTINCT_MARKS,
+                    }
+                ),
+            ]
+            | None,
+            Field(
+                description="AVChatRoom only: mark -> accounts. Marks are >= 1000, or the "
+                "special 500 and 600; at most 10 marks per group and 1,000 accounts per mark. "
+                "Marks apply to online members only (except 500)."
+            ),
+        ]
+    ]
+
+
+class ConfigFile(BaseModel):
+    """One tim-reconciler config file. A config is a file or a directory of them: `app` and
+    `policy` appear once across the files; `groups` are merged."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="tim-reconciler configuration",
+    )
+
+    app: AppConfig | None = Field(
+        default=None, description="The Chat application (once across all files)."
+    )
+    policy: Policy | None = Field(
+        default=None, description="Safety rails (once across all files; optional)."
+    )
+    groups: list[GroupSpec] | None = Field(
+        default=None, description="Groups declared in this file (IDs unique across all files)."
+    )
+
+
+GROUP_ADAPTER: TypeAdapter[GroupSpec] = TypeAdapter(GroupSpec)
+
+TOP_LEVEL_KEYS = tuple(ConfigFile.model_fields)
+GROUP_KEYS = tuple(GroupSpec.__annotations__)
+MEMBER_KEYS = tuple(MemberSpec.__annotations__)
