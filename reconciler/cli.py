@@ -272,19 +272,29 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
 def _progress(total: int):
     """A progress bar on a terminal; a log line every few seconds otherwise."""
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(f"{task.speed or 0:.0f} calls/s")
 
         bar = Progress(
             TextColumn("applying"),
             BarColumn(),
             MofNCompleteColumn(),
+            Rate(),
+            TextColumn("ETA"),
             TimeRemainingColumn(),
+            console=Console(stderr=True),
             transient=True,
         )
         task = bar.add_task("apply", total=total)
