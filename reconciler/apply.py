@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler.plan import STEP_INDEX, Operation, service_of
-from reconciler.state import normalize_type
+from reconciler.state import TYPE_ALIASES, normalize_type
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import TimError, describe
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # was cut off after the call reached the server.
 ID_TAKEN_CODES = frozenset({10021, 10025})
 GONE_CODES = frozenset({10010, 10015})
+# What reading a malformed answer raises (a missing key, a field of the wrong type).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 IMPORT_RESULT = {0: "refused", 1: "added", 2: "already a member", 3: "awaiting confirmation"}
 
 
@@ -33,13 +35,19 @@ class Failure:
     message: str
 
 
-@dataclass
+@dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
 class ApplyResult:
     calls_done: int = 0
     failures: list[Failure] = field(default_factory=list)
     item_failures: list[Failure] = field(default_factory=list)
     skipped: int = 0  # operations not run because an earlier step of their group failed
     pending_marks: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ApplyResult: {self.calls_done} call(s), {len(self.failures)} failed, "
+            f"{len(self.item_failures)} item failure(s), {self.skipped} skipped>"
+        )
 
     @property
     def ok(self) -> bool:
@@ -56,9 +64,12 @@ async def _create_group(client: TimClient, op: Operation) -> None:
         if getattr(err, "code", None) not in ID_TAKEN_CODES:
             raise
         # Look before failing: a retried or interrupted create may already have made it.
-        info = (await client.get_group_info([op.body["GroupId"]]))[0]
-        if info.get("ErrorCode", 0) == 0 and normalize_type(info["Type"]) == normalize_type(
-            op.body["Type"]
+        found = await client.get_group_info([op.body["GroupId"]])
+        info = found[0] if found and isinstance(found[0], dict) else {}
+        if (
+            info.get("ErrorCode", 0) == 0
+            and info.get("Type") in TYPE_ALIASES
+            and normalize_type(info["Type"]) == normalize_type(op.body["Type"])
         ):
             log.info("group %s already exists with the declared type; taking it", op.group)
             return
@@ -70,11 +81,17 @@ async def _run(client: TimClient, op: Operation, result: ApplyResult, now: Calla
     if op.api == "create_group":
         await _create_group(client, op)
         return
+    prepare = None
     if op.api == "modify_group_member_info" and op.muted_until is not None:
-        # MuteTime is relative: compute it at the moment of the call.
-        body["MuteTime"] = max(0, op.muted_until - int(now())) if op.muted_until else 0
+        until = op.muted_until
+
+        def prepare(body: dict) -> dict:
+            # MuteTime is relative: computed when the request leaves (after any wait for the
+            # rate limiter, which at scale is many seconds), and again for each retry.
+            return {**body, "MuteTime": max(0, until - int(now())) if until else 0}
+
     try:
-        answer = await client.call(service_of(op.api), op.api, body)
+        answer = await client.call(service_of(op.api), op.api, body, prepare=prepare)
     except TimError as err:
         if op.api == "destroy_group" and getattr(err, "code", None) in GONE_CODES:
             return  # already gone: the goal is met
@@ -123,6 +140,12 @@ async def execute(
             await _run(client, op, result, now)
         except TimError as err:
             result.failures.append(Failure(op.group, op.api, _message(err)))
+            ok = False
+        except MALFORMED as err:
+            # The call went through but its answer is not what the API documents.
+            what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+            message = f"{op.api}: the answer is not a valid answer ({type(err).__name__}: {what})"
+            result.failures.append(Failure(op.group, op.api, message))
             ok = False
         else:
             ok = True

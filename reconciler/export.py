@@ -11,7 +11,7 @@ from typing import Any
 import yaml_rs
 
 from reconciler.connect import local_db_path, make_client
-from reconciler.observe import MISSING_GROUP_CODES, _chunks, group_from_api, member_from_api
+from reconciler.observe import _chunks, _read_members, index_group_info, parse_group_info
 from reconciler.state import DISPLAY_TYPE, GROUP_INFO_BATCH, GroupType, Member, ObservedGroup
 from reconciler.tim.client import TimClient
 
@@ -23,26 +23,20 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
     batches = await asyncio.gather(
         *(client.get_group_info(b) for b in _chunks(ids, GROUP_INFO_BATCH))
     )
+    infos = index_group_info(batches)
     groups: list[ObservedGroup] = []
     missing: list[str] = []
-    for batch in batches:
-        for info in batch:
-            code = int(info.get("ErrorCode", 0))
-            if code in MISSING_GROUP_CODES:
-                missing.append(info.get("GroupId", "?"))
-                continue
-            if code:
-                raise ValueError(f"group {info.get('GroupId')}: get_group_info answered {code}")
-            has_list = "MemberList" in info and info["Type"] != GroupType.Community
-            groups.append(group_from_api(info, info.get("MemberList") if has_list else None))
+    for gid in ids:
+        group = parse_group_info(gid, infos.get(gid))
+        if group is None:
+            missing.append(gid)
+        else:
+            groups.append(group)
     if missing:
         raise ValueError(f"group(s) not found in the app: {', '.join(missing)}")
-
-    async def community_members(group: ObservedGroup) -> None:
-        items = await client.all_group_members(group.id, community=True)
-        group.members = {m.account: m for m in map(member_from_api, items)}
-
-    await asyncio.gather(*(community_members(g) for g in groups if g.type is GroupType.Community))
+    await asyncio.gather(
+        *(_read_members(client, g) for g in groups if g.type is GroupType.Community)
+    )
     return groups
 
 
@@ -73,8 +67,13 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
     if group.max_members is not None and group.type is not GroupType.AVChatRoom:
         entry["max_members"] = group.max_members
     for name in ("apply_join", "invite_join", "mute_all"):
-        if getattr(group, name) is not None:
-            entry[name] = getattr(group, name)
+        if getattr(group, name) is None:
+            continue
+        if name == "apply_join" and group.type is GroupType.Community:
+            continue  # not a Community setting (the config refuses it)
+        if name == "invite_join" and group.type is GroupType.AVChatRoom:
+            continue
+        entry[name] = getattr(group, name)
     if group.custom:
         entry["custom"] = dict(group.custom)
     if group.members is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from reconciler.state import (
     ACCOUNT_BATCH,
     GROUP_INFO_BATCH,
@@ -33,10 +35,16 @@ class ObserveError(Exception):
     """The live state could not be read in a way that allows a plan."""
 
 
-@dataclass
+@dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
 class Observation:
     groups: dict[str, ObservedGroup | None]  # None = the group does not exist
     missing_accounts: set[str] = field(default_factory=set)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Observation: {len(self.groups)} group(s), "
+            f"{len(self.missing_accounts)} missing account(s)>"
+        )
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -82,7 +90,33 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
     )
 
 
+# What a malformed answer raises while it is read (a missing key, a field of the wrong type).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def malformed(group_id: str, api: str, err: Exception) -> ObserveError:
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        what = f"{where}: {first['msg']}" if where else first["msg"]
+    elif isinstance(err, KeyError):
+        what = f"missing field {err}"
+    else:
+        what = str(err)
+    return ObserveError(
+        f"group {group_id}: {api} answered something that is not a valid answer ({what}); "
+        "check that the endpoint is a Tencent Cloud Chat REST API"
+    )
+
+
 async def _read_marks(client: TimClient, group: ObservedGroup, marks: list[int]) -> None:
+    try:
+        await _read_marks_unchecked(client, group, marks)
+    except MALFORMED as err:
+        raise malformed(group.id, "get_members", err) from None
+
+
+async def _read_marks_unchecked(client: TimClient, group: ObservedGroup, marks: list[int]) -> None:
     online = await client.all_online_members(group.id)
     per_mark = await asyncio.gather(*(client.all_online_members(group.id, mark=m) for m in marks))
     observed: dict[int, list[str]] = {}
@@ -96,8 +130,46 @@ async def _read_marks(client: TimClient, group: ObservedGroup, marks: list[int])
 
 
 async def _read_members(client: TimClient, group: ObservedGroup) -> None:
-    items = await client.all_group_members(group.id, community=True)
-    group.members = {m.account: m for m in map(member_from_api, items)}
+    try:
+        items = await client.all_group_members(group.id, community=True)
+        group.members = {m.account: m for m in map(member_from_api, items)}
+    except MALFORMED as err:
+        raise malformed(group.id, "get_group_member_info", err) from None
+
+
+def parse_group_info(group_id: str, info: dict | None) -> ObservedGroup | None:
+    """One get_group_info item -> the observed group, or None when the group does not exist.
+
+    Raises ObserveError when the group is missing from the answer, when its per-group code is
+    an error other than "no such group", or when the item is malformed.
+    """
+    if info is None:
+        raise ObserveError(
+            f"group {group_id}: get_group_info answered without this group (every requested "
+            "group must appear in GroupInfo); nothing can be planned from such an answer"
+        )
+    try:
+        code = int(info.get("ErrorCode", 0))
+        if code in MISSING_GROUP_CODES:
+            return None
+        if code:
+            raise ObserveError(
+                f"group {group_id}: get_group_info answered {code}: {info.get('ErrorInfo', '')}"
+            )
+        has_list = "MemberList" in info and info["Type"] != GroupType.Community
+        return group_from_api(info, info.get("MemberList") if has_list else None)
+    except MALFORMED as err:
+        raise malformed(group_id, "get_group_info", err) from None
+
+
+def index_group_info(batches: list[list[dict]]) -> dict[str, dict]:
+    try:
+        return {item["GroupId"]: item for batch in batches for item in batch}
+    except MALFORMED as err:
+        raise ObserveError(
+            f"get_group_info answered GroupInfo items that are not valid ({err!s}); check that "
+            "the endpoint is a Tencent Cloud Chat REST API"
+        ) from None
 
 
 async def observe(client: TimClient, desired: list[Group]) -> Observation:
@@ -106,23 +178,17 @@ async def observe(client: TimClient, desired: list[Group]) -> Observation:
     batches = await asyncio.gather(
         *(client.get_group_info(batch) for batch in _chunks(ids, GROUP_INFO_BATCH))
     )
-    infos = {item["GroupId"]: item for batch in batches for item in batch}
+    infos = index_group_info(batches)
 
     observed: dict[str, ObservedGroup | None] = {}
     follow_ups = []
     for want in desired:
-        info = infos.get(want.id)
-        code = int(info.get("ErrorCode", 0)) if info else 10010
-        if code in MISSING_GROUP_CODES:
-            observed[want.id] = None
-            continue
-        if code:
-            raise ObserveError(
-                f"group {want.id}: get_group_info answered {code}: {info.get('ErrorInfo', '')}"
-            )
-        has_list = "MemberList" in info and info["Type"] != GroupType.Community
-        group = group_from_api(info, info.get("MemberList") if has_list else None)
+        group = parse_group_info(want.id, infos.get(want.id))
         observed[want.id] = group
+        if group is None:
+            continue
+        if want.state == "absent":
+            continue  # destroying needs no member list or marks
         if group.type is GroupType.Community and want.members is not None:
             follow_ups.append(_read_members(client, group))
         if group.type is GroupType.AVChatRoom and want.marks is not None:
@@ -137,7 +203,9 @@ async def observe(client: TimClient, desired: list[Group]) -> Observation:
         current = set(have.members or {}) if have else set()
         if want.members is not None:
             joining.update(a for a in want.members if a not in current)
-        if want.owner and want.owner not in current:
+        # An owner joins unless it is a member already, or already owns the group (AVChatRoom
+        # groups and groups whose members are not read have no member list to look in).
+        if want.owner and want.owner not in current and not (have and have.owner == want.owner):
             joining.add(want.owner)
     to_check = sorted(joining)
     results = await asyncio.gather(
