@@ -6,11 +6,9 @@ memberships validate in a fraction of a second; ``reconciler.config.groups`` the
 ``st.Group``. Every field carries a description (its meaning and limits) for editors.
 """
 
-import ipaddress
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, NotRequired
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -23,9 +21,11 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from reconciler import state as st
+from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
+from reconciler.tim.endpoints import resolve_endpoint
 
 # Region names accepted by `app.endpoint` (the REST client maps them to the documented domains).
-REGIONS = ("china", "singapore", "seoul", "tokyo", "frankfurt", "silicon-valley", "jakarta")
+REGIONS = tuple(ENDPOINT_REGIONS)
 
 GROUP_TYPE_NAMES = ("Work", "Public", "Meeting", "AVChatRoom", "Community", "Private", "ChatRoom")
 GroupTypeName = Literal[
@@ -33,7 +33,6 @@ GroupTypeName = Literal[
 ]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
 def _bytes(limit: int) -> dict[str, Any]:
@@ -41,34 +40,9 @@ def _bytes(limit: int) -> dict[str, Any]:
     return {"maxLength": limit}
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_endpoint(value: str) -> str:
     """`local`, a region name, an https URL, or an http URL on a loopback host."""
-    if value == "local" or value in REGIONS:
-        return value
-    choices = f"local, {', '.join(REGIONS)}, an https:// URL, or http:// on a loopback host"
-    if "://" not in value:
-        raise ValueError(f"{value!r} is not a known endpoint; expected {choices}")
-    url = urlsplit(value)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL; expected {choices}")
-    if url.username or url.password:
-        raise ValueError("the URL must not carry credentials; remove the user:password@ part")
-    if url.query or url.fragment:
-        raise ValueError(f"{value!r} must not have a query or fragment")
-    if url.scheme == "http" and not _is_loopback(url.hostname):
-        raise ValueError(
-            f"{value!r} uses plain http on a non-loopback host; use https:// "
-            "(plain http is allowed only for localhost / 127.0.0.1 / ::1, e.g. a local emulator)"
-        )
+    resolve_endpoint(value)  # the client's own rules: raises ValueError with the accepted forms
     return value
 
 
