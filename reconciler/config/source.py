@@ -53,8 +53,38 @@ def decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+# A tag where a YAML node starts: line start (after any "- "), after ": ", "? ", "[", "{" or ",".
+_TAG = re.compile(
+    r"(?m)(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|\?[ \t]+|[\[{,][ \t]*)(!<[^>\n]*>|!!?[^\s,\[\]{}]*)"
+)
+# The YAML core schema's own tags only say what a plain value already is.
+_CORE_TAGS = frozenset({"!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq"})
+
+
+def _refuse_tags(text: str) -> None:
+    """Configs are plain data: refuse explicit tags (yaml_rs ignores most of them silently)."""
+    if "!" not in text:
+        return
+    for match in _TAG.finditer(text):
+        tag = match[1]
+        if tag in _CORE_TAGS:
+            continue
+        line_start = text.rfind("\n", 0, match.start(1)) + 1
+        before = text[line_start : match.start(1)]
+        if before.count('"') % 2 or before.count("'") % 2 or "#" in before:
+            continue  # inside a quoted string or a comment
+        line = text.count("\n", 0, line_start) + 1
+        raise SourceError(
+            line,
+            match.start(1) - line_start + 1,
+            f"tag {tag} is not allowed: configs are plain data (no language-specific or custom "
+            "tags); remove the tag, or quote the value if it is text",
+        )
+
+
 def parse_yaml(text: str) -> Any:
     """Parse one YAML document; raise SourceError (located as well as the message allows)."""
+    _refuse_tags(text)
     try:
         return yaml_rs.loads(text, alias_limits=ALIAS_LIMITS)
     except yaml_rs.YAMLDecodeError as err:
