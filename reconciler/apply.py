@@ -25,7 +25,6 @@ ID_TAKEN_CODES = frozenset({10021, 10025})
 GONE_CODES = frozenset({10010, 10015})
 # What reading a malformed answer raises (a missing key, a field of the wrong type).
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-IMPORT_RESULT = {0: "refused", 1: "added", 2: "already a member", 3: "awaiting confirmation"}
 
 
 @dataclass

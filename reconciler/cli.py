@@ -251,6 +251,12 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     groups = _select(config.groups, only, exclude)
     the_plan = _run(_observe_and_plan(config, groups))
     limits = _rate_limits(config.app)
+    if fmt == "text":
+        from reconciler.connect import describe_endpoint
+
+        click.echo(
+            f"App {config.app.sdkappid} at {describe_endpoint(config.app, config.base_dir)}\n"
+        )
     if fmt == "json":
         click.echo(render_json(the_plan, config.app.rate_limit, limits))
     elif fmt == "markdown":

@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -55,14 +58,53 @@ def _custom(items: list[dict] | None) -> dict[str, str | None]:
     return {str(kv["Key"]): str(kv.get("Value", "")) for kv in items or []}
 
 
+# Observed members are the bulk of a big plan (a million of them): they are built without a
+# pydantic validation each when every value is already of its declared type (about 4x faster),
+# and they share one fields-set (pydantic keeps a set per instance: 700 of its 1,150 bytes) and
+# the canonical strings of role and message flag. Anything unusual goes through validation.
+_ROLES = {r: r for r in ("Owner", "Admin", "Member")}
+_MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
+_MEMBER_FIELDS_SET = set(Member.model_fields)
+
+
+def _trusted_member(values: dict) -> Member:
+    """A Member from values already of the field types (what ``model_construct`` does)."""
+    member = Member.__new__(Member)
+    object.__setattr__(member, "__dict__", values)
+    object.__setattr__(member, "__pydantic_fields_set__", _MEMBER_FIELDS_SET)
+    object.__setattr__(member, "__pydantic_extra__", None)
+    object.__setattr__(member, "__pydantic_private__", None)
+    return member
+
+
 def member_from_api(item: dict) -> Member:
-    return Member(
-        account=item["Member_Account"],
-        role=item.get("Role", "Member").strip() or "Member",
-        name_card=item.get("NameCard", ""),
-        msg_flag=item.get("MsgFlag") or "AcceptAndNotify",
-        muted_until=int(item.get("MuteUntil", 0) or 0),
-        custom=_custom(item.get("AppMemberDefinedData")),
+    account = item["Member_Account"]
+    role = item.get("Role", "Member").strip() or "Member"
+    name_card = item.get("NameCard", "")
+    msg_flag = item.get("MsgFlag") or "AcceptAndNotify"
+    muted_until = int(item.get("MuteUntil", 0) or 0)
+    custom = _custom(item.get("AppMemberDefinedData"))
+    role_ok, flag_ok = _ROLES.get(role), _MSG_FLAGS.get(msg_flag)
+    if role_ok and flag_ok and type(account) is str and type(name_card) is str:
+        return _trusted_member(
+            {
+                "account": account,
+                "role": role_ok,
+                "name_card": name_card,
+                "msg_flag": flag_ok,
+                "muted_until": muted_until,
+                "custom": custom,
+                "join_time": None,
+                "unread": None,
+            }
+        )
+    return Member(  # validates: a malformed answer raises ValidationError
+        account=account,
+        role=role,
+        name_card=name_card,
+        msg_flag=msg_flag,
+        muted_until=muted_until,
+        custom=custom,
     )
 
 
@@ -172,18 +214,45 @@ def index_group_info(batches: list[list[dict]]) -> dict[str, dict]:
         ) from None
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector every 50,000 net allocations instead of every 700.
+
+    Observation builds up to millions of long-lived, acyclic objects; at the default threshold
+    the collector ran 11,000 times over the growing heap, 10 of a plan's 45 CPU seconds at a
+    million members (3 s with this).
+    """
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 async def observe(client: TimClient, desired: list[Group]) -> Observation:
     """Observe every desired group; then check the accounts that would join a group."""
+    with _fewer_collections():
+        return await _observe(client, desired)
+
+
+async def _observe(client: TimClient, desired: list[Group]) -> Observation:
     ids = [g.id for g in desired]
-    batches = await asyncio.gather(
-        *(client.get_group_info(batch) for batch in _chunks(ids, GROUP_INFO_BATCH))
-    )
-    infos = index_group_info(batches)
+    parsed: dict[str, ObservedGroup | None] = {}
+
+    async def read_batch(batch: list[str]) -> None:
+        # Each answer is parsed as it arrives, so the raw JSON of at most the batches in flight
+        # is held at once (at a million members, the raw answers alone take about 0.7 GB).
+        infos = index_group_info([await client.get_group_info(batch)])
+        for group_id in batch:
+            parsed[group_id] = parse_group_info(group_id, infos.get(group_id))
+
+    await asyncio.gather(*(read_batch(batch) for batch in _chunks(ids, GROUP_INFO_BATCH)))
 
     observed: dict[str, ObservedGroup | None] = {}
     follow_ups = []
     for want in desired:
-        group = parse_group_info(want.id, infos.get(want.id))
+        group = parsed[want.id]
         observed[want.id] = group
         if group is None:
             continue
