@@ -104,6 +104,17 @@ def _member_view(want: Member, have: Member | None, now: int, owner: str | None)
     return view
 
 
+def _is_plain(m: Member) -> bool:
+    """Only the account is declared: no attribute of this member is managed."""
+    return (
+        m.role is None
+        and m.name_card is None
+        and m.msg_flag is None
+        and m.muted_until is None
+        and not m.custom
+    )
+
+
 def _desired_member_view(want: Member, now: int, owner: str | None) -> dict:
     view: dict[str, Any] = {}
     for name in MEMBER_FIELDS:
@@ -134,7 +145,13 @@ def _views(want: Group, have: ObservedGroup, now: int) -> tuple[dict, dict]:
         before["custom"] = {k: v for k, v in have.custom.items() if k in want.custom}
     if want.members is not None and have.members is not None:
         owner = want.owner or have.owner
-        after["members"] = {a: _desired_member_view(m, now, owner) for a, m in want.members.items()}
+        # Most members declare only their account: both views of such a member are empty, and
+        # skipping the per-field work for them halves the cost of a big group.
+        plain = {a for a, m in want.members.items() if _is_plain(m) and a != owner}
+        after["members"] = {
+            a: {} if a in plain else _desired_member_view(m, now, owner)
+            for a, m in want.members.items()
+        }
         if owner and owner not in want.members:
             # The owner is always a member; declaring it under `owner` is enough.
             after["members"][owner] = {"role": "Owner"}
@@ -142,7 +159,9 @@ def _views(want: Group, have: ObservedGroup, now: int) -> tuple[dict, dict]:
         for account, have_member in have.members.items():
             want_member = want.members.get(account)
             if want_member is not None:
-                before["members"][account] = _member_view(want_member, have_member, now, owner)
+                before["members"][account] = (
+                    {} if account in plain else _member_view(want_member, have_member, now, owner)
+                )
             elif account == owner:
                 before["members"][account] = {"role": have_member.role}
             elif want.members_mode == "authoritative":
