@@ -376,7 +376,7 @@ def _report(result, stats, started: float) -> None:
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 1024),
-    help="Calls in flight at most, per API (default 64).",
+    help="Calls in flight at most, per API (default 16).",
 )
 def apply(
     path, plan_file, var, values, only, exclude, auto_approve, allow_destroy, force, parallelism
