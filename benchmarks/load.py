@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.emulator.testing import free_port, wait_for_port
+from reconciler.emulator.testing import free_port, serve_command, wait_for_port
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import TimError
 
@@ -169,21 +169,7 @@ async def verify(client: TimClient, runs: list[ClientRun]) -> list[str]:
 
 
 def start_server(db: Path, key: str, port: int, latency_ms: float) -> subprocess.Popen:
-    args = [
-        sys.executable,
-        "-m",
-        "reconciler",
-        "emulator",
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        str(db),
-        "--sdkappid",
-        str(SDKAPPID),
-        "--latency-ms",
-        str(latency_ms),
-    ]
+    args = serve_command(port, db, SDKAPPID, latency_ms=float(latency_ms))
     env = {**os.environ, "TIM_SECRET_KEY": key}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -120,14 +120,18 @@ class Server:
     def __init__(
         self, port: int, db: Path, latency_ms: float, rate_limit: float, env: dict, log: Path
     ):
-        from reconciler.emulator.testing import wait_for_port
+        from reconciler.emulator.testing import serve_command, wait_for_port
 
         self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [*_reconciler(), "emulator", "serve", "--host", "127.0.0.1"]
-        argv += ["--port", str(self.port), "--db", str(db), "--sdkappid", str(SDKAPPID)]
-        argv += ["--admin", ADMIN, "--latency-ms", f"{latency_ms:g}"]
-        argv += ["--rate-limit", f"{rate_limit:g}"]
+        argv = serve_command(
+            port,
+            db,
+            SDKAPPID,
+            admin=ADMIN,
+            latency_ms=float(latency_ms),
+            rate_limit=float(rate_limit),
+        )
         self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port("127.0.0.1", self.port, timeout=60)

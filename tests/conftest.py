@@ -28,7 +28,7 @@ import yaml_rs
 
 from reconciler.apply import ApplyResult, execute
 from reconciler.emulator import EmulatorStore, create_app
-from reconciler.emulator.testing import free_port, wait_for_port
+from reconciler.emulator.testing import free_port, serve_command, wait_for_port
 from reconciler.observe import observe
 from reconciler.plan import Plan, build_plan
 from reconciler.state import Group
@@ -289,26 +289,10 @@ def start_server(
     extra: tuple[str, ...] = (),
 ) -> Server:
     port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "reconciler",
-        "emulator",
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        str(db),
-        "--sdkappid",
-        str(SDKAPPID),
-        "--latency-ms",
-        str(latency_ms),
-        "--fault-rate",
-        str(fault_rate),
-        *extra,
-    ]
-    if seed is not None:
-        args += ["--seed", str(seed)]
+    args = serve_command(
+        port, db, SDKAPPID, latency_ms=float(latency_ms), fault_rate=float(fault_rate), seed=seed
+    )
+    args += list(extra)
     proc = subprocess.Popen(
         args,
         env=cli_env(TIM_SECRET_KEY=key),

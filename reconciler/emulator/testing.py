@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -112,3 +113,19 @@ class RestCaller:
         if response.status_code != 200:
             raise AssertionError(f"HTTP {response.status_code} from {api}")
         return response.json()
+
+
+def serve_command(port: int, db: object, sdkappid: int, **options: object) -> list[str]:
+    """The argv of `reconciler emulator serve` in a child process of this Python.
+
+    ``options`` become flags (``latency_ms=20`` -> ``--latency-ms 20``); None values are left out.
+    """
+    argv = [sys.executable, "-m", "reconciler", "emulator", "serve", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--db", str(db), "--sdkappid", str(sdkappid)]
+    for name, value in options.items():
+        if value is not None:
+            argv += [
+                f"--{name.replace('_', '-')}",
+                f"{value:g}" if isinstance(value, float) else str(value),
+            ]
+    return argv
