@@ -7,6 +7,7 @@ Exit codes: 0 ok (no changes), 1 error, 2 changes present (plan --detailed-exitc
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 import click
 
 from reconciler import __version__
+from reconciler.heap import collector_paused
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -119,16 +121,19 @@ async def _observe_and_plan(config, groups, parallelism=None):
     from reconciler.observe import observe
     from reconciler.plan import build_plan
 
-    async with make_client(config.app, config.base_dir, max_in_flight=parallelism) as client:
-        observation = await observe(client, groups)
-    return build_plan(
-        groups,
-        observation,
-        admin=config.app.admin,
-        max_removal_fraction=config.policy.max_removal_fraction,
-        min_group_size_for_guard=config.policy.min_group_size_for_guard,
-        create_missing_accounts=config.app.create_missing_accounts,
-    )
+    with collector_paused():
+        async with make_client(config.app, config.base_dir, max_in_flight=parallelism) as client:
+            observation = await observe(client, groups)
+        the_plan = build_plan(
+            groups,
+            observation,
+            admin=config.app.admin,
+            max_removal_fraction=config.policy.max_removal_fraction,
+            min_group_size_for_guard=config.policy.min_group_size_for_guard,
+            create_missing_accounts=config.app.create_missing_accounts,
+        )
+        gc.freeze()  # the observation lives until the end: later collections need not walk it
+    return the_plan
 
 
 def _guard_exit(plan, force: bool) -> None:
@@ -451,12 +456,14 @@ def _load_saved_plan(plan_file, path, var, values):
         async with make_client(app, base_dir) as client:
             return await observe(client, groups)
 
-    observation = _run(current())
-    stale = sorted(
-        gid
-        for gid, fp in doc["fingerprints"].items()
-        if fingerprint(observation.groups.get(gid)) != fp
-    )
+    with collector_paused():
+        observation = _run(current())
+        stale = sorted(
+            gid
+            for gid, fp in doc["fingerprints"].items()
+            if fingerprint(observation.groups.get(gid)) != fp
+        )
+    del observation
     if stale:
         raise Exit(
             EXIT_ERROR,

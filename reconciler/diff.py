@@ -1,8 +1,9 @@
 """Desired vs observed groups -> field-level changes.
 
 Both sides are projected onto the fields the desired group manages (a field left unset in YAML is
-not managed), the projections are compared with ``==``, and only the groups that differ go through
-deepdiff, whose tree tells which fields of the group or of which member changed.
+not managed) and compared with ``==``; only the groups whose own fields differ go through
+deepdiff, whose tree tells which fields changed. Members are compared one by one: membership for
+those that declare only an account, the managed attributes for the others.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def _set_keys(custom: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in custom.items() if v}
 
 
-def _views(want: Group, have: ObservedGroup, now: int) -> tuple[dict, dict]:
+def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
+    """The group's own managed fields, before and after (members are compared apart)."""
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for name in BASE_FIELDS:
@@ -143,61 +145,57 @@ def _views(want: Group, have: ObservedGroup, now: int) -> tuple[dict, dict]:
     if want.custom:
         after["custom"] = _set_keys(want.custom)
         before["custom"] = {k: v for k, v in have.custom.items() if k in want.custom}
-    if want.members is not None and have.members is not None:
-        owner = want.owner or have.owner
-        # Most members declare only their account: both views of such a member are empty, and
-        # skipping the per-field work for them halves the cost of a big group.
-        plain = {a for a, m in want.members.items() if _is_plain(m) and a != owner}
-        after["members"] = {
-            a: {} if a in plain else _desired_member_view(m, now, owner)
-            for a, m in want.members.items()
-        }
-        if owner and owner not in want.members:
-            # The owner is always a member; declaring it under `owner` is enough.
-            after["members"][owner] = {"role": "Owner"}
-        before["members"] = {}
-        for account, have_member in have.members.items():
-            want_member = want.members.get(account)
-            if want_member is not None:
-                before["members"][account] = (
-                    {} if account in plain else _member_view(want_member, have_member, now, owner)
-                )
-            elif account == owner:
-                before["members"][account] = {"role": have_member.role}
-            elif want.members_mode == "authoritative":
-                before["members"][account] = {}
     return before, after
 
 
-def _explain(change: GroupChange, before: dict, after: dict) -> None:
-    # deepdiff explains the group's own fields. The member maps (up to 100,000 entries each) are
-    # compared entry by entry here: the same report (added, removed, and the changed fields of
-    # each member, nested custom keys as "custom.Key"), without deepdiff's cost per node, which
-    # dominated planning at scale (about 13 s for 100,000 members).
-    before_members = before.pop("members", None)
-    after_members = after.pop("members", None)
-    if before != after:
-        tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
-        for kind, levels in tree.items():
-            for level in levels:
-                old = level.t1 if kind != "dictionary_item_added" else None
-                new = level.t2 if kind != "dictionary_item_removed" else None
-                name = ".".join(str(p) for p in level.path(output_format="list"))
-                change.fields.append(FieldChange(name, old, new))
-    if before_members is None or after_members is None:
-        return
-    for account in after_members.keys() - before_members.keys():
-        member = change.desired.members.get(account) or Member(account=account)
-        change.members.append(MemberChange(account, "add", member=member))
-    for account in before_members.keys() - after_members.keys():
-        change.members.append(MemberChange(account, "remove"))
-    for account, wanted in after_members.items():
-        current = before_members.get(account)
-        if current is not None and current != wanted:
-            fields = sorted(_field_changes(current, wanted, ()), key=_key)
-            change.members.append(MemberChange(account, "modify", fields))
+def _explain_fields(change: GroupChange, before: dict, after: dict) -> None:
+    tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
+    for kind, levels in tree.items():
+        for level in levels:
+            old = level.t1 if kind != "dictionary_item_added" else None
+            new = level.t2 if kind != "dictionary_item_removed" else None
+            name = ".".join(str(p) for p in level.path(output_format="list"))
+            change.fields.append(FieldChange(name, old, new))
     change.fields.sort(key=_key)
-    change.members.sort(key=lambda m: ({"add": 0, "modify": 1, "remove": 2}[m.action], m.account))
+
+
+def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberChange]:
+    """Members to add, modify and remove, with the changed fields of each modified one.
+
+    Compared member by member rather than through deepdiff, whose cost per node dominated
+    planning at scale (about 13 s for 100,000 members). Most members declare only their
+    account; for those, membership is all there is to compare.
+    """
+    wanted, current = want.members or {}, have.members or {}
+    owner = want.owner or have.owner
+    changes: list[MemberChange] = []
+    for account, member in wanted.items():
+        live = current.get(account)
+        if live is None:
+            changes.append(MemberChange(account, "add", member=member))
+        elif account == owner or not _is_plain(member):
+            before = _member_view(member, live, now, owner)
+            after = _desired_member_view(member, now, owner)
+            if before != after:
+                fields = sorted(_field_changes(before, after, ()), key=_key)
+                changes.append(MemberChange(account, "modify", fields))
+    if owner and owner not in wanted:
+        # The owner is always a member; declaring it under `owner` is enough.
+        live = current.get(owner)
+        if live is None:
+            changes.append(MemberChange(owner, "add", member=Member(account=owner)))
+        elif live.role != "Owner":
+            fields = [FieldChange("role", live.role, "Owner")]
+            changes.append(MemberChange(owner, "modify", fields))
+    if want.members_mode == "authoritative":
+        changes.extend(
+            MemberChange(account, "remove")
+            for account in current
+            if account not in wanted and account != owner
+        )
+    order = {"add": 0, "modify": 1, "remove": 2}
+    changes.sort(key=lambda m: (order[m.action], m.account))
+    return changes
 
 
 def _field_changes(before: dict, after: dict, prefix: tuple[str, ...]) -> Iterator[FieldChange]:
@@ -225,6 +223,14 @@ FIELD_ORDER = {name: i for i, name in enumerate((*BASE_FIELDS, *MEMBER_FIELDS))}
 def _key(fc: FieldChange) -> tuple[int, str]:
     """Fields in the order of the config format; custom keys last, by name."""
     return FIELD_ORDER.get(fc.field, len(FIELD_ORDER)), fc.field
+
+
+def _explain(change: GroupChange, want: Group, have: ObservedGroup, now: int) -> None:
+    before, after = _views(want, have)
+    if before != after:
+        _explain_fields(change, before, after)
+    if want.members is not None and have.members is not None:
+        change.members = _member_changes(want, have, now)
 
 
 def _diff_marks(change: GroupChange, want: Group, have: ObservedGroup) -> None:
@@ -261,7 +267,7 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
                 f"group {want.id} does not exist yet and has no name: set `name` to create it"
             )
             return change
-        _explain(change, *_views(want, _empty_like(want), now))
+        _explain(change, want, _empty_like(want), now)
         if want.type is GroupType.AVChatRoom and want.marks:
             change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
         return change
@@ -284,9 +290,7 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
             "remove `owner`"
         )
         return change
-    before, after = _views(want, have, now)
-    if before != after:
-        _explain(change, before, after)
+    _explain(change, want, have, now)
     if want.type is GroupType.AVChatRoom and want.marks is not None:
         _diff_marks(change, want, have)
     return change

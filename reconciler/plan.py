@@ -7,9 +7,10 @@ groups are independent of each other.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+import orjson
 
 from reconciler.diff import GroupChange, diff_group
 from reconciler.observe import Observation
@@ -24,7 +25,7 @@ from reconciler.state import (
     ObservedGroup,
 )
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2  # 2: fingerprints written with orjson
 CREATE_MEMBER_LIST_MAX = 100  # create_group accepts at most 100 initial members
 
 # Dependency order inside a group.
@@ -485,25 +486,11 @@ def fingerprint(group: ObservedGroup | None) -> str:
     if group is None:
         return "absent"
     data = group.model_dump(mode="json", exclude={"member_num", "members"})
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+    digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
     if group.members is not None:
-        # Members as sorted rows of their fields (the field order of Member), hashed through
-        # repr: plain strings, numbers and None, so the text is the same in every process;
-        # about twice as fast as dumping a million of them to sorted JSON.
-        rows = [
-            (
-                account,
-                m.role,
-                m.name_card,
-                m.msg_flag,
-                m.muted_until,
-                sorted(m.custom.items()),
-                m.join_time,
-                m.unread,
-            )
-            for account, m in sorted(group.members.items())
-        ]
-        digest.update(repr(rows).encode())
+        # Each member as the mapping of its fields (``vars``), accounts and keys sorted, written
+        # by orjson in C: a million members in about a third of the time of Python-built rows.
+        digest.update(orjson.dumps(group.members, default=vars, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
 

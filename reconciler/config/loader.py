@@ -35,6 +35,7 @@ from reconciler.config.templating import (
     make_environment,
     render,
 )
+from reconciler.heap import collector_paused
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 FREEZE_ABOVE = 100_000  # memberships; see _Loader.load
@@ -218,18 +219,13 @@ class _Loader:
     # --- loading ----------------------------------------------------------------------------
 
     def load(self) -> Config:
-        enabled = gc.isenabled()
-        gc.disable()  # millions of acyclic objects: collections would only cost time here
-        try:
+        with collector_paused():
             config = self._load()
             if sum(len(g.members or ()) for g in config.groups) >= FREEZE_ABOVE:
                 # Move the (acyclic, long-lived) result out of the collector's sight; otherwise
                 # the next collections walk every member object (about 1 s per million).
                 gc.freeze()
             return config
-        finally:
-            if enabled:
-                gc.enable()
 
     def _load(self) -> Config:
         sources = self.read_sources()
