@@ -64,44 +64,57 @@ _MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
 _MEMBER_FIELDS_SET = set(Member.model_fields)
 
 
-def _trusted_member(values: dict) -> Member:
-    """A Member from values already of the field types (what ``model_construct`` does)."""
-    member = Member.__new__(Member)
-    object.__setattr__(member, "__dict__", values)
-    object.__setattr__(member, "__pydantic_fields_set__", _MEMBER_FIELDS_SET)
-    object.__setattr__(member, "__pydantic_extra__", None)
-    object.__setattr__(member, "__pydantic_private__", None)
-    return member
+_new_member = Member.__new__
+_set = object.__setattr__
 
 
 def member_from_api(item: dict) -> Member:
     account = item["Member_Account"]
-    role = item.get("Role", "Member").strip() or "Member"
+    role = _ROLES.get(item.get("Role", "Member"))
+    msg_flag = _MSG_FLAGS.get(item.get("MsgFlag") or "AcceptAndNotify")
     name_card = item.get("NameCard", "")
-    msg_flag = item.get("MsgFlag") or "AcceptAndNotify"
-    muted_until = int(item.get("MuteUntil", 0) or 0)
-    custom = _custom(item.get("AppMemberDefinedData"))
-    role_ok, flag_ok = _ROLES.get(role), _MSG_FLAGS.get(msg_flag)
-    if role_ok and flag_ok and type(account) is str and type(name_card) is str:
-        return _trusted_member(
-            {
-                "account": account,
-                "role": role_ok,
-                "name_card": name_card,
-                "msg_flag": flag_ok,
-                "muted_until": muted_until,
-                "custom": custom,
-                "join_time": None,
-                "unread": None,
-            }
-        )
-    return Member(  # validates: a malformed answer raises ValidationError
-        account=account,
-        role=role,
-        name_card=name_card,
-        msg_flag=msg_flag,
-        muted_until=muted_until,
-        custom=custom,
+    muted_until = item.get("MuteUntil", 0)
+    if not (
+        role
+        and msg_flag
+        and type(account) is str
+        and type(name_card) is str
+        and type(muted_until) is int
+    ):
+        return _validated_member(item)
+    custom = item.get("AppMemberDefinedData")
+    # What ``model_construct`` does, for values already of the field types.
+    member = _new_member(Member)
+    _set(
+        member,
+        "__dict__",
+        {
+            "account": account,
+            "role": role,
+            "name_card": name_card,
+            "msg_flag": msg_flag,
+            "muted_until": muted_until,
+            "custom": _custom(custom) if custom else {},
+            "join_time": None,
+            "unread": None,
+        },
+    )
+    _set(member, "__pydantic_fields_set__", _MEMBER_FIELDS_SET)
+    _set(member, "__pydantic_extra__", None)
+    _set(member, "__pydantic_private__", None)
+    return member
+
+
+def _validated_member(item: dict) -> Member:
+    """Anything unusual (padded names, numbers as strings, nulls) goes through validation: a
+    malformed answer raises ValidationError."""
+    return Member(
+        account=item["Member_Account"],
+        role=str(item.get("Role") or "Member").strip() or "Member",
+        name_card=item.get("NameCard", ""),
+        msg_flag=item.get("MsgFlag") or "AcceptAndNotify",
+        muted_until=int(item.get("MuteUntil", 0) or 0),
+        custom=_custom(item.get("AppMemberDefinedData")),
     )
 
 
