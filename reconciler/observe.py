@@ -124,7 +124,7 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
     if members is not None:
         member_map = {m.account: m for m in map(member_from_api, members)}
     mute = info.get("MuteAllMember")
-    return ObservedGroup(
+    group = ObservedGroup(
         id=info["GroupId"],
         type=gtype,
         name=info.get("Name", ""),
@@ -137,9 +137,10 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
         invite_join=info.get("InviteJoinOption") or None,
         mute_all=None if mute is None else mute == "On",
         custom=_custom(info.get("AppDefinedData")),
-        members=member_map,
         member_num=info.get("MemberNum"),
     )
+    group.members = member_map  # built from checked values: not validated (and copied) again
+    return group
 
 
 # What a malformed answer raises while it is read (a missing key, a field of the wrong type).
