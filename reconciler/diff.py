@@ -9,7 +9,6 @@ those that declare only an account, the managed attributes for the others.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -83,49 +82,40 @@ def effective_mute(until: int | None, now: int) -> int | None:
     return until if until > now else 0
 
 
-def _member_view(want: Member, have: Member | None, now: int, owner: str | None) -> dict:
-    view: dict[str, Any] = {}
-    source = have if have is not None else want
-    for name in MEMBER_FIELDS:
-        wanted = getattr(want, name)
-        if name == "role" and want.account == owner:
-            wanted = "Owner"
-        if wanted is None:
-            continue
-        value = getattr(source, name) if have is not None else wanted
-        if name == "muted_until":
-            value = effective_mute(value, now)
-            wanted = effective_mute(wanted, now)
-            if abs(value - wanted) <= MUTE_TOLERANCE_S:
-                value = wanted
-        view[name] = value
-    custom = {k: v for k, v in (have.custom if have else {}).items() if k in want.custom}
-    if custom or want.custom:
-        view["custom"] = custom
-    return view
+_ABSENT = object()
 
 
-def _is_plain(m: Member) -> bool:
-    """Only the account is declared: no attribute of this member is managed."""
-    return (
-        m.role is None
-        and m.name_card is None
-        and m.msg_flag is None
-        and m.muted_until is None
-        and not m.custom
-    )
+def _member_field_changes(
+    want: Member, have: Member, now: int, owner: str | None
+) -> list[FieldChange]:
+    """The managed attributes of a member that differ, in the config format's field order.
 
-
-def _desired_member_view(want: Member, now: int, owner: str | None) -> dict:
-    view: dict[str, Any] = {}
-    for name in MEMBER_FIELDS:
-        value = "Owner" if name == "role" and want.account == owner else getattr(want, name)
-        if value is None:
-            continue
-        view[name] = effective_mute(value, now) if name == "muted_until" else value
+    Called for every declared member that is live (up to a million): plain comparisons, no
+    intermediate views; a member that declares only its account costs five checks.
+    """
+    changes: list[FieldChange] = []
+    role = "Owner" if want.account == owner else want.role
+    if role is not None and role != have.role:
+        changes.append(FieldChange("role", have.role, role))
+    if want.name_card is not None and want.name_card != have.name_card:
+        changes.append(FieldChange("name_card", have.name_card, want.name_card))
+    if want.msg_flag is not None and want.msg_flag != have.msg_flag:
+        changes.append(FieldChange("msg_flag", have.msg_flag, want.msg_flag))
+    if want.muted_until is not None:
+        wanted = effective_mute(want.muted_until, now)
+        current = effective_mute(have.muted_until or 0, now)
+        if abs(current - wanted) > MUTE_TOLERANCE_S:
+            changes.append(FieldChange("muted_until", current, wanted))
     if want.custom:
-        view["custom"] = _set_keys(want.custom)
-    return view
+        # null and "" both delete a key (an empty Value deletes it); undeclared keys are left.
+        for key in sorted(want.custom):
+            wanted_value = want.custom[key] or _ABSENT
+            current_value = have.custom.get(key, _ABSENT)
+            if wanted_value != current_value:
+                before = None if current_value is _ABSENT else current_value
+                after = None if wanted_value is _ABSENT else wanted_value
+                changes.append(FieldChange(f"custom.{key}", before, after))
+    return changes
 
 
 def _set_keys(custom: dict[str, str | None]) -> dict[str, str]:
@@ -173,11 +163,9 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
         live = current.get(account)
         if live is None:
             changes.append(MemberChange(account, "add", member=member))
-        elif account == owner or not _is_plain(member):
-            before = _member_view(member, live, now, owner)
-            after = _desired_member_view(member, now, owner)
-            if before != after:
-                fields = sorted(_field_changes(before, after, ()), key=_key)
+        else:
+            fields = _member_field_changes(member, live, now, owner)
+            if fields:
                 changes.append(MemberChange(account, "modify", fields))
     if owner and owner not in wanted:
         # The owner is always a member; declaring it under `owner` is enough.
@@ -196,25 +184,6 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     order = {"add": 0, "modify": 1, "remove": 2}
     changes.sort(key=lambda m: (order[m.action], m.account))
     return changes
-
-
-def _field_changes(before: dict, after: dict, prefix: tuple[str, ...]) -> Iterator[FieldChange]:
-    """What deepdiff reports for two mappings: added, removed and changed keys, nested dicts
-    walked (path "a.b"), anything else compared whole."""
-    for key in before.keys() | after.keys():
-        path = (*prefix, str(key))
-        if key not in after:
-            yield FieldChange(".".join(path), before[key], None)
-        elif key not in before:
-            yield FieldChange(".".join(path), None, after[key])
-        else:
-            old, new = before[key], after[key]
-            if old == new:
-                continue
-            if isinstance(old, dict) and isinstance(new, dict):
-                yield from _field_changes(old, new, path)
-            else:
-                yield FieldChange(".".join(path), old, new)
 
 
 FIELD_ORDER = {name: i for i, name in enumerate((*BASE_FIELDS, *MEMBER_FIELDS))}
