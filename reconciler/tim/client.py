@@ -64,10 +64,9 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {"get_appid_group_list": 1.0}
 RATE_WINDOW_MARGIN_S = 0.05
 
 # Requests in flight per API. 200 calls/s at 20-40 ms takes 4-8; the rest absorbs jitter. More
-# costs client CPU (httpcore scans its whole connection pool on every request), and a client
-# short of CPU sends in clumps that break the server's 1-second windows: at 64, a 5,000-call
-# apply spent about 50% more CPU and drew dozens of frequency-limit errors. Raise it
-# (apply --parallelism) only for long round trips.
+# costs client CPU, and a client short of CPU sends in clumps that break the server's 1-second
+# windows: at 64, a 5,000-call apply spent about 50% more CPU and drew dozens of frequency-limit
+# errors. Raise it (apply --parallelism) only for long round trips.
 DEFAULT_MAX_IN_FLIGHT = 16
 
 # UserSigs are made for a day and replaced after half of it.
