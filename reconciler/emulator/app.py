@@ -60,6 +60,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,8 @@ class Emulator:
         self.fault_rate = fault_rate
         self.seed = seed
         self.stall_s = stall_s
+        # One thread: commands run one at a time, in the order they were admitted.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator")
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -210,7 +213,17 @@ class Emulator:
                 fault = FAULT_KINDS[min(int(which * len(FAULT_KINDS)), len(FAULT_KINDS) - 1)]
                 self.faults[fault] += 1
                 self.fault_log.append([self.request_no, key, fault])
-        answer = self._process(scope, parts, known, key, raw, fault)
+        try:
+            self._check(scope, parts, known, key, fault)
+            # The command (SQLite, and encoding answers of up to tens of thousands of members,
+            # hundreds of ms) runs on one worker thread, so this loop keeps reading, timing
+            # and admitting the requests that arrive meanwhile, as a real server would.
+            answer = await asyncio.get_running_loop().run_in_executor(
+                self._worker, self._execute, parts, raw
+            )
+        except ApiError as exc:
+            self.errors[exc.code] += 1
+            answer = envelope(error=exc)
         if fault == "http502":
             await _respond(
                 send, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", b"text/html"
@@ -237,34 +250,32 @@ class Emulator:
         else:
             await _respond(send, 200, answer)
 
-    def _process(
-        self, scope: dict, parts: list[str], known: bool, key: str, raw: bytes, fault: str | None
-    ) -> bytes:
-        try:
-            if fault == "error":
-                raise ApiError(E.INTERNAL, "internal server error (emulated fault); retry")
-            if len(parts) != 2 or parts[0] not in api.SERVICES:
-                raise ApiError(E.BAD_RESOURCE, f"unknown resource {'/'.join(parts)!r}")
-            if not known:
-                raise ApiError(E.BAD_COMMAND, f"unknown command {parts[1]!r} of {parts[0]}")
-            if scope["method"] != "POST":
-                raise ApiError(E.HTTP_PARSE, "REST calls use POST")
-            self._authenticate(scope.get("query_string", b""))
-            if self.rate_limit is not None and not self._admit(key):
-                self.rate_limited[key] += 1
-                raise ApiError(E.RATE_LIMITED, f"{key}: call frequency over the limit")
-            body = self._body(raw, parts[0])
-            handler, writes = api.HANDLERS[(parts[0], parts[1])]
-            ctx = api.Ctx(self.sdkappid, self.admin, self.now())
-            with self.store.transaction(write=writes) as c:
-                payload = handler(ctx, c, body)
-            answer = envelope(payload)
-            if (parts[0], parts[1]) in api.SIZE_LIMITED and len(answer) > api.R.RESPONSE_MAX_BYTES:
-                raise ApiError(E.RESPONSE_TOO_LARGE, "response over 1 MB; ask for a smaller page")
-            return answer
-        except ApiError as exc:
-            self.errors[exc.code] += 1
-            return envelope(error=exc)
+    def _check(self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None):
+        """Steps 2-5: the fault draw's error, path, method, query parameters, UserSig, rate."""
+        if fault == "error":
+            raise ApiError(E.INTERNAL, "internal server error (emulated fault); retry")
+        if len(parts) != 2 or parts[0] not in api.SERVICES:
+            raise ApiError(E.BAD_RESOURCE, f"unknown resource {'/'.join(parts)!r}")
+        if not known:
+            raise ApiError(E.BAD_COMMAND, f"unknown command {parts[1]!r} of {parts[0]}")
+        if scope["method"] != "POST":
+            raise ApiError(E.HTTP_PARSE, "REST calls use POST")
+        self._authenticate(scope.get("query_string", b""))
+        if self.rate_limit is not None and not self._admit(key):
+            self.rate_limited[key] += 1
+            raise ApiError(E.RATE_LIMITED, f"{key}: call frequency over the limit")
+
+    def _execute(self, parts: list[str], raw: bytes) -> bytes:
+        """Steps 6-7: the body and the command, in one transaction (on the worker thread)."""
+        body = self._body(raw, parts[0])
+        handler, writes = api.HANDLERS[(parts[0], parts[1])]
+        ctx = api.Ctx(self.sdkappid, self.admin, self.now())
+        with self.store.transaction(write=writes) as c:
+            payload = handler(ctx, c, body)
+        answer = envelope(payload)
+        if (parts[0], parts[1]) in api.SIZE_LIMITED and len(answer) > api.R.RESPONSE_MAX_BYTES:
+            raise ApiError(E.RESPONSE_TOO_LARGE, "response over 1 MB; ask for a smaller page")
+        return answer
 
     def _authenticate(self, query_string: bytes) -> None:
         q = _parse_query(query_string)
