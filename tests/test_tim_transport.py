@@ -90,7 +90,7 @@ async def test_compressed_answer_is_decoded() -> None:
     "raw",
     [
         b"this is not HTTP\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"trunc",
+        b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"trunc',
         b"",
     ],
     ids=["garbage", "truncated", "closed"],
