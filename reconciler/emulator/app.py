@@ -20,6 +20,10 @@ unconfirmed points. A /v4 request goes through, in order:
    if it is JSON but not an object;
 7. the command, in one SQLite transaction (rolled back when it fails).
 
+Steps 1-5 run on the event loop; 6-7 on one worker thread, one command at a time, so a command
+that takes long (an answer of tens of thousands of members) does not hold up the timing and
+admission of the requests that arrive meanwhile.
+
 Faults, drawn at step 2 and affecting a ``fault_rate`` fraction of /v4 requests (valid or
 not), come in four kinds with equal odds. One happens before the command, three after it (the
 command HAS been applied; the client sees a failure for a write that happened, which is what

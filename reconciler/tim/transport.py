@@ -3,7 +3,7 @@
 The client calls ``handle_async_request`` of an httpx transport, so the embedded emulator (httpx's
 ASGI transport), the tests' mock transports and this one plug in the same way. aiohttp carries
 the requests because a plan of a million memberships makes about 5,000 calls, and httpx's own
-pool (httpcore over anyio) spent about twice aiohttp's CPU on each (python -m benchmarks.http).
+pool (httpcore over anyio) spent about 1.5 times aiohttp's CPU on each (python -m benchmarks.http).
 Every failure leaves as an httpx exception, so the client has one set of errors to classify.
 """
 
