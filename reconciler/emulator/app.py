@@ -254,7 +254,9 @@ class Emulator:
         else:
             await _respond(send, 200, answer)
 
-    def _check(self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None):
+    def _check(
+        self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None
+    ) -> None:
         """Steps 2-5: the fault draw's error, path, method, query parameters, UserSig, rate."""
         if fault == "error":
             raise ApiError(E.INTERNAL, "internal server error (emulated fault); retry")

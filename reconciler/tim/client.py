@@ -117,11 +117,14 @@ _THIRD_PARTY_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "httpcore.socks",
+    # The transport for real endpoints (reconciler.tim.transport).
+    "aiohttp.client",
+    "aiohttp.internal",
 )
 
 
 def install_log_redaction() -> None:
-    """Attach the UserSig redaction filter to the httpx/httpcore loggers (idempotent)."""
+    """Attach the UserSig redaction filter to the HTTP libraries' loggers (idempotent)."""
     for name in _THIRD_PARTY_LOGGERS:
         target = logging.getLogger(name)
         if _REDACT_FILTER not in target.filters:
