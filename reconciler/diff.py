@@ -118,6 +118,16 @@ def _member_field_changes(
     return changes
 
 
+def _declares_attributes(member: Member) -> bool:
+    return (
+        member.role is not None
+        or member.name_card is not None
+        or member.msg_flag is not None
+        or member.muted_until is not None
+        or bool(member.custom)
+    )
+
+
 def _set_keys(custom: dict[str, str | None]) -> dict[str, str]:
     """The custom keys a config sets. null and "" both delete (an empty Value deletes a key)."""
     return {k: v for k, v in custom.items() if v}
@@ -160,11 +170,11 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
     for account, member in wanted.items():
-        live = current.get(account)
-        if live is None:
+        if account not in current:
             changes.append(MemberChange(account, "add", member=member))
-        else:
-            fields = _member_field_changes(member, live, now, owner)
+        elif account == owner or _declares_attributes(member):
+            # Only now is the live member looked up (built from the API's item, see LiveMembers).
+            fields = _member_field_changes(member, current[account], now, owner)
             if fields:
                 changes.append(MemberChange(account, "modify", fields))
     if owner and owner not in wanted:
