@@ -119,20 +119,26 @@ def _rate_limits(app) -> dict[str, float]:
 async def _observe_and_plan(config, groups, parallelism=None):
     from reconciler.connect import make_client
     from reconciler.observe import observe
-    from reconciler.plan import build_plan
+    from reconciler.plan import Planner
+
+    planner = Planner(
+        groups,
+        admin=config.app.admin,
+        max_removal_fraction=config.policy.max_removal_fraction,
+        min_group_size_for_guard=config.policy.min_group_size_for_guard,
+        create_missing_accounts=config.app.create_missing_accounts,
+    )
+
+    def settle(want, have) -> None:
+        planner.add(want, have)
+        if have is not None:
+            have.members = None  # planned: its member list is not needed any more
 
     with collector_paused():
         async with make_client(config.app, config.base_dir, max_in_flight=parallelism) as client:
-            observation = await observe(client, groups)
-        the_plan = build_plan(
-            groups,
-            observation,
-            admin=config.app.admin,
-            max_removal_fraction=config.policy.max_removal_fraction,
-            min_group_size_for_guard=config.policy.min_group_size_for_guard,
-            create_missing_accounts=config.app.create_missing_accounts,
-        )
-        gc.freeze()  # the observation lives until the end: later collections need not walk it
+            observation = await observe(client, groups, settle)
+        the_plan = planner.finish(observation.missing_accounts)
+        gc.freeze()  # the plan lives until the end: later collections need not walk it
     return the_plan
 
 
@@ -450,20 +456,22 @@ def _load_saved_plan(plan_file, path, var, values):
                 f"{plan_file} was made from another version of {path}: run plan again.",
             )
 
+    now: dict[str, str] = {}
+
+    def settle(want, have) -> None:
+        now[want.id] = fingerprint(have)
+        if have is not None:
+            have.members = None  # fingerprinted: not needed any more
+
     async def current():
         from reconciler.connect import make_client
 
         async with make_client(app, base_dir) as client:
-            return await observe(client, groups)
+            await observe(client, groups, settle)
 
     with collector_paused():
-        observation = _run(current())
-        stale = sorted(
-            gid
-            for gid, fp in doc["fingerprints"].items()
-            if fingerprint(observation.groups.get(gid)) != fp
-        )
-    del observation
+        _run(current())
+    stale = sorted(gid for gid, fp in doc["fingerprints"].items() if now.get(gid) != fp)
     if stale:
         raise Exit(
             EXIT_ERROR,

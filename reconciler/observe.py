@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -268,50 +268,75 @@ def index_group_info(batches: list[list[dict]]) -> dict[str, dict]:
         ) from None
 
 
-async def observe(client: TimClient, desired: list[Group]) -> Observation:
-    """Observe every desired group; then check the accounts that would join a group."""
-    ids = [g.id for g in desired]
-    parsed: dict[str, ObservedGroup | None] = {}
+def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
+    """The accounts that would join the group: declared members not in it, and a new owner."""
+    if want.state == "absent":
+        return []
+    current = (have.members if have else None) or {}
+    accounts = [a for a in want.members or {} if a not in current]
+    # An owner joins unless it is a member already, or already owns the group (AVChatRoom
+    # groups and groups whose members are not read have no member list to look in).
+    if want.owner and want.owner not in current and not (have and have.owner == want.owner):
+        accounts.append(want.owner)
+    return accounts
 
-    async def read_batch(batch: list[str]) -> None:
+
+Settle = Callable[[Group, ObservedGroup | None], None]
+
+
+async def observe(
+    client: TimClient, desired: list[Group], settle: Settle | None = None
+) -> Observation:
+    """Observe every desired group; then check the accounts that would join a group.
+
+    Groups are read 50 per get_group_info call, and those that need more (Community members,
+    AVChatRoom marks) are read on as soon as their batch arrives. ``settle(want, have)``, when
+    given, is called for each group once it is read in full: a plan diffs it then and lets its
+    member list go, so that a million members are never all held at once.
+    """
+    observed: dict[str, ObservedGroup | None] = {}
+    joining: set[str] = set()
+
+    def complete(want: Group, have: ObservedGroup | None) -> None:
+        observed[want.id] = have
+        joining.update(_joining(want, have))
+        if settle is not None:
+            settle(want, have)
+
+    async def read_more(want: Group, have: ObservedGroup) -> None:
+        if have.type is GroupType.Community:
+            await _read_members(client, have)
+        else:
+            await _read_marks(client, have, sorted(want.marks or {}))
+        complete(want, have)
+
+    async def read_batch(batch: list[Group]) -> None:
         # Each answer is parsed as it arrives, so the raw JSON of at most the batches in flight
         # is held at once (at a million members, the raw answers alone take about 0.7 GB).
-        infos = index_group_info([await client.get_group_info(batch)])
-        for group_id in batch:
-            parsed[group_id] = parse_group_info(group_id, infos.get(group_id))
+        infos = index_group_info([await client.get_group_info([g.id for g in batch])])
+        more = []
+        for want in batch:
+            have = parse_group_info(want.id, infos.get(want.id))
+            if have is not None and want.state != "absent" and _reads_more(want, have):
+                more.append(read_more(want, have))
+            else:
+                complete(want, have)
+        await asyncio.gather(*more)
 
-    await asyncio.gather(*(read_batch(batch) for batch in _chunks(ids, GROUP_INFO_BATCH)))
+    await asyncio.gather(*(read_batch(batch) for batch in _chunks(desired, GROUP_INFO_BATCH)))
 
-    observed: dict[str, ObservedGroup | None] = {}
-    follow_ups = []
-    for want in desired:
-        group = parsed[want.id]
-        observed[want.id] = group
-        if group is None:
-            continue
-        if want.state == "absent":
-            continue  # destroying needs no member list or marks
-        if group.type is GroupType.Community and want.members is not None:
-            follow_ups.append(_read_members(client, group))
-        if group.type is GroupType.AVChatRoom and want.marks is not None:
-            follow_ups.append(_read_marks(client, group, sorted(want.marks)))
-    await asyncio.gather(*follow_ups)
-
-    joining: set[str] = set()
-    for want in desired:
-        if want.state == "absent":
-            continue
-        have = observed[want.id]
-        current = set(have.members or {}) if have else set()
-        if want.members is not None:
-            joining.update(a for a in want.members if a not in current)
-        # An owner joins unless it is a member already, or already owns the group (AVChatRoom
-        # groups and groups whose members are not read have no member list to look in).
-        if want.owner and want.owner not in current and not (have and have.owner == want.owner):
-            joining.add(want.owner)
     to_check = sorted(joining)
     results = await asyncio.gather(
         *(client.account_check(batch) for batch in _chunks(to_check, ACCOUNT_BATCH))
     )
     missing = {acct for res in results for acct, ok in res.items() if not ok}
-    return Observation(groups=observed, missing_accounts=missing)
+    groups = {want.id: observed[want.id] for want in desired}  # in the config's order
+    return Observation(groups=groups, missing_accounts=missing)
+
+
+def _reads_more(want: Group, have: ObservedGroup) -> bool:
+    """Community members come by paging; AVChatRoom marks by get_members (destroying a group
+    needs neither)."""
+    if have.type is GroupType.Community:
+        return want.members is not None
+    return have.type is GroupType.AVChatRoom and want.marks is not None

@@ -488,59 +488,91 @@ def fingerprint(group: ObservedGroup | None) -> str:
     return digest.hexdigest()
 
 
-def build_plan(
-    desired: list[Group],
-    observation: Observation,
-    *,
-    admin: str,
-    max_removal_fraction: float,
-    min_group_size_for_guard: int = 10,
-    create_missing_accounts: bool = False,
-    now: int | None = None,
-) -> Plan:
-    changes: list[GroupChange] = []
-    operations: list[Operation] = []
-    plan = Plan(changes, operations)
-    for want in desired:
-        have = observation.groups.get(want.id)
-        change = diff_group(want, have, now)
-        changes.append(change)
+class Planner:
+    """Builds a plan one group at a time, as observation completes each (``observe``'s settle).
+
+    Once a group is added, the plan needs nothing more of its observed member list: the caller
+    may let it go, so that a million observed members are never all held at once.
+    """
+
+    def __init__(
+        self,
+        desired: list[Group],
+        *,
+        admin: str,
+        max_removal_fraction: float,
+        min_group_size_for_guard: int = 10,
+        create_missing_accounts: bool = False,
+        now: int | None = None,
+    ) -> None:
+        self._desired = desired
+        self._admin = admin
+        self._fraction = max_removal_fraction
+        self._min_size = min_group_size_for_guard
+        self._create_accounts = create_missing_accounts
+        self._now = now
+        self._done: dict[str, tuple[GroupChange, list[Operation], list[Refusal], str | None]] = {}
+
+    def add(self, want: Group, have: ObservedGroup | None) -> None:
+        change = diff_group(want, have, self._now)
         capacity = _capacity_error(change)
         if capacity:
             change.errors.append(capacity)
-        plan.errors.extend(change.errors)
-        if change.errors or change.empty:
-            continue
-        if change.action == "destroy":
-            operations.append(Operation(want.id, "destroy", "destroy_group", {"GroupId": want.id}))
-        elif change.action == "create":
-            operations.extend(_create_ops(change))
-        else:
-            operations.extend(_update_ops(change))
-        plan.refusals.extend(_guards(change, admin, max_removal_fraction, min_group_size_for_guard))
-        plan.fingerprints[want.id] = fingerprint(have)
-    missing = sorted(observation.missing_accounts)
-    plan.missing_accounts = missing
-    if missing:
-        if create_missing_accounts:
-            for batch in _chunks(missing, ACCOUNT_BATCH):
-                operations.insert(
-                    0,
-                    Operation(
-                        "",
-                        "import_accounts",
-                        "multiaccount_import",
-                        {"Accounts": batch},
-                        items=len(batch),
-                    ),
+        operations: list[Operation] = []
+        refusals: list[Refusal] = []
+        digest = None
+        if not change.errors and not change.empty:
+            if change.action == "destroy":
+                operations.append(
+                    Operation(want.id, "destroy", "destroy_group", {"GroupId": want.id})
                 )
-        else:
+            elif change.action == "create":
+                operations.extend(_create_ops(change))
+            else:
+                operations.extend(_update_ops(change))
+            refusals = _guards(change, self._admin, self._fraction, self._min_size)
+            digest = fingerprint(have)
+        self._done[want.id] = (change, operations, refusals, digest)
+
+    def finish(self, missing_accounts: set[str]) -> Plan:
+        """The plan, groups in the config's order; app-wide account imports first."""
+        plan = Plan([], [])
+        for want in self._desired:
+            change, operations, refusals, digest = self._done[want.id]
+            plan.changes.append(change)
+            plan.errors.extend(change.errors)
+            plan.operations.extend(operations)
+            plan.refusals.extend(refusals)
+            if digest is not None:
+                plan.fingerprints[want.id] = digest
+        missing = sorted(missing_accounts)
+        plan.missing_accounts = missing
+        if missing and self._create_accounts:
+            plan.operations[:0] = [
+                Operation(
+                    "",
+                    "import_accounts",
+                    "multiaccount_import",
+                    {"Accounts": batch},
+                    items=len(batch),
+                )
+                for batch in _chunks(missing, ACCOUNT_BATCH)
+            ]
+        elif missing:
             shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
             plan.errors.append(
                 f"{len(missing)} member account(s) do not exist in the app: {shown}. Import them "
                 "first, or set app.create_missing_accounts: true to have the plan import them"
             )
-    return plan
+        return plan
+
+
+def build_plan(desired: list[Group], observation: Observation, **options: Any) -> Plan:
+    """The plan for groups already observed in full (options: those of Planner)."""
+    planner = Planner(desired, **options)
+    for want in desired:
+        planner.add(want, observation.groups.get(want.id))
+    return planner.finish(observation.missing_accounts)
 
 
 # ---- plan files -------------------------------------------------------------------------------
