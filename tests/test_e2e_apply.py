@@ -333,6 +333,27 @@ def test_stale_plan_is_refused_naming_the_groups(ws: Workspace) -> None:
     ws.converge()
 
 
+def test_chat_between_plan_and_apply_does_not_make_the_plan_stale(ws: Workspace) -> None:
+    """Members post messages all the time (MsgSeq, LastSendMsgTime move): that is not a change
+    to what the plan manages, so a reviewed plan still applies."""
+    groups = [base_group(t) for t in ("Public", "Meeting", "Work", "Community")]
+    ws.write(groups)
+    ws.converge()
+    for g in groups:
+        g["members"] = [*g["members"], "late1"]
+    ws.write(groups)
+    assert ws.plan("-o", "plan.json").code == 0
+    seqs = [
+        ws.control("message", GroupId=g["id"], Account=account)["MsgSeq"]
+        for g in groups
+        for account in ws.members(g["id"])
+    ]
+    assert len(seqs) > 8 and min(seqs) >= 1
+    run = ws.cli("apply", "--plan", "plan.json")
+    assert run.code == 0, run
+    ws.assert_clean()
+
+
 def test_saved_plan_for_a_group_created_meanwhile_is_stale(ws: Workspace) -> None:
     group = base_group("Public")
     ws.write([group])

@@ -1,7 +1,7 @@
 """Diff and plan on constructed states: what a reviewer sees and which calls apply makes."""
 
-from reconciler.observe import Observation
-from reconciler.plan import STEP_INDEX, build_plan
+from reconciler.observe import LiveMembers, Observation
+from reconciler.plan import STEP_INDEX, build_plan, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
 
 NOW = 1_800_000_000
@@ -224,3 +224,46 @@ def test_destroy_only_when_present():
     gone = Group(id="g1", type=GroupType.Public, state="absent")
     assert apis(plan_for(gone, observed())) == ["destroy_group"]
     assert plan_for(gone, None).operations == []
+
+
+def _live(items):
+    group = observed(accounts=())
+    group.members = LiveMembers("g1", "get_group_info", items)
+    return group
+
+
+def test_fingerprint_covers_managed_member_values_in_any_order_and_nothing_else():
+    a = {"Member_Account": "a", "Role": "Owner", "NameCard": "", "MsgSeq": 1, "JoinTime": 5}
+    b = {"Member_Account": "b", "Role": "Member", "LastSendMsgTime": 0, "MsgSeq": 2}
+    base = fingerprint(_live([a, b]))
+    assert fingerprint(_live([b, a])) == base  # the API's order is not part of the state
+    chatted = {**b, "LastSendMsgTime": 1_800_000_000, "MsgSeq": 40}
+    assert fingerprint(_live([a, chatted])) == base  # chat moves these, the plan does not
+    for changed in ({"NameCard": "B"}, {"Role": "Admin"}, {"MuteUntil": 9}, {"MsgFlag": "Discard"}):
+        assert fingerprint(_live([a, {**b, **changed}])) != base, changed
+    custom = {**b, "AppMemberDefinedData": [{"Key": "k", "Value": "v"}]}
+    assert fingerprint(_live([a, custom])) != base
+    assert fingerprint(_live([a])) != base
+
+
+def test_live_members_are_members_on_lookup():
+    live = LiveMembers(
+        "g1",
+        "get_group_info",
+        [
+            {"Member_Account": "a", "Role": "Admin", "MuteUntil": 7, "NameCard": "A"},
+            {"Member_Account": "b", "AppMemberDefinedData": [{"Key": "k", "Value": "v"}]},
+        ],
+    )
+    assert list(live) == ["a", "b"] and len(live) == 2 and "a" in live and "c" not in live
+    assert live["a"] == Member(
+        account="a", role="Admin", name_card="A", msg_flag="AcceptAndNotify", muted_until=7
+    )
+    assert live["b"] == Member(
+        account="b",
+        role="Member",
+        name_card="",
+        msg_flag="AcceptAndNotify",
+        muted_until=0,
+        custom={"k": "v"},
+    )

@@ -993,8 +993,29 @@ def control_leave(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     return {}
 
 
+def control_message(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A member posts a message: the group's message seq and times move, and so do the member's
+    (MsgSeq, LastSendMsgTime), as chat moves them between a plan and its apply."""
+    account = R.check_user_id(body.get("Account"), "Account")
+    g = _load_group(c, body)
+    if not _existing_members(c, g["seq"], [account]):
+        raise R.bad(f"{account} is not a member of {g['group_id']}")
+    seq = g["next_msg_seq"]
+    c.execute(
+        "UPDATE groups SET next_msg_seq = ?, last_msg_time = ? WHERE seq = ?",
+        (seq + 1, ctx.now, g["seq"]),
+    )
+    c.execute(
+        "UPDATE members SET msg_seq = ?, last_send_msg_time = ?"
+        " WHERE group_seq = ? AND account = ?",
+        (seq, ctx.now, g["seq"], account),
+    )
+    return {"MsgSeq": seq}
+
+
 CONTROLS: dict[str, Handler] = {
     "online": control_online,
     "join": control_join,
     "leave": control_leave,
+    "message": control_message,
 }
