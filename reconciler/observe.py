@@ -281,6 +281,14 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     return accounts
 
 
+def _reads_more(want: Group, have: ObservedGroup) -> bool:
+    """Community members come by paging; AVChatRoom marks by get_members (destroying a group
+    needs neither)."""
+    if have.type is GroupType.Community:
+        return want.members is not None
+    return have.type is GroupType.AVChatRoom and want.marks is not None
+
+
 Settle = Callable[[Group, ObservedGroup | None], None]
 
 
@@ -332,11 +340,3 @@ async def observe(
     missing = {acct for res in results for acct, ok in res.items() if not ok}
     groups = {want.id: observed[want.id] for want in desired}  # in the config's order
     return Observation(groups=groups, missing_accounts=missing)
-
-
-def _reads_more(want: Group, have: ObservedGroup) -> bool:
-    """Community members come by paging; AVChatRoom marks by get_members (destroying a group
-    needs neither)."""
-    if have.type is GroupType.Community:
-        return want.members is not None
-    return have.type is GroupType.AVChatRoom and want.marks is not None

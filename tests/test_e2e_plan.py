@@ -630,3 +630,51 @@ def test_destroying_groups_reads_no_members_and_shows_member_count(
         k.split("/")[1]: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)
     }
     assert made == {"get_group_info": 1}
+
+
+def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
+    ws: Workspace,
+) -> None:
+    """plan diffs each group as soon as it is read in full and lets its members go (a million
+    are never all held); that plan is the one a complete observation gives, in config order."""
+    import asyncio
+
+    from reconciler.cli import _observe_and_plan
+    from reconciler.config import load_config
+    from reconciler.connect import make_client
+    from reconciler.observe import observe
+    from reconciler.plan import build_plan, plan_document
+
+    ws.seed([seeded(t) for t in IDS], accounts=["o1", "m1", "m2", "m3", "n1", "n2"])
+    desired = []
+    for gtype, gid in IDS.items():
+        group: dict[str, Any] = {"id": gid, "type": gtype, "name": "New name", "owner": "o1"}
+        if gtype != "AVChatRoom":
+            group["members"] = [{"account": "m1", "name_card": "Uno"}, "m2", "n1", "n2"]
+        desired.append(group)
+    desired.append({"id": "new-1", "type": "Public", "name": "New", "members": ["n1"]})
+    ws.write(desired)
+    config = load_config(ws.dir)
+
+    streamed = asyncio.run(_observe_and_plan(config, config.groups))
+
+    async def whole():
+        async with make_client(config.app, config.base_dir) as client:
+            return await observe(client, config.groups)
+
+    observation = asyncio.run(whole())
+    assert len(observation.groups["pub-1"].members) == 4  # kept without a settle
+    full = build_plan(
+        config.groups,
+        observation,
+        admin=config.app.admin,
+        max_removal_fraction=config.policy.max_removal_fraction,
+        create_missing_accounts=config.app.create_missing_accounts,
+    )
+
+    def doc(plan):
+        return plan_document(plan, config_digest="", app={}, desired=config.groups)
+
+    assert [c.group_id for c in streamed.changes] == [g.id for g in config.groups]
+    assert doc(streamed) == doc(full)
+    assert streamed.counts()["members_remove"] == 4 and streamed.counts()["members_add"] == 9
