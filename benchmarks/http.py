@@ -5,7 +5,8 @@
 
 The same TimClient makes the same calls (account_check of one account, the smallest answer, so
 the figure is the per-call overhead) through each transport: the aiohttp one the client uses for
-real endpoints (reconciler.tim.transport.RestTransport) and httpx's own (httpcore over anyio).
+real endpoints (reconciler.tim.transport.RestTransport) and httpx's own (httpcore over anyio,
+plugged in as any httpx transport is, through HttpxTransport).
 The server runs in a separate process with latency and a rate limit, as at scale, so several
 calls are in flight. Rounds alternate between the transports so that a noisy machine affects
 both alike; the ratio of the medians is the figure to read. The last line printed is one JSON

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import click
+import orjson
 
 from reconciler import __version__
 from reconciler.heap import collector_paused
@@ -280,7 +281,7 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
             the_plan, config_digest=config.digest, app=_app_doc(config), desired=groups
         )
         doc["forced"] = force
-        Path(out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        Path(out).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
     if detailed_exitcode and the_plan.has_changes:
         raise Exit(EXIT_CHANGES)
@@ -439,7 +440,7 @@ def _load_saved_plan(plan_file, path, var, values):
     from reconciler.state import Group
 
     try:
-        doc = json.loads(Path(plan_file).read_text())
+        doc = orjson.loads(Path(plan_file).read_bytes())
         if doc.get("format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"format_version {doc.get('format_version')!r} is not supported")
         app = AppConfig(**doc["app"])
