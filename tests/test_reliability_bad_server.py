@@ -173,6 +173,19 @@ def test_member_item_missing_account(tmp_path: Path, fast: None) -> None:
     assert_clean_failure(plan_against(tmp_path, get_group_info=broken), "g1")
 
 
+def test_member_with_an_unknown_role_is_an_error_when_compared(tmp_path: Path, fast: None) -> None:
+    """Members are checked when the plan compares them (the owner always is): an unknown role
+    is a clean error naming the group and the API, not a traceback."""
+
+    def broken(body: dict[str, Any]) -> Response:
+        answer = json.loads(group_info(body).body)
+        answer["GroupInfo"][0]["MemberList"] = [{"Member_Account": "boss", "Role": "Chief"}]
+        return JSONResponse(answer)
+
+    run = plan_against(tmp_path, get_group_info=broken)
+    assert_clean_failure(run, "g1", "get_group_info", "role")
+
+
 def test_field_of_the_wrong_type(tmp_path: Path, fast: None) -> None:
     def broken(body: dict[str, Any]) -> Response:
         answer = json.loads(group_info(body).body)
