@@ -130,14 +130,9 @@ async def _observe_and_plan(config, groups, parallelism=None):
         create_missing_accounts=config.app.create_missing_accounts,
     )
 
-    def settle(want, have) -> None:
-        planner.add(want, have)
-        if have is not None:
-            have.members = None  # planned: its member list is not needed any more
-
     with collector_paused():
         async with make_client(config.app, config.base_dir, max_in_flight=parallelism) as client:
-            observation = await observe(client, groups, settle)
+            observation = await observe(client, groups, planner.add)
         the_plan = planner.finish(observation.missing_accounts)
         gc.freeze()  # the plan lives until the end: later collections need not walk it
     return the_plan
@@ -461,8 +456,6 @@ def _load_saved_plan(plan_file, path, var, values):
 
     def settle(want, have) -> None:
         now[want.id] = fingerprint(have)
-        if have is not None:
-            have.members = None  # fingerprinted: not needed any more
 
     async def current():
         from reconciler.connect import make_client

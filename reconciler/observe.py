@@ -69,7 +69,7 @@ _new_member = Member.__new__
 _set = object.__setattr__
 
 # (Role, NameCard, MsgFlag, MuteUntil, AppMemberDefinedData) as the API listed them.
-MemberRow = tuple
+MemberRow = tuple[object, object, object, object, object]
 
 
 def _member(account: str, row: MemberRow) -> Member:
@@ -299,8 +299,8 @@ async def observe(
 
     Groups are read 50 per get_group_info call, and those that need more (Community members,
     AVChatRoom marks) are read on as soon as their batch arrives. ``settle(want, have)``, when
-    given, is called for each group once it is read in full: a plan diffs it then and lets its
-    member list go, so that a million members are never all held at once.
+    given, is called for each group once it is read in full (a plan diffs it then); the group's
+    member list is let go when it returns, so that a million members are never all held at once.
     """
     observed: dict[str, ObservedGroup | None] = {}
     joining: set[str] = set()
@@ -310,6 +310,8 @@ async def observe(
         joining.update(_joining(want, have))
         if settle is not None:
             settle(want, have)
+            if have is not None:
+                have.members = None  # settled: not needed any more
 
     async def read_more(want: Group, have: ObservedGroup) -> None:
         if have.type is GroupType.Community:

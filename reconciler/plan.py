@@ -491,8 +491,8 @@ def fingerprint(group: ObservedGroup | None) -> str:
 class Planner:
     """Builds a plan one group at a time, as observation completes each (``observe``'s settle).
 
-    Once a group is added, the plan needs nothing more of its observed member list: the caller
-    may let it go, so that a million observed members are never all held at once.
+    Once a group is added, the plan needs nothing more of its observed member list (observe lets
+    it go when its settle returns).
     """
 
     def __init__(
