@@ -82,8 +82,7 @@ def _print_text(text: str, color: bool) -> None:
 
 
 def _run(coro):
-    from reconciler.connect import CredentialsError
-    from reconciler.observe import ObserveError
+    from reconciler.errors import CredentialsError, ObserveError
     from reconciler.tim.errors import TimError
 
     try:

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.errors import CredentialsError
 from reconciler.tim.client import TimClient
 from reconciler.tim.endpoints import resolve_endpoint
 
 # The embedded emulator needs some key to sign and verify with; nothing real is behind it.
 LOCAL_SECRET_KEY = "local-emulator-key"
 LOCAL_BASE_URL = "http://emulator.local"
-
-
-class CredentialsError(Exception):
-    pass
 
 
 def local_db_path(app, base_dir: Path) -> Path:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 from pydantic import ValidationError
 
+from reconciler.errors import ObserveError
 from reconciler.state import (
     ACCOUNT_BATCH,
     GROUP_INFO_BATCH,
@@ -31,10 +32,6 @@ from reconciler.tim.client import TimClient
 # Per-group codes get_group_info uses for a group that does not exist (the reference could not
 # confirm which one the server sends, so both mean "absent").
 MISSING_GROUP_CODES = frozenset({10010, 10015})
-
-
-class ObserveError(Exception):
-    """The live state could not be read in a way that allows a plan."""
 
 
 @dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)

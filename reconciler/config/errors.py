@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.errors import ReconcilerError
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -28,7 +30,7 @@ class Issue:
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
-class ConfigError(Exception):
+class ConfigError(ReconcilerError):
     """The configuration is not usable; ``issues`` lists every problem found, in file order."""
 
     def __init__(self, issues: list[Issue]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tim.limits import BATCH, GROUP_LIST_PAGE
 from .errors import BAD_GROUP_ID, BAD_PARAM, ApiError
 
 # API type names (the server stores and returns these) and the console's newer aliases.
@@ -64,15 +65,15 @@ NAME_CARD_BYTES = 50
 GROUP_ID_BYTES = 48
 USER_ID_BYTES = 32
 
-# Per-request limits.
-GROUP_INFO_BATCH = 50
-CREATE_MEMBERS = 100
-ADD_BATCH = 300
-IMPORT_BATCH = 300
-DELETE_BATCH = 100
-MARKS_BATCH = 500
-ACCOUNT_BATCH = 100
-GROUP_LIST_LIMIT = 10000
+# Per-request limits: the documented batch sizes (shared with the client), and the server's own.
+GROUP_INFO_BATCH = BATCH["get_group_info"]
+CREATE_MEMBERS = BATCH["create_group"]
+ADD_BATCH = BATCH["add_group_member"]
+IMPORT_BATCH = BATCH["import_group_member"]
+DELETE_BATCH = BATCH["delete_group_member"]
+MARKS_BATCH = BATCH["modify_user_info"]
+ACCOUNT_BATCH = BATCH["account_check"]
+GROUP_LIST_LIMIT = GROUP_LIST_PAGE
 MEMBER_INFO_LIMIT = 6000
 GET_MEMBERS_PAGE = 500
 ONLINE_LIST_CAP = 1000

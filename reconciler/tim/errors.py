@@ -6,6 +6,8 @@ Sources: shared/reference/tencent-chat-rest-api.md §10 (account codes) and §11
 
 from __future__ import annotations
 
+from reconciler.errors import ReconcilerError
+
 # Group codes 10000-10099.
 GROUP_CODES: dict[int, str] = {
     10002: "internal server error; retry",
@@ -105,7 +107,7 @@ def describe(code: int) -> str:
     return ERROR_CODES.get(code, "undocumented error code")
 
 
-class TimError(Exception):
+class TimError(ReconcilerError):
     """Base of every error raised by the REST client."""
 
 

@@ -1,0 +1,65 @@
+"""Every error the reconciler raises on purpose, rooted in one type.
+
+The command line turns ``ReconcilerError`` into a message and an exit code in one place; an
+exception outside this tree is a bug.
+
+    ReconcilerError
+    ├── ConfigError          the config (YAML, templates, values, types, limits) is wrong;
+    │                        carries every issue with its file:line:col (reconciler.config)
+    ├── UsageError           the command line asks for something that cannot be done
+    ├── CredentialsError     the secret key is not in the environment
+    ├── TimError             a REST call failed (reconciler.tim.errors)
+    │   ├── TimApiError      the server answered with an error code
+    │   └── TimTransportError  no usable answer: network, timeout, HTTP status, not JSON
+    ├── ObserveError         the live state was read but cannot be planned from
+    ├── PlanFileError        a saved plan cannot be read or does not match the config
+    │   └── StalePlanError   the groups a saved plan touches changed since it was made
+    ├── PlanInvalid          the plan has errors (nothing is applied)
+    └── PlanRefused          a safety guard refused the plan (exit 3)
+"""
+
+from __future__ import annotations
+
+
+class ReconcilerError(Exception):
+    """Base of every error the reconciler raises on purpose."""
+
+
+class UsageError(ReconcilerError):
+    """The command line asks for something that cannot be done."""
+
+
+class CredentialsError(ReconcilerError):
+    """The app's secret key is not where the config says it is."""
+
+
+class ObserveError(ReconcilerError):
+    """The live state could not be read in a way that allows a plan."""
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan cannot be read, or it was made from other input than the one given."""
+
+
+class StalePlanError(PlanFileError):
+    """Groups a saved plan touches changed after it was made."""
+
+    def __init__(self, groups: list[str]) -> None:
+        self.groups = groups
+        shown = ", ".join(groups[:20]) + (" ..." if len(groups) > 20 else "")
+        super().__init__(
+            f"Saved plan is stale: {len(groups)} group(s) changed since it was made ({shown}). "
+            "Nothing was applied; run plan again and review the new plan."
+        )
+
+
+class PlanInvalid(ReconcilerError):
+    """The plan has errors; nothing of it may be applied."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__(f"The plan has {len(errors)} error(s); nothing was applied.")
+
+
+class PlanRefused(ReconcilerError):
+    """A safety guard refused the plan (member removals, protected groups, destroys)."""
