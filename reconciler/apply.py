@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.plan import STEP_INDEX, Operation, service_of
-from reconciler.state import TYPE_ALIASES, normalize_type
+from reconciler.plan import STEP_INDEX, Operation
+from reconciler.tim.calls import ChangeMarks
 from reconciler.tim.client import TimClient
-from reconciler.tim.errors import TimError, describe
+from reconciler.tim.errors import MALFORMED, TimError, describe
 
 log = logging.getLogger(__name__)
-
-# create_group answers for an ID that is already taken; the group may be ours from a run that
-# was cut off after the call reached the server.
-ID_TAKEN_CODES = frozenset({10021, 10025})
-GONE_CODES = frozenset({10010, 10015})
-# What reading a malformed answer raises (a missing key, a field of the wrong type).
-MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass
@@ -56,66 +48,22 @@ class ApplyResult:
 Progress = Callable[[Operation, bool], None]
 
 
-async def _create_group(client: TimClient, op: Operation) -> None:
-    try:
-        await client.call(service_of(op.api), op.api, op.body)
-    except TimError as err:
-        if getattr(err, "code", None) not in ID_TAKEN_CODES:
-            raise
-        # Look before failing: a retried or interrupted create may already have made it.
-        found = await client.get_group_info([op.body["GroupId"]])
-        info = found[0] if found and isinstance(found[0], dict) else {}
-        if (
-            info.get("ErrorCode", 0) == 0
-            and info.get("Type") in TYPE_ALIASES
-            and normalize_type(info["Type"]) == normalize_type(op.body["Type"])
-        ):
-            log.info("group %s already exists with the declared type; taking it", op.group)
-            return
-        raise
-
-
-async def _run(client: TimClient, op: Operation, result: ApplyResult, now: Callable) -> None:
-    body = dict(op.body)
-    if op.api == "create_group":
-        await _create_group(client, op)
-        return
-    prepare = None
-    if op.api == "modify_group_member_info" and op.muted_until is not None:
-        until = op.muted_until
-
-        def prepare(body: dict) -> dict:
-            # MuteTime is relative: computed when the request leaves (after any wait for the
-            # rate limiter, which at scale is many seconds), and again for each retry.
-            return {**body, "MuteTime": max(0, until - int(now())) if until else 0}
-
-    try:
-        answer = await client.call(service_of(op.api), op.api, body, prepare=prepare)
-    except TimError as err:
-        if op.api == "destroy_group" and getattr(err, "code", None) in GONE_CODES:
-            return  # already gone: the goal is met
-        raise
-    if op.api in ("import_group_member", "add_group_member"):
-        for item in answer.get("MemberList", []):
-            if item.get("Result") == 0:
-                result.item_failures.append(
-                    Failure(
-                        op.group,
-                        op.api,
-                        f"member {item.get('Member_Account')} was refused by the API (Result 0)",
-                    )
-                )
-    elif op.api == "modify_user_info":
-        done = {m.get("Member_Account") for m in answer.get("MemberList", [])}
-        for entry in body["MemberList"]:
-            if entry["Member_Account"] not in done:
-                result.pending_marks.append(
-                    f"{op.group}: {entry['Member_Account']} went offline; marks "
-                    f"{entry['Marks']} not {'set' if body['CommandType'] == 1 else 'deleted'}"
-                )
-    elif op.api == "multiaccount_import":
-        for account in answer.get("FailAccounts", []):
-            result.item_failures.append(Failure("", op.api, f"account {account} was not imported"))
+async def _run(client: TimClient, op: Operation, result: ApplyResult) -> None:
+    outcome = await client.perform(op.request)
+    if outcome.existed:
+        log.info("group %s already exists with the declared type; taking it", op.group)
+    for account in outcome.refused:
+        what = f"member {account} was refused by the API (Result 0)"
+        if not op.group:
+            what = f"account {account} was not imported"
+        result.item_failures.append(Failure(op.group, op.api, what))
+    request = op.request
+    if isinstance(request, ChangeMarks):
+        verb = "deleted" if request.delete else "set"
+        for account in outcome.offline:
+            result.pending_marks.append(
+                f"{op.group}: {account} went offline; marks {request.marks[account]} not {verb}"
+            )
 
 
 def _message(err: Exception) -> str:
@@ -130,13 +78,14 @@ async def execute(
     operations: list[Operation],
     *,
     progress: Progress | None = None,
-    now: Callable[[], float] = time.time,
 ) -> ApplyResult:
+    """Run ``operations``: app-wide ones first, then every group's steps in order, groups
+    concurrently. Failures are collected in the result; nothing here raises for them."""
     result = ApplyResult()
 
     async def one(op: Operation) -> bool:
         try:
-            await _run(client, op, result, now)
+            await _run(client, op, result)
         except TimError as err:
             result.failures.append(Failure(op.group, op.api, _message(err)))
             ok = False

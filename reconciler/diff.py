@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from deepdiff import DeepDiff
 
-from reconciler.state import MUTE_TOLERANCE_S, Group, GroupType, Member, ObservedGroup
+from reconciler.state import MUTE_TOLERANCE_S, Group, GroupType, Member, ObservedGroup, set_keys
 
 BASE_FIELDS = (
     "name",
@@ -107,9 +107,10 @@ def _member_field_changes(
         if abs(current - wanted) > MUTE_TOLERANCE_S:
             changes.append(FieldChange("muted_until", current, wanted))
     if want.custom:
-        # null and "" both delete a key (an empty Value deletes it); undeclared keys are left.
+        # Keys declared null or "" are to be absent; undeclared keys are left alone.
+        kept = set_keys(want.custom)
         for key in sorted(want.custom):
-            wanted_value = want.custom[key] or _ABSENT
+            wanted_value = kept.get(key, _ABSENT)
             current_value = have.custom.get(key, _ABSENT)
             if wanted_value != current_value:
                 before = None if current_value is _ABSENT else current_value
@@ -128,11 +129,6 @@ def _declares_attributes(member: Member) -> bool:
     )
 
 
-def _set_keys(custom: dict[str, str | None]) -> dict[str, str]:
-    """The custom keys a config sets. null and "" both delete (an empty Value deletes a key)."""
-    return {k: v for k, v in custom.items() if v}
-
-
 def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
     """The group's own managed fields, before and after (members are compared apart)."""
     before: dict[str, Any] = {}
@@ -143,7 +139,7 @@ def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
             after[name] = value
             before[name] = getattr(have, name)
     if want.custom:
-        after["custom"] = _set_keys(want.custom)
+        after["custom"] = set_keys(want.custom)
         before["custom"] = {k: v for k, v in have.custom.items() if k in want.custom}
     return before, after
 

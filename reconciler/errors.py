@@ -24,6 +24,15 @@ from __future__ import annotations
 class ReconcilerError(Exception):
     """Base of every error the reconciler raises on purpose."""
 
+    @property
+    def hint(self) -> str:
+        """What to check ("" when there is nothing to add)."""
+        return ""
+
+    def report(self) -> str:
+        """The text a person reads: what went wrong, and what to check."""
+        return f"Error: {self}" + (f"\nHint: {self.hint}" if self.hint else "")
+
 
 class UsageError(ReconcilerError):
     """The command line asks for something that cannot be done."""
@@ -63,3 +72,6 @@ class PlanInvalid(ReconcilerError):
 
 class PlanRefused(ReconcilerError):
     """A safety guard refused the plan (member removals, protected groups, destroys)."""
+
+    def report(self) -> str:
+        return str(self)

@@ -2,45 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml_rs
 
-from reconciler.connect import local_db_path, make_client
-from reconciler.observe import _chunks, _read_members, index_group_info, parse_group_info
-from reconciler.state import DISPLAY_TYPE, GROUP_INFO_BATCH, GroupType, Member, ObservedGroup
+from reconciler.observe import read_groups
+from reconciler.state import DISPLAY_TYPE, GroupType, Member, ObservedGroup, utc_text
 from reconciler.tim.client import TimClient
 
 # Above this many groups a single output file is split into one file per group type.
 SPLIT_ABOVE = 500
 
 
-async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
-    batches = await asyncio.gather(
-        *(client.get_group_info(b) for b in _chunks(ids, GROUP_INFO_BATCH))
-    )
-    infos = index_group_info(batches)
-    groups: list[ObservedGroup] = []
-    missing: list[str] = []
-    for gid in ids:
-        group = parse_group_info(gid, infos.get(gid))
-        if group is None:
-            missing.append(gid)
-        else:
-            groups.append(group)
-    if missing:
-        raise ValueError(f"group(s) not found in the app: {', '.join(missing)}")
-    await asyncio.gather(
-        *(_read_members(client, g) for g in groups if g.type is GroupType.Community)
-    )
-    return groups
-
-
-def _member_entry(member: Member, owner: str | None) -> str | dict[str, Any]:
+def _member_entry(member: Member) -> str | dict[str, Any]:
     entry: dict[str, Any] = {"account": member.account}
     if member.role == "Admin":
         entry["role"] = "Admin"
@@ -49,9 +25,7 @@ def _member_entry(member: Member, owner: str | None) -> str | dict[str, Any]:
     if member.msg_flag and member.msg_flag != "AcceptAndNotify":
         entry["msg_flag"] = member.msg_flag
     if member.muted_until:
-        entry["muted_until"] = datetime.fromtimestamp(member.muted_until, UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        )
+        entry["muted_until"] = utc_text(member.muted_until)
     if member.custom:
         entry["custom"] = dict(member.custom)
     return member.account if len(entry) == 1 else entry
@@ -77,7 +51,7 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
     if group.custom:
         entry["custom"] = dict(group.custom)
     if group.members is not None:
-        entry["members"] = [_member_entry(m, group.owner) for m in group.members.values()]
+        entry["members"] = [_member_entry(m) for m in group.members.values()]
     return entry
 
 
@@ -90,18 +64,23 @@ def _dump(app: dict | None, groups: list[ObservedGroup] | None) -> str:
     return yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
 
 
-async def export_groups(config, only: list[str] | None, output: str | None) -> list[str]:
-    """Write the YAML; return lines telling what was written."""
-    async with make_client(config.app, config.base_dir) as client:
-        ids = only if only else await client.iter_all_group_ids()
-        groups = await read_groups(client, list(ids))
+async def export_groups(
+    client: TimClient,
+    app: dict[str, Any],
+    ids: list[str] | None,
+    output: str | None,
+    *,
+    local_db: Path | None = None,
+) -> list[str]:
+    """Write the YAML of groups ``ids`` (all of the app's when None) with the app section
+    ``app``; return lines telling what was written. ``local_db``: the embedded emulator's
+    file, which the written config must keep pointing at."""
+    ids = ids if ids else await client.iter_all_group_ids()
+    groups = await read_groups(client, list(ids))
     groups.sort(key=lambda g: (g.type.value, g.id))
-    app = config.app.model_dump(exclude_defaults=True) | {"sdkappid": config.app.sdkappid}
     target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")
-    if config.app.endpoint == "local":
-        # Keep pointing at the same emulator state from wherever the new file lives.
-        db = local_db_path(config.app, config.base_dir).resolve()
-        app["local_db"] = os.path.relpath(db, target_dir.resolve())
+    if local_db is not None:
+        app = {**app, "local_db": os.path.relpath(local_db.resolve(), target_dir.resolve())}
     if output is None:
         print(_dump(app, groups), end="")
         return [f"exported {len(groups)} group(s)"]

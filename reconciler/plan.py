@@ -1,32 +1,38 @@
-"""Changes -> an ordered, batched, guarded plan of API calls; the plan file.
+"""Changes -> an ordered, batched, guarded plan of typed API calls.
 
-Each operation is one API call on one group. Within a group operations run by ``step`` (below);
-groups are independent of each other.
+Each operation is one call (a ``reconciler.tim.calls`` request) on one group. Within a group
+operations run by ``step`` (below); groups are independent of each other. The guards that can
+refuse a plan are here too (``Plan.raise_if_unsafe``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from reconciler.diff import GroupChange, diff_group
-from reconciler.observe import LiveMembers, Observation
-from reconciler.state import (
-    ACCOUNT_BATCH,
-    DELETE_BATCH,
-    IMPORT_BATCH,
-    MARKS_BATCH,
-    Group,
-    GroupType,
-    Member,
-    ObservedGroup,
+from reconciler.diff import FieldChange, GroupChange, diff_group
+from reconciler.errors import PlanInvalid, PlanRefused
+from reconciler.observe import Observation
+from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
+from reconciler.tim.answers import LiveMembers
+from reconciler.tim.calls import (
+    PROFILE_FIELDS,
+    ChangeMarks,
+    ChangeOwner,
+    CreateGroup,
+    DestroyGroup,
+    ImportAccounts,
+    ImportMembers,
+    Joiner,
+    ModifyGroup,
+    ModifyMember,
+    RemoveMembers,
+    Request,
 )
-
-PLAN_FORMAT_VERSION = 3  # 3: fingerprints of members' managed values as the API lists them
-CREATE_MEMBER_LIST_MAX = 100  # create_group accepts at most 100 initial members
+from reconciler.tim.limits import BATCH, chunks
 
 # Dependency order inside a group.
 STEPS = (
@@ -44,28 +50,21 @@ STEPS = (
 )
 STEP_INDEX = {name: i for i, name in enumerate(STEPS)}
 
-API_SERVICE = {
-    "multiaccount_import": "im_open_login_svc",
-    "modify_user_info": "group_open_avchatroom_http_svc",
-}
-
-
-def service_of(api: str) -> str:
-    return API_SERVICE.get(api, "group_open_http_svc")
-
 
 @dataclass
 class Operation:
     group: str  # "" for app-wide operations (account import)
     step: str
-    api: str
-    body: dict[str, Any]
-    # Absolute mute deadline for modify_group_member_info; MuteTime is computed at call time.
-    muted_until: int | None = None
-    items: int = 1  # accounts or members the call carries, for the summary
+    request: Request
 
+    @property
+    def api(self) -> str:
+        return self.request.api
 
-OPERATION_FIELDS = fields(Operation)
+    @property
+    def items(self) -> int:
+        """Accounts or members the call carries, for the summary."""
+        return self.request.count
 
 
 @dataclass
@@ -105,6 +104,28 @@ class Plan:
     def destroys(self) -> list[str]:
         return [op.group for op in self.operations if op.step == "destroy"]
 
+    def blocking(self, force: bool = False) -> list[Refusal]:
+        """The refusals that stand: all of them, or with ``force`` the unoverridable ones."""
+        return [r for r in self.refusals if not (force and r.overridable)]
+
+    def raise_if_unsafe(self, force: bool = False) -> None:
+        """Raise PlanInvalid when the plan has errors, PlanRefused when a guard refuses it."""
+        if self.errors:
+            raise PlanInvalid(self.errors)
+        blocking = self.blocking(force)
+        if blocking:
+            removals = self.counts()["members_remove"]
+            hint = (
+                "Review the removals; if they are intended, run again with --force."
+                if all(r.overridable for r in blocking)
+                else "Protected groups (protect: true) are never destroyed or emptied; "
+                "set protect: false first if this is intended."
+            )
+            raise PlanRefused(
+                f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s) in "
+                f"all; see 'Refused:' above). Nothing was applied. {hint}"
+            )
+
     def calls_by_api(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for op in self.operations:
@@ -125,83 +146,39 @@ class Plan:
         }
 
 
-def min_seconds(calls_by_api: dict[str, int], rate_limit: float, rate_limits: dict[str, float]):
-    """The floor time at the rate limit: the busiest API's calls divided by its rate."""
-    worst = 0.0
-    for api, calls in calls_by_api.items():
-        worst = max(worst, calls / rate_limits.get(api, rate_limit))
-    return worst
+def _joiner(member: Member) -> Joiner:
+    return Joiner(
+        member.account,
+        admin=member.role == "Admin",
+        join_time=member.join_time,
+        unread=member.unread,
+    )
 
 
-def _chunks(items: list, size: int) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _profile_changes(change: GroupChange) -> dict[str, Any]:
+    """ModifyGroup fields for every changed profile field except max_members."""
+    fields: dict[str, Any] = {
+        fc.field: fc.after
+        for fc in change.fields
+        if fc.field in PROFILE_FIELDS or fc.field == "mute_all"
+    }
+    custom = _custom_changes(change.fields)
+    if custom:
+        fields["custom"] = custom
+    return fields
 
 
-def _kv(custom: dict[str, str | None]) -> list[dict[str, str]]:
-    # A Value of "" deletes the key (modify_group_base_info's documented convention).
-    return [{"Key": k, "Value": "" if v is None else v} for k, v in custom.items()]
-
-
-def _import_item(member: Member) -> dict[str, Any]:
-    item: dict[str, Any] = {"Member_Account": member.account}
-    if member.role == "Admin":
-        item["Role"] = "Admin"
-    if member.join_time is not None:
-        item["JoinTime"] = member.join_time
-    if member.unread is not None:
-        item["UnreadMsgNum"] = member.unread
-    return item
-
-
-BASE_API_FIELDS = {
-    "name": "Name",
-    "introduction": "Introduction",
-    "notification": "Notification",
-    "face_url": "FaceUrl",
-    "apply_join": "ApplyJoinOption",
-    "invite_join": "InviteJoinOption",
-}
-
-
-def _base_body(change: GroupChange) -> dict[str, Any]:
-    """modify_group_base_info fields for every changed profile field except max_members."""
-    body: dict[str, Any] = {}
+def _custom_changes(changes: list[FieldChange]) -> dict[str, str | None]:
+    """Custom keys to write from field changes (``custom.KEY``, or the whole ``custom``
+    mapping appearing or vanishing); None deletes a key."""
     custom: dict[str, str | None] = {}
-    for fc in change.fields:
-        if fc.field in BASE_API_FIELDS:
-            body[BASE_API_FIELDS[fc.field]] = fc.after
-        elif fc.field == "mute_all":
-            body["MuteAllMember"] = "On" if fc.after else "Off"
-        elif fc.field.startswith("custom."):
+    for fc in changes:
+        if fc.field.startswith("custom."):
             custom[fc.field[len("custom.") :]] = fc.after
-        elif fc.field == "custom":  # the whole mapping appeared or vanished
+        elif fc.field == "custom":
             custom.update({k: None for k in (fc.before or {})})
             custom.update(fc.after or {})
-    if change.desired.custom and change.observed is not None:
-        # Keys declared null that are present live show up as removals above; make sure of it.
-        for key, value in change.desired.custom.items():
-            if value is None and key in change.observed.custom:
-                custom[key] = None
-    if custom:
-        body["AppDefinedData"] = _kv(custom)
-    return body
-
-
-def _member_body(group_id: str, account: str, fields: dict[str, Any]) -> tuple[dict, int | None]:
-    body: dict[str, Any] = {"GroupId": group_id, "Member_Account": account}
-    muted_until = None
-    for name, value in fields.items():
-        if name == "role":
-            body["Role"] = value
-        elif name == "name_card":
-            body["NameCard"] = value
-        elif name == "msg_flag":
-            body["MsgFlag"] = value
-        elif name == "muted_until":
-            muted_until = value
-        elif name == "custom":
-            body["AppMemberDefinedData"] = _kv(value)
-    return body, muted_until
+    return custom
 
 
 def _attribute_fields(member: Member, with_custom: bool) -> dict[str, Any]:
@@ -210,72 +187,48 @@ def _attribute_fields(member: Member, with_custom: bool) -> dict[str, Any]:
         "name_card": member.name_card,
         "msg_flag": member.msg_flag,
         "muted_until": member.muted_until or None,
-        "custom": (_set_custom(member) or None) if with_custom else None,
+        "custom": (set_keys(member.custom) or None) if with_custom else None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _set_custom(member: Member) -> dict[str, str | None]:
-    return {k: v for k, v in member.custom.items() if v}  # null and "" delete
-
-
 def _modify_op(group_id: str, account: str, fields: dict[str, Any]) -> Operation:
-    body, mute = _member_body(group_id, account, fields)
-    return Operation(group_id, "modify_members", "modify_group_member_info", body, mute)
+    return Operation(group_id, "modify_members", ModifyMember(group_id, account, **fields))
 
 
 def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
     return [
-        Operation(
-            group_id,
-            "import_members",
-            "import_group_member",
-            {"GroupId": group_id, "MemberList": [_import_item(m) for m in batch]},
-            items=len(batch),
-        )
-        for batch in _chunks(members, IMPORT_BATCH)
+        Operation(group_id, "import_members", ImportMembers(group_id, [_joiner(m) for m in batch]))
+        for batch in chunks(members, BATCH[ImportMembers.api])
     ]
 
 
 def _create_ops(change: GroupChange) -> list[Operation]:
     want = change.desired
     gid = want.id
-    body: dict[str, Any] = {"Type": want.type.value, "GroupId": gid, "Name": want.name}
-    if want.owner:
-        body["Owner_Account"] = want.owner
-    for name, api_name in BASE_API_FIELDS.items():
-        value = getattr(want, name)
-        if value is not None and name != "name":
-            body[api_name] = value
-    if want.max_members is not None and want.type is not GroupType.AVChatRoom:
-        body["MaxMemberCount"] = want.max_members
-    custom = {k: v for k, v in want.custom.items() if v}  # null and "" delete
-    if custom:
-        body["AppDefinedData"] = _kv(custom)
     declared = list((want.members or {}).values())
     joining = [m for m in declared if m.account != want.owner]
     # Small groups get their members in the create call itself: one call instead of two.
-    in_create = len(joining) <= CREATE_MEMBER_LIST_MAX and not any(
+    in_create = len(joining) <= BATCH[CreateGroup.api] and not any(
         m.join_time is not None or m.unread is not None for m in joining
     )
-    if joining and in_create:
-        body["MemberList"] = [
-            {
-                "Member_Account": m.account,
-                **({"Role": "Admin"} if m.role == "Admin" else {}),
-                **({"AppMemberDefinedData": _kv(_set_custom(m))} if _set_custom(m) else {}),
-            }
-            for m in joining
-        ]
-    ops = [
-        Operation(gid, "create", "create_group", body, items=1 + len(body.get("MemberList", [])))
-    ]
+    create = CreateGroup(
+        gid,
+        want.type,
+        want.name or "",
+        owner=want.owner,
+        **{name: getattr(want, name) for name in PROFILE_FIELDS if name != "name"},
+        max_members=want.max_members if want.type is not GroupType.AVChatRoom else None,
+        custom=set_keys(want.custom),
+        members=(
+            [Joiner(m.account, admin=m.role == "Admin", custom=set_keys(m.custom)) for m in joining]
+            if in_create
+            else []
+        ),
+    )
+    ops = [Operation(gid, "create", create)]
     if want.mute_all:
-        ops.append(
-            Operation(
-                gid, "base", "modify_group_base_info", {"GroupId": gid, "MuteAllMember": "On"}
-            )
-        )
+        ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
     if not in_create:
         ops.extend(_import_ops(gid, joining))
     for member in declared:
@@ -288,12 +241,26 @@ def _create_ops(change: GroupChange) -> list[Operation]:
     return ops
 
 
+def _joining(change: GroupChange) -> set[str]:
+    """Who joins the group in this plan: added members, and a new owner not known to be a
+    member (when the member list was not read, the owner is imported to be sure)."""
+    adds = {mc.account for mc in change.members_by("add")}
+    new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
+    if new_owner and not _is_member(change.observed, new_owner):
+        adds.add(new_owner)
+    return adds
+
+
+def _current_members(have: ObservedGroup) -> int:
+    if have.members is not None:
+        return len(have.members)
+    return have.member_num or 0
+
+
 def _peak_members(change: GroupChange) -> int:
     have = change.observed
-    current = have.member_num if have and have.member_num is not None else 0
-    if have is not None and have.members is not None:
-        current = len(have.members)
-    return current + len(change.members_by("add"))
+    current = _current_members(have) if have is not None else 0
+    return current + len(_joining(change))
 
 
 def _is_member(have: ObservedGroup | None, account: str) -> bool:
@@ -303,19 +270,9 @@ def _is_member(have: ObservedGroup | None, account: str) -> bool:
 def _final_members(change: GroupChange) -> int | None:
     """How many members the group has after the plan, or None when that is not known."""
     have = change.observed
-    if have is None:
+    if have is None or (have.members is None and have.member_num is None):
         return None
-    if have.members is not None:
-        count = len(have.members)
-    elif have.member_num is not None:
-        count = have.member_num
-    else:
-        return None
-    new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
-    adds = {mc.account for mc in change.members_by("add")}
-    if new_owner and not _is_member(have, new_owner) and have.members is not None:
-        adds.add(new_owner)
-    return count + len(adds) - len(change.members_by("remove"))
+    return _current_members(have) + len(_joining(change)) - len(change.members_by("remove"))
 
 
 def _capacity_error(change: GroupChange) -> str | None:
@@ -337,7 +294,7 @@ def _update_ops(change: GroupChange) -> list[Operation]:
     gid = change.group_id
     have = change.observed
     ops: list[Operation] = []
-    base = _base_body(change)
+    base = _profile_changes(change)
     max_change = next((fc for fc in change.fields if fc.field == "max_members"), None)
     lower_later = False
     if max_change is not None and change.type is not GroupType.AVChatRoom:
@@ -345,11 +302,11 @@ def _update_ops(change: GroupChange) -> list[Operation]:
         new_max = max_change.after
         # Raising, or lowering to a size the group never exceeds during this apply: do it now.
         if new_max >= before or new_max >= _peak_members(change):
-            base["MaxMemberNum"] = new_max
+            base["max_members"] = new_max
         else:
             lower_later = True
     if base:
-        ops.append(Operation(gid, "base", "modify_group_base_info", {"GroupId": gid, **base}))
+        ops.append(Operation(gid, "base", ModifyGroup(gid, **base)))
 
     adds = [mc.member for mc in change.members_by("add") if mc.member is not None]
     new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
@@ -359,31 +316,21 @@ def _update_ops(change: GroupChange) -> list[Operation]:
         adds.append(Member(account=new_owner))
     ops.extend(_import_ops(gid, adds))
     if new_owner:
-        ops.append(
-            Operation(
-                gid,
-                "change_owner",
-                "change_group_owner",
-                {"GroupId": gid, "NewOwner_Account": new_owner},
-            )
-        )
+        ops.append(Operation(gid, "change_owner", ChangeOwner(gid, new_owner)))
     # Modify: changed attributes of existing members, and attributes of new members that the
     # import call cannot carry.
     for mc in change.members:
         if mc.action == "modify":
-            fields = {}
-            for fc in mc.fields:
-                if fc.field == "role" and fc.after == "Owner":
-                    continue  # done by change_group_owner
-                if fc.field.startswith("custom"):
-                    fields.setdefault("custom", {})
-                    if fc.field == "custom":
-                        fields["custom"].update({k: None for k in (fc.before or {})})
-                        fields["custom"].update(fc.after or {})
-                    else:
-                        fields["custom"][fc.field[len("custom.") :]] = fc.after
-                else:
-                    fields[fc.field] = fc.after
+            fields = {
+                fc.field: fc.after
+                for fc in mc.fields
+                # the owner's role is changed by change_group_owner
+                if not fc.field.startswith("custom")
+                and not (fc.field == "role" and fc.after == "Owner")
+            }
+            custom = _custom_changes(mc.fields)
+            if custom:
+                fields["custom"] = custom
         elif mc.action == "add" and mc.member is not None:
             fields = _attribute_fields(mc.member, with_custom=True)
         else:
@@ -391,47 +338,22 @@ def _update_ops(change: GroupChange) -> list[Operation]:
         if fields:
             ops.append(_modify_op(gid, mc.account, fields))
 
-    for step, command, marks in (
-        ("set_marks", 1, change.marks_set),
-        ("delete_marks", 2, change.marks_delete),
+    for step, delete, marks in (
+        ("set_marks", False, change.marks_set),
+        ("delete_marks", True, change.marks_delete),
     ):
         per_account: dict[str, list[int]] = {}
         for mark, accounts in marks.items():
             for account in accounts:
                 per_account.setdefault(account, []).append(mark)
-        entries = [
-            {"Member_Account": a, "Marks": sorted(m)} for a, m in sorted(per_account.items())
-        ]
-        for batch in _chunks(entries, MARKS_BATCH):
-            ops.append(
-                Operation(
-                    gid,
-                    step,
-                    "modify_user_info",
-                    {"GroupId": gid, "CommandType": command, "MemberList": batch},
-                    items=len(batch),
-                )
-            )
+        entries = sorted((a, sorted(m)) for a, m in per_account.items())
+        for batch in chunks(entries, BATCH[ChangeMarks.api]):
+            ops.append(Operation(gid, step, ChangeMarks(gid, dict(batch), delete=delete)))
     removals = [mc.account for mc in change.members_by("remove")]
-    for batch in _chunks(removals, DELETE_BATCH):
-        ops.append(
-            Operation(
-                gid,
-                "remove_members",
-                "delete_group_member",
-                {"GroupId": gid, "MemberToDel_Account": batch, "Silence": 1},
-                items=len(batch),
-            )
-        )
+    for batch in chunks(removals, BATCH[RemoveMembers.api]):
+        ops.append(Operation(gid, "remove_members", RemoveMembers(gid, batch)))
     if lower_later:
-        ops.append(
-            Operation(
-                gid,
-                "lower_max",
-                "modify_group_base_info",
-                {"GroupId": gid, "MaxMemberNum": max_change.after},
-            )
-        )
+        ops.append(Operation(gid, "lower_max", ModifyGroup(gid, max_members=max_change.after)))
     return ops
 
 
@@ -491,8 +413,9 @@ def fingerprint(group: ObservedGroup | None) -> str:
 class Planner:
     """Builds a plan one group at a time, as observation completes each (``observe``'s settle).
 
-    Once a group is added, the plan needs nothing more of its observed member list (observe lets
-    it go when its settle returns).
+    Once a group is added, the plan needs nothing more of its observed member list: ``add``
+    releases it (``ObservedGroup.release_members``), so a plan made as groups are read and one
+    made from a whole observation carry the same.
     """
 
     def __init__(
@@ -523,9 +446,7 @@ class Planner:
         digest = None
         if not change.errors and not change.empty:
             if change.action == "destroy":
-                operations.append(
-                    Operation(want.id, "destroy", "destroy_group", {"GroupId": want.id})
-                )
+                operations.append(Operation(want.id, "destroy", DestroyGroup(want.id)))
             elif change.action == "create":
                 operations.extend(_create_ops(change))
             else:
@@ -533,6 +454,8 @@ class Planner:
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
             digest = fingerprint(have)
         self._done[want.id] = (change, operations, refusals, digest)
+        if have is not None:
+            have.release_members()  # all the plan needs of them is made
 
     def finish(self, missing_accounts: set[str]) -> Plan:
         """The plan, groups in the config's order; app-wide account imports first."""
@@ -549,14 +472,8 @@ class Planner:
         plan.missing_accounts = missing
         if missing and self._create_accounts:
             plan.operations[:0] = [
-                Operation(
-                    "",
-                    "import_accounts",
-                    "multiaccount_import",
-                    {"Accounts": batch},
-                    items=len(batch),
-                )
-                for batch in _chunks(missing, ACCOUNT_BATCH)
+                Operation("", "import_accounts", ImportAccounts(batch))
+                for batch in chunks(missing, BATCH[ImportAccounts.api])
             ]
         elif missing:
             shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
@@ -573,47 +490,3 @@ def build_plan(desired: list[Group], observation: Observation, **options: Any) -
     for want in desired:
         planner.add(want, observation.groups.get(want.id))
     return planner.finish(observation.missing_accounts)
-
-
-# ---- plan files -------------------------------------------------------------------------------
-
-
-def _stale_check_entry(group: Group) -> dict[str, Any]:
-    """What apply needs to observe a touched group again exactly as plan did, for the stale
-    check: the group without defaults and with its member list elided to ``{}`` (observation
-    depends on whether members are managed, never on who is declared; a million listed members
-    made the plan file 60 MB and its writing and reading take seconds)."""
-    entry = group.model_dump(mode="json", exclude_defaults=True, exclude={"members"})
-    if group.members is not None:
-        entry["members"] = {}
-    return entry
-
-
-def plan_document(
-    plan: Plan, *, config_digest: str, app: dict[str, Any], desired: list[Group]
-) -> dict:
-    """A versioned, secret-free JSON document: what apply --plan executes."""
-    touched = set(plan.fingerprints)
-    return {
-        "format_version": PLAN_FORMAT_VERSION,
-        "tool": "tim-reconciler",
-        "config_digest": config_digest,
-        "app": app,
-        "counts": plan.counts(),
-        "calls_by_api": plan.calls_by_api(),
-        "fingerprints": plan.fingerprints,
-        "groups": [_stale_check_entry(g) for g in desired if g.id in touched],
-        # Shallow: asdict() deep-copied every body (a second and a half for 11,000 calls).
-        "operations": [
-            {f.name: getattr(op, f.name) for f in OPERATION_FIELDS} for op in plan.operations
-        ],
-        "pending_marks": {
-            c.group_id: {str(m): a for m, a in c.marks_pending.items()}
-            for c in plan.changes
-            if c.marks_pending
-        },
-    }
-
-
-def operations_from_document(doc: dict) -> list[Operation]:
-    return [Operation(**op) for op in doc["operations"]]

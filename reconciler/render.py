@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.diff import GroupChange
-from reconciler.plan import PLAN_FORMAT_VERSION, Plan, min_seconds
-from reconciler.state import DISPLAY_TYPE
+from reconciler.plan import Plan
+from reconciler.state import DISPLAY_TYPE, utc_text
+from reconciler.tim.limits import min_seconds
 
+# The JSON view's own version; it changes when a field of that document does.
+JSON_FORMAT_VERSION = 3
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
 COLOR = {"+": "green", "~": "yellow", "-": "red"}
@@ -28,7 +30,7 @@ def _show(field: str, value: Any) -> str:
     if field == "muted_until" and isinstance(value, int):
         if not value:
             return "not muted"
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_text(value)
     return _value(value)
 
 
@@ -108,12 +110,12 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def calls_lines(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> list[str]:
+def calls_lines(plan: Plan, rate_limit: float) -> list[str]:
     calls = plan.calls_by_api()
     if not calls:
         return []
     parts = ", ".join(f"{api} {n}" for api, n in calls.items())
-    seconds = min_seconds(calls, rate_limit, rate_limits)
+    seconds = min_seconds(calls, rate_limit)
     return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.2f} s"]
 
 
@@ -125,7 +127,7 @@ def problem_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan, rate_limit: float, rate_limits: dict[str, float], color: bool) -> str:
+def render_text(plan: Plan, rate_limit: float, color: bool) -> str:
     out: list[str] = []
     for change in plan.reviewable:
         for indent, symbol, text in change_lines(change):
@@ -136,7 +138,7 @@ def render_text(plan: Plan, rate_limit: float, rate_limits: dict[str, float], co
                 line = _escape(line)
             out.append(line)
         out.append("")
-    out.extend(calls_lines(plan, rate_limit, rate_limits))
+    out.extend(calls_lines(plan, rate_limit))
     out.extend(problem_lines(plan))
     out.append(summary_line(plan))
     return "\n".join(out)
@@ -146,7 +148,7 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> str:
+def render_markdown(plan: Plan, rate_limit: float) -> str:
     c = plan.counts()
     head = [
         "## tim-reconciler plan",
@@ -161,7 +163,7 @@ def render_markdown(plan: Plan, rate_limit: float, rate_limits: dict[str, float]
         "",
     ]
     head += [f"> {line}" for line in problem_lines(plan)]
-    head += [f"- {line}" for line in calls_lines(plan, rate_limit, rate_limits)]
+    head += [f"- {line}" for line in calls_lines(plan, rate_limit)]
     head.append("")
     body: list[str] = []
     size = sum(len(x) + 1 for x in head)
@@ -197,13 +199,13 @@ def _diff_symbol(symbol: str) -> str:
     return {"?": "!", "~": "!"}.get(symbol, symbol)
 
 
-def render_json(plan: Plan, rate_limit: float, rate_limits: dict[str, float]) -> str:
+def render_json(plan: Plan, rate_limit: float) -> str:
     calls = plan.calls_by_api()
     doc = {
-        "format_version": PLAN_FORMAT_VERSION,
+        "format_version": JSON_FORMAT_VERSION,
         "counts": plan.counts(),
         "calls_by_api": calls,
-        "min_seconds": round(min_seconds(calls, rate_limit, rate_limits), 3),
+        "min_seconds": round(min_seconds(calls, rate_limit), 3),
         "errors": plan.errors,
         "refusals": [r.__dict__ for r in plan.refusals],
         "changes": [

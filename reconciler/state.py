@@ -8,6 +8,7 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -62,20 +63,6 @@ MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 SPECIAL_MARKS = frozenset({500, 600})
 MIN_CUSTOM_MARK = 1000
-
-# Batch limits per call.
-GROUP_INFO_BATCH = 50
-IMPORT_BATCH = 300
-ADD_BATCH = 300
-DELETE_BATCH = 100
-MARKS_BATCH = 500
-ACCOUNT_BATCH = 100
-MEMBER_PAGE = 200  # get_group_member_info: the current page text's maximum Limit
-
-# Which group types keep a member list the REST API can read and write.
-TYPES_WITH_MEMBERS = frozenset(
-    {GroupType.Private, GroupType.Public, GroupType.ChatRoom, GroupType.Community}
-)
 
 # Seconds of tolerance when comparing mute deadlines: MuteTime is relative, computed at call time.
 MUTE_TOLERANCE_S = 5
@@ -135,6 +122,14 @@ class ObservedGroup(Group):
     # AVChatRoom: accounts currently online (marks can be set only on them).
     online: list[str] | None = None
     member_num: int | None = None
+    # True once the member list was let go (``release_members``).
+    members_released: bool = False
+
+    def release_members(self) -> None:
+        """Let the member list go once a plan has diffed the group: a million observed members
+        are then never all held at once. ``member_num`` keeps the count."""
+        self.members = None
+        self.members_released = True
 
 
 def normalize_type(value: str) -> GroupType:
@@ -148,3 +143,14 @@ def normalize_type(value: str) -> GroupType:
 
 def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
+
+
+def set_keys(custom: dict[str, str | None]) -> dict[str, str]:
+    """The custom-data keys a desired mapping sets: null and "" both delete a key (the API
+    deletes a key written with an empty Value)."""
+    return {k: v for k, v in custom.items() if v}
+
+
+def utc_text(seconds: int) -> str:
+    """Unix seconds as the UTC date-time the config format and the plan show."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,7 +4,7 @@
   the CLI in-process, read and steer the emulator's SQLite state (``/emulator/*`` controls).
 - ``server``: ``reconciler emulator serve`` in a subprocess over real HTTP on loopback.
 - ``run_cli``: the CLI in a real subprocess (``python -m reconciler``).
-- ``plan_groups`` / ``apply_groups``: the Python API (observe -> build_plan -> execute).
+- ``plan_groups`` / ``apply_groups``: the library face (``reconciler.engine``).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import httpx
 import pytest
 import yaml_rs
 
-from reconciler.apply import ApplyResult, execute
+from reconciler import engine
+from reconciler.apply import ApplyResult
 from reconciler.emulator import EmulatorStore, create_app
 from reconciler.emulator.testing import free_port, serve_command, wait_for_port
-from reconciler.observe import observe
-from reconciler.plan import Plan, build_plan
+from reconciler.plan import Plan
 from reconciler.state import Group
 from reconciler.tim.client import TimClient
 
@@ -356,15 +356,13 @@ async def plan_groups(
     min_group_size_for_guard: int = 10,
     create_missing_accounts: bool = True,
 ) -> Plan:
-    observation = await observe(client, groups)
-    return build_plan(
-        groups,
-        observation,
+    options = engine.PlanOptions(
         admin=ADMIN,
         max_removal_fraction=max_removal_fraction,
         min_group_size_for_guard=min_group_size_for_guard,
         create_missing_accounts=create_missing_accounts,
     )
+    return await engine.plan_groups(client, groups, options)
 
 
 async def apply_groups(
@@ -372,7 +370,7 @@ async def apply_groups(
 ) -> tuple[Plan, ApplyResult]:
     plan = await plan_groups(client, groups, **kw)
     assert not plan.errors, plan.errors
-    result = await execute(client, plan.operations)
+    result = await engine.apply_operations(client, plan.operations)
     return plan, result
 
 

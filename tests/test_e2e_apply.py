@@ -305,7 +305,7 @@ def test_saved_plan_applies_and_converges(ws: Workspace) -> None:
     run = ws.plan("-o", "plan.json")
     assert run.code == 0, run
     doc = json.loads((ws.dir / "plan.json").read_text())
-    assert doc["format_version"] == 3 and doc["operations"]
+    assert doc["format_version"] == 4 and doc["operations"]
     run = ws.cli("apply", "--plan", "plan.json")
     assert run.code == 0, run
     ws.assert_clean()
@@ -463,21 +463,21 @@ def test_create_group_that_already_happened_is_success(
 
     from conftest import client_for, make_emulator
 
-    from reconciler.apply import execute
+    from reconciler.engine import apply_operations
     from reconciler.plan import Operation
+    from reconciler.state import GroupType
+    from reconciler.tim.calls import CreateGroup
 
     app = make_emulator(tmp_path / "emu.sqlite3")
     app.state.store.seed(
         [{"GroupId": "g1", "Type": live_type, "Name": "G", "Owner_Account": "boss"}],
         accounts=["someone"],
     )
-    body = {"Type": "Public", "GroupId": "g1", "Name": "G"}
-    if owner:
-        body["Owner_Account"] = owner
+    create = CreateGroup("g1", GroupType.Public, "G", owner=owner or None)
 
     async def go():
         async with client_for(app) as client:
-            return await execute(client, [Operation("g1", "create", "create_group", body)])
+            return await apply_operations(client, [Operation("g1", "create", create)])
 
     result = asyncio.run(go())
     assert result.ok is ok, result.failures

@@ -639,11 +639,11 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
     are never all held); that plan is the one a complete observation gives, in config order."""
     import asyncio
 
-    from reconciler.cli import _observe_and_plan
+    from reconciler import engine, planfile
     from reconciler.config import load_config
     from reconciler.connect import make_client
     from reconciler.observe import observe
-    from reconciler.plan import build_plan, plan_document
+    from reconciler.plan import build_plan
 
     ws.seed([seeded(t) for t in IDS], accounts=["o1", "m1", "m2", "m3", "n1", "n2"])
     desired = []
@@ -656,7 +656,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
     ws.write(desired)
     config = load_config(ws.dir)
 
-    streamed = asyncio.run(_observe_and_plan(config, config.groups))
+    streamed = asyncio.run(engine.plan(config))
 
     async def whole():
         async with make_client(config.app, config.base_dir) as client:
@@ -671,9 +671,18 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
         max_removal_fraction=config.policy.max_removal_fraction,
         create_missing_accounts=config.app.create_missing_accounts,
     )
+    assert observation.groups["pub-1"].members_released  # the plan let them go, as streamed
 
     def doc(plan):
-        return plan_document(plan, config_digest="", app={}, desired=config.groups)
+        return planfile.document(
+            plan,
+            app={},
+            endpoint="",
+            config_digest="",
+            desired=config.groups,
+            selection=planfile.Selection(),
+            forced=False,
+        )
 
     assert [c.group_id for c in streamed.changes] == [g.id for g in config.groups]
     assert doc(streamed) == doc(full)

@@ -1,8 +1,10 @@
 """Diff and plan on constructed states: what a reviewer sees and which calls apply makes."""
 
-from reconciler.observe import LiveMembers, Observation
+from reconciler.observe import Observation
 from reconciler.plan import STEP_INDEX, build_plan, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
+from reconciler.tim.answers import LiveMembers
+from reconciler.tim.calls import ChangeOwner, Joiner, RemoveMembers
 
 NOW = 1_800_000_000
 
@@ -67,9 +69,9 @@ def test_small_new_group_is_one_create_call_with_members_and_admin_role():
     )
     plan = plan_for(want, None)
     assert apis(plan) == ["create_group"]
-    body = plan.operations[0].body
-    assert body["Owner_Account"] == "t1"
-    assert body["MemberList"] == [{"Member_Account": "s1", "Role": "Admin"}]
+    create = plan.operations[0].request
+    assert create.owner == "t1"
+    assert create.members == [Joiner("s1", admin=True)]
 
 
 def test_large_new_group_imports_in_batches_of_300():
@@ -82,7 +84,7 @@ def test_large_new_group_imports_in_batches_of_300():
     )
     plan = plan_for(want, None)
     assert apis(plan) == ["create_group"] + ["import_group_member"] * 3
-    assert [len(op.body["MemberList"]) for op in plan.operations[1:]] == [300, 300, 50]
+    assert [len(op.request.members) for op in plan.operations[1:]] == [300, 300, 50]
 
 
 def test_member_changes_are_ordered_import_owner_modify_remove():
@@ -107,8 +109,8 @@ def test_member_changes_are_ordered_import_owner_modify_remove():
         "modify_group_member_info",
         "delete_group_member",
     ]
-    assert plan.operations[1].body == {"GroupId": "g1", "NewOwner_Account": "s1"}
-    assert plan.operations[4].body["MemberToDel_Account"] == ["gone"]
+    assert plan.operations[1].request == ChangeOwner("g1", "s1")
+    assert plan.operations[4].request == RemoveMembers("g1", ["gone"])
 
 
 def test_additive_mode_never_removes():
@@ -152,8 +154,7 @@ def test_custom_null_deletes_and_undeclared_keys_are_left_alone():
     have = observed(custom={"Keep": "v1", "Drop": "x", "Other": "o"})
     plan = plan_for(want, have)
     assert apis(plan) == ["modify_group_base_info"]
-    data = {kv["Key"]: kv["Value"] for kv in plan.operations[0].body["AppDefinedData"]}
-    assert data == {"Keep": "v2", "Drop": ""}
+    assert plan.operations[0].request.custom == {"Keep": "v2", "Drop": None}
 
 
 def test_mute_deadline_within_tolerance_is_not_drift_and_past_deadline_is_unmuted():
@@ -167,7 +168,7 @@ def test_mute_deadline_within_tolerance_is_not_drift_and_past_deadline_is_unmute
     have.members["s"].muted_until = NOW + 103
     assert plan_for(want, have).operations == []
     want.members["s"].muted_until = NOW - 10  # passed: means not muted
-    have.members["s"].muted_until = 0
+    have = observed(accounts=("t1", "s"))  # the plan let the last one's members go
     assert plan_for(want, have).operations == []
 
 
@@ -189,7 +190,7 @@ def test_max_members_raised_first_and_lowered_last():
     )
     plan = plan_for(want, observed(accounts=("t1",), max_members=2))
     assert apis(plan) == ["modify_group_base_info", "import_group_member"]
-    assert plan.operations[0].body["MaxMemberNum"] == 500
+    assert plan.operations[0].request.max_members == 500
     want = Group(id="g1", type=GroupType.Public, owner="t1", max_members=2, members=members("t1"))
     plan = plan_for(want, observed(accounts=("t1", "a", "b")))
     assert apis(plan) == ["delete_group_member", "modify_group_base_info"]
@@ -204,9 +205,8 @@ def test_marks_are_set_on_online_members_deleted_and_pending_for_offline():
     plan = plan_for(want, have)
     assert apis(plan) == ["modify_user_info", "modify_user_info"]
     set_op, del_op = plan.operations
-    assert set_op.body["CommandType"] == 1
-    assert set_op.body["MemberList"] == [{"Member_Account": "host", "Marks": [1000]}]
-    assert del_op.body["MemberList"] == [{"Member_Account": "guest", "Marks": [1001]}]
+    assert not set_op.request.delete and set_op.request.marks == {"host": [1000]}
+    assert del_op.request.delete and del_op.request.marks == {"guest": [1001]}
     assert plan.changes[0].marks_pending == {1000: ["away"]}
 
 
@@ -246,24 +246,10 @@ def test_fingerprint_covers_managed_member_values_in_any_order_and_nothing_else(
     assert fingerprint(_live([a])) != base
 
 
-def test_live_members_are_members_on_lookup():
-    live = LiveMembers(
-        "g1",
-        "get_group_info",
-        [
-            {"Member_Account": "a", "Role": "Admin", "MuteUntil": 7, "NameCard": "A"},
-            {"Member_Account": "b", "AppMemberDefinedData": [{"Key": "k", "Value": "v"}]},
-        ],
-    )
-    assert list(live) == ["a", "b"] and len(live) == 2 and "a" in live and "c" not in live
-    assert live["a"] == Member(
-        account="a", role="Admin", name_card="A", msg_flag="AcceptAndNotify", muted_until=7
-    )
-    assert live["b"] == Member(
-        account="b",
-        role="Member",
-        name_card="",
-        msg_flag="AcceptAndNotify",
-        muted_until=0,
-        custom={"k": "v"},
-    )
+def test_a_planned_group_lets_its_member_list_go_and_says_so():
+    want = Group(id="g1", type=GroupType.Public, owner="t1", members=members("t1", "new"))
+    have = observed(accounts=("t1",), member_num=1)
+    plan = plan_for(want, have)
+    assert apis(plan) == ["import_group_member"]
+    assert have.members is None and have.members_released and have.member_num == 1
+    assert plan.changes[0].observed is have

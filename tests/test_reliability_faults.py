@@ -29,8 +29,8 @@ from conftest import (
 
 import reconciler.connect
 import reconciler.emulator.app
-from reconciler.apply import execute
 from reconciler.config import load_config
+from reconciler.engine import apply_operations
 from reconciler.tim.client import TimClient
 
 FUTURE = int(time.time()) + 7 * 86400
@@ -141,7 +141,7 @@ async def _apply_with_faults(tmp: Path, seed: int, max_attempts: int) -> None:
         bad._sleep = no_sleep  # backoff without waiting; the schedule is tested elsewhere
         plan = await plan_groups(good, groups)
         assert not plan.errors and not plan.refusals
-        result = await execute(bad, plan.operations)
+        result = await apply_operations(bad, plan.operations)
         stats = faulty.state.emulator.stats()
         assert stats["faults"], "the seed should inject some faults"
         now = clean.state.store.dump()
@@ -168,7 +168,7 @@ async def _apply_with_faults(tmp: Path, seed: int, max_attempts: int) -> None:
             assert again.operations == []
         # A re-run without faults converges.
         plan2 = await plan_groups(good, groups)
-        rerun = await execute(good, plan2.operations)
+        rerun = await apply_operations(good, plan2.operations)
         assert rerun.ok, rerun.failures
         final = await plan_groups(good, groups)
         assert final.operations == []
@@ -205,7 +205,7 @@ def test_create_group_retried_after_a_dropped_answer_is_success(tmp_path: Path) 
             bad._sleep = no_sleep
             plan = await plan_groups(good, load_config(cfg).groups)
             assert [op.api for op in plan.operations] == ["create_group"]
-            result = await execute(bad, plan.operations)
+            result = await apply_operations(bad, plan.operations)
             assert result.ok, result.failures
             assert bad.stats.retries >= 1
             errors = faulty.state.emulator.stats()["errors"]

@@ -1,6 +1,6 @@
 """Property-based: random live and desired states across every group type and member attribute.
 
-Through the Python API (load_config -> observe -> build_plan -> execute) against the emulator
+Through the Python API (load_config -> engine.plan_groups -> engine.apply_operations) against the emulator
 in-process on a temp SQLite file:
 
 - apply, then plan shows no changes;
@@ -29,9 +29,9 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.apply import execute
 from reconciler.config import load_config
 from reconciler.emulator import EmulatorStore
+from reconciler.engine import apply_operations
 
 NOW = int(time.time())
 POOL = [f"u{i}" for i in range(8)]
@@ -222,17 +222,17 @@ async def _scenario(live, desired, fraction, workdir: Path) -> None:
             # Nothing may be applied: apply refuses such a plan as a whole.
             return
         # With --force: overridable refusals (removal fraction, admin) are overridden.
-        result = await execute(client, plan.operations)
+        result = await apply_operations(client, plan.operations)
         assert result.ok, (result.failures, result.item_failures)
         after = store.dump()
 
         # 1. The next plan is empty.
         again = await plan_groups(client, groups, max_removal_fraction=1.0)
         assert not again.errors, again.errors
-        assert again.operations == [], [(o.group, o.api, o.body) for o in again.operations]
+        assert again.operations == [], [(o.group, o.request) for o in again.operations]
 
         # 2. Executing the same operations again fails nothing and changes nothing.
-        replay = await execute(client, plan.operations)
+        replay = await apply_operations(client, plan.operations)
         assert replay.ok, (replay.failures, replay.item_failures)
         assert _norm_dump(store.dump()) == _norm_dump(after)
 

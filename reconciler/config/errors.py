@@ -39,3 +39,6 @@ class ConfigError(ReconcilerError):
 
     def __str__(self) -> str:
         return "\n".join(map(str, self.issues))
+
+    def report(self) -> str:
+        return f"{self}\n{len(self.issues)} error(s) in the configuration."

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -32,28 +32,33 @@ from tenacity import (
     wait_random,
 )
 
+from reconciler.state import normalize_type
 from reconciler.tim import usersig
-from reconciler.tim.errors import RATE_LIMIT_CODES, TimApiError, TimError, TimTransportError
+from reconciler.tim.answers import LiveMembers, malformed
+from reconciler.tim.errors import (
+    GROUP_GONE_CODES,
+    MALFORMED,
+    RATE_LIMIT_CODES,
+    TimApiError,
+    TimError,
+    TimTransportError,
+)
+from reconciler.tim.limits import (
+    AVCHATROOM_SVC,
+    BATCH,
+    DEFAULT_RATE,
+    GROUP_LIST_PAGE,
+    GROUP_SVC,
+    LOGIN_SVC,
+    MEMBER_PAGE,
+    RATES,
+)
 from reconciler.tim.transport import Answer, HttpxTransport, RestTransport
 
+if TYPE_CHECKING:
+    from reconciler.tim.calls import Outcome, Request
+
 logger = logging.getLogger(__name__)
-
-GROUP_SVC = "group_open_http_svc"
-AVCHATROOM_SVC = "group_open_avchatroom_http_svc"
-LOGIN_SVC = "im_open_login_svc"
-
-# Documented per-call batch limits (reference §3, §5, §6, §7, §9, §10).
-MAX_GROUP_INFO_IDS = 50
-MAX_CREATE_MEMBERS = 100
-MAX_ADD_MEMBERS = 300
-MAX_DELETE_MEMBERS = 100
-MAX_IMPORT_MEMBERS = 300
-MAX_MARK_MEMBERS = 500
-MAX_ACCOUNTS = 100
-MEMBER_PAGE_LIMIT = 200
-
-# Documented frequency limits that differ from the default (reference §1.4).
-DEFAULT_RATE_LIMITS: dict[str, float] = {"get_appid_group_list": 1.0}
 
 # No 1-second window may hold more than the limit; keep this much extra room for the jitter
 # between the limiter's decision and the request's arrival. A busy event loop (decoding a 3 MB
@@ -218,14 +223,10 @@ def _normalize_group(group: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_batch(what: str, items: list[Any], limit: int) -> None:
+def _check_batch(api: str, items: list[Any]) -> None:
+    limit = BATCH[api]
     if len(items) > limit:
-        raise ValueError(f"{what}: {len(items)} items in one call; the documented limit is {limit}")
-
-
-def _api_group_type(group_type: str | None) -> str | None:
-    aliases = {"Work": "Private", "Meeting": "ChatRoom"}
-    return None if group_type is None else aliases.get(group_type, group_type)
+        raise ValueError(f"{api}: {len(items)} items in one call; the documented limit is {limit}")
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -242,12 +243,13 @@ class TimClient:
         secret_key: str,
         base_url: str,
         transport: httpx.AsyncBaseTransport | RestTransport | None = None,
-        rate_limit: float = 200,
+        rate_limit: float = DEFAULT_RATE,
         rate_limits: dict[str, float] | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         timeout_s: float = 10.0,
         max_attempts: int = 6,
         max_retry_wait_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if base_url.strip().lower() == "local":
             raise ValueError(
@@ -255,7 +257,7 @@ class TimClient:
             )
         if not admin:
             raise ValueError("admin identifier must not be empty")
-        self._rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
+        self._rate_limits = {**RATES, **(rate_limits or {})}
         for name, rate in [("rate_limit", rate_limit), *self._rate_limits.items()]:
             if not rate > 0:
                 raise ValueError(f"rate limit for {name} must be > 0 calls/s, got {rate}")
@@ -283,6 +285,7 @@ class TimClient:
             multiplier=BACKOFF_INITIAL_S, exp_base=2, max=BACKOFF_MAX_S
         ) + wait_random(0, BACKOFF_JITTER_S)
         self._sleep = asyncio.sleep  # replaced in tests to observe waits
+        self._clock = clock  # what relative times (MuteTime) are computed from
         self.stats = CallStats()
         install_log_redaction()
         # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost about
@@ -380,7 +383,7 @@ class TimClient:
         try:
             # Most calls succeed at once; tenacity's bookkeeping (about a tenth of a call's CPU)
             # starts only when one does not.
-            return await self._attempt(service, command, api, payload)
+            return await self._attempt(command, api, payload)
         except TimError as exc:
             if not _is_transient(exc):
                 self.stats.failures += 1
@@ -401,14 +404,14 @@ class TimClient:
                     if first_failure is not None:  # attempt 1 is the one made above
                         failure, first_failure = first_failure, None
                         raise failure
-                    result = await self._attempt(service, command, api, payload)
+                    result = await self._attempt(command, api, payload)
         except TimError:
             self.stats.failures += 1
             raise
         return result
 
     async def _attempt(
-        self, service: str, command: str, api: str, payload: bytes | Callable[[], bytes]
+        self, command: str, api: str, payload: bytes | Callable[[], bytes]
     ) -> dict[str, Any]:
         semaphore = self._semaphores.get(command)
         if semaphore is None:
@@ -505,14 +508,13 @@ class TimClient:
         """One page of the app's group IDs (1 call/s). ``Next`` is a uint64 cursor, 0 = done."""
         body: dict[str, Any] = {}
         if limit is not None:
-            if not 1 <= limit <= 10000:
-                raise ValueError("get_appid_group_list: limit must be between 1 and 10000")
+            if not 1 <= limit <= GROUP_LIST_PAGE:
+                raise ValueError(f"get_appid_group_list: limit must be 1 to {GROUP_LIST_PAGE}")
             body["Limit"] = limit
         if next:
             body["Next"] = next
-        api_type = _api_group_type(group_type)
-        if api_type is not None:
-            body["GroupType"] = api_type
+        if group_type is not None:
+            body["GroupType"] = normalize_type(group_type).value
         return await self.call(GROUP_SVC, "get_appid_group_list", body)
 
     async def iter_all_group_ids(self, group_type: str | None = None) -> list[str]:
@@ -542,7 +544,7 @@ class TimClient:
         would need its keys named; without one the server returns everything. Each item keeps its
         own ErrorCode/ErrorInfo (a missing group is reported there, not raised).
         """
-        _check_batch("get_group_info", group_ids, MAX_GROUP_INFO_IDS)
+        _check_batch("get_group_info", group_ids)
         if not group_ids:
             return []
         answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": list(group_ids)})
@@ -551,7 +553,7 @@ class TimClient:
     async def get_group_member_info(
         self,
         group_id: str,
-        limit: int = MEMBER_PAGE_LIMIT,
+        limit: int = MEMBER_PAGE,
         offset: int | None = None,
         next: str | None = None,
     ) -> dict[str, Any]:
@@ -599,24 +601,37 @@ class TimClient:
             if isinstance(total, int) and not isinstance(total, bool):
                 if offset >= total:
                     return list(members.values())
-            elif len(batch) < MEMBER_PAGE_LIMIT:  # no MemberNum: a short page is the last
+            elif len(batch) < MEMBER_PAGE:  # no MemberNum: a short page is the last
                 return list(members.values())
+
+    async def community_members(self, group_id: str) -> LiveMembers:
+        """Every member of a Community (paged by ``Next``), as the state model reads them."""
+        api = "get_group_member_info"
+        try:
+            return LiveMembers(group_id, api, await self.all_group_members(group_id, True))
+        except MALFORMED as err:
+            raise malformed(group_id, api, err) from None
 
     # --- groups: writing ---------------------------------------------------------------------
 
     async def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a group; the answer holds ``GroupId``. Initial MemberList: at most 100."""
-        _check_batch("create_group MemberList", body.get("MemberList") or [], MAX_CREATE_MEMBERS)
+        _check_batch("create_group", body.get("MemberList") or [])
         return await self.call(GROUP_SVC, "create_group", body)
 
-    async def destroy_group(self, group_id: str) -> None:
-        await self.call(GROUP_SVC, "destroy_group", {"GroupId": group_id})
+    async def destroy_group(self, group_id: str, *, missing_ok: bool = False) -> None:
+        """Destroy a group; with ``missing_ok`` a group that is already gone counts as done."""
+        try:
+            await self.call(GROUP_SVC, "destroy_group", {"GroupId": group_id})
+        except TimApiError as err:
+            if not (missing_ok and err.code in GROUP_GONE_CODES):
+                raise
 
     async def add_group_member(
         self, group_id: str, accounts: list[str], silence: bool = True
     ) -> list[dict[str, Any]]:
         """Add up to 300 members. Result per item: 0 failed, 1 added, 2 already, 3 invited."""
-        _check_batch("add_group_member", accounts, MAX_ADD_MEMBERS)
+        _check_batch("add_group_member", accounts)
         if not accounts:
             return []
         body = {
@@ -635,7 +650,7 @@ class TimClient:
         reason: str | None = None,
     ) -> None:
         """Remove up to 100 members (removing a non-member succeeds)."""
-        _check_batch("delete_group_member", accounts, MAX_DELETE_MEMBERS)
+        _check_batch("delete_group_member", accounts)
         if not accounts:
             return
         body: dict[str, Any] = {
@@ -651,7 +666,7 @@ class TimClient:
         self, group_id: str, members: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Import up to 300 members silently. Result per item: 0 failed, 1 ok, 2 already."""
-        _check_batch("import_group_member", members, MAX_IMPORT_MEMBERS)
+        _check_batch("import_group_member", members)
         if not members:
             return []
         body = {"GroupId": group_id, "MemberList": list(members)}
@@ -661,8 +676,21 @@ class TimClient:
     async def modify_group_base_info(self, body: dict[str, Any]) -> None:
         await self.call(GROUP_SVC, "modify_group_base_info", _renamed(body, _GROUP_RENAMES))
 
-    async def modify_group_member_info(self, body: dict[str, Any]) -> None:
-        await self.call(GROUP_SVC, "modify_group_member_info", _renamed(body, _MEMBER_BODY_RENAMES))
+    async def modify_group_member_info(
+        self, body: dict[str, Any], *, muted_until: int | None = None
+    ) -> None:
+        """Change one member. ``muted_until`` (absolute Unix seconds, 0 = unmute) becomes the
+        relative MuteTime when the request leaves: after any wait for the rate limiter, which at
+        scale is many seconds, and again for each retry."""
+        body = _renamed(body, _MEMBER_BODY_RENAMES)
+        prepare = None
+        if muted_until is not None:
+
+            def prepare(body: dict[str, Any]) -> dict[str, Any]:
+                mute = max(0, muted_until - int(self._clock())) if muted_until else 0
+                return {**body, "MuteTime": mute}
+
+        await self.call(GROUP_SVC, "modify_group_member_info", body, prepare=prepare)
 
     async def change_group_owner(self, group_id: str, new_owner: str) -> None:
         body = {"GroupId": group_id, "NewOwner_Account": new_owner}
@@ -676,7 +704,7 @@ class TimClient:
         """Set (1) or delete (2) marks on up to 500 online AVChatRoom members."""
         if command_type not in (1, 2):
             raise ValueError("modify_user_info: command_type must be 1 (set) or 2 (delete)")
-        _check_batch("modify_user_info", members, MAX_MARK_MEMBERS)
+        _check_batch("modify_user_info", members)
         if not members:
             return {"CommandType": command_type, "MemberList": []}
         body = {"GroupId": group_id, "CommandType": command_type, "MemberList": list(members)}
@@ -690,6 +718,15 @@ class TimClient:
         if mark is not None:
             body["Mark"] = mark
         return await self.call(AVCHATROOM_SVC, "get_members", body)
+
+    async def online_accounts(self, group_id: str, mark: int | None = None) -> list[str]:
+        """The accounts online in an AVChatRoom (with ``mark``: those carrying it), sorted."""
+        try:
+            return sorted(
+                {m["Member_Account"] for m in await self.all_online_members(group_id, mark)}
+            )
+        except MALFORMED as err:
+            raise malformed(group_id, "get_members", err) from None
 
     async def all_online_members(
         self, group_id: str, mark: int | None = None
@@ -714,7 +751,7 @@ class TimClient:
 
     async def account_check(self, accounts: list[str]) -> dict[str, bool]:
         """Up to 100 accounts -> True if imported. A per-account error raises TimApiError."""
-        _check_batch("account_check", accounts, MAX_ACCOUNTS)
+        _check_batch("account_check", accounts)
         if not accounts:
             return {}
         api = f"{LOGIN_SVC}/account_check"
@@ -737,8 +774,14 @@ class TimClient:
 
     async def multiaccount_import(self, accounts: list[str]) -> list[str]:
         """Import up to 100 accounts; return the ones that failed (FailAccounts)."""
-        _check_batch("multiaccount_import", accounts, MAX_ACCOUNTS)
+        _check_batch("multiaccount_import", accounts)
         if not accounts:
             return []
         answer = await self.call(LOGIN_SVC, "multiaccount_import", {"Accounts": list(accounts)})
         return [str(a) for a in answer.get("FailAccounts") or []]
+
+    # --- the calls a plan is made of ------------------------------------------------------------
+
+    async def perform(self, request: Request) -> Outcome:
+        """Send one of a plan's calls (``reconciler.tim.calls``) and say what it achieved."""
+        return await request.send(self)

@@ -100,6 +100,19 @@ ERROR_CODES: dict[int, str] = {**GROUP_CODES, **PUBLIC_CODES, **ACCOUNT_CODES}
 TRANSIENT_CODES = frozenset({10002, 10006, 60007, 60008, 60011, 60018, 60019})
 # Codes that mean "slow down".
 RATE_LIMIT_CODES = frozenset({10006, 60007, 60011, 60018, 60019})
+# "No such group": the reference could not confirm which one the server sends, so both count.
+GROUP_GONE_CODES = frozenset({10010, 10015})
+# create_group for an ID already taken: the group may be ours, from a run cut off after the call
+# reached the server.
+ID_TAKEN_CODES = frozenset({10021, 10025})
+# The UserSig (or the key, app or region behind it) was refused.
+USERSIG_CODES = frozenset({70001, 70003, 70009, 70013, 70014, 70016, 70020})
+# The identifier is not an App admin.
+NOT_ADMIN_CODES = frozenset({60004, 60005, 60010})
+
+# What reading an answer that is not shaped as documented raises (a missing key, a field of the
+# wrong type, a list where a mapping belongs).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def describe(code: int) -> str:
@@ -135,6 +148,18 @@ class TimApiError(TimError):
         return self.code in TRANSIENT_CODES
 
     @property
+    def hint(self) -> str:
+        if self.code in USERSIG_CODES:
+            return (
+                "the UserSig was refused. Check that the secret key in the environment belongs "
+                "to app.sdkappid, that app.admin is an App admin account, and that app.endpoint "
+                "is the region the app was created in."
+            )
+        if self.code in NOT_ADMIN_CODES:
+            return "app.admin must be an App admin account of this app."
+        return ""
+
+    @property
     def rate_limited(self) -> bool:
         return self.code in RATE_LIMIT_CODES
 
@@ -147,3 +172,10 @@ class TimTransportError(TimError):
         self.reason = reason
         self.transient = transient
         super().__init__(f"{api}: {reason}")
+
+    @property
+    def hint(self) -> str:
+        return (
+            "the endpoint could not be reached. Check app.endpoint, the network and any proxy; "
+            "retries with backoff were already made."
+        )

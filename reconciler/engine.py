@@ -1,0 +1,192 @@
+"""The pipeline as a library: plan a config, save and load plans, apply operations, export.
+
+The command line, the tests and the benchmarks all go through these functions. They raise
+``reconciler.errors`` types and report progress through callbacks; nothing here prints.
+
+    config ──select──▶ groups ──observe + plan──▶ Plan ──raise_if_unsafe──▶ apply ──▶ ApplyResult
+                                                   │
+                                                   └──save_plan──▶ plan file ──load_plan──▶ apply
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import planfile
+from reconciler.apply import ApplyResult, Progress, execute
+from reconciler.config import Config, load_config
+from reconciler.config.models import AppConfig
+from reconciler.connect import describe_endpoint as _describe
+from reconciler.connect import local_db_path, make_client
+from reconciler.errors import PlanFileError, PlanRefused, UsageError
+from reconciler.export import export_groups
+from reconciler.heap import collector_paused
+from reconciler.observe import observe
+from reconciler.plan import Operation, Plan, Planner
+from reconciler.planfile import SavedPlan, Selection, check_writable
+from reconciler.state import Group
+from reconciler.tim.client import CallStats, TimClient
+from reconciler.tim.endpoints import resolve_endpoint
+
+__all__ = [
+    "PlanOptions",
+    "Selection",
+    "apply",
+    "apply_operations",
+    "check_writable",
+    "describe_endpoint",
+    "export",
+    "load_config",
+    "load_plan",
+    "plan",
+    "plan_groups",
+    "refuse_destroys",
+    "save_plan",
+    "select",
+]
+
+
+def describe_endpoint(config: Config) -> str:
+    """Where the config's app is, as a person reads it (a URL, or the emulator's file)."""
+    return _describe(config.app, config.base_dir)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The policy a plan is made under (the config's `app` and `policy` sections)."""
+
+    admin: str
+    max_removal_fraction: float = 0.25
+    min_group_size_for_guard: int = 10
+    create_missing_accounts: bool = False
+
+    @classmethod
+    def of(cls, config: Config) -> PlanOptions:
+        return cls(
+            admin=config.app.admin,
+            max_removal_fraction=config.policy.max_removal_fraction,
+            min_group_size_for_guard=config.policy.min_group_size_for_guard,
+            create_missing_accounts=config.app.create_missing_accounts,
+        )
+
+
+def select(groups: list[Group], selection: Selection) -> list[Group]:
+    """The declared groups a selection covers; UsageError for a name the config lacks."""
+    known = {g.id for g in groups}
+    unknown = [g for g in (*selection.only, *selection.exclude) if g not in known]
+    if unknown:
+        raise UsageError(f"--group/--exclude-group name(s) not in the config: {', '.join(unknown)}")
+    only, exclude = set(selection.only), set(selection.exclude)
+    return [g for g in groups if (not only or g.id in only) and g.id not in exclude]
+
+
+async def plan_groups(
+    client: TimClient, groups: list[Group], options: PlanOptions, *, now: int | None = None
+) -> Plan:
+    """Observe ``groups`` and plan them; each group is diffed as soon as it is read."""
+    planner = Planner(
+        groups,
+        admin=options.admin,
+        max_removal_fraction=options.max_removal_fraction,
+        min_group_size_for_guard=options.min_group_size_for_guard,
+        create_missing_accounts=options.create_missing_accounts,
+        now=now,
+    )
+    # Observing a million members makes millions of objects that live until the plan is made:
+    # the cyclic collector would walk them again and again for nothing.
+    with collector_paused():
+        observation = await observe(client, groups, planner.add)
+        plan = planner.finish(observation.missing_accounts)
+        gc.freeze()  # the plan lives until the end: later collections need not walk it
+    return plan
+
+
+async def plan(
+    config: Config, selection: Selection | None = None, *, parallelism: int | None = None
+) -> Plan:
+    """The plan for the selected groups of ``config`` against its app."""
+    groups = select(config.groups, selection or Selection())
+    async with make_client(config.app, config.base_dir, max_in_flight=parallelism) as client:
+        return await plan_groups(client, groups, PlanOptions.of(config))
+
+
+def app_record(config: Config) -> dict:
+    """The app section as a plan file keeps it: a local emulator's file made absolute."""
+    doc = config.app.model_dump()
+    if config.app.endpoint == "local":
+        doc["local_db"] = str(local_db_path(config.app, config.base_dir).resolve())
+    return doc
+
+
+def save_plan(
+    path: str | Path,
+    plan: Plan,
+    config: Config,
+    selection: Selection | None = None,
+    *,
+    forced: bool = False,
+) -> None:
+    """Write ``plan`` for ``apply --plan`` (check the path first with planfile.check_writable)."""
+    selection = selection or Selection()
+    doc = planfile.document(
+        plan,
+        app=app_record(config),
+        endpoint=resolve_endpoint(config.app.endpoint),
+        config_digest=config.digest,
+        desired=select(config.groups, selection),
+        selection=selection,
+        forced=forced,
+    )
+    planfile.write(path, doc)
+
+
+async def load_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
+    """Read a saved plan and check it is still what was reviewed: made from ``config`` (when
+    given) and with every touched group unchanged since. Raises PlanFileError/StalePlanError."""
+    saved = planfile.read(path)
+    if config is not None and config.digest != saved.config_digest:
+        raise PlanFileError(f"{path} was made from another version of the config: run plan again.")
+    async with make_client(saved.app, saved.base_dir) as client:
+        with collector_paused():
+            await planfile.check_fresh(client, saved)
+    return saved
+
+
+def refuse_destroys(destroys: list[str], allowed: bool) -> None:
+    if destroys and not allowed:
+        raise PlanRefused(
+            f"Refused: the plan destroys {len(destroys)} group(s) ({', '.join(destroys[:10])}); "
+            "pass --allow-destroy to allow it."
+        )
+
+
+async def apply_operations(
+    client: TimClient, operations: list[Operation], progress: Progress | None = None
+) -> ApplyResult:
+    return await execute(client, operations, progress=progress)
+
+
+async def apply(
+    app: AppConfig,
+    base_dir: Path,
+    operations: list[Operation],
+    *,
+    progress: Progress | None = None,
+    parallelism: int | None = None,
+) -> tuple[ApplyResult, CallStats]:
+    """Run ``operations`` against ``app``; failures are in the result, not raised."""
+    async with make_client(app, base_dir, max_in_flight=parallelism) as client:
+        result = await apply_operations(client, operations, progress)
+        return result, client.stats
+
+
+async def export(config: Config, ids: list[str] | None, output: str | None) -> list[str]:
+    """Write config YAML for live groups (all of the app's when ``ids`` is None)."""
+    app = config.app.model_dump(exclude_defaults=True) | {"sdkappid": config.app.sdkappid}
+    local_db = (
+        local_db_path(config.app, config.base_dir) if config.app.endpoint == "local" else None
+    )
+    async with make_client(config.app, config.base_dir) as client:
+        return await export_groups(client, app, ids, output, local_db=local_db)

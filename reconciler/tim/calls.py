@@ -1,0 +1,318 @@
+"""The write calls a plan is made of, in domain terms, and how each one goes over the wire.
+
+The planner builds these requests; the client sends them (``TimClient.perform``), which turns a
+request into its body, reads the answer and returns an ``Outcome``. Nothing outside ``tim/``
+knows a wire field name. A request is a plain dataclass, so a plan file stores it as JSON and
+reads it back with ``request_from_json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
+from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError
+
+if TYPE_CHECKING:
+    from reconciler.tim.client import TimClient
+
+
+@dataclass
+class Outcome:
+    """What a call achieved beyond "it succeeded"."""
+
+    refused: list[str] = field(default_factory=list)  # accounts the API refused (Result 0)
+    offline: list[str] = field(default_factory=list)  # marks not changed: the member is offline
+    existed: bool = False  # create_group: a group of the declared type was there already
+
+
+@dataclass
+class Joiner:
+    """A member joining through create_group or import_group_member."""
+
+    account: str
+    admin: bool = False
+    join_time: int | None = None  # import only
+    unread: int | None = None  # import only
+    custom: dict[str, str] = field(default_factory=dict)  # create_group only
+
+
+def _kv(custom: dict[str, str | None]) -> list[dict[str, str]]:
+    # An empty Value deletes the key (modify_group_base_info's documented convention).
+    return [{"Key": k, "Value": v or ""} for k, v in custom.items()]
+
+
+# Profile fields: config name -> wire name (create_group and modify_group_base_info alike).
+PROFILE_FIELDS = {
+    "name": "Name",
+    "introduction": "Introduction",
+    "notification": "Notification",
+    "face_url": "FaceUrl",
+    "apply_join": "ApplyJoinOption",
+    "invite_join": "InviteJoinOption",
+}
+
+
+class Request:
+    """A write call. ``api`` is the command; ``count`` the items it carries (for summaries)."""
+
+    api: ClassVar[str]
+    group_id: str
+
+    @property
+    def count(self) -> int:
+        return 1
+
+    async def send(self, client: TimClient) -> Outcome:
+        raise NotImplementedError
+
+
+@dataclass
+class CreateGroup(Request):
+    api: ClassVar[str] = "create_group"
+    group_id: str
+    type: GroupType
+    name: str
+    owner: str | None = None
+    introduction: str | None = None
+    notification: str | None = None
+    face_url: str | None = None
+    apply_join: str | None = None
+    invite_join: str | None = None
+    max_members: int | None = None
+    custom: dict[str, str] = field(default_factory=dict)
+    members: list[Joiner] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return 1 + len(self.members)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"Type": GroupType(self.type).value, "GroupId": self.group_id}
+        if self.owner:
+            body["Owner_Account"] = self.owner
+        for name, wire in PROFILE_FIELDS.items():
+            if getattr(self, name) is not None:
+                body[wire] = getattr(self, name)
+        if self.max_members is not None:
+            body["MaxMemberCount"] = self.max_members
+        if self.custom:
+            body["AppDefinedData"] = _kv(self.custom)
+        if self.members:
+            body["MemberList"] = [
+                {
+                    "Member_Account": m.account,
+                    **({"Role": "Admin"} if m.admin else {}),
+                    **({"AppMemberDefinedData": _kv(m.custom)} if m.custom else {}),
+                }
+                for m in self.members
+            ]
+        return body
+
+    async def send(self, client: TimClient) -> Outcome:
+        try:
+            await client.create_group(self.body())
+        except TimApiError as err:
+            if err.code not in ID_TAKEN_CODES:
+                raise
+            # Look before failing: a retried or interrupted create may already have made it.
+            found = await client.get_group_info([self.group_id])
+            info = found[0] if found and isinstance(found[0], dict) else {}
+            live_type = (
+                TYPE_ALIASES.get(info.get("Type")) if info.get("ErrorCode", 0) == 0 else None
+            )
+            if live_type is not GroupType(self.type):
+                raise
+            return Outcome(existed=True)
+        return Outcome()
+
+
+@dataclass
+class ModifyGroup(Request):
+    """Profile fields, mute-all, custom data and the member limit; ``None`` = unchanged."""
+
+    api: ClassVar[str] = "modify_group_base_info"
+    group_id: str
+    name: str | None = None
+    introduction: str | None = None
+    notification: str | None = None
+    face_url: str | None = None
+    apply_join: str | None = None
+    invite_join: str | None = None
+    max_members: int | None = None
+    mute_all: bool | None = None
+    custom: dict[str, str | None] = field(default_factory=dict)  # None or "" deletes a key
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"GroupId": self.group_id}
+        for name, wire in PROFILE_FIELDS.items():
+            if getattr(self, name) is not None:
+                body[wire] = getattr(self, name)
+        if self.mute_all is not None:
+            body["MuteAllMember"] = "On" if self.mute_all else "Off"
+        if self.custom:
+            body["AppDefinedData"] = _kv(self.custom)
+        if self.max_members is not None:
+            body["MaxMemberNum"] = self.max_members
+        return body
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.modify_group_base_info(self.body())
+        return Outcome()
+
+
+@dataclass
+class ImportMembers(Request):
+    api: ClassVar[str] = "import_group_member"
+    group_id: str
+    members: list[Joiner]
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+    async def send(self, client: TimClient) -> Outcome:
+        items = []
+        for m in self.members:
+            item: dict[str, Any] = {"Member_Account": m.account}
+            if m.admin:
+                item["Role"] = "Admin"
+            if m.join_time is not None:
+                item["JoinTime"] = m.join_time
+            if m.unread is not None:
+                item["UnreadMsgNum"] = m.unread
+            items.append(item)
+        answer = await client.import_group_member(self.group_id, items)
+        return Outcome(
+            refused=[str(i.get("Member_Account")) for i in answer if i.get("Result") == 0]
+        )
+
+
+@dataclass
+class ChangeOwner(Request):
+    api: ClassVar[str] = "change_group_owner"
+    group_id: str
+    owner: str
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.change_group_owner(self.group_id, self.owner)
+        return Outcome()
+
+
+@dataclass
+class ModifyMember(Request):
+    """One member's attributes; ``None`` = unchanged. ``muted_until`` is absolute (0 = unmute):
+    the relative MuteTime is computed when the request leaves."""
+
+    api: ClassVar[str] = "modify_group_member_info"
+    group_id: str
+    account: str
+    role: Role | None = None
+    name_card: str | None = None
+    msg_flag: MsgFlag | None = None
+    muted_until: int | None = None
+    custom: dict[str, str | None] = field(default_factory=dict)
+
+    async def send(self, client: TimClient) -> Outcome:
+        body: dict[str, Any] = {"GroupId": self.group_id, "Member_Account": self.account}
+        for name, wire in (("role", "Role"), ("name_card", "NameCard"), ("msg_flag", "MsgFlag")):
+            if getattr(self, name) is not None:
+                body[wire] = getattr(self, name)
+        if self.custom:
+            body["AppMemberDefinedData"] = _kv(self.custom)
+        await client.modify_group_member_info(body, muted_until=self.muted_until)
+        return Outcome()
+
+
+@dataclass
+class ChangeMarks(Request):
+    """Set (``delete`` false) or delete AVChatRoom marks of online members: account -> marks."""
+
+    api: ClassVar[str] = "modify_user_info"
+    group_id: str
+    marks: dict[str, list[int]]
+    delete: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.marks)
+
+    async def send(self, client: TimClient) -> Outcome:
+        entries = [{"Member_Account": a, "Marks": m} for a, m in self.marks.items()]
+        answer = await client.modify_user_info(self.group_id, 2 if self.delete else 1, entries)
+        done = {m.get("Member_Account") for m in answer.get("MemberList") or []}
+        return Outcome(offline=[a for a in self.marks if a not in done])
+
+
+@dataclass
+class RemoveMembers(Request):
+    api: ClassVar[str] = "delete_group_member"
+    group_id: str
+    accounts: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.delete_group_member(self.group_id, self.accounts)
+        return Outcome()
+
+
+@dataclass
+class DestroyGroup(Request):
+    api: ClassVar[str] = "destroy_group"
+    group_id: str
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.destroy_group(self.group_id, missing_ok=True)
+        return Outcome()
+
+
+@dataclass
+class ImportAccounts(Request):
+    api: ClassVar[str] = "multiaccount_import"
+    accounts: list[str]
+    group_id: str = ""  # app-wide
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        return Outcome(refused=await client.multiaccount_import(self.accounts))
+
+
+REQUEST_TYPES: dict[str, type[Request]] = {
+    cls.api: cls
+    for cls in (
+        CreateGroup,
+        ModifyGroup,
+        ImportMembers,
+        ChangeOwner,
+        ModifyMember,
+        ChangeMarks,
+        RemoveMembers,
+        DestroyGroup,
+        ImportAccounts,
+    )
+}
+
+
+def request_to_json(request: Request) -> dict[str, Any]:
+    """The request's fields, shallow (orjson writes the nested Joiners itself)."""
+    return {f.name: getattr(request, f.name) for f in fields(request)}  # type: ignore[arg-type]
+
+
+def request_from_json(api: str, data: dict[str, Any]) -> Request:
+    """A request saved by ``request_to_json``; raises KeyError/TypeError on a foreign shape."""
+    cls = REQUEST_TYPES[api]
+    values = dict(data)
+    if "members" in values and cls in (CreateGroup, ImportMembers):
+        values["members"] = [Joiner(**m) for m in values["members"]]
+    if "marks" in values:
+        values["marks"] = {str(a): list(m) for a, m in values["marks"].items()}
+    if "type" in values:
+        values["type"] = GroupType(values["type"])
+    return cls(**values)
