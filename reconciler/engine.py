@@ -14,11 +14,10 @@ import gc
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import planfile
+from reconciler import connect, planfile
 from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import Config, load_config
 from reconciler.config.models import AppConfig
-from reconciler.connect import describe_endpoint as _describe
 from reconciler.connect import local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.export import export_groups
@@ -50,7 +49,7 @@ __all__ = [
 
 def describe_endpoint(config: Config) -> str:
     """Where the config's app is, as a person reads it (a URL, or the emulator's file)."""
-    return _describe(config.app, config.base_dir)
+    return connect.describe_endpoint(config.app, config.base_dir)
 
 
 @dataclass(frozen=True)

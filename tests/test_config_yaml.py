@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from reconciler.config import ConfigError, Location, load_config
 from reconciler.config import loader as loader_module
-from reconciler.config.source import SourceIndex, _resolve_nodes, resolve_block
+from reconciler.config.source import SourceIndex, resolve_block, resolve_nodes
 
 APP = "app:\n  sdkappid: 7\n"
 
@@ -263,7 +263,7 @@ def test_resolver_matches_ruamel(data: Any, style: tuple[int, int, int]) -> None
         for target in ("value", "key"):
             if target == "key" and (not path or isinstance(path[-1], int)):
                 continue
-            expected = _resolve_nodes(node, path, target)
+            expected = resolve_nodes(node, path, target)
             got = resolve_block(lines, path, target)
             if got is not None:
                 assert got == expected, (text, path, target)

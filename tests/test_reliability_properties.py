@@ -1,6 +1,6 @@
 """Property-based: random live and desired states across every group type and member attribute.
 
-Through the Python API (load_config -> engine.plan_groups -> engine.apply_operations) against the emulator
+Through the library face (load_config -> engine.plan_groups -> engine.apply_operations)
 in-process on a temp SQLite file:
 
 - apply, then plan shows no changes;

@@ -425,7 +425,7 @@ class SourceIndex:
             if node is None:
                 node = _compose(self.text[start:end])
                 self._chunk_cache[start] = node
-            found = _resolve_nodes(node, path, target) if node is not None else None
+            found = resolve_nodes(node, path, target) if node is not None else None
         if found is None:
             return None
         return found[0] + first_row + 1, found[1] + 1
@@ -438,7 +438,7 @@ class SourceIndex:
                 self._whole = _compose(self.text)
         if self._whole is None:
             return None
-        found = _resolve_nodes(self._whole, path, target)
+        found = resolve_nodes(self._whole, path, target)
         return (found[0] + 1, found[1] + 1) if found else None
 
 
@@ -606,7 +606,7 @@ def resolve_block(
     return None
 
 
-def _resolve_nodes(root: Any, path: tuple[Any, ...], target: str) -> tuple[int, int] | None:
+def resolve_nodes(root: Any, path: tuple[Any, ...], target: str) -> tuple[int, int] | None:
     """0-based (line, col) of ``path`` in a ruamel node tree."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
