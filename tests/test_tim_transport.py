@@ -1,4 +1,4 @@
-"""The transport for real endpoints (aiohttp), against raw loopback servers."""
+"""The transport for real endpoints (httpx), against raw loopback servers."""
 
 from __future__ import annotations
 

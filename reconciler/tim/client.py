@@ -53,7 +53,7 @@ from reconciler.tim.limits import (
     MEMBER_PAGE,
     RATES,
 )
-from reconciler.tim.transport import Answer, HttpxTransport, RestTransport
+from reconciler.tim.transport import Answer, HttpxTransport
 
 if TYPE_CHECKING:
     from reconciler.tim.calls import Outcome, Request
@@ -122,9 +122,6 @@ _THIRD_PARTY_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "httpcore.socks",
-    # The transport for real endpoints (reconciler.tim.transport).
-    "aiohttp.client",
-    "aiohttp.internal",
 )
 
 
@@ -242,7 +239,7 @@ class TimClient:
         admin: str,
         secret_key: str,
         base_url: str,
-        transport: httpx.AsyncBaseTransport | RestTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         rate_limit: float = DEFAULT_RATE,
         rate_limits: dict[str, float] | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
@@ -290,11 +287,11 @@ class TimClient:
         install_log_redaction()
         # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost about
         # 0.3 ms of CPU per call, and none of it is used here): a transport posts the call.
-        self._transport: RestTransport | HttpxTransport
-        if transport is None or isinstance(transport, RestTransport):
-            self._transport = transport or RestTransport()
-        else:
-            self._transport = HttpxTransport(transport)
+        self._transport = (
+            HttpxTransport.for_endpoint(self._base_url)
+            if transport is None
+            else HttpxTransport(transport)
+        )
         self._query: _Secret | None = None  # the query parameters, made with:
         self._query_made_with: _Secret | None = None
 
