@@ -1,0 +1,110 @@
+"""Reading the live state with the fewest calls (reconciler.observe), against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import client_for, make_emulator
+
+from reconciler.observe import observe, read_groups
+from reconciler.state import Group, GroupType, Member
+
+
+def _app(tmp_path: Path, groups: list[dict], accounts=()):
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    app.state.store.seed(groups, accounts=list(accounts))
+    return app
+
+
+def _calls(app) -> dict[str, int]:
+    return {k.split("/")[1]: v for k, v in app.state.emulator.stats()["requests"].items()}
+
+
+async def test_fifty_groups_per_read_and_community_members_by_paging(tmp_path: Path) -> None:
+    live = [
+        {"GroupId": f"p{i}", "Type": "Public", "Name": "P", "Owner_Account": "o"}
+        for i in range(120)
+    ]
+    community = {
+        "GroupId": "@TGS#_c",
+        "Type": "Community",
+        "Name": "C",
+        "Owner_Account": "o",
+        "MemberList": [{"Member_Account": f"m{i}"} for i in range(450)],
+    }
+    app = _app(tmp_path, [*live, community])
+    desired = [Group(id=g["GroupId"], type=GroupType.Public, members={}) for g in live]
+    desired.append(Group(id="@TGS#_c", type=GroupType.Community, members={}))
+    settled: list[str] = []
+    async with client_for(app) as client:
+        observation = await observe(client, desired, lambda want, have: settled.append(want.id))
+    calls = _calls(app)
+    assert calls["get_group_info"] == 3  # 121 groups, 50 per call
+    assert calls["get_group_member_info"] == 3  # 451 members, 200 per page
+    assert sorted(settled) == sorted(g.id for g in desired)
+    assert len(observation.groups["@TGS#_c"].members) == 451
+    assert list(observation.groups) == [g.id for g in desired]  # in the config's order
+
+
+async def test_only_accounts_that_would_join_are_checked_and_missing_ones_reported(
+    tmp_path: Path,
+) -> None:
+    app = _app(
+        tmp_path,
+        [{"GroupId": "g", "Type": "Public", "Name": "G", "Owner_Account": "o"}],
+        accounts=["known"],
+    )
+    want = Group(
+        id="g",
+        type=GroupType.Public,
+        members={a: Member(account=a) for a in ("o", "known", "ghost")},
+    )
+    async with client_for(app) as client:
+        observation = await observe(client, [want])
+    assert observation.missing_accounts == {"ghost"}
+    assert _calls(app)["account_check"] == 1
+
+
+async def test_avchatroom_marks_are_read_per_declared_mark_and_nothing_else(tmp_path: Path) -> None:
+    room = {
+        "GroupId": "@TGS#aLive",
+        "Type": "AVChatRoom",
+        "Name": "L",
+        "Owner_Account": "o",
+        "MemberList": [
+            {"Member_Account": "h", "Online": True, "Marks": [1000]},
+            {"Member_Account": "v", "Online": True},
+        ],
+    }
+    app = _app(tmp_path, [room])
+    want = Group(id="@TGS#aLive", type=GroupType.AVChatRoom, marks={1000: ["h"], 1001: []})
+    async with client_for(app) as client:
+        observation = await observe(client, [want])
+    have = observation.groups["@TGS#aLive"]
+    assert have.marks == {1000: ["h"]} and have.online == ["h", "v"]
+    assert _calls(app)["get_members"] == 3  # the online list, then marks 1000 and 1001
+    unmanaged = Group(id="@TGS#aLive", type=GroupType.AVChatRoom)
+    async with client_for(app) as client:
+        await observe(client, [unmanaged])
+    assert _calls(app)["get_members"] == 3  # marks not managed: not read
+
+
+async def test_a_group_that_does_not_exist_is_observed_as_none(tmp_path: Path) -> None:
+    app = _app(tmp_path, [])
+    async with client_for(app) as client:
+        observation = await observe(client, [Group(id="nope", type=GroupType.Public, name="N")])
+    assert observation.groups == {"nope": None}
+
+
+async def test_read_groups_returns_whole_member_lists_for_export(tmp_path: Path) -> None:
+    app = _app(
+        tmp_path,
+        [
+            {"GroupId": "w", "Type": "Work", "Name": "W", "Owner_Account": "o",
+             "MemberList": [{"Member_Account": "a"}]},
+            {"GroupId": "@TGS#_c", "Type": "Community", "Name": "C", "Owner_Account": "o"},
+        ],
+    )  # fmt: skip
+    async with client_for(app) as client:
+        groups = await read_groups(client, ["w", "@TGS#_c"])
+    assert [sorted(g.members) for g in groups] == [["a", "o"], ["o"]]

@@ -1,0 +1,138 @@
+"""The saved plan (reconciler.planfile): what it records, what apply --plan honours and refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Workspace
+
+from reconciler import __version__, planfile
+from reconciler.errors import PlanFileError
+from reconciler.plan import Operation, Plan
+from reconciler.state import GroupType
+from reconciler.tim.calls import ChangeMarks, CreateGroup, ImportMembers, Joiner, ModifyMember
+
+
+def _group(gid: str, *members: str) -> dict:
+    return {
+        "id": gid,
+        "type": "Public",
+        "name": gid,
+        "owner": "boss",
+        "members": ["boss", *members],
+    }
+
+
+def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) -> None:
+    ops = [
+        Operation(
+            "g1",
+            "create",
+            CreateGroup("g1", GroupType.Public, "G", owner="o", members=[Joiner("a", admin=True)]),
+        ),
+        Operation("g1", "import_members", ImportMembers("g1", [Joiner("b", join_time=5)])),
+        Operation(
+            "g1", "modify_members", ModifyMember("g1", "b", muted_until=9, custom={"k": None})
+        ),
+        Operation("live", "set_marks", ChangeMarks("live", {"h": [1000, 1001]})),
+    ]
+    doc = planfile.document(
+        Plan([], ops),
+        app={"sdkappid": 1400000000},
+        endpoint="local",
+        config_digest="d",
+        desired=[],
+        selection=planfile.Selection(["g1"], []),
+        forced=False,
+    )
+    path = tmp_path / "p.json"
+    planfile.write(path, doc)
+    saved = planfile.read(path)
+    assert saved.operations == ops
+    assert saved.selection == planfile.Selection(["g1"], [])
+    assert saved.tool_version == __version__ and saved.forced == []
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"{", "not a usable plan file"),
+        (b"[]", "not a tim-reconciler plan file"),
+        (b'{"tool": "tim-reconciler", "format_version": 3}', "format_version 3"),
+        (b'{"tool": "tim-reconciler", "format_version": 4}', "missing"),
+    ],
+)
+def test_an_unusable_plan_file_is_a_plan_file_error_naming_it(
+    tmp_path: Path, content: bytes, needle: str
+) -> None:
+    path = tmp_path / "p.json"
+    path.write_bytes(content)
+    with pytest.raises(PlanFileError, match=needle) as caught:
+        planfile.read(path)
+    assert str(path) in str(caught.value)
+
+
+def test_the_plan_file_records_what_it_was_made_with(ws: Workspace) -> None:
+    ws.write([_group("a", "m1"), _group("b", "m2")])
+    assert ws.plan("-o", "plan.json", "--group", "a").code == 0
+    doc = json.loads((ws.dir / "plan.json").read_text())
+    assert doc["tool"] == "tim-reconciler" and doc["tool_version"] == __version__
+    assert doc["selection"] == {"only": ["a"], "exclude": []}
+    assert doc["endpoint"] == "local" and doc["app"]["sdkappid"] == 1400000000
+    assert doc["forced"] == []
+    assert {op["group"] for op in doc["operations"] if op["group"]} == {"a"}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--group", "a"],
+        ["--exclude-group", "b"],
+        ["--var", "x=1"],
+        ["--force"],
+    ],
+)
+def test_apply_plan_refuses_options_that_would_change_the_reviewed_plan(
+    ws: Workspace, extra: list[str]
+) -> None:
+    ws.write([_group("a", "m1"), _group("b", "m2")])
+    assert ws.plan("-o", "plan.json").code == 0
+    before = ws.dump()
+    run = ws.cli("apply", "--plan", "plan.json", *extra)
+    assert run.code == 1, run
+    assert extra[0] in run.err and "cannot be combined with --plan" in run.err, run
+    assert ws.dump() == before
+
+
+def test_apply_plan_refuses_values_files_too(ws: Workspace) -> None:
+    ws.write([_group("a", "m1")])
+    (ws.dir / "vals").mkdir()
+    (ws.dir / "vals" / "v.yaml").write_text("x: 1\n")
+    assert ws.plan("-o", "plan.json").code == 0
+    run = ws.cli("apply", "--plan", "plan.json", "--values", "vals/v.yaml")
+    assert run.code == 1 and "--values" in run.err, run
+
+
+def test_a_plan_made_with_force_says_so_when_applied(ws: Workspace) -> None:
+    members = [f"m{i:02d}" for i in range(12)]
+    ws.write([_group("club", *members)])
+    ws.converge()
+    ws.write([_group("club", *members[:4])])  # 8 of 13 removed: over the 25% guard
+    refused = ws.plan("-o", "plan.json")
+    assert refused.code == 3 and not (ws.dir / "plan.json").exists(), refused
+    assert ws.plan("-o", "plan.json", "--force").code == 0
+    doc = json.loads((ws.dir / "plan.json").read_text())
+    assert len(doc["forced"]) == 1 and "would remove 8 of 13" in doc["forced"][0]
+    run = ws.cli("apply", "--plan", "plan.json")
+    assert run.code == 0, run
+    assert "made with --force" in run.err and "would remove 8 of 13" in run.err, run
+    assert set(ws.members("club")) == {"boss", *members[:4]}
+
+
+def test_plan_out_into_a_missing_directory_fails_before_any_call(ws: Workspace) -> None:
+    ws.write([_group("a", "m1")])
+    run = ws.plan("-o", "no/such/dir/p.json")
+    assert run.code == 1 and "no/such/dir" in run.err and "does not exist" in run.err, run
+    assert not ws.db.exists()  # the emulator was never started: no call was made

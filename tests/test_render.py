@@ -1,0 +1,60 @@
+"""Views of a plan (reconciler.render): text, markdown and JSON say the same things."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.diff import FieldChange, GroupChange, MemberChange
+from reconciler.plan import Operation, Plan, Refusal
+from reconciler.render import render_json, render_markdown, render_text
+from reconciler.state import Group, GroupType, Member
+from reconciler.tim.calls import ImportMembers, Joiner, ModifyGroup
+
+
+def _plan() -> Plan:
+    want = Group(id="g1", type=GroupType.Public, name="New")
+    change = GroupChange(
+        "g1",
+        GroupType.Public,
+        "update",
+        want,
+        None,
+        fields=[FieldChange("name", "Old", "New")],
+        members=[
+            MemberChange("a", "add", member=Member(account="a", name_card="A")),
+            MemberChange("x", "remove"),
+        ],
+    )
+    ops = [
+        Operation("g1", "base", ModifyGroup("g1", name="New")),
+        Operation("g1", "import_members", ImportMembers("g1", [Joiner("a")])),
+    ]
+    return Plan([change], ops, refusals=[Refusal("g1", "would remove the owner 'x'", True)])
+
+
+def test_text_shows_every_change_the_calls_the_floor_and_refusals() -> None:
+    text = render_text(_plan(), 200, color=False)
+    for line in (
+        "~ group g1 (Public)",
+        '~ name: "Old" -> "New"',
+        '+ member a (name_card "A")',
+        "- member x",
+        "API calls: import_group_member 1, modify_group_base_info 1",
+        "Minimum time at the rate limit: 0.01 s",
+        "Refused: group g1: would remove the owner 'x' (override with --force)",
+        "members 1 to add, 0 to modify, 1 to remove; 2 API call(s).",
+    ):
+        assert line in text, line
+
+
+def test_markdown_and_json_carry_the_same_counts() -> None:
+    md = render_markdown(_plan(), 200)
+    assert md.startswith("## tim-reconciler plan") and "| 0 | 1 | 0 | 1 | 0 | 1 | 2 |" in md
+    doc = json.loads(render_json(_plan(), 200))
+    assert doc["counts"]["members_add"] == 1 and doc["calls_by_api"]["import_group_member"] == 1
+    assert doc["changes"][0]["members"][0] == {"account": "a", "action": "add", "fields": []}
+    assert doc["refusals"][0]["overridable"] is True
+    assert [op["api"] for op in doc["operations"]] == [
+        "modify_group_base_info",
+        "import_group_member",
+    ]
