@@ -15,7 +15,8 @@ exception outside this tree is a bug.
     ├── PlanFileError        a saved plan cannot be read or does not match the config
     │   └── StalePlanError   the groups a saved plan touches changed since it was made
     ├── PlanInvalid          the plan has errors (nothing is applied)
-    └── PlanRefused          a safety guard refused the plan (exit 3)
+    ├── PlanRefused          a safety guard refused the plan (exit 3)
+    └── LockError            another run holds the app's lock (reconciler.lock)
 """
 
 from __future__ import annotations
@@ -75,3 +76,7 @@ class PlanRefused(ReconcilerError):
 
     def report(self) -> str:
         return str(self)
+
+
+class LockError(ReconcilerError):
+    """Another run holds the app's lock and did not let it go in time."""
