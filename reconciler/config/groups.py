@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler import state as st
-from reconciler.config.issues import AT, Pending, dotted, show
+from reconciler.config.issues import AT, Pending, dotted
 from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS
 from reconciler.state import GroupType
 
@@ -50,26 +50,18 @@ def _over(text: str, limit: int) -> int:
 
 
 def account_problem(account: str) -> str | None:
-    if not account:
-        return "account ID is empty"
-    size = _over(account, st.ACCOUNT_MAX_BYTES)
-    if size:
-        return f"account ID {show(account)} is {size} bytes; at most {st.ACCOUNT_MAX_BYTES} (UTF-8)"
-    return None
+    return st.account_problem(account)
 
 
 def _accounts_ok(accounts: Any) -> bool:
-    """Fast check of many accounts at once (no account is empty or over the byte limit)."""
+    """Fast check of many accounts at once (each 1-32 bytes of printable ASCII)."""
     if not accounts:
         return True
     lengths = list(map(len, accounts))
-    if min(lengths) == 0:
+    if min(lengths) == 0 or max(lengths) > st.ACCOUNT_MAX_BYTES:
         return False
-    if max(lengths) * 4 <= st.ACCOUNT_MAX_BYTES:
-        return True
-    if "".join(accounts).isascii():
-        return max(lengths) <= st.ACCOUNT_MAX_BYTES
-    return all(account_problem(a) is None for a in accounts)
+    joined = "".join(accounts)
+    return joined.isascii() and joined.isprintable()
 
 
 class GroupChecker:
@@ -214,18 +206,9 @@ class GroupChecker:
         if not gid:
             self.add(file, path, f"{label}: id is empty")
             return
-        if not (gid.isascii() and gid.isprintable()):
-            self.add(
-                file,
-                path,
-                f"{label}: group IDs are printable ASCII (0x20-0x7e); remove other characters",
-            )
-        elif len(gid) > st.GROUP_ID_MAX_BYTES:
-            self.add(
-                file,
-                path,
-                f"{label}: group ID is {len(gid)} bytes; at most {st.GROUP_ID_MAX_BYTES}",
-            )
+        problem = st.group_id_problem(gid)
+        if problem:
+            self.add(file, path, f"{label}: {problem}")
         if gtype is GroupType.Community:
             if not gid.startswith("@TGS#_"):
                 self.add(
@@ -270,7 +253,18 @@ class GroupChecker:
                     "by the API); remove it",
                     "key",
                 )
-        elif g.get("marks") is not None:
+        else:
+            ceiling = st.MAX_MEMBERS_CEILING[gtype.value]
+            max_members = g.get("max_members")
+            if max_members is not None and max_members > ceiling:
+                self.add(
+                    file,
+                    (*base, "max_members"),
+                    f"{label}: max_members {max_members} is above the ceiling for {shown} "
+                    f"groups ({ceiling:,}); lower it (Community groups allow up to "
+                    f"{st.MAX_MEMBERS_CEILING['Community']:,})",
+                )
+        if gtype is not GroupType.AVChatRoom and g.get("marks") is not None:
             self.add(
                 file,
                 (*base, "marks"),

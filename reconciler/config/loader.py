@@ -28,7 +28,15 @@ from reconciler.config.errors import ConfigError, Issue, Location
 from reconciler.config.groups import GroupChecker
 from reconciler.config.issues import AT, Pending, did_you_mean, from_validation_error
 from reconciler.config.models import TOP_LEVEL_KEYS, AppConfig, Policy
-from reconciler.config.source import ALIAS_LIMITS, SourceError, SourceIndex, decode, parse_yaml
+from reconciler.config.source import (
+    ALIAS_LIMITS,
+    SourceError,
+    SourceIndex,
+    check_text,
+    check_yaml,
+    decode,
+    parse_yaml,
+)
 from reconciler.config.templating import (
     TEMPLATE_SUFFIXES,
     TemplateIssue,
@@ -179,6 +187,16 @@ class _Loader:
                     self.timings["render"] += time.perf_counter() - started
                 text = text.removeprefix("\ufeff")
                 source.rendered = True
+                try:
+                    check_text(text)  # a template can make what no file may hold
+                except SourceError as err:
+                    self.issues.append(
+                        Issue(
+                            Location(source.display, err.line, err.col),
+                            err.message + self._rendered_note(source),
+                        )
+                    )
+                    continue
             source.text = text
             sources.append(source)
             # The digest covers the rendered texts (hashed now, while memory is low).
@@ -318,6 +336,7 @@ class _Loader:
         header plus one group item at a time, so the raw data of all groups never exists at
         once (validation streams item by item); the result is the same."""
         if len(source.text) >= CHUNKED_PARSE_ABOVE:
+            check_yaml(source.text)  # the chunks below are parsed without these checks
             split = source.index.split_groups()
             if split is not None:
                 header, chunks = split
