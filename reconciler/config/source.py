@@ -65,7 +65,7 @@ def check_text(text: str) -> None:
     if char == "\x00":
         what = "a NUL byte (0x00)"
     elif "\ud800" <= char <= "\udfff":
-        what = f"a lone surrogate (U+{ord(char):04X}), which is not a character"
+        what = f"a lone surrogate (U+{ord(char):04X}, not a character)"
     else:
         what = f"the control character U+{ord(char):04X}"
     raise SourceError(
