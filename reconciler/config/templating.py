@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from reconciler.config.errors import Issue, Location
 
 TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
 
+INCLUDE_MAX_BYTES = 64_000_000  # an included or imported template
 RENDER_SECONDS = 20.0  # per template file; a big config renders in well under a second
 RENDER_MAX_CHARS = 200_000_000  # ten times the largest config measured (22 MB)
 NUMBER_MAX_BITS = 256  # config integers are 64-bit; a template never needs more than this
@@ -73,6 +75,24 @@ class RootedLoader(jinja2.FileSystemLoader):
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
+        # Check before Jinja opens the file: it must resolve inside the root and be a regular
+        # file (a FIFO would block the open; a device would be read forever).
+        for base in self.searchpath:
+            candidate = Path(base, *split_template_path(template))
+            if candidate.is_symlink() or candidate.exists():
+                try:
+                    real = candidate.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    raise jinja2.TemplateNotFound(f"{template} (a dangling symlink)") from None
+                if not real.is_relative_to(self.root):
+                    raise jinja2.TemplateNotFound(
+                        f"{template} (it resolves outside the config directory {self.root})"
+                    )
+                if not real.is_file():
+                    raise jinja2.TemplateNotFound(f"{template} (not a regular file)")
+                if real.stat().st_size > INCLUDE_MAX_BYTES:
+                    raise jinja2.TemplateNotFound(f"{template} (over {INCLUDE_MAX_BYTES:,} bytes)")
+                break
         source, filename, uptodate = super().get_source(environment, template)
         real = Path(filename).resolve()
         if not real.is_relative_to(self.root):
