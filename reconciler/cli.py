@@ -254,6 +254,9 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     from reconciler.plan import plan_document
     from reconciler.render import render_json, render_markdown, render_text
 
+    if out and not (Path(out).parent.is_dir() and os.access(Path(out).parent, os.W_OK)):
+        # Checked before observing: a big observe should not end in "cannot write the plan".
+        raise Exit(EXIT_ERROR, f"--out {out}: the directory does not exist or is not writable")
     config = _load(path, var, values)
     groups = _select(config.groups, only, exclude)
     the_plan = _run(_observe_and_plan(config, groups))

@@ -40,7 +40,8 @@ def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> Tim
 
         secret = secret or LOCAL_SECRET_KEY
         db = local_db_path(app, base_dir)
-        db.parent.mkdir(parents=True, exist_ok=True)
+        if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
+            db.parent.mkdir(parents=True, exist_ok=True)
         asgi = create_app(db, sdkappid=app.sdkappid, secret_key=secret, admin=app.admin)
         transport = httpx.ASGITransport(app=asgi)
         base_url = LOCAL_BASE_URL
