@@ -30,6 +30,7 @@ SDKAPPID = 1400000003
 KEY = "http-benchmark-key"
 ADMIN = "administrator"
 
+
 async def cpu_per_call(url: str, calls: int, rate: float) -> float:
     async with TimClient(
         sdkappid=SDKAPPID,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.errors import CredentialsError
+from reconciler.errors import CredentialsError, EndpointError
 from reconciler.tim.client import TimClient
 from reconciler.tim.endpoints import resolve_endpoint
 
@@ -34,11 +34,16 @@ def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> Tim
     transport = None
     if base_url == "local":
         from reconciler.emulator.app import create_app
+        from reconciler.emulator.store import StoreRefused
 
         secret = secret or LOCAL_SECRET_KEY
         db = local_db_path(app, base_dir)
-        db.parent.mkdir(parents=True, exist_ok=True)
-        asgi = create_app(db, sdkappid=app.sdkappid, secret_key=secret, admin=app.admin)
+        if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
+            db.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            asgi = create_app(db, sdkappid=app.sdkappid, secret_key=secret, admin=app.admin)
+        except StoreRefused as err:
+            raise EndpointError(str(err)) from None
         transport = httpx.ASGITransport(app=asgi)
         base_url = LOCAL_BASE_URL
     elif not secret:

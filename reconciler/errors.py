@@ -8,6 +8,7 @@ exception outside this tree is a bug.
     │                        carries every issue with its file:line:col (reconciler.config)
     ├── UsageError           the command line asks for something that cannot be done
     ├── CredentialsError     the secret key is not in the environment
+    ├── EndpointError        the app's endpoint cannot be used (e.g. local_db is not the emulator's)
     ├── TimError             a REST call failed (reconciler.tim.errors)
     │   ├── TimApiError      the server answered with an error code
     │   └── TimTransportError  no usable answer: network, timeout, HTTP status, not JSON
@@ -41,6 +42,10 @@ class UsageError(ReconcilerError):
 
 class CredentialsError(ReconcilerError):
     """The app's secret key is not where the config says it is."""
+
+
+class EndpointError(ReconcilerError):
+    """The app's endpoint cannot be used as configured."""
 
 
 class ObserveError(ReconcilerError):

@@ -51,18 +51,8 @@ MsgFlag = Literal["AcceptAndNotify", "AcceptNotNotify", "Discard"]
 Role = Literal["Owner", "Admin", "Member"]
 MembersMode = Literal["authoritative", "additive"]
 
-# Documented limits (UTF-8 bytes unless noted); see shared/reference/tencent-chat-rest-api.md §11.
-NAME_MAX_BYTES = 30
-INTRODUCTION_MAX_BYTES = 240
-NOTIFICATION_MAX_BYTES = 300
-FACE_URL_MAX_BYTES = 100
-NAME_CARD_MAX_BYTES = 50
-ACCOUNT_MAX_BYTES = 32
-GROUP_ID_MAX_BYTES = 48
-MAX_DISTINCT_MARKS = 10
-MAX_ACCOUNTS_PER_MARK = 1000
-SPECIAL_MARKS = frozenset({500, 600})
-MIN_CUSTOM_MARK = 1000
+# The API's documented limits and identifier rules live in reconciler.tim.limits; the state
+# model and the config read them from here.
 
 # Seconds of tolerance when comparing mute deadlines: MuteTime is relative, computed at call time.
 MUTE_TOLERANCE_S = 5

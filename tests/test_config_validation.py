@@ -208,8 +208,8 @@ def test_account_limits(tmp_path: Path) -> None:
         "      - account: ''\n",
     )
     assert found == [
-        (6, 12, f"group 'g': owner: account ID '{long}' is 33 bytes; at most 32 (UTF-8)"),
-        (9, 9, f"group 'g': members[1]: account ID '{long}' is 33 bytes; at most 32 (UTF-8)"),
+        (6, 12, f"group 'g': owner: account ID '{long}' is 33 bytes; at most 32"),
+        (9, 9, f"group 'g': members[1]: account ID '{long}' is 33 bytes; at most 32"),
         (10, 18, "group 'g': members[2]: account ID is empty"),
     ]
 
@@ -233,8 +233,13 @@ def test_group_id_rules(tmp_path: Path) -> None:
         """,
     )
     assert found == [
-        (4, 9, f"group '{'x' * 49}': group ID is 49 bytes; at most 48"),
-        (6, 9, "group '班级': group IDs are printable ASCII (0x20-0x7e); remove other characters"),
+        (4, 9, f"group '{'x' * 49}': group ID '{'x' * 49}' is 49 bytes; at most 48"),
+        (
+            6,
+            9,
+            "group '班级': group ID '班级' contains '班' (U+73ED): IDs are printable ASCII "
+            "(0x20-0x7e: letters, digits, punctuation, space); remove other characters",
+        ),
         (
             8,
             9,

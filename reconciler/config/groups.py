@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler import state as st
-from reconciler.config.issues import AT, Pending, dotted, show
+from reconciler.config.issues import AT, Pending, dotted
 from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS
 from reconciler.state import GroupType
+from reconciler.tim import limits
 
 _SIMPLE_FIELDS = (
     "state",
@@ -31,10 +32,10 @@ _SIMPLE_FIELDS = (
     "members_mode",
 )
 _TEXT_LIMITS = (
-    ("name", st.NAME_MAX_BYTES),
-    ("introduction", st.INTRODUCTION_MAX_BYTES),
-    ("notification", st.NOTIFICATION_MAX_BYTES),
-    ("face_url", st.FACE_URL_MAX_BYTES),
+    ("name", limits.NAME_MAX_BYTES),
+    ("introduction", limits.INTRODUCTION_MAX_BYTES),
+    ("notification", limits.NOTIFICATION_MAX_BYTES),
+    ("face_url", limits.FACE_URL_MAX_BYTES),
 )
 ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS}
 # Stands in for a member that failed validation, so the other members keep their indices.
@@ -50,26 +51,18 @@ def _over(text: str, limit: int) -> int:
 
 
 def account_problem(account: str) -> str | None:
-    if not account:
-        return "account ID is empty"
-    size = _over(account, st.ACCOUNT_MAX_BYTES)
-    if size:
-        return f"account ID {show(account)} is {size} bytes; at most {st.ACCOUNT_MAX_BYTES} (UTF-8)"
-    return None
+    return limits.account_problem(account)
 
 
 def _accounts_ok(accounts: Any) -> bool:
-    """Fast check of many accounts at once (no account is empty or over the byte limit)."""
+    """Fast check of many accounts at once (each 1-32 bytes of printable ASCII)."""
     if not accounts:
         return True
     lengths = list(map(len, accounts))
-    if min(lengths) == 0:
+    if min(lengths) == 0 or max(lengths) > limits.ACCOUNT_MAX_BYTES:
         return False
-    if max(lengths) * 4 <= st.ACCOUNT_MAX_BYTES:
-        return True
-    if "".join(accounts).isascii():
-        return max(lengths) <= st.ACCOUNT_MAX_BYTES
-    return all(account_problem(a) is None for a in accounts)
+    joined = "".join(accounts)
+    return joined.isascii() and joined.isprintable()
 
 
 class GroupChecker:
@@ -214,18 +207,9 @@ class GroupChecker:
         if not gid:
             self.add(file, path, f"{label}: id is empty")
             return
-        if not (gid.isascii() and gid.isprintable()):
-            self.add(
-                file,
-                path,
-                f"{label}: group IDs are printable ASCII (0x20-0x7e); remove other characters",
-            )
-        elif len(gid) > st.GROUP_ID_MAX_BYTES:
-            self.add(
-                file,
-                path,
-                f"{label}: group ID is {len(gid)} bytes; at most {st.GROUP_ID_MAX_BYTES}",
-            )
+        problem = limits.group_id_problem(gid)
+        if problem:
+            self.add(file, path, f"{label}: {problem}")
         if gtype is GroupType.Community:
             if not gid.startswith("@TGS#_"):
                 self.add(
@@ -270,7 +254,18 @@ class GroupChecker:
                     "by the API); remove it",
                     "key",
                 )
-        elif g.get("marks") is not None:
+        else:
+            ceiling = limits.MAX_MEMBERS_CEILING[gtype.value]
+            max_members = g.get("max_members")
+            if max_members is not None and max_members > ceiling:
+                self.add(
+                    file,
+                    (*base, "max_members"),
+                    f"{label}: max_members {max_members} is above the ceiling for {shown} "
+                    f"groups ({ceiling:,}); lower it (Community groups allow up to "
+                    f"{limits.MAX_MEMBERS_CEILING['Community']:,})",
+                )
+        if gtype is not GroupType.AVChatRoom and g.get("marks") is not None:
             self.add(
                 file,
                 (*base, "marks"),
@@ -328,7 +323,7 @@ class GroupChecker:
             name_card = item.get("name_card")
             if (
                 (role is not None and (role == "Owner" or item["account"] == owner))
-                or (name_card is not None and len(name_card) * 4 > st.NAME_CARD_MAX_BYTES)
+                or (name_card is not None and len(name_card) * 4 > limits.NAME_CARD_MAX_BYTES)
                 or (work and item.get("muted_until"))
                 or ("" in (item.get("custom") or ()))
             ):
@@ -390,12 +385,12 @@ class GroupChecker:
             )
         name_card = item.get("name_card")
         if name_card is not None:
-            size = _over(name_card, st.NAME_CARD_MAX_BYTES)
+            size = _over(name_card, limits.NAME_CARD_MAX_BYTES)
             if size:
                 self.add(
                     file,
                     (*path, "name_card"),
-                    f"{where}: name_card is {size} bytes; at most {st.NAME_CARD_MAX_BYTES} "
+                    f"{where}: name_card is {size} bytes; at most {limits.NAME_CARD_MAX_BYTES} "
                     "bytes (UTF-8)",
                 )
         if gtype is GroupType.Private and item.get("muted_until"):
@@ -413,29 +408,29 @@ class GroupChecker:
         self, file: int, base: tuple[Any, ...], label: str, marks: dict[int, list[str]]
     ) -> dict[int, list[str]]:
         path = (*base, "marks")
-        if len(marks) > st.MAX_DISTINCT_MARKS:
+        if len(marks) > limits.MAX_DISTINCT_MARKS:
             self.add(
                 file,
                 path,
-                f"{label}: {len(marks)} distinct marks; at most {st.MAX_DISTINCT_MARKS} per "
+                f"{label}: {len(marks)} distinct marks; at most {limits.MAX_DISTINCT_MARKS} per "
                 "group - merge or drop some",
             )
         out: dict[int, list[str]] = {}
         for mark, accounts in sorted(marks.items()):
-            if not (mark >= st.MIN_CUSTOM_MARK or mark in st.SPECIAL_MARKS):
+            if not (mark >= limits.MIN_CUSTOM_MARK or mark in limits.SPECIAL_MARKS):
                 self.add(
                     file,
                     (*path, mark),
                     f"{label}: mark {mark} is not valid: custom marks are numbers >= "
-                    f"{st.MIN_CUSTOM_MARK}; 500 and 600 are the special marks",
+                    f"{limits.MIN_CUSTOM_MARK}; 500 and 600 are the special marks",
                     "key",
                 )
-            if len(accounts) > st.MAX_ACCOUNTS_PER_MARK:
+            if len(accounts) > limits.MAX_ACCOUNTS_PER_MARK:
                 self.add(
                     file,
                     (*path, mark),
                     f"{label}: mark {mark} has {len(accounts)} accounts; at most "
-                    f"{st.MAX_ACCOUNTS_PER_MARK} per mark",
+                    f"{limits.MAX_ACCOUNTS_PER_MARK} per mark",
                     "key",
                 )
             first: dict[str, int] = {}

@@ -83,6 +83,17 @@ def _quote_hint(value: Any) -> str:
     return ""
 
 
+def _unquote_hint(value: Any) -> str:
+    """Types are strict (as in the JSON Schema): say how to write the value the right way."""
+    if isinstance(value, str):
+        return "; write it without quotes (types are strict: text is never converted)"
+    if isinstance(value, float) and value.is_integer():
+        return f"; write it as {int(value)}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "; write true or false"
+    return ""
+
+
 def describe(error: dict[str, Any], allowed: dict[tuple[str, ...], tuple[str, ...]]) -> str:
     """A message for one pydantic error (path shown separately). ``allowed`` maps a cleaned
     path's shape (field names only) to the keys allowed there, for unknown-key suggestions."""
@@ -115,11 +126,13 @@ def describe(error: dict[str, Any], allowed: dict[tuple[str, ...], tuple[str, ..
     if kind == "string_type":
         return f"expected a string, got {_got(value)}{_quote_hint(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"expected a whole number, got {_got(value)}"
+        return f"expected a whole number, got {_got(value)}{_unquote_hint(value)}"
     if kind in ("float_type", "float_parsing"):
-        return f"expected a number, got {_got(value)}"
+        return f"expected a number, got {_got(value)}{_unquote_hint(value)}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {show(value)}"
     if kind in ("bool_type", "bool_parsing"):
-        return f"expected true or false, got {_got(value)}"
+        return f"expected true or false, got {_got(value)}{_unquote_hint(value)}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a mapping (key: value), got {_got(value)}"
     if kind in ("list_type", "tuple_type"):
@@ -174,7 +187,8 @@ def from_validation_error(
         raw_loc = error["loc"]
         if raw_loc[-1:] == ("[key]",) and "marks" in raw_loc:
             message = (
-                f"marks are numbers (>= 1000, or the special 500 and 600); got {_got(raw_loc[-2])}"
+                "marks are whole numbers (1000 to 2^63-1, or the special 500 and 600); got "
+                f"{raw_loc[-2]}"
             )
         if len(raw_loc) >= 3 and raw_loc[-1] == "str" and raw_loc[-3] == "members":
             value = error["input"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,15 @@ from reconciler.config.errors import ConfigError, Issue, Location
 from reconciler.config.groups import GroupChecker
 from reconciler.config.issues import AT, Pending, did_you_mean, from_validation_error
 from reconciler.config.models import TOP_LEVEL_KEYS, AppConfig, Policy
-from reconciler.config.source import ALIAS_LIMITS, SourceError, SourceIndex, decode, parse_yaml
+from reconciler.config.source import (
+    ALIAS_LIMITS,
+    SourceError,
+    SourceIndex,
+    check_text,
+    check_yaml,
+    decode,
+    parse_yaml,
+)
 from reconciler.config.templating import (
     TEMPLATE_SUFFIXES,
     TemplateIssue,
@@ -38,6 +48,8 @@ from reconciler.config.templating import (
 from reconciler.heap import collector_paused
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
+CONFIG_MAX_BYTES = 512_000_000  # a config file (the largest measured is 22 MB)
+VALUES_MAX_BYTES = 16_000_000  # a values file
 FREEZE_ABOVE = 100_000  # memberships; see _Loader.load
 CHUNKED_PARSE_ABOVE = 1_000_000  # characters; see _Loader._parse
 
@@ -72,18 +84,68 @@ class _Source:
 
 
 def config_files(path: Path, exclude: set[Path] | None = None) -> list[Path]:
-    """The files a config path stands for (see the module docstring)."""
-    if path.is_file():
+    """The files a config path stands for (see the module docstring). Every entry with a config
+    name is listed, whatever it is: reading refuses links out of the directory, dangling links
+    and special files instead of skipping them silently."""
+    if not path.is_dir():
         return [path]
     excluded = {p.resolve() for p in exclude or ()}
     return sorted(
         child
         for child in path.iterdir()
-        if child.is_file()
-        and not child.name.startswith(".")
+        if not child.name.startswith(".")
         and child.name.endswith(CONFIG_SUFFIXES + TEMPLATE_SUFFIXES)
+        and not (child.is_dir() and not child.is_symlink())
         and child.resolve() not in excluded
     )
+
+
+class FileProblem(Exception):
+    """A file that must not be read: its message names it and says why."""
+
+
+def read_regular(path: Path, limit: int, root: Path | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. With ``root``, a symlink must
+    resolve inside it. Nothing is opened that could block (FIFOs, devices) or read forever."""
+    if path.is_symlink():
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise FileProblem(
+                f"a dangling symlink (its target {os.readlink(path)!r} does not exist); "
+                "remove it or fix the target"
+            ) from None
+        if root is not None and not real.is_relative_to(root.resolve()):
+            # The target's content is never read, so it cannot end up in an error message.
+            raise FileProblem(
+                f"a symlink to a file outside the config directory ({root}); copy the "
+                "file into the directory, or link to one inside it"
+            )
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise FileProblem(f"cannot read: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        if stat.S_ISFIFO(info.st_mode):
+            kind = "a FIFO (named pipe), not a regular file"
+        elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+            kind = "a device, not a regular file"
+        raise FileProblem(f"{kind}; configs and values are read from regular files only")
+    if info.st_size > limit:
+        raise FileProblem(f"{info.st_size:,} bytes; at most {limit:,} bytes are read")
+    try:
+        # O_NONBLOCK: if the file was swapped for a FIFO since the stat, open does not hang.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise FileProblem(f"cannot read: {err.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileProblem("not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FileProblem(f"over {limit:,} bytes; at most {limit:,} bytes are read")
+    return data
 
 
 def load_config(
@@ -120,6 +182,8 @@ class _Loader:
         self.digest = hashlib.sha256()
 
     def display(self, file: Path) -> str:
+        if file.parent == self.path:  # a directory entry: its own name, even if it is a link
+            return str(file)
         if self.path.is_dir():
             try:
                 return str(self.path / file.resolve().relative_to(self.path.resolve()))
@@ -135,7 +199,7 @@ class _Loader:
     # --- reading ----------------------------------------------------------------------------
 
     def read_sources(self) -> list[_Source]:
-        if not self.path.exists():
+        if not self.path.exists() and not self.path.is_symlink():
             self.issues.append(Issue(None, f"{self.path}: no such file or directory"))
             return []
         files = config_files(self.path, set(self.values_files))
@@ -155,13 +219,14 @@ class _Loader:
         for file in files:
             source = _Source(file, self.display(file))
             started = time.perf_counter()
+            root = self.path if self.path.is_dir() else None
             try:
-                text = decode(file.read_bytes())
+                text = decode(read_regular(file, CONFIG_MAX_BYTES, root))
             except SourceError as err:
                 self.issues.append(Issue(Location(source.display, err.line, err.col), err.message))
                 continue
-            except OSError as err:
-                self.issues.append(Issue(None, f"{source.display}: cannot read: {err.strerror}"))
+            except FileProblem as err:
+                self.issues.append(Issue(Location(source.display, 1, 1), str(err)))
                 continue
             self.timings["read"] += time.perf_counter() - started
             if file.name.endswith(TEMPLATE_SUFFIXES):
@@ -179,6 +244,16 @@ class _Loader:
                     self.timings["render"] += time.perf_counter() - started
                 text = text.removeprefix("\ufeff")
                 source.rendered = True
+                try:
+                    check_text(text)  # a template can make what no file may hold
+                except SourceError as err:
+                    self.issues.append(
+                        Issue(
+                            Location(source.display, err.line, err.col),
+                            err.message + self._rendered_note(source),
+                        )
+                    )
+                    continue
             source.text = text
             sources.append(source)
             # The digest covers the rendered texts (hashed now, while memory is low).
@@ -194,12 +269,12 @@ class _Loader:
         for file in self.values_files:
             shown = str(file)
             try:
-                data = parse_yaml(decode(file.read_bytes()))
+                data = parse_yaml(decode(read_regular(file, VALUES_MAX_BYTES)))
             except SourceError as err:
                 self.issues.append(Issue(Location(shown, err.line, err.col), err.message))
                 continue
-            except OSError as err:
-                self.issues.append(Issue(None, f"values file {shown}: cannot read: {err.strerror}"))
+            except FileProblem as err:
+                self.issues.append(Issue(Location(shown, 1, 1), f"values file: {err}"))
                 continue
             if data is None:
                 continue
@@ -318,6 +393,7 @@ class _Loader:
         header plus one group item at a time, so the raw data of all groups never exists at
         once (validation streams item by item); the result is the same."""
         if len(source.text) >= CHUNKED_PARSE_ABOVE:
+            check_yaml(source.text)  # the chunks below are parsed without these checks
             split = source.index.split_groups()
             if split is not None:
                 header, chunks = split

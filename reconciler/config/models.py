@@ -21,6 +21,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from reconciler import state as st
+from reconciler.tim import limits
 from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
 from reconciler.tim.endpoints import resolve_endpoint
 
@@ -40,6 +41,55 @@ def _bytes(limit: int) -> dict[str, Any]:
     return {"maxLength": limit}
 
 
+def _account_schema() -> dict[str, Any]:
+    return {
+        "minLength": 1,
+        "maxLength": limits.ACCOUNT_MAX_BYTES,
+        "pattern": limits.ACCOUNT_PATTERN,
+    }
+
+
+RATE_LIMIT_MAX = 100_000
+
+
+def mark_keys(value: Any) -> Any:
+    """Mark keys: YAML numbers, or digit strings (a JSON Schema sees every key as a string). The
+    two spellings of one number are one mark: refuse them together instead of merging."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    spelled: dict[Any, Any] = {}
+    for key, accounts in value.items():
+        number = key
+        if isinstance(key, str) and key.isascii() and key.isdigit():
+            number = int(key)
+        if number in out and not isinstance(number, bool):
+            raise ValueError(
+                f"mark {number} is declared twice (as {spelled[number]!r} and {key!r}); "
+                "merge the two lists under one key"
+            )
+        out[number], spelled[number] = accounts, key
+    return out
+
+
+def _group_schema_extra(schema: dict[str, Any]) -> None:
+    """The per-type MaxMemberNum ceilings, stated in the schema as the loader holds them."""
+    rules = []
+    for ceiling in sorted(set(limits.MAX_MEMBERS_CEILING.values())):
+        names = [
+            name
+            for name in GROUP_TYPE_NAMES
+            if limits.MAX_MEMBERS_CEILING.get(st.normalize_type(name).value) == ceiling
+        ]
+        rules.append(
+            {
+                "if": {"properties": {"type": {"enum": names}}, "required": ["type"]},
+                "then": {"properties": {"max_members": {"maximum": ceiling}}},
+            }
+        )
+    schema["allOf"] = rules
+
+
 def check_endpoint(value: str) -> str:
     """`local`, a region name, an https URL, or an http URL on a loopback host."""
     resolve_endpoint(value)  # the client's own rules: raises ValueError with the accepted forms
@@ -49,17 +99,20 @@ def check_endpoint(value: str) -> str:
 class AppConfig(BaseModel):
     """The Chat application the groups belong to, and how to reach its REST API."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: exactly what the JSON Schema accepts ("50" is not 50, "off" is not false).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sdkappid: int = Field(
-        gt=0, description="SDKAppID of the Chat application (console > Applications)."
+        gt=0,
+        le=limits.INT64_MAX,
+        description="SDKAppID of the Chat application (console > Applications).",
     )
     admin: str = Field(
         default="administrator",
         min_length=1,
-        description="App admin account (UserID) that signs every REST call; at most 32 bytes. "
-        "Never removed from a group.",
-        json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+        description="App admin account (UserID) that signs every REST call: printable ASCII, "
+        "at most 32 bytes. Never removed from a group.",
+        json_schema_extra=_account_schema(),
     )
     endpoint: str = Field(
         default="local",
@@ -73,7 +126,12 @@ class AppConfig(BaseModel):
         "itself never lives in YAML.",
     )
     rate_limit: float = Field(
-        default=200, gt=0, description="Client-side limit in calls per second, per API."
+        default=200,
+        gt=0,
+        le=RATE_LIMIT_MAX,
+        allow_inf_nan=False,
+        description="Client-side limit in calls per second, per API (finite, above 0, at "
+        f"most {RATE_LIMIT_MAX:,}).",
     )
     create_missing_accounts: bool = Field(
         default=False,
@@ -95,11 +153,9 @@ class AppConfig(BaseModel):
     @field_validator("admin")
     @classmethod
     def _admin(cls, value: str) -> str:
-        if st.utf8_len(value) > st.ACCOUNT_MAX_BYTES:
-            raise ValueError(
-                f"admin account is {st.utf8_len(value)} bytes; at most "
-                f"{st.ACCOUNT_MAX_BYTES} bytes (UTF-8)"
-            )
+        problem = limits.account_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("secret_key_env")
@@ -123,12 +179,13 @@ class AppConfig(BaseModel):
 class Policy(BaseModel):
     """Safety rails applied when planning."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_removal_fraction: float = Field(
         default=0.25,
         ge=0,
         le=1,
+        allow_inf_nan=False,
         description="Largest fraction (0..1) of a group's current members that one plan may "
         "remove; a plan removing more is refused. 0 allows no removals, 1 allows all. Applies "
         "to groups of at least `min_group_size_for_guard` members.",
@@ -136,6 +193,7 @@ class Policy(BaseModel):
     min_group_size_for_guard: int = Field(
         default=10,
         ge=0,
+        le=limits.INT64_MAX,
         description="Groups with fewer current members than this are not guarded by "
         "`max_removal_fraction`.",
     )
@@ -167,6 +225,11 @@ def to_unix_seconds(value: Any) -> Any:
         value = int(value.timestamp())
     if isinstance(value, int) and value < 0:
         raise ValueError(f"{value} is before 1970; use a date-time like 2026-12-01T00:00:00Z")
+    if isinstance(value, int) and value > limits.UNIX_TIME_MAX:
+        raise ValueError(
+            f"{value} is after 2106 (Unix seconds are at most {limits.UNIX_TIME_MAX}); use a "
+            "date-time like 2026-12-01T00:00:00Z"
+        )
     if isinstance(value, date):
         raise ValueError(
             f"{value.isoformat()} is a date; muted_until needs a date-time with a zone, e.g. "
@@ -177,20 +240,26 @@ def to_unix_seconds(value: Any) -> Any:
 
 MutedUntil = Annotated[
     int,
-    BeforeValidator(to_unix_seconds, json_schema_input_type=datetime | int | None),
+    BeforeValidator(
+        to_unix_seconds,
+        json_schema_input_type=datetime
+        | Annotated[int, Field(ge=0, le=limits.UNIX_TIME_MAX)]
+        | None,
+    ),
 ]
 
-_ACCOUNT_DESC = "Account (UserID); at most 32 bytes (UTF-8). Quote IDs that look like numbers."
+_ACCOUNT_DESC = (
+    "Account (UserID): printable ASCII (0x20-0x7e), 1 to 32 bytes. Quote IDs that look like "
+    "numbers."
+)
 
 
 class MemberSpec(TypedDict):
     """A group member. Keys left out are not managed."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
 
-    account: Annotated[
-        str, Field(description=_ACCOUNT_DESC, json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES))
-    ]
+    account: Annotated[str, Field(description=_ACCOUNT_DESC, json_schema_extra=_account_schema())]
     role: NotRequired[
         Annotated[
             Literal["Member", "Admin", "Owner"] | None,
@@ -205,7 +274,7 @@ class MemberSpec(TypedDict):
             str | None,
             Field(
                 description="Name card shown in the group; at most 50 bytes (UTF-8).",
-                json_schema_extra=_bytes(st.NAME_CARD_MAX_BYTES),
+                json_schema_extra=_bytes(limits.NAME_CARD_MAX_BYTES),
             ),
         ]
     ]
@@ -236,13 +305,21 @@ class MemberSpec(TypedDict):
     join_time: NotRequired[
         Annotated[
             int | None,
-            Field(ge=0, description="Unix seconds; used only when the member is imported."),
+            Field(
+                ge=0,
+                le=limits.UNIX_TIME_MAX,
+                description="Unix seconds; used only when the member is imported.",
+            ),
         ]
     ]
     unread: NotRequired[
         Annotated[
             int | None,
-            Field(ge=0, description="Unread message count; used only when imported."),
+            Field(
+                ge=0,
+                le=limits.INT64_MAX,
+                description="Unread message count; used only when imported.",
+            ),
         ]
     ]
 
@@ -256,7 +333,7 @@ MemberItem = (
         str,
         Field(
             description="Shorthand for {account: ...}. " + _ACCOUNT_DESC,
-            json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+            json_schema_extra=_account_schema(),
         ),
     ]
     | MemberSpec
@@ -266,7 +343,9 @@ MemberItem = (
 class GroupSpec(TypedDict):
     """A chat group. Keys left out (or null) are not managed: the reconciler never changes them."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(  # type: ignore[misc]
+        extra="forbid", strict=True, json_schema_extra=_group_schema_extra
+    )
 
     id: Annotated[
         str,
@@ -274,7 +353,11 @@ class GroupSpec(TypedDict):
             description="Group ID: a custom ID (printable ASCII, at most 48 bytes, not starting "
             "with @TGS#; Community IDs must start with @TGS#_), or an existing server-assigned "
             "@TGS#... ID to adopt that group.",
-            json_schema_extra={"maxLength": st.GROUP_ID_MAX_BYTES, "pattern": "^[ -~]+$"},
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": limits.GROUP_ID_MAX_BYTES,
+                "pattern": limits.GROUP_ID_PATTERN,
+            },
         ),
     ]
     type: Annotated[
@@ -298,7 +381,7 @@ class GroupSpec(TypedDict):
             str | None,
             Field(
                 description="Group name; at most 30 bytes (UTF-8). Required to create a group.",
-                json_schema_extra=_bytes(st.NAME_MAX_BYTES),
+                json_schema_extra=_bytes(limits.NAME_MAX_BYTES),
             ),
         ]
     ]
@@ -308,7 +391,7 @@ class GroupSpec(TypedDict):
             Field(
                 description="Owner account (must exist); changed with change_group_owner. "
                 + _ACCOUNT_DESC,
-                json_schema_extra=_bytes(st.ACCOUNT_MAX_BYTES),
+                json_schema_extra=_account_schema(),
             ),
         ]
     ]
@@ -317,7 +400,7 @@ class GroupSpec(TypedDict):
             str | None,
             Field(
                 description="Introduction; at most 240 bytes (UTF-8).",
-                json_schema_extra=_bytes(st.INTRODUCTION_MAX_BYTES),
+                json_schema_extra=_bytes(limits.INTRODUCTION_MAX_BYTES),
             ),
         ]
     ]
@@ -326,7 +409,7 @@ class GroupSpec(TypedDict):
             str | None,
             Field(
                 description="Notice board text; at most 300 bytes (UTF-8).",
-                json_schema_extra=_bytes(st.NOTIFICATION_MAX_BYTES),
+                json_schema_extra=_bytes(limits.NOTIFICATION_MAX_BYTES),
             ),
         ]
     ]
@@ -335,7 +418,7 @@ class GroupSpec(TypedDict):
             str | None,
             Field(
                 description="Avatar URL; at most 100 bytes.",
-                json_schema_extra=_bytes(st.FACE_URL_MAX_BYTES),
+                json_schema_extra=_bytes(limits.FACE_URL_MAX_BYTES),
             ),
         ]
     ]
@@ -344,6 +427,7 @@ class GroupSpec(TypedDict):
             int | None,
             Field(
                 ge=1,
+                le=max(limits.MAX_MEMBERS_CEILING.values()),
                 description="Member limit (MaxMemberNum), within the plan's ceiling (6,000 for "
                 "Work/Public/Meeting on paid plans, 100,000 for Community); not less than the "
                 "declared members (+ the owner). Not for AVChatRoom (unlimited).",
@@ -409,24 +493,25 @@ class GroupSpec(TypedDict):
         Annotated[
             Annotated[
                 dict[
-                    int,
+                    Annotated[int, Field(le=limits.MAX_MARK)],
                     Annotated[
-                        list[str],
-                        Field(json_schema_extra={"maxItems": st.MAX_ACCOUNTS_PER_MARK}),
+                        list[Annotated[str, Field(json_schema_extra=_account_schema())]],
+                        Field(json_schema_extra={"maxItems": limits.MAX_ACCOUNTS_PER_MARK}),
                     ],
                 ],
+                BeforeValidator(mark_keys),
                 Field(
                     json_schema_extra={
-                        "propertyNames": {"pattern": "^[0-9]+$"},
-                        "maxProperties": st.MAX_DISTINCT_MARKS,
+                        "propertyNames": {"pattern": "^[0-9]{3,19}$"},
+                        "maxProperties": limits.MAX_DISTINCT_MARKS,
                     }
                 ),
             ]
             | None,
             Field(
-                description="AVChatRoom only: mark -> accounts. Marks are >= 1000, or the "
-                "special 500 and 600; at most 10 marks per group and 1,000 accounts per mark. "
-                "Marks apply to online members only (except 500)."
+                description="AVChatRoom only: mark -> accounts. Marks are numbers >= 1000 (at "
+                "most 2^63-1), or the special 500 and 600; at most 10 marks per group and 1,000 "
+                "accounts per mark. Marks apply to online members only (except 500)."
             ),
         ]
     ]

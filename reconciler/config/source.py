@@ -9,6 +9,7 @@ the one item concerned whenever possible.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,56 @@ class SourceError(Exception):
         self.line, self.col, self.message = line, col, message
 
 
+# Byte-order marks of other encodings: such a file is refused, not guessed at.
+_FOREIGN_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
+# Characters YAML does not allow unescaped anywhere (C0 controls but tab/LF/CR, DEL, C1 controls
+# but NEL), lone surrogates (a template can make them), and the noncharacters U+FFFE/U+FFFF.
+# A NUL byte in particular ends the text for a C parser: everything after it would be lost.
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _position(text: str, at: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, at) + 1
+    return text.count("\n", 0, line_start) + 1, at - line_start + 1
+
+
+def check_text(text: str) -> None:
+    """Refuse characters no YAML text may hold raw, at their line:col (before any parser)."""
+    match = _BAD_CHAR.search(text)
+    if match is None:
+        return
+    char = match[0]
+    line, col = _position(text, match.start())
+    if char == "\x00":
+        what = "a NUL byte (0x00)"
+    elif "\ud800" <= char <= "\udfff":
+        what = f"a lone surrogate (U+{ord(char):04X}, not a character)"
+    else:
+        what = f"the control character U+{ord(char):04X}"
+    raise SourceError(
+        line,
+        col,
+        f"{what} is not allowed in a config text; remove it (inside a double-quoted string, "
+        "write a control character as an escape such as \\t)",
+    )
+
+
 def decode(data: bytes) -> str:
-    """UTF-8 (an optional BOM is dropped); raise SourceError at the first invalid byte."""
+    """UTF-8 (an optional UTF-8 BOM is dropped) with no NUL or control characters; raise
+    SourceError at the first bad byte, so that no parser ever sees a prefix of the file."""
+    for bom, name in _FOREIGN_BOMS:
+        if data.startswith(bom):
+            raise SourceError(
+                1,
+                1,
+                f"the file looks like {name} (it starts with a {name} byte-order mark); "
+                "save it as UTF-8",
+            )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -46,45 +95,214 @@ def decode(data: bytes) -> str:
         line_start = head.rfind(b"\n") + 1
         col = len(head[line_start:].decode("utf-8", errors="replace")) + 1
         bad = data[err.start : err.start + 1].hex()
-        hint = " (the file looks like UTF-16)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise SourceError(
-            line, col, f"not valid UTF-8 (byte 0x{bad}){hint}; save the file as UTF-8"
+            line, col, f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8"
         ) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    text = text[1:] if text.startswith("\ufeff") else text
+    check_text(text)
+    return text
 
 
-# A tag where a YAML node starts: line start (after any "- "), after ": ", "? ", "[", "{" or ",".
-_TAG = re.compile(
-    r"(?m)(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|\?[ \t]+|[\[{,][ \t]*)(!<[^>\n]*>|!!?[^\s,\[\]{}]*)"
+# Where a tag, an explicit or flow-collection key, or a document marker may start. Matches inside
+# quoted strings or comments are possible; the YAML scanner then decides (see _check_tokens).
+_HAZARD = re.compile(
+    r"(?m)(?:^|(?<=[ \t\[\]{},]))(?:!|\?(?=[ \t\r]|$))"
+    r"|[\]}][ \t]*:(?=[ \t\r,\]}]|$)"
+    r"|^(?:---|\.\.\.)(?=[ \t\r]|$)"
 )
-# The YAML core schema's own tags only say what a plain value already is.
-_CORE_TAGS = frozenset({"!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq"})
+SCAN_WHOLE_MAX = 1_000_000  # characters; bigger texts are scanned one suspect chunk at a time
 
 
-def _refuse_tags(text: str) -> None:
-    """Configs are plain data: refuse explicit tags (yaml_rs ignores most of them silently)."""
-    if "!" not in text:
+def _check_tokens(text: str) -> None:
+    """Configs are plain data in one YAML document: refuse every tag (yaml_rs ignores most of
+    them silently), non-scalar keys and a second document, each at its place."""
+    first = _HAZARD.search(text)
+    if first is None:
         return
-    for match in _TAG.finditer(text):
-        tag = match[1]
-        if tag in _CORE_TAGS:
+    if len(text) <= SCAN_WHOLE_MAX:
+        _scan(text, 0)
+        return
+    spots = [m.start() for m in _HAZARD.finditer(text)]
+    for start, end, row in SourceIndex(text).chunks():
+        if any(start <= at < end for at in spots):
+            if not _scan(text[start:end], row):
+                _scan(text, 0)  # the chunk does not scan alone: scan the whole text
+                return
+
+
+def _scan(text: str, first_row: int) -> bool:
+    """Scan ``text`` with ruamel.yaml's scanner; False when it cannot (yaml_rs then reports)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml import tokens as T
+
+    content = (
+        T.ScalarToken,
+        T.BlockMappingStartToken,
+        T.BlockSequenceStartToken,
+        T.FlowMappingStartToken,
+        T.FlowSequenceStartToken,
+        T.AliasToken,
+        T.AnchorToken,
+        T.TagToken,
+        T.BlockEntryToken,
+    )
+    collections = (
+        T.BlockMappingStartToken,
+        T.BlockSequenceStartToken,
+        T.FlowMappingStartToken,
+        T.FlowSequenceStartToken,
+        T.BlockEntryToken,
+    )
+
+    def fail(token: Any, message: str) -> SourceError:
+        mark = token.start_mark
+        return SourceError(mark.line + first_row + 1, mark.column + 1, message)
+
+    seen_content = ended = False
+    after_key = False
+    try:
+        for token in YAML(typ="safe", pure=True).scan(text):
+            if isinstance(token, T.TagToken):
+                handle, suffix = token.value
+                raise fail(
+                    token,
+                    f"tag {handle or ''}{suffix or ''} is not allowed: configs are plain data "
+                    "(no language-specific, custom or core tags); remove the tag, and quote "
+                    "the value if it is text",
+                )
+            if after_key and not isinstance(token, T.AnchorToken):
+                after_key = False
+                if isinstance(token, collections):
+                    raise fail(
+                        token,
+                        "a key must be a plain value (a name or a number), not a list or a "
+                        "mapping; write the key as text",
+                    )
+            if isinstance(token, T.KeyToken):
+                after_key = True
+            elif isinstance(token, T.DocumentStartToken) and seen_content:
+                raise fail(
+                    token,
+                    "a second YAML document starts here; a config file is one document: "
+                    "split it into two files, or remove the `---` line",
+                )
+            elif isinstance(token, T.DocumentEndToken):
+                ended = seen_content
+            elif isinstance(token, content):
+                if ended:
+                    raise fail(
+                        token,
+                        "content after the end of the YAML document (`...`); a config file is "
+                        "one document: remove the `...` line or split the file",
+                    )
+                seen_content = True
+    except SourceError:
+        raise
+    except Exception:  # noqa: BLE001 - not scannable here; the real parser reports the error
+        return False
+    return True
+
+
+# --- alias budget ---------------------------------------------------------------------------
+
+# Bytes that alias expansion may produce in one file. yaml_rs bounds the *events* an alias replays;
+# this bounds the *bytes* (5,000 aliases of a 100 KB scalar are few events but 500 MB of data).
+ALIAS_BYTES_MAX = 8_000_000
+_NODE_COST = 16  # per replayed scalar or collection: small nodes cost memory too
+_ANCHOR = re.compile(r"(?:^|(?<=[ \t\[\]{},]))&([^\s,\[\]{}]+)", re.M)
+_ALIAS = re.compile(r"(?:^|(?<=[ \t\[\]{},]))\*([^\s,\[\]{}]+)", re.M)
+_LEAD = re.compile(r"[ \t]*(?:-[ \t]+)*")
+
+
+def _anchor_extent(text: str, at: int) -> tuple[int, int]:
+    """A generous estimate of the text span of the node anchored at ``at``: the rest of its line
+    and every following line indented deeper than the key or dash that owns it (continuation
+    lines, block collections, block scalars), plus an indentless sequence under a key."""
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    head = text[line_start:at]
+    stripped = head.rstrip()
+    if stripped.endswith(":"):  # the value of a key: owned by the key's column
+        owner, indentless = _LEAD.match(head).end(), True  # type: ignore[union-attr]
+    elif stripped.endswith("-"):  # a sequence item: owned by its dash
+        owner, indentless = len(stripped) - 1, False
+    else:
+        owner, indentless = len(head) - len(head.lstrip(" ")), False
+    end = line_end
+    while end < len(text):
+        nxt = text.find("\n", end + 1)
+        nxt = len(text) if nxt < 0 else nxt
+        row = text[end + 1 : nxt]
+        body = row.lstrip(" ")
+        indent = len(row) - len(body)
+        if body and not body.startswith("#"):
+            deeper = indent > owner or (indentless and indent == owner and body[:2] in ("- ", "-"))
+            if not deeper:
+                break
+        end = nxt
+    return at, end
+
+
+def check_alias_budget(text: str) -> None:
+    """Refuse a text whose aliases would produce more than ALIAS_BYTES_MAX bytes, at the alias
+    that crosses the budget. Linear in the text: sizes are computed, never expanded."""
+    if "*" not in text:
+        return
+    aliases = [(m.start(), m[1]) for m in _ALIAS.finditer(text)]
+    if not aliases:
+        return
+    positions = [at for at, _ in aliases]
+    anchors: dict[str, list[tuple[int, int]]] = {}
+    for match in _ANCHOR.finditer(text):
+        anchors.setdefault(match[1], []).append(_anchor_extent(text, match.start()))
+    sizes: dict[tuple[int, int], int] = {}
+
+    def target(name: str, at: int) -> tuple[int, int] | None:
+        # The latest definition before the alias (YAML: an alias names the last such anchor).
+        spans = [span for span in anchors.get(name, ()) if span[0] < at]
+        return spans[-1] if spans else None
+
+    def size(span: tuple[int, int], busy: frozenset[tuple[int, int]]) -> int:
+        if span in sizes:
+            return sizes[span]
+        start, end = span
+        total = end - start + _NODE_COST
+        inside = aliases[bisect.bisect_right(positions, start) : bisect.bisect_left(positions, end)]
+        for at, name in inside:
+            inner = target(name, at)
+            if inner is not None and inner not in busy and inner != span:
+                total += size(inner, busy | {span})
+        sizes[span] = total
+        return total
+
+    produced = 0
+    for at, name in aliases:
+        span = target(name, at)
+        if span is None:
             continue
-        line_start = text.rfind("\n", 0, match.start(1)) + 1
-        before = text[line_start : match.start(1)]
-        if before.count('"') % 2 or before.count("'") % 2 or "#" in before:
-            continue  # inside a quoted string or a comment
-        line = text.count("\n", 0, line_start) + 1
-        raise SourceError(
-            line,
-            match.start(1) - line_start + 1,
-            f"tag {tag} is not allowed: configs are plain data (no language-specific or custom "
-            "tags); remove the tag, or quote the value if it is text",
-        )
+        produced += size(span, frozenset())
+        if produced > ALIAS_BYTES_MAX:
+            line, col = _position(text, at)
+            raise SourceError(
+                line,
+                col,
+                f"too much alias expansion: the aliases up to this one would produce over "
+                f"{ALIAS_BYTES_MAX // 1_000_000} MB of data; write the data out, or use a "
+                "template loop",
+            )
+
+
+def check_yaml(text: str) -> None:
+    """Every check that must see a whole text before a parser does (see parse_yaml)."""
+    check_text(text)
+    _check_tokens(text)
+    check_alias_budget(text)
 
 
 def parse_yaml(text: str) -> Any:
     """Parse one YAML document; raise SourceError (located as well as the message allows)."""
-    _refuse_tags(text)
+    check_yaml(text)
     try:
         return yaml_rs.loads(text, alias_limits=ALIAS_LIMITS)
     except yaml_rs.YAMLDecodeError as err:
@@ -173,17 +391,35 @@ def _walk_duplicates(node: Any) -> tuple[tuple[int, int], tuple[int, int], str] 
         if isinstance(current, MappingNode):
             keys: dict[Any, Any] = {}
             for key_node, value_node in current.value:
-                key = getattr(key_node, "value", None)
-                if isinstance(key, str):
+                key = _key_value(key_node)
+                if key is not None:
                     if key in keys:
                         first = keys[key].start_mark
                         second = key_node.start_mark
-                        return (second.line, second.column), (first.line, first.column), key
+                        return (
+                            (second.line, second.column),
+                            (first.line, first.column),
+                            str(key_node.value),
+                        )
                     keys[key] = key_node
                 stack.append(value_node)
         elif isinstance(current, SequenceNode):
             stack.extend(reversed(current.value))
     return None
+
+
+def _key_value(node: Any) -> Any:
+    """A scalar key as the parser sees it: plain 1000 and 1000.0 are the same number."""
+    value = getattr(node, "value", None)
+    if not isinstance(value, str):
+        return None
+    if getattr(node, "style", None) is None:
+        for kind in (int, float):
+            try:
+                return kind(value.replace("_", ""))
+            except ValueError:
+                pass
+    return value
 
 
 def _compose(text: str) -> Any:

@@ -113,7 +113,7 @@ def get_appid_group_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     nxt = body.get("Next", 0)
     if isinstance(nxt, str) and nxt.isdigit():
         nxt = int(nxt)
-    if not R.is_int(nxt) or nxt < 0 or (0 < nxt < CURSOR_BASE):
+    if not R.is_int(nxt) or nxt < 0 or (0 < nxt < CURSOR_BASE) or nxt >= 1 << 64:
         raise R.bad("Next must be 0 or a value returned by a previous call")
     after = nxt - CURSOR_BASE if nxt else 0
     gtype = body.get("GroupType")
@@ -314,7 +314,7 @@ def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     if not R.is_int(limit) or not 0 <= limit <= R.MEMBER_INFO_LIMIT:
         raise R.bad(f"Limit must be an integer from 1 to {R.MEMBER_INFO_LIMIT}")
     offset = body.get("Offset", 0)
-    if not R.is_int(offset) or offset < 0:
+    if not R.is_int(offset) or not 0 <= offset <= R.INT64_MAX:
         raise R.bad("Offset must be an integer >= 0")
     community = g["type"] == R.COMMUNITY
     where, args = "group_seq = ?", [g["seq"]]
@@ -623,7 +623,7 @@ def import_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     for item in items:
         if item.get("Role", "Admin") != "Admin":
             raise R.bad(f"{item['Member_Account']}: Role may only be 'Admin'")
-        R.get_int(item, "JoinTime")
+        R.get_int(item, "JoinTime", maximum=R.UNIX_TIME_MAX)
         R.get_int(item, "UnreadMsgNum")
     return _add_members(ctx, c, body, items, "import_group_member", importing=True)
 
@@ -719,7 +719,11 @@ def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         if not isinstance(marks, list) or not marks:
             raise R.bad(f"{account}: Marks must be a non-empty array of numbers")
         for mark in marks:
-            if not R.is_int(mark) or (mark < R.MIN_CUSTOM_MARK and mark not in R.SPECIAL_MARKS):
+            if (
+                not R.is_int(mark)
+                or mark > R.MAX_MARK
+                or (mark < R.MIN_CUSTOM_MARK and mark not in R.SPECIAL_MARKS)
+            ):
                 raise R.bad(f"{account}: mark {mark!r} must be >= {R.MIN_CUSTOM_MARK} or 500/600")
         wanted.append((account, marks))
     g = _load_group(c, body)
@@ -776,7 +780,7 @@ def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
 def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     timestamp = R.get_int(body, "Timestamp", required=True)
     mark = body.get("Mark")
-    if mark is not None and not R.is_int(mark):
+    if mark is not None and (not R.is_int(mark) or not 0 <= mark <= R.MAX_MARK):
         raise R.bad("Mark must be an integer")
     g = _load_group(c, body)
     if g["type"] not in (R.AVCHATROOM, R.COMMUNITY):

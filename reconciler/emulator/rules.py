@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tim import limits as _st
 from ..tim.limits import BATCH, GROUP_LIST_PAGE
 from .errors import BAD_GROUP_ID, BAD_PARAM, ApiError
 
@@ -36,7 +37,7 @@ MEMBER_TYPES = frozenset({PRIVATE, PUBLIC, CHATROOM, COMMUNITY})
 
 # Default and maximum MaxMemberNum per type (documented paid ceilings: 6,000 / 100,000).
 # AVChatRoom is unlimited: MaxMemberNum is ignored there and reported as 0.
-MAX_MEMBERS = {PRIVATE: 6000, PUBLIC: 6000, CHATROOM: 6000, COMMUNITY: 100000, AVCHATROOM: 0}
+MAX_MEMBERS = {**_st.MAX_MEMBERS_CEILING, AVCHATROOM: 0}
 
 # Defaults for the join options when create_group leaves them out.
 DEFAULT_APPLY_JOIN = {
@@ -62,8 +63,9 @@ INTRODUCTION_BYTES = 240
 NOTIFICATION_BYTES = 300
 FACE_URL_BYTES = 100
 NAME_CARD_BYTES = 50
-GROUP_ID_BYTES = 48
-USER_ID_BYTES = 32
+# The identifier rules are the project's one statement of them (reconciler.tim.limits).
+GROUP_ID_BYTES = _st.GROUP_ID_MAX_BYTES
+USER_ID_BYTES = _st.ACCOUNT_MAX_BYTES
 
 # Per-request limits: the documented batch sizes (shared with the client), and the server's own.
 GROUP_INFO_BATCH = BATCH["get_group_info"]
@@ -82,6 +84,9 @@ RESPONSE_MAX_BYTES = 1 << 20
 
 # AVChatRoom marks.
 MIN_CUSTOM_MARK = 1000
+MAX_MARK = _st.MAX_MARK
+INT64_MAX = _st.INT64_MAX
+UNIX_TIME_MAX = _st.UNIX_TIME_MAX
 MARK_ALWAYS_ONLINE = 500
 MARK_HIDDEN = 600
 SPECIAL_MARKS = frozenset({MARK_ALWAYS_ONLINE, MARK_HIDDEN})
@@ -89,8 +94,8 @@ MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 MARK_500_SECONDS = 3 * 86400
 
-SERVER_ID_PREFIX = "@TGS#"
-COMMUNITY_ID_PREFIX = "@TGS#_"
+SERVER_ID_PREFIX = _st.SERVER_ID_PREFIX
+COMMUNITY_ID_PREFIX = _st.COMMUNITY_ID_PREFIX
 
 
 def bad(info: str) -> ApiError:
@@ -119,14 +124,21 @@ def get_str(body: dict, field: str, limit: int | None = None, *, required: bool 
     return value
 
 
-def get_int(body: dict, field: str, *, required: bool = False, minimum: int = 0) -> int | None:
+def get_int(
+    body: dict,
+    field: str,
+    *,
+    required: bool = False,
+    minimum: int = 0,
+    maximum: int = _st.INT64_MAX,
+) -> int | None:
     value = body.get(field)
     if value is None:
         if required:
             raise bad(f"{field} is required")
         return None
-    if not is_int(value) or value < minimum:
-        raise bad(f"{field} must be an integer >= {minimum}")
+    if not is_int(value) or not minimum <= value <= maximum:
+        raise bad(f"{field} must be an integer from {minimum} to {maximum}")
     return value
 
 
@@ -142,17 +154,13 @@ def get_list(body: dict, field: str, *, required: bool = True) -> list | None:
 
 
 def printable_ascii(text: str) -> bool:
-    return all(" " <= ch <= "~" for ch in text)
+    return text.isascii() and text.isprintable()
 
 
 def well_formed_group_id(value: Any) -> bool:
-    """A string that could name a group at all (server-assigned or custom)."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= GROUP_ID_BYTES
-        and printable_ascii(value)
-        and value.strip() == value
-    )
+    """A string that could name a group at all (server-assigned or custom): the same rule
+    create_group holds, so every ID a group can be created with is usable at every endpoint."""
+    return isinstance(value, str) and _st.group_id_problem(value) is None
 
 
 def group_id_param(body: dict) -> str:
@@ -171,7 +179,7 @@ def check_custom_group_id(group_id: Any, group_type: str) -> str:
     """Validate a custom GroupId for create_group (10015 when it breaks the documented rules)."""
     if not isinstance(group_id, str):
         raise bad("GroupId must be a string")
-    if not group_id or utf8_len(group_id) > GROUP_ID_BYTES or not printable_ascii(group_id):
+    if not well_formed_group_id(group_id):
         raise ApiError(
             BAD_GROUP_ID,
             f"invalid custom group ID {group_id!r}: use 1-{GROUP_ID_BYTES} printable ASCII bytes",
@@ -193,16 +201,13 @@ def check_custom_group_id(group_id: Any, group_type: str) -> str:
 def check_user_id(value: Any, field: str = "Member_Account") -> str:
     if not isinstance(value, str) or not value:
         raise bad(f"{field} must be a non-empty string")
+    if not valid_user_id(value):
+        raise bad(f"{field} {value!r}: UserIDs are 1-{USER_ID_BYTES} bytes of printable ASCII")
     return value
 
 
 def valid_user_id(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and 0 < utf8_len(value) <= USER_ID_BYTES
-        and printable_ascii(value)
-        and value.strip() == value
-    )
+    return isinstance(value, str) and _st.account_problem(value) is None
 
 
 def custom_data(value: Any, field: str) -> list[tuple[str, str]]:

@@ -12,7 +12,9 @@ without going through HTTP; ``dump`` reads it back for assertions.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -81,6 +83,81 @@ MEMBER_COLUMNS = (
     " name_card, app_data, online, marks, mark500_until"
 )
 
+# PRAGMA application_id of every store file ("TIMR"): the mark that a file is the emulator's.
+APPLICATION_ID = 0x54494D52
+_TABLES = {"meta", "accounts", "groups", "members"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreRefused(ValueError):
+    """The path given for the store is not one the emulator may open (nothing was changed)."""
+
+
+def check_store_path(path: str) -> bool:
+    """Refuse, before anything touches it, a path that is not an emulator store: it must be an
+    SQLite file this emulator created (its application_id, or the tables of a store made before
+    the mark existed), an empty file, or a new file in an existing directory. True if new."""
+    if path == ":memory:" or path.startswith("file:"):
+        return False
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise StoreRefused(f"local_db {path}: a dangling symlink; fix or remove it") from None
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise StoreRefused(
+                f"local_db {path}: the directory {parent} does not exist; create it, or point "
+                "local_db into an existing directory"
+            ) from None
+        return True
+    except OSError as err:
+        raise StoreRefused(f"local_db {path}: cannot use it: {err.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise StoreRefused(
+            f"local_db {path}: {kind}; local_db must be the emulator's SQLite file (or a new "
+            "file in an existing directory)"
+        )
+    if info.st_size == 0:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError as err:
+        raise StoreRefused(f"local_db {path}: cannot read it: {err.strerror}") from None
+    if not header.startswith(_SQLITE_MAGIC) or len(header) < 72:
+        raise StoreRefused(
+            f"local_db {path}: not an SQLite file, so not the emulator's store; the emulator "
+            "never writes to other files: point local_db at a new file"
+        )
+    if int.from_bytes(header[68:72], "big") == APPLICATION_ID:
+        return False
+    if _legacy_store(path):
+        return False
+    raise StoreRefused(
+        f"local_db {path}: an SQLite database the emulator did not create; it is left "
+        "untouched: point local_db at a new file"
+    )
+
+
+def _legacy_store(path: str) -> bool:
+    """A store written before the application_id mark: exactly the emulator's tables."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            mark = conn.execute("PRAGMA application_id").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return mark == APPLICATION_ID or names - {"sqlite_sequence"} == _TABLES
+
+
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ID_SPACE = 36**8
 _ID_PREFIX = {
@@ -109,9 +186,13 @@ class EmulatorStore:
         self.path = str(db_path)
         self.admin = admin
         self._lock = threading.RLock()
+        check_store_path(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout=10000")
+        # Marked before WAL is on, so the mark is in the main file's header from the start.
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
