@@ -150,3 +150,22 @@ def test_a_file_of_an_earlier_release_gains_the_new_columns(tmp_path):
     conn.close()
     group = EmulatorStore(path).dump()["groups"]["pub"]
     assert (group["EnablePermission"], group["HistoryMsgBeforeJoin"]) == (0, "Off")
+
+
+async def test_community_paging_ends_with_an_empty_next_never_an_empty_page(app, tim):
+    # Unconfirmed (reference §4): the end marker of get_group_member_info's Community ``Next``.
+    # Chosen: "" (as the permission-group API documents), on the last page that has members.
+    app.state.store.seed(
+        groups=[
+            {
+                "GroupId": "@TGS#_even",
+                "Type": "Community",
+                "MemberList": [{"Member_Account": f"m{i:03d}"} for i in range(200)],
+            }
+        ]
+    )
+    body = {"GroupId": "@TGS#_even", "Limit": 100, "Next": ""}
+    first = await tim(G + "get_group_member_info", body)
+    assert len(first["MemberList"]) == 100 and first["Next"] != ""
+    second = await tim(G + "get_group_member_info", {**body, "Next": first["Next"]})
+    assert len(second["MemberList"]) == 100 and second["Next"] == ""

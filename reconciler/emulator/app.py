@@ -14,11 +14,15 @@ unconfirmed points. A /v4 request goes through, in order:
 4. the UserSig (70001 expired, 70003 unparseable, 70009 wrong key, 70013 made for another
    identifier, 70014 made for another app) and the admin check (60010 when the identifier,
    with a valid UserSig of its own, is not the app admin);
-5. the rate limit (``rate_limit`` calls/s per API over a sliding 1 s window; the documented
-   1 call/s of get_appid_group_list applies whenever a limit is set): 60007, HTTP 200;
-6. the body: 60003 if it is not JSON (an empty body included), 10011 (account service: 70402)
-   if it is JSON but not an object;
-7. the command, in one SQLite transaction (rolled back when it fails).
+5. the rate limit (``rate_limit`` calls/s per API over a sliding 1 s window, never above the
+   API's documented rate in ``tim/limits.RATES``: 1/s for get_appid_group_list, 100/s for the
+   account APIs): 60007, HTTP 200;
+6. the body: 60003 if it is not JSON (an empty body included; a trailing comma before ] or }
+   is forgiven), 10011 (account service: 70402) if it is JSON but not an object;
+7. the command, in one SQLite transaction (rolled back when it fails), under the app's
+   ``profile`` (``reconciler.emulator.profiles``).
+
+Every /v4 answer, failures included, carries a ``RequestId`` (``Id-<hex>-O-Seq-<n>``).
 
 Steps 1-5 run on the event loop; 6-7 on one worker thread, one command at a time, so a command
 that takes long (an answer of tens of thousands of members) does not hold up the timing and
@@ -52,8 +56,10 @@ usual envelope:
 * ``POST /emulator/reset``: forget all groups, members and accounts, statistics, rate windows
   and the clock offset; restart the fault sequence from ``seed``.
 * ``GET /emulator/stats``: ``{"requests": {api: n}, "total": n, "rate_limited": {api: n},
-  "faults": {kind: n}, "fault_log": [[request_no, api, kind], ...], "errors": {code: n},
-  "state": {"groups": n, "members": n, "accounts": n}}`` (``api`` is ``service/command``).
+  "busiest_second": {api: n}, "faults": {kind: n}, "fault_log": [[request_no, api, kind], ...],
+  "errors": {code: n}, "state": {"groups": n, "members": n, "accounts": n}}`` (``api`` is
+  ``service/command``; ``busiest_second``: the most calls of that API admitted past the rate
+  limit in any sliding 1 s window, with or without rate limiting).
 """
 
 from __future__ import annotations
