@@ -157,7 +157,6 @@ BASE_FIELDS = (
     "ApplyJoinOption",
     "InviteJoinOption",
     "MuteAllMember",
-    "ShutUpAllMember",
     "HistoryMsgBeforeJoin",
     "EnablePermission",
     "DefaultPermission",
@@ -291,7 +290,6 @@ def _group_json(
         "ApplyJoinOption": g["apply_join"],
         "MuteAllMember": "On" if g["mute_all"] else "Off",
     }
-    values["ShutUpAllMember"] = values["MuteAllMember"]
     if profile.invite_join_in_info and not is_av:
         values["InviteJoinOption"] = g["invite_join"]
     if g["type"] in R.HISTORY_TYPES:
@@ -309,8 +307,6 @@ def _group_json(
             values["MemberNum"] = len(members)
     for name in BASE_FIELDS:
         if name in values and (base is None or name in base):
-            if is_av and name == "MemberNum":
-                continue
             item[name] = values[name]
     if "MuteAllMember" in item:
         item["ShutUpAllMember"] = item["MuteAllMember"]
