@@ -114,6 +114,7 @@ async def test_permission_fields_of_communities_with_topics(tim):
     group = info_of(await tim(G + "get_group_info", {"GroupIdList": ["@TGS#_topics"]}))
     assert (group["EnablePermission"], group["DefaultPermission"]) == (1, 3)
     await tim(modify, {"GroupId": "@TGS#_topics", "DefaultPermission": -1}, expect=10004)
+    await tim(modify, {"GroupId": "@TGS#_topics", "DefaultPermission": 1 << 63}, expect=10004)
     await tim(modify, {"GroupId": "@TGS#_topics", "DefaultPermission": 7})  # already enabled
     group = info_of(await tim(G + "get_group_info", {"GroupIdList": ["@TGS#_topics"]}))
     assert group["DefaultPermission"] == 7
