@@ -160,7 +160,9 @@ async def test_command_type_and_marks_as_strings(app, post):
     assert [m["Member_Account"] for m in members["MemberList"]] == ["bob"]
 
 
-@pytest.mark.parametrize("value", ['"abc"', '"1.5"', '" 5"', '"5 "', "1.5", "true", '""'])
+@pytest.mark.parametrize(
+    "value", ['"abc"', '"1.5"', '" 5"', '"5 "', "1.5", "true", '""', '"99999999999999999999"']
+)
 async def test_strings_that_are_not_decimal_integers_are_refused(post, value):
     # Integer fields (seed 003's MaxMemberNum, seed 001's MuteTime): anything but an integer
     # or its decimal digits is an invalid parameter, 10004.

@@ -111,6 +111,7 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+INT64_MAX = (1 << 63) - 1  # the widest Integer field the pages describe (Next is a uint64)
 _DECIMAL = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -145,8 +146,8 @@ def get_int(body: dict, field: str, *, required: bool = False, minimum: int = 0)
             raise bad(f"{field} is required")
         return None
     number = as_int(value)
-    if number is None or number < minimum:
-        raise bad(f"{field} must be an integer >= {minimum}")
+    if number is None or not minimum <= number <= INT64_MAX:
+        raise bad(f"{field} must be an integer from {minimum} to {INT64_MAX}")
     return number
 
 
