@@ -505,9 +505,7 @@ def _permissions(
             raise R.bad("EnablePermission is only for Community groups that support topics")
         enabled = enable
     perm = R.get_int(body, "DefaultPermission")
-    if perm is not None:
-        if perm > R.PERMISSION_MAX:
-            raise R.bad(f"DefaultPermission must be an integer from 0 to {R.PERMISSION_MAX}")
+    if perm is not None:  # a bit set the pages do not bound: any int64 >= 0 (get_int)
         if not enabled:
             raise R.bad("DefaultPermission needs EnablePermission 1 (permission groups on)")
         default = perm

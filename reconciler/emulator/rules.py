@@ -82,7 +82,6 @@ RESPONSE_MAX_BYTES = 1 << 20
 # Communities with topics (seed 003, DO): permission groups; EnablePermission is 0 or 1, and
 # DefaultPermission (a bit set the pages do not enumerate) needs EnablePermission 1.
 ENABLE_PERMISSION_VALUES = frozenset({0, 1})
-PERMISSION_MAX = (1 << 63) - 1  # what SQLite stores; the pages give no bound
 # HistoryMsgBeforeJoin (DO's ModifyGroupBaseInfoRequest): On/Off, Work/Public/Meeting only.
 HISTORY_TYPES = frozenset({PRIVATE, PUBLIC, CHATROOM})
 
