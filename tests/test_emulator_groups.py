@@ -82,7 +82,8 @@ async def test_create_group_lifecycle(tim):
         ("bob", "Admin"),
         ("tommy", "Member"),
     ]
-    assert g["MuteAllMember"] == "Off" and "ShutUpAllMember" not in g
+    # Both names of the mute-all flag (current EN: MuteAllMember; TC, DB, PY: ShutUpAllMember).
+    assert g["MuteAllMember"] == g["ShutUpAllMember"] == "Off"
     await tim(G + "destroy_group", {"GroupId": gid})
     assert (await info(tim, gid))["ErrorCode"] == 10010
 
@@ -123,7 +124,7 @@ async def test_avchatroom_profile_has_no_members(tim, http):
     await tim(
         G + "create_group",
         {"Type": "AVChatRoom", "Name": "x", "MemberList": [{"Member_Account": "bob"}]},
-        expect=10004,
+        expect=10007,  # EN-34895 (reference §16.1)
     )
     # modify_group_base_info works on every type; MaxMemberNum is ignored for AVChatRoom
     await tim(
@@ -283,6 +284,7 @@ async def test_response_filter(tim):
         "Name": "p",
         "MemberNum": 2,
         "MuteAllMember": "Off",
+        "ShutUpAllMember": "Off",
         "AppDefinedData": [{"Key": "b", "Value": "2"}],
         "MemberList": [
             {"Member_Account": "leckie", "Role": "Owner"},

@@ -3,11 +3,17 @@
 Public API:
 
 * ``create_app(db_path, *, sdkappid, secret_key, admin="administrator", latency_ms=0,
-  rate_limit=None, fault_rate=0.0, seed=None, stall_s=30.0) -> Starlette``: use it in-process
-  through ``httpx.ASGITransport`` or behind any ASGI server (``reconciler.emulator.app``
-  documents the request pipeline, faults, rate limiting and the ``/emulator/*`` controls).
+  rate_limit=None, fault_rate=0.0, seed=None, stall_s=30.0, profile="default") -> Starlette``:
+  use it in-process through ``httpx.ASGITransport`` or behind any ASGI server
+  (``reconciler.emulator.app`` documents the request pipeline, faults, rate limiting and the
+  ``/emulator/*`` controls).
 * ``serve(host, port, db, sdkappid, admin, secret_key, latency_ms=0, rate_limit=None,
-  fault_rate=0.0, seed=None)``: the same app over real HTTP (uvicorn).
+  fault_rate=0.0, seed=None, profile="default")``: the same app over real HTTP (uvicorn).
+* ``profile``: ``"default"`` follows the seed pages; ``"latest"`` enforces the strictest
+  documented reading where the vendor's revisions disagree (20 accounts per add/import call,
+  10018 for get_group_info answers over 1 MB, JoinTime rules on import, no InviteJoinOption in
+  get_group_info, no MemberList for groups over 500 members, get_group_member_info Limit up to
+  200). ``reconciler.emulator.profiles.PROFILES`` is the one table of those facts.
 * ``EmulatorStore(db_path).seed(groups=[...], accounts=[...])``: bulk state without HTTP, on
   the same SQLite file; ``dump()`` reads it all back.
 * ``reconciler.emulator.testing``: ``serve_in_thread(app)`` (uvicorn on a free loopback port)
@@ -18,18 +24,28 @@ documentation is silent or unconfirmed, the emulator makes the choices below, ac
 forms in requests and answering in the current form.
 
 Wire format
-  * Responses carry ``ActionStatus``, ``ErrorInfo``, ``ErrorCode`` (no ``RequestId``), HTTP 200
-    except injected faults. Names are the current ones: ``MuteAllMember``, ``MuteUntil``.
-    Requests may use ``MuteAllMember`` or ``ShutUpAllMember``, ``MuteTime`` or ``ShutUpTime``;
-    response filters may name ``ShutUpUntil``/``ShutUpAllMember``. Unknown fields are ignored,
-    as a server would: create_group reads only ``MaxMemberCount``, modify_group_base_info only
-    ``MaxMemberNum`` (sending the other name silently does nothing).
+  * Responses carry ``ActionStatus``, ``ErrorInfo``, ``ErrorCode`` and ``RequestId``
+    (``Id-<32 hex>-O-Seq-<n>``, as in the newer samples; in failures too), HTTP 200 except
+    injected faults. The mute fields come under both names wherever they appear, since the
+    docs of different eras show both and clients read one or the other: ``MuteAllMember`` and
+    ``ShutUpAllMember``, ``MuteUntil`` and ``ShutUpUntil``. Requests may use ``MuteAllMember``
+    or ``ShutUpAllMember``, ``MuteTime`` or ``ShutUpTime`` (the current name wins); filters
+    may name either. Unknown fields are ignored, as a server would: create_group reads only
+    ``MaxMemberCount``, modify_group_base_info only ``MaxMemberNum`` (sending the other name
+    silently does nothing).
+  * What third-party clients send where the docs are silent is accepted: ``Identifier`` for
+    account_import's ``UserID`` (UserID wins); multiaccount_import's newer ``AccountList:
+    [{UserID, Nick, FaceUrl}]`` beside ``Accounts`` (it updates existing accounts; both forms
+    count toward the 100); any integer field as a decimal string (``"20"``; ``rules.as_int``;
+    ``"1.5"``, ``" 5"`` or ``true`` are 10004); a trailing comma before ``]`` or ``}`` (seed
+    000's own sample has one); any Content-Type header, or none (the body is read as JSON).
   * Bad path or unknown service: 60009. Unknown command of a known service: 10003. Not POST:
     60002. A body that is not JSON (empty included) is refused by the REST layer with 60003; a
-    JSON body that is not an object with 10011 (account service: 70402). JSON is strict: the
-    ``//`` comments and trailing commas in the documentation's samples are annotations.
+    JSON body that is not an object with 10011 (account service: 70402). The ``//`` comments
+    in the documentation's samples are annotations: 60003.
   * Query parameters: sdkappid missing 60012 / not this app 60006; identifier or usersig
-    missing 60004; random not a uint32 or contenttype not ``json``: 60002. UserSig: 70001
+    missing 60004; random not a uint32 or contenttype not ``json``: 60002 (the overview says
+    names and values are case-sensitive, so ``contenttype=JSON`` is refused too). UserSig: 70001
     expired, 70003 unparseable, 70009 wrong key, 70013 made for another identifier, 70014 for
     another app. An identifier with a valid UserSig of its own that is not the admin: 60010.
     The admin account always exists (as if imported).
@@ -55,23 +71,32 @@ Groups
     (Public), FreeAccess (others); InviteJoinOption NeedPermission (Public), FreeAccess
     (others), none for AVChatRoom. ApplyJoinOption on a Community: modify 10004 (seed page),
     create ignores it. InviteJoinOption on an AVChatRoom: 10004.
+  * Documented fields that are stored and returned by get_group_info: ``HistoryMsgBeforeJoin``
+    (modify only; On/Off; Work, Public and Meeting only, else 10004; ``Off`` until set, an
+    unconfirmed default); ``SupportTopic`` (create only; 0/1, Community only);
+    ``EnablePermission`` (0/1, Communities with topics only) and ``DefaultPermission`` (an
+    integer bit set, only once EnablePermission is 1), on create and modify, returned for
+    Communities.
   * An API the group type does not support: 10007 (add/import/get_group_member_info/
     modify_group_member_info/change_group_owner on AVChatRoom; modify_user_info on other
     types; get_members on types other than AVChatRoom and Community), except
-    delete_group_member on AVChatRoom: 10004 (reference). A field the type does not support
-    (MemberList on AVChatRoom, MuteTime on Private): 10004.
+    delete_group_member on AVChatRoom: 10004 (reference). create_group with a MemberList on
+    AVChatRoom: 10007 (EN-34895). Other fields the type does not support (MuteTime on
+    Private): 10004.
   * Byte limits (UTF-8): Name 30 (required, non-empty), Introduction 240, Notification 300,
     FaceUrl 100, NameCard 50: 10004. Custom fields: any key is accepted (no console
     declaration), ``Value: ""`` deletes the key, no size limits (unconfirmed).
-  * Batches: create_group MemberList 100, add/import 300, delete 100, marks 500 accounts:
-    10005. get_group_info 50 groups: 10004. Account calls 100: 70402.
+  * Batches: create_group MemberList 100, add/import 300 (profile ``latest``: 20), delete 100,
+    marks 500 accounts: 10005. get_group_info 50 groups: 10004. Account calls 100: 70402.
   * Accounts must be imported (owner, members, NewOwner_Account, From_Account), else 10019
     for the whole call. Re-importing an account succeeds (account_import updates Nick and
     FaceUrl). UserIDs: 1-32 bytes of printable ASCII (multiaccount_import lists bad ones in
     FailAccounts).
   * Members: Owner_Account joins as Owner (not in AVChatRoom, whose members join via the SDK).
     Import/add Result 1 added, 2 already a member (also for a repeat in the same call).
-    Import keeps JoinTime; Role may only be Admin. Deleting non-members succeeds; deleting
+    Import keeps JoinTime; Role may only be Admin. Profile ``latest`` (CN-1636): a JoinTime
+    not after the group's CreateTime (an equal second is not after it) or in the future gives
+    that member Result 0, the others are imported. Deleting non-members succeeds; deleting
     the owner: 10007. modify_group_member_info: the member must exist (10004), the owner's
     role cannot change (10004), Role is Admin or Member, ``MuteTime`` seconds become the
     absolute ``MuteUntil`` (0 = unmute). change_group_owner: the new owner must be a member
@@ -80,20 +105,31 @@ Groups
   * get_group_info: without ResponseFilter everything is returned; with one, only the listed
     base fields, MemberList only with MemberInfoFilter, custom fields only with their filter.
     MemberList holds at most the first 6,000 members (join order): compare its length with
-    MemberNum and page the rest with get_group_member_info. AVChatRoom: no MemberList,
-    MemberNum or InviteJoinOption.
+    MemberNum and page the rest with get_group_member_info. Profile ``latest``: groups of more
+    than 500 members get no MemberList at all, answers carry no InviteJoinOption, and an answer
+    over 1 MB is 10018 (ask for fewer groups). AVChatRoom: no MemberList, MemberNum or
+    InviteJoinOption.
   * Paging. get_appid_group_list: Limit 1-10000, ``Next`` opaque and above 2**32 (creation
     order; stable while groups come and go), 0 = done; TotalCount ignores paging.
-    get_group_member_info: Limit up to 6,000 (0 or omitted = all), Offset; Community pages
-    with ``Next`` only (``""`` to start and when done; a non-zero Offset is 10004). Answers
-    over 1 MB: 10018. get_members: Timestamp (required) / NextTimestamp, an opaque join-order
-    cursor, 0 = done, 500 per page.
+    get_group_member_info: Limit up to 6,000 (profile ``latest``: 200; 0 or omitted = all),
+    Offset; Community pages with ``Next`` only: ``""`` to start, and ``""`` again marks the
+    end, never after an empty page (chosen by analogy with the permission-group API, which
+    documents ``""`` = end); a non-zero Offset is 10004. Answers over 1 MB: 10018.
+    get_members: Timestamp (required) / NextTimestamp, an opaque join-order cursor, 0 = done,
+    500 per page.
+
+Rate limiting (``rate_limit`` set)
+  * Each API has its own 1 s sliding window at ``rate_limit`` calls/s, never above the API's
+    own documented rate (``tim/limits.RATES``): get_appid_group_list 1/s, account_check,
+    multiaccount_import and account_import 100/s. Beyond it: 60007, HTTP 200.
+    ``/emulator/stats``' ``busiest_second`` is the most calls each API admitted in any 1 s.
 
 AVChatRoom marks and online members
   * Marks are >= 1000, or the special 500 and 600; only online AVChatRoom members take them:
     offline or unknown accounts are left out of the answer, all of them: 10004. After the
-    call, at most 10 distinct custom marks per group (500/600 not counted) and 1,000 members
-    per mark, else 10004 and nothing applied.
+    call, at most 10 distinct custom marks per group and 1,000 members per mark, else 10004
+    and nothing applied. Chosen: 500 and 600 do not count toward the 10 (seed 000 says "a
+    mark is a number >= 1,000" next to the limit, and lists 500/600 apart as special marks).
   * Mark 500 keeps a member online through disconnections for three days from when it was
     set (setting it again renews). Mark 600 hides a member from get_members unless asked for
     with ``Mark: 600``. A disconnection (``/emulator/online``) drops the member and its marks

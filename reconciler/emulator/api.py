@@ -17,6 +17,7 @@ from typing import Any
 from . import errors as E
 from . import rules as R
 from .errors import ApiError
+from .profiles import DEFAULT, Profile
 from .store import GROUP_COLUMNS, MEMBER_COLUMNS, EmulatorStore
 
 CURSOR_BASE = 1 << 32  # get_appid_group_list's Next = CURSOR_BASE + last group seq (> 2**32)
@@ -27,6 +28,7 @@ class Ctx:
     sdkappid: int
     admin: str
     now: int
+    profile: Profile = DEFAULT
 
 
 Handler = Callable[[Ctx, sqlite3.Connection, dict], dict]
@@ -107,13 +109,11 @@ def _string_list(body: dict, field: str) -> list[str] | None:
 
 
 def get_appid_group_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    limit = body.get("Limit", R.GROUP_LIST_LIMIT)
-    if not R.is_int(limit) or not 1 <= limit <= R.GROUP_LIST_LIMIT:
+    limit = R.as_int(body.get("Limit", R.GROUP_LIST_LIMIT))
+    if limit is None or not 1 <= limit <= R.GROUP_LIST_LIMIT:
         raise R.bad(f"Limit must be an integer from 1 to {R.GROUP_LIST_LIMIT}")
-    nxt = body.get("Next", 0)
-    if isinstance(nxt, str) and nxt.isdigit():
-        nxt = int(nxt)
-    if not R.is_int(nxt) or nxt < 0 or (0 < nxt < CURSOR_BASE) or nxt >= 1 << 64:
+    nxt = R.as_int(body.get("Next", 0))  # a uint64: some clients send it as a string
+    if nxt is None or nxt < 0 or (0 < nxt < CURSOR_BASE) or nxt >= 1 << 64:
         raise R.bad("Next must be 0 or a value returned by a previous call")
     after = nxt - CURSOR_BASE if nxt else 0
     gtype = body.get("GroupType")
@@ -157,6 +157,9 @@ BASE_FIELDS = (
     "ApplyJoinOption",
     "InviteJoinOption",
     "MuteAllMember",
+    "HistoryMsgBeforeJoin",
+    "EnablePermission",
+    "DefaultPermission",
 )
 MEMBER_FIELDS = (
     "Role",
@@ -167,6 +170,9 @@ MEMBER_FIELDS = (
     "MuteUntil",
     "NameCard",
 )
+# Filters may use either name; answers carry both wherever the mute fields appear, since the
+# docs of different eras show both (current EN: Mute*; get_group_member_info's samples, TC, DB
+# and PY: ShutUp*), and clients read one or the other.
 _FIELD_ALIASES = {"ShutUpAllMember": "MuteAllMember", "ShutUpUntil": "MuteUntil"}
 
 
@@ -192,6 +198,7 @@ def _member_json(
             "MsgFlag": m[5],
             "LastSendMsgTime": m[6],
             "MuteUntil": m[7],
+            "ShutUpUntil": m[7],
             "NameCard": m[8],
         }
     else:
@@ -199,6 +206,8 @@ def _member_json(
         for i, name in enumerate(MEMBER_FIELDS, start=2):
             if name in fields:
                 out[name] = m[i]
+                if name == "MuteUntil":
+                    out["ShutUpUntil"] = m[i]
     if with_custom:
         raw = m[9]
         out["AppMemberDefinedData"] = [] if raw == "{}" else _custom(json.loads(raw), custom_keys)
@@ -254,13 +263,15 @@ def _group_json(
     mkeys: set[str] | None,
 ) -> dict:
     is_av = g["type"] == R.AVCHATROOM
+    profile = ctx.profile
+    cap = profile.info_member_list_max
     item: dict[str, Any] = {"GroupId": g["group_id"], "ErrorCode": 0, "ErrorInfo": ""}
     members: list[sqlite3.Row] | None = None
     want_members = not is_av and (not filtered or mfields is not None)
     if want_members or (not is_av and (base is None or "MemberNum" in base)):
         members = c.execute(
             f"SELECT {MEMBER_COLUMNS} FROM members WHERE group_seq = ? ORDER BY id LIMIT ?",
-            (g["seq"], R.GROUP_INFO_MEMBER_CAP + 1),
+            (g["seq"], cap + 1),
         ).fetchall()
     values = {
         "Type": g["type"],
@@ -277,22 +288,32 @@ def _group_json(
         "NextMsgSeq": g["next_msg_seq"],
         "MaxMemberNum": g["max_member_num"],
         "ApplyJoinOption": g["apply_join"],
-        "InviteJoinOption": g["invite_join"],
         "MuteAllMember": "On" if g["mute_all"] else "Off",
     }
+    if profile.invite_join_in_info and not is_av:
+        values["InviteJoinOption"] = g["invite_join"]
+    if g["type"] in R.HISTORY_TYPES:
+        values["HistoryMsgBeforeJoin"] = g["history_before_join"]
+    if g["type"] == R.COMMUNITY:
+        values["EnablePermission"] = g["enable_permission"]
+        values["DefaultPermission"] = g["default_permission"]
+    big = False
     if members is not None:
-        if len(members) > R.GROUP_INFO_MEMBER_CAP:
+        if len(members) > cap:
             values["MemberNum"] = _member_count(c, g["seq"])
-            members = members[: R.GROUP_INFO_MEMBER_CAP]
+            members = members[:cap]
+            big = True
         else:
             values["MemberNum"] = len(members)
     for name in BASE_FIELDS:
         if name in values and (base is None or name in base):
-            if is_av and name in ("MemberNum", "InviteJoinOption"):
-                continue
             item[name] = values[name]
+    if "MuteAllMember" in item:
+        item["ShutUpAllMember"] = item["MuteAllMember"]
     if not filtered or gkeys is not None:
         item["AppDefinedData"] = _custom(json.loads(g["app_data"]), gkeys)
+    if big and profile.omit_big_member_lists:
+        return item  # the latest reading: page it with get_group_member_info
     if want_members and members is not None:
         with_custom = not filtered or mkeys is not None
         item["MemberList"] = [_member_json(m, mfields, mkeys, with_custom) for m in members]
@@ -310,11 +331,12 @@ def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     mkeys = _field_set(
         body.get("AppDefinedDataFilter_GroupMember"), "AppDefinedDataFilter_GroupMember"
     )
-    limit = body.get("Limit", 0)
-    if not R.is_int(limit) or not 0 <= limit <= R.MEMBER_INFO_LIMIT:
-        raise R.bad(f"Limit must be an integer from 1 to {R.MEMBER_INFO_LIMIT}")
-    offset = body.get("Offset", 0)
-    if not R.is_int(offset) or not 0 <= offset <= R.INT64_MAX:
+    page_max = ctx.profile.member_page_max
+    limit = R.as_int(body.get("Limit", 0))
+    if limit is None or not 0 <= limit <= page_max:
+        raise R.bad(f"Limit must be an integer from 1 to {page_max}")
+    offset = R.as_int(body.get("Offset", 0))
+    if offset is None or not 0 <= offset <= R.INT64_MAX:
         raise R.bad("Offset must be an integer >= 0")
     community = g["type"] == R.COMMUNITY
     where, args = "group_seq = ?", [g["seq"]]
@@ -391,9 +413,15 @@ def create_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         invite_join = R.DEFAULT_INVITE_JOIN.get(gtype, "")
     app_data = R.apply_custom({}, R.custom_data(body.get("AppDefinedData", []), "AppDefinedData"))
     support_topic = R.get_int(body, "SupportTopic") or 0
+    if support_topic not in (0, 1) or (support_topic and gtype != R.COMMUNITY):
+        raise R.bad("SupportTopic is 0 or 1, and only Community groups support topics")
+    enable_perm, default_perm = _permissions(body, gtype, support_topic, 0)
     member_items = R.get_list(body, "MemberList", required=False) or []
     if member_items and gtype == R.AVCHATROOM:
-        raise R.bad("MemberList is not supported for AVChatRoom groups (members join via SDK)")
+        # EN-34895: AVChatRoom members (the owner too) join through the SDK; 10007.
+        raise ApiError(
+            E.NO_PERMISSION, "AVChatRoom groups take no MemberList (members join through the SDK)"
+        )
     if len(member_items) > R.CREATE_MEMBERS:
         raise ApiError(
             E.TOO_MANY_ACCOUNTS, f"MemberList holds {len(member_items)}; at most {R.CREATE_MEMBERS}"
@@ -429,7 +457,8 @@ def create_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     seq = c.execute(
         "INSERT INTO groups(group_id, type, name, introduction, notification, face_url, owner,"
         " create_time, last_info_time, max_member_num, apply_join, invite_join, app_data,"
-        " support_topic) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " support_topic, enable_permission, default_permission)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             gid,
             gtype,
@@ -445,6 +474,8 @@ def create_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
             invite_join,
             json.dumps(app_data),
             support_topic,
+            enable_perm,
+            default_perm,
         ),
     ).lastrowid
     rows = []
@@ -459,6 +490,26 @@ def create_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     if gtype == R.COMMUNITY:
         out.update({"Type": R.COMMUNITY, "HugeGroupFlag": 0})
     return out
+
+
+def _permissions(
+    body: dict, gtype: str, support_topic: int, enabled: int, default: int = 0
+) -> tuple[int, int]:
+    """EnablePermission and DefaultPermission after this request (seed 003: only Communities
+    with topics set the first; only groups with it on set the second); 10004 otherwise."""
+    enable = R.get_int(body, "EnablePermission")
+    if enable is not None:
+        if enable not in R.ENABLE_PERMISSION_VALUES:
+            raise R.bad("EnablePermission must be 0 (off) or 1 (on)")
+        if gtype != R.COMMUNITY or not support_topic:
+            raise R.bad("EnablePermission is only for Community groups that support topics")
+        enabled = enable
+    perm = R.get_int(body, "DefaultPermission")
+    if perm is not None:  # a bit set the pages do not bound: any int64 >= 0 (get_int)
+        if not enabled:
+            raise R.bad("DefaultPermission needs EnablePermission 1 (permission groups on)")
+        default = perm
+    return enabled, default
 
 
 def destroy_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
@@ -542,8 +593,17 @@ def modify_group_base_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         pairs = R.custom_data(body["AppDefinedData"], "AppDefinedData")
         sets["app_data"] = json.dumps(R.apply_custom(json.loads(g["app_data"]), pairs))
     history = body.get("HistoryMsgBeforeJoin")
-    if history is not None and history not in ("On", "Off"):
-        raise R.bad("HistoryMsgBeforeJoin must be 'On' or 'Off'")
+    if history is not None:
+        if history not in ("On", "Off"):
+            raise R.bad("HistoryMsgBeforeJoin must be 'On' or 'Off'")
+        if gtype not in R.HISTORY_TYPES:
+            raise R.bad("HistoryMsgBeforeJoin is only for Work, Public and Meeting groups")
+        sets["history_before_join"] = history
+    enabled, default = _permissions(
+        body, gtype, g["support_topic"], g["enable_permission"], g["default_permission"]
+    )
+    if (enabled, default) != (g["enable_permission"], g["default_permission"]):
+        sets["enable_permission"], sets["default_permission"] = enabled, default
     operator = R.get_str(body, "From_Account")
     if operator:
         _require_accounts(c, [operator])
@@ -591,10 +651,19 @@ def _add_members(
         if account in present:
             results.append({"Member_Account": account, "Result": 2})
             continue
+        join_time = ctx.now
+        if importing:
+            join_time = R.get_int(item, "JoinTime")
+            if join_time is None:
+                join_time = ctx.now
+            elif ctx.profile.join_time_rules and not g["create_time"] < join_time <= ctx.now:
+                # CN-1636: a JoinTime before the group's creation or in the future fails that
+                # member alone (Result 0); the others are imported.
+                results.append({"Member_Account": account, "Result": 0})
+                continue
         present.add(account)
         results.append({"Member_Account": account, "Result": 1})
         role = item.get("Role", "Member") if importing else "Member"
-        join_time = item.get("JoinTime", ctx.now) if importing else ctx.now
         new_rows.append((g["seq"], account, role, join_time))
     if new_rows:
         count = _member_count(c, g["seq"])
@@ -611,15 +680,15 @@ def _add_members(
 
 
 def add_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    items = _member_items(body, R.ADD_BATCH)
-    silence = body.get("Silence")
-    if silence is not None and silence not in (0, 1):
+    items = _member_items(body, ctx.profile.add_batch)
+    silence = R.as_int(body.get("Silence", 0))
+    if silence not in (0, 1):
         raise R.bad("Silence must be 0 or 1")
     return _add_members(ctx, c, body, items, "add_group_member", importing=False)
 
 
 def import_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    items = _member_items(body, R.IMPORT_BATCH)
+    items = _member_items(body, ctx.profile.import_batch)
     for item in items:
         if item.get("Role", "Admin") != "Admin":
             raise R.bad(f"{item['Member_Account']}: Role may only be 'Admin'")
@@ -700,8 +769,8 @@ def modify_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dic
 
 
 def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    command = body.get("CommandType")
-    if command not in (1, 2) or isinstance(command, bool):
+    command = R.as_int(body.get("CommandType"))
+    if command not in (1, 2):
         raise R.bad("CommandType must be 1 (set marks) or 2 (delete marks)")
     items = R.get_list(body, "MemberList")
     if not items:
@@ -715,16 +784,17 @@ def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         if not isinstance(item, dict):
             raise R.bad("MemberList items must be objects")
         account = R.check_user_id(item.get("Member_Account"))
-        marks = item.get("Marks")
-        if not isinstance(marks, list) or not marks:
+        raw_marks = item.get("Marks")
+        if not isinstance(raw_marks, list) or not raw_marks:
             raise R.bad(f"{account}: Marks must be a non-empty array of numbers")
-        for mark in marks:
+        marks = [R.as_int(mark) for mark in raw_marks]
+        for raw, mark in zip(raw_marks, marks, strict=True):
             if (
-                not R.is_int(mark)
+                mark is None
                 or mark > R.MAX_MARK
                 or (mark < R.MIN_CUSTOM_MARK and mark not in R.SPECIAL_MARKS)
             ):
-                raise R.bad(f"{account}: mark {mark!r} must be >= {R.MIN_CUSTOM_MARK} or 500/600")
+                raise R.bad(f"{account}: mark {raw!r} must be >= {R.MIN_CUSTOM_MARK} or 500/600")
         wanted.append((account, marks))
     g = _load_group(c, body)
     if g["type"] != R.AVCHATROOM:
@@ -779,9 +849,7 @@ def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
 
 def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     timestamp = R.get_int(body, "Timestamp", required=True)
-    mark = body.get("Mark")
-    if mark is not None and (not R.is_int(mark) or not 0 <= mark <= R.MAX_MARK):
-        raise R.bad("Mark must be an integer")
+    mark = R.get_int(body, "Mark", maximum=R.MAX_MARK)
     g = _load_group(c, body)
     if g["type"] not in (R.AVCHATROOM, R.COMMUNITY):
         raise _no_type(g, "get_members")
@@ -833,7 +901,8 @@ def _account_bad(info: str) -> ApiError:
 
 
 def account_import(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    user_id = body.get("UserID")
+    # ``Identifier`` is the field's older name, still sent by DB and PY; UserID wins.
+    user_id = body.get("UserID", body.get("Identifier"))
     if not R.valid_user_id(user_id):
         raise _account_bad(f"UserID must be 1-{R.USER_ID_BYTES} bytes of printable ASCII")
     nick, face = body.get("Nick"), body.get("FaceUrl")
@@ -849,16 +918,34 @@ def account_import(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
 
 
 def multiaccount_import(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    # Two forms: ``Accounts: [UserID]`` (the page), and the newer ``AccountList: [{UserID,
+    # Nick, FaceUrl}]`` (DO, 2024-12), which also updates existing accounts' Nick and FaceUrl.
+    # Both may come in one call; together they are at most 100 accounts.
     accounts = body.get("Accounts")
-    if not isinstance(accounts, list) or not accounts:
+    listed = body.get("AccountList")
+    if accounts is None and listed is None:
+        raise _account_bad("Accounts (user IDs) or AccountList ({UserID, Nick, ...}) is required")
+    if accounts is not None and (not isinstance(accounts, list) or not accounts):
         raise _account_bad("Accounts must be a non-empty array of user IDs")
-    if len(accounts) > R.ACCOUNT_BATCH:
-        raise _account_bad(f"Accounts holds {len(accounts)} IDs; at most {R.ACCOUNT_BATCH}")
-    good = [a for a in accounts if R.valid_user_id(a)]
-    failed = [a for a in accounts if not R.valid_user_id(a)]
+    if listed is not None and (not isinstance(listed, list) or not listed):
+        raise _account_bad("AccountList must be a non-empty array of {UserID, Nick, FaceUrl}")
+    rows: list[tuple[Any, str | None, str | None]] = [(a, None, None) for a in accounts or ()]
+    for item in listed or ():
+        if not isinstance(item, dict):
+            raise _account_bad("AccountList items must be objects with a UserID")
+        nick, face = item.get("Nick"), item.get("FaceUrl")
+        if not isinstance(nick, str | None) or not isinstance(face, str | None):
+            raise _account_bad("Nick and FaceUrl must be strings")
+        rows.append((item.get("UserID"), nick, face))
+    if len(rows) > R.ACCOUNT_BATCH:
+        raise _account_bad(f"the call holds {len(rows)} accounts; at most {R.ACCOUNT_BATCH}")
+    good = [r for r in rows if R.valid_user_id(r[0])]
+    failed = [r[0] for r in rows if not R.valid_user_id(r[0])]
     c.executemany(
-        "INSERT INTO accounts(user_id, create_time) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        [(a, ctx.now) for a in good],
+        "INSERT INTO accounts(user_id, nick, face_url, create_time) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(user_id) DO UPDATE SET nick = coalesce(?, nick),"
+        " face_url = coalesce(?, face_url)",
+        [(uid, nick or "", face or "", ctx.now, nick, face) for uid, nick, face in good],
     )
     return {"FailAccounts": failed}
 
@@ -912,10 +999,7 @@ HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
     (LOGIN_SVC, "account_import"): (account_import, True),
 }
 SERVICES = frozenset(service for service, _ in HANDLERS)
-# Answers above 1 MB are refused with 10018 on the APIs whose pages document it.
-SIZE_LIMITED = frozenset(
-    {(GROUP_SVC, "get_appid_group_list"), (GROUP_SVC, "get_group_member_info")}
-)
+# Answers above 1 MB are refused with 10018 on the APIs of ``Profile.size_limited``.
 
 
 # -- emulator controls (outside /v4): what end users do through the client SDK ---------------

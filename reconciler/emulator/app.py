@@ -14,11 +14,15 @@ unconfirmed points. A /v4 request goes through, in order:
 4. the UserSig (70001 expired, 70003 unparseable, 70009 wrong key, 70013 made for another
    identifier, 70014 made for another app) and the admin check (60010 when the identifier,
    with a valid UserSig of its own, is not the app admin);
-5. the rate limit (``rate_limit`` calls/s per API over a sliding 1 s window; the documented
-   1 call/s of get_appid_group_list applies whenever a limit is set): 60007, HTTP 200;
-6. the body: 60003 if it is not JSON (an empty body included), 10011 (account service: 70402)
-   if it is JSON but not an object;
-7. the command, in one SQLite transaction (rolled back when it fails).
+5. the rate limit (``rate_limit`` calls/s per API over a sliding 1 s window, never above the
+   API's documented rate in ``tim/limits.RATES``: 1/s for get_appid_group_list, 100/s for the
+   account APIs): 60007, HTTP 200;
+6. the body: 60003 if it is not JSON (an empty body included; a trailing comma before ] or }
+   is forgiven), 10011 (account service: 70402) if it is JSON but not an object;
+7. the command, in one SQLite transaction (rolled back when it fails), under the app's
+   ``profile`` (``reconciler.emulator.profiles``).
+
+Every /v4 answer, failures included, carries a ``RequestId`` (``Id-<hex>-O-Seq-<n>``).
 
 Steps 1-5 run on the event loop; 6-7 on one worker thread, one command at a time, so a command
 that takes long (an answer of tens of thousands of members) does not hold up the timing and
@@ -52,8 +56,10 @@ usual envelope:
 * ``POST /emulator/reset``: forget all groups, members and accounts, statistics, rate windows
   and the clock offset; restart the fault sequence from ``seed``.
 * ``GET /emulator/stats``: ``{"requests": {api: n}, "total": n, "rate_limited": {api: n},
-  "faults": {kind: n}, "fault_log": [[request_no, api, kind], ...], "errors": {code: n},
-  "state": {"groups": n, "members": n, "accounts": n}}`` (``api`` is ``service/command``).
+  "busiest_second": {api: n}, "faults": {kind: n}, "fault_log": [[request_no, api, kind], ...],
+  "errors": {code: n}, "state": {"groups": n, "members": n, "accounts": n}}`` (``api`` is
+  ``service/command``; ``busiest_second``: the most calls of that API admitted past the rate
+  limit in any sliding 1 s window, with or without rate limiting).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ import asyncio
 import json
 import logging
 import random
+import secrets
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
@@ -75,10 +82,12 @@ import orjson
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from ..tim.limits import RATES
 from ..tim.usersig import UserSigError, VerifiedSig, verify
 from . import api
 from . import errors as E
 from .errors import ApiError
+from .profiles import Profile, profile_named
 from .store import EmulatorStore
 
 FAULT_KINDS = ("error", "http502", "drop", "stall")
@@ -108,7 +117,11 @@ def _install_log_filter() -> None:
         logger.addFilter(_QuietInjectedFaults())
 
 
-def envelope(payload: dict[str, Any] | None = None, error: ApiError | None = None) -> bytes:
+def envelope(
+    payload: dict[str, Any] | None = None,
+    error: ApiError | None = None,
+    request_id: str | None = None,
+) -> bytes:
     if error is not None:
         doc: dict[str, Any] = {
             "ActionStatus": "FAIL",
@@ -117,8 +130,11 @@ def envelope(payload: dict[str, Any] | None = None, error: ApiError | None = Non
         }
     else:
         doc = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
-        if payload:
-            doc.update(payload)
+    if request_id is not None:
+        # The newer samples' envelope (TRTC/Chat REST overview, 647/60703): "Id-...-O-Seq-n".
+        doc["RequestId"] = request_id
+    if error is None and payload:
+        doc.update(payload)
     # orjson: an answer of thousands of members is encoded in a few ms, so it does not stall the
     # single-threaded server (which would bunch the requests queued behind it).
     return orjson.dumps(doc)
@@ -139,6 +155,7 @@ class Emulator:
         fault_rate: float,
         seed: int | None,
         stall_s: float,
+        profile: str | Profile = "default",
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
@@ -153,6 +170,9 @@ class Emulator:
         self.fault_rate = fault_rate
         self.seed = seed
         self.stall_s = stall_s
+        self.profile = profile_named(profile)
+        # RequestIds: unique across restarts on the same file (a fresh token per process).
+        self._request_token = secrets.token_hex(16)
         # One thread: commands run one at a time, in the order they were admitted.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator")
         self._reset_runtime()
@@ -162,6 +182,9 @@ class Emulator:
         self.clock_offset = 0.0
         self._sigs: dict[tuple[str, str], VerifiedSig] = {}
         self._windows: dict[str, deque[float]] = {}
+        # Per API: admission times of the last second, and the most seen in any second.
+        self._recent: dict[str, deque[float]] = {}
+        self.busiest: Counter[str] = Counter()
         self.request_no = 0
         self.requests: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
@@ -177,6 +200,7 @@ class Emulator:
             "requests": dict(self.requests),
             "total": sum(self.requests.values()),
             "rate_limited": dict(self.rate_limited),
+            "busiest_second": dict(self.busiest),
             "faults": dict(self.faults),
             "fault_log": list(self.fault_log),
             "errors": {str(k): v for k, v in sorted(self.errors.items())},
@@ -207,6 +231,7 @@ class Emulator:
         key = "/".join(parts) if len(parts) == 2 else "(bad path)"
         known = len(parts) == 2 and (parts[0], parts[1]) in api.HANDLERS
         self.request_no += 1
+        request_id = f"Id-{self._request_token}-O-Seq-{self.request_no}"
         self.requests[key if known else "(unknown)"] += 1
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
@@ -223,11 +248,11 @@ class Emulator:
             # hundreds of ms) runs on one worker thread, so this loop keeps reading, timing
             # and admitting the requests that arrive meanwhile, as a real server would.
             answer = await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._execute, parts, raw
+                self._worker, self._execute, parts, raw, request_id
             )
         except ApiError as exc:
             self.errors[exc.code] += 1
-            answer = envelope(error=exc)
+            answer = envelope(error=exc, request_id=request_id)
         if fault == "http502":
             await _respond(
                 send, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", b"text/html"
@@ -267,19 +292,21 @@ class Emulator:
         if scope["method"] != "POST":
             raise ApiError(E.HTTP_PARSE, "REST calls use POST")
         self._authenticate(scope.get("query_string", b""))
-        if self.rate_limit is not None and not self._admit(key):
+        now = time.monotonic()
+        if self.rate_limit is not None and not self._admit(key, parts[1], now):
             self.rate_limited[key] += 1
             raise ApiError(E.RATE_LIMITED, f"{key}: call frequency over the limit")
+        self._count_admitted(key, now)
 
-    def _execute(self, parts: list[str], raw: bytes) -> bytes:
+    def _execute(self, parts: list[str], raw: bytes, request_id: str | None = None) -> bytes:
         """Steps 6-7: the body and the command, in one transaction (on the worker thread)."""
         body = self._body(raw, parts[0])
         handler, writes = api.HANDLERS[(parts[0], parts[1])]
-        ctx = api.Ctx(self.sdkappid, self.admin, self.now())
+        ctx = api.Ctx(self.sdkappid, self.admin, self.now(), self.profile)
         with self.store.transaction(write=writes) as c:
             payload = handler(ctx, c, body)
-        answer = envelope(payload)
-        if (parts[0], parts[1]) in api.SIZE_LIMITED and len(answer) > api.R.RESPONSE_MAX_BYTES:
+        answer = envelope(payload, request_id=request_id)
+        if parts[1] in self.profile.size_limited and len(answer) > api.R.RESPONSE_MAX_BYTES:
             raise ApiError(E.RESPONSE_TOO_LARGE, "response over 1 MB; ask for a smaller page")
         return answer
 
@@ -311,13 +338,12 @@ class Emulator:
         if identifier != self.admin:
             raise ApiError(E.NEED_ADMIN, f"{identifier} is not an App admin")
 
-    def _admit(self, key: str) -> bool:
-        limit = self.rate_limit or 0.0
-        if key == "group_open_http_svc/get_appid_group_list":
-            limit = min(limit, 1.0)  # documented: 1 call per second
+    def _admit(self, key: str, command: str, now: float) -> bool:
+        # The app's rate, but never above an API's own documented rate (tim/limits.py: 1/s for
+        # get_appid_group_list, 100/s for the account APIs).
+        limit = min(self.rate_limit or 0.0, RATES.get(command, float("inf")))
         window_s = 1.0 if limit >= 1 else 1.0 / limit
         capacity = max(1, int(limit))
-        now = time.monotonic()
         window = self._windows.setdefault(key, deque())
         while window and window[0] <= now - window_s:
             window.popleft()
@@ -326,12 +352,26 @@ class Emulator:
         window.append(now)
         return True
 
+    def _count_admitted(self, key: str, now: float) -> None:
+        """Keep the busiest second per API (any sliding 1 s window) for /emulator/stats."""
+        recent = self._recent.setdefault(key, deque())
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        recent.append(now)
+        if len(recent) > self.busiest[key]:
+            self.busiest[key] = len(recent)
+
     @staticmethod
     def _body(raw: bytes, service: str) -> dict:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(E.JSON_PARSE, "the request body is not valid JSON") from None
+            # A trailing comma before ] or } is accepted: the seed page's own modify_user_info
+            # sample has one, and clients copy it. Anything else (comments included): 60003.
+            try:
+                body = json.loads(_drop_trailing_commas(raw.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError(E.JSON_PARSE, "the request body is not valid JSON") from None
         if not isinstance(body, dict):
             code = E.ACCOUNT_BAD_PARAM if service == api.LOGIN_SVC else E.BODY_UNDECODABLE
             raise ApiError(code, "the request body must be a JSON object")
@@ -362,11 +402,38 @@ class Emulator:
             handler = api.CONTROLS.get(name)
             if handler is None:
                 raise ApiError(E.BAD_RESOURCE, f"unknown control /emulator/{name}")
-            ctx = api.Ctx(self.sdkappid, self.admin, self.now())
+            ctx = api.Ctx(self.sdkappid, self.admin, self.now(), self.profile)
             with self.store.transaction(write=True) as c:
                 return 200, envelope(handler(ctx, c, body))
         except ApiError as exc:
             return 200, envelope(error=exc)
+
+
+def _drop_trailing_commas(text: str) -> str:
+    """``text`` without the commas that only whitespace separates from a ] or } (not in strings)."""
+    out: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "]}":
+            end = len(out)
+            while end and out[end - 1].isspace():
+                end -= 1
+            before = end - 1  # the comma must follow a value, as in [1, 2,] (not [,])
+            while before > 0 and out[before - 1].isspace():
+                before -= 1
+            if end and out[end - 1] == "," and before > 0 and out[before - 1] not in "[{,":
+                del out[end - 1]
+        out.append(ch)
+    return "".join(out)
 
 
 def _parse_query(query_string: bytes) -> dict[str, str]:
@@ -414,11 +481,14 @@ def create_app(
     fault_rate: float = 0.0,
     seed: int | None = None,
     stall_s: float = 30.0,
+    profile: str = "default",
 ) -> Starlette:
     """A Tencent Chat REST emulator with its state in the SQLite file ``db_path``.
 
     ``app.state.emulator`` is the :class:`Emulator`, ``app.state.store`` its
-    :class:`EmulatorStore`. The store is closed when the app's lifespan ends (servers); an
+    :class:`EmulatorStore`. ``profile`` is ``"default"`` (the seed pages) or ``"latest"``
+    (the strictest documented reading; see ``reconciler.emulator.profiles``). The store is
+    closed when the app's lifespan ends (servers); an
     app used through ``httpx.ASGITransport`` keeps it open until the process exits.
     """
     _install_log_filter()
@@ -433,6 +503,7 @@ def create_app(
         fault_rate=fault_rate,
         seed=seed,
         stall_s=stall_s,
+        profile=profile,
     )
 
     @asynccontextmanager

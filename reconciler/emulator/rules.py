@@ -6,6 +6,7 @@ Choices on unconfirmed points are listed in ``reconciler.emulator``'s module doc
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..tim import limits as _st
@@ -68,19 +69,23 @@ GROUP_ID_BYTES = _st.GROUP_ID_MAX_BYTES
 USER_ID_BYTES = _st.ACCOUNT_MAX_BYTES
 
 # Per-request limits: the documented batch sizes (shared with the client), and the server's own.
+# Those the vendor's revisions disagree on (add/import batches, member paging, the member list
+# of get_group_info) are in profiles.PROFILES.
 GROUP_INFO_BATCH = BATCH["get_group_info"]
 CREATE_MEMBERS = BATCH["create_group"]
-ADD_BATCH = BATCH["add_group_member"]
-IMPORT_BATCH = BATCH["import_group_member"]
 DELETE_BATCH = BATCH["delete_group_member"]
 MARKS_BATCH = BATCH["modify_user_info"]
 ACCOUNT_BATCH = BATCH["account_check"]
 GROUP_LIST_LIMIT = GROUP_LIST_PAGE
-MEMBER_INFO_LIMIT = 6000
 GET_MEMBERS_PAGE = 500
 ONLINE_LIST_CAP = 1000
-GROUP_INFO_MEMBER_CAP = 6000
 RESPONSE_MAX_BYTES = 1 << 20
+
+# Communities with topics (seed 003, DO): permission groups; EnablePermission is 0 or 1, and
+# DefaultPermission (a bit set the pages do not enumerate) needs EnablePermission 1.
+ENABLE_PERMISSION_VALUES = frozenset({0, 1})
+# HistoryMsgBeforeJoin (DO's ModifyGroupBaseInfoRequest): On/Off, Work/Public/Meeting only.
+HISTORY_TYPES = frozenset({PRIVATE, PUBLIC, CHATROOM})
 
 # AVChatRoom marks.
 MIN_CUSTOM_MARK = 1000
@@ -110,6 +115,19 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+
+
+def as_int(value: Any) -> int | None:
+    """An integer field's value: a JSON integer, or a decimal string as some third-party clients
+    send (PHP and Go SDKs that build bodies from strings); None for anything else."""
+    if is_int(value):
+        return value
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    return None
+
+
 def get_str(body: dict, field: str, limit: int | None = None, *, required: bool = False) -> Any:
     """Return ``body[field]`` checked as a string within ``limit`` UTF-8 bytes, or None."""
     value = body.get(field)
@@ -137,9 +155,10 @@ def get_int(
         if required:
             raise bad(f"{field} is required")
         return None
-    if not is_int(value) or not minimum <= value <= maximum:
+    number = as_int(value)
+    if number is None or not minimum <= number <= maximum:
         raise bad(f"{field} must be an integer from {minimum} to {maximum}")
-    return value
+    return number
 
 
 def get_list(body: dict, field: str, *, required: bool = True) -> list | None:
@@ -256,7 +275,8 @@ def mute_time_param(body: dict) -> int | None:
         value = body.get(field)
         if value is None:
             continue
-        if not is_int(value) or value < 0 or value > 0xFFFFFFFF:
+        seconds = as_int(value)
+        if seconds is None or seconds < 0 or seconds > 0xFFFFFFFF:
             raise bad(f"{field} must be a number of seconds >= 0")
-        return value
+        return seconds
     return None

@@ -18,11 +18,13 @@ def serve(
     rate_limit: float | None = None,
     fault_rate: float = 0.0,
     seed: int | None = None,
+    profile: str = "default",
 ) -> None:
     """Serve the emulator with uvicorn on ``host:port`` until interrupted.
 
     Any Tencent Chat REST client can use ``http://host:port`` as its domain; the state lives in
-    the SQLite file ``db`` and survives restarts. ``secret_key`` verifies UserSigs.
+    the SQLite file ``db`` and survives restarts. ``secret_key`` verifies UserSigs. ``profile``:
+    ``"default"`` or ``"latest"`` (``reconciler.emulator.profiles``).
     """
     import uvicorn
 
@@ -35,6 +37,7 @@ def serve(
         rate_limit=rate_limit,
         fault_rate=fault_rate,
         seed=seed,
+        profile=profile,
     )
     uvicorn.run(
         app,

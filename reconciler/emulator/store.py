@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS groups(
     invite_join TEXT NOT NULL DEFAULT '',
     mute_all INTEGER NOT NULL DEFAULT 0,
     app_data TEXT NOT NULL DEFAULT '{}',
-    support_topic INTEGER NOT NULL DEFAULT 0
+    support_topic INTEGER NOT NULL DEFAULT 0,
+    enable_permission INTEGER NOT NULL DEFAULT 0,
+    default_permission INTEGER NOT NULL DEFAULT 0,
+    history_before_join TEXT NOT NULL DEFAULT 'Off'
 );
 CREATE INDEX IF NOT EXISTS groups_by_type ON groups(type, seq);
 CREATE TABLE IF NOT EXISTS members(
@@ -76,8 +79,15 @@ CREATE TABLE IF NOT EXISTS members(
 GROUP_COLUMNS = (
     "seq, group_id, type, name, introduction, notification, face_url, owner, create_time,"
     " info_seq, last_info_time, last_msg_time, next_msg_seq, max_member_num, apply_join,"
-    " invite_join, mute_all, app_data, support_topic"
+    " invite_join, mute_all, app_data, support_topic, enable_permission, default_permission,"
+    " history_before_join"
 )
+# Columns added after the first release: added to older files when they are opened.
+_ADDED_GROUP_COLUMNS = {
+    "enable_permission": "INTEGER NOT NULL DEFAULT 0",
+    "default_permission": "INTEGER NOT NULL DEFAULT 0",
+    "history_before_join": "TEXT NOT NULL DEFAULT 'Off'",
+}
 MEMBER_COLUMNS = (
     "id, account, role, join_time, msg_seq, msg_flag, last_send_msg_time, mute_until,"
     " name_card, app_data, online, marks, mark500_until"
@@ -202,6 +212,10 @@ class EmulatorStore:
         with self.transaction(write=True) as c:
             for statement in _statements(SCHEMA):
                 c.execute(statement)
+            have = {r[1] for r in c.execute("PRAGMA table_info(groups)")}
+            for column, decl in _ADDED_GROUP_COLUMNS.items():
+                if column not in have:
+                    c.execute(f"ALTER TABLE groups ADD COLUMN {column} {decl}")
             self._ensure_admin(c)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -268,6 +282,7 @@ class EmulatorStore:
         accepted), ``GroupId`` (omit for a server-assigned one), ``Name``, ``Owner_Account``,
         ``Introduction``, ``Notification``, ``FaceUrl``, ``MaxMemberNum``, ``ApplyJoinOption``,
         ``InviteJoinOption``, ``MuteAllMember`` ("On"/"Off"), ``AppDefinedData``, ``CreateTime``,
+        ``SupportTopic``, ``EnablePermission``, ``DefaultPermission``, ``HistoryMsgBeforeJoin``,
         and ``MemberList`` of ``{"Member_Account", "Role", "JoinTime", "MsgFlag", "NameCard",
         "MuteUntil", "AppMemberDefinedData", "Online", "Marks"}`` (``Online``/``Marks`` are for
         AVChatRoom). The owner is added as a member with role Owner (not in AVChatRoom). With
@@ -317,7 +332,8 @@ class EmulatorStore:
             cur = c.execute(
                 "INSERT INTO groups(group_id, type, name, introduction, notification, face_url,"
                 " owner, create_time, last_info_time, max_member_num, apply_join, invite_join,"
-                " mute_all, app_data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " mute_all, app_data, support_topic, enable_permission, default_permission,"
+                " history_before_join) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     gid,
                     gtype,
@@ -333,6 +349,10 @@ class EmulatorStore:
                     g.get("InviteJoinOption", rules.DEFAULT_INVITE_JOIN.get(gtype, "")),
                     1 if g.get("MuteAllMember") == "On" else 0,
                     json.dumps(app_data),
+                    int(g.get("SupportTopic", 0)),
+                    int(g.get("EnablePermission", 0)),
+                    int(g.get("DefaultPermission", 0)),
+                    g.get("HistoryMsgBeforeJoin", "Off"),
                 ),
             )
         except sqlite3.IntegrityError:
@@ -417,6 +437,10 @@ class EmulatorStore:
                     "ApplyJoinOption": g["apply_join"],
                     "InviteJoinOption": g["invite_join"],
                     "MuteAllMember": "On" if g["mute_all"] else "Off",
+                    "SupportTopic": g["support_topic"],
+                    "EnablePermission": g["enable_permission"],
+                    "DefaultPermission": g["default_permission"],
+                    "HistoryMsgBeforeJoin": g["history_before_join"],
                     "AppDefinedData": json.loads(g["app_data"]),
                     "MemberList": members,
                 }
