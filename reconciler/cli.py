@@ -200,14 +200,13 @@ def _progress(total: int):
     return None, step
 
 
-def _execute(app, base_dir, operations, parallelism, started: float) -> None:
+async def _execute(session, operations, started: float) -> None:
     bar, step = _progress(len(operations))
-    run = engine.apply(app, base_dir, operations, progress=step, parallelism=parallelism)
     if bar is not None:
         with bar:
-            result, stats = asyncio.run(run)
+            result = await session.apply(operations, step)
     else:
-        result, stats = asyncio.run(run)
+        result = await session.apply(operations, step)
     for note in result.pending_marks:
         _err(f"pending: {note}")
     for f in [*result.failures, *result.item_failures]:
@@ -215,7 +214,8 @@ def _execute(app, base_dir, operations, parallelism, started: float) -> None:
     status = "Apply complete" if result.ok else "Apply finished with failures"
     click.echo(
         f"{status}: {result.calls_done} call(s) in {time.monotonic() - started:.1f} s, "
-        f"{stats.retries} retried, {len(result.failures) + len(result.item_failures)} failed, "
+        f"{session.client.stats.retries} retried, "
+        f"{len(result.failures) + len(result.item_failures)} failed, "
         f"{result.skipped} skipped after a failure in their group."
     )
     if not result.ok:
@@ -241,11 +241,44 @@ def _execute(app, base_dir, operations, parallelism, started: float) -> None:
     type=click.IntRange(1, 1024),
     help="Calls in flight at most, per API (default 16).",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the app's lock while another apply holds it.",
+)
 def apply(
-    path, plan_file, var, values, only, exclude, auto_approve, allow_destroy, force, parallelism
+    path,
+    plan_file,
+    var,
+    values,
+    only,
+    exclude,
+    auto_approve,
+    allow_destroy,
+    force,
+    parallelism,
+    lock_timeout,
 ):
     """Make the live app match the config (or execute a saved plan exactly)."""
     started = time.monotonic()
+
+    def waiting(lease) -> None:
+        _err(
+            f"Waiting for the app lock, held by {lease.describe(time.time())} "
+            f"(up to {lock_timeout:g} s)..."
+        )
+
+    def session(app, base_dir):
+        return engine.Session(
+            app,
+            base_dir,
+            parallelism=parallelism,
+            lock_timeout_s=lock_timeout,
+            on_lock_wait=waiting,
+        )
+
     if plan_file:
         given = [
             flag
@@ -263,32 +296,42 @@ def apply(
                 f"{', '.join(given)} cannot be combined with --plan: a saved plan is applied "
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
-        config = _load(path, var, values) if path else None
-        saved = asyncio.run(engine.load_plan(plan_file, config))
+        saved = engine.read_plan(plan_file, _load(path, var, values) if path else None)
         for refusal in saved.forced:
             _err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)
-        _execute(saved.app, saved.base_dir, saved.operations, parallelism, started)
+
+        async def run_saved() -> None:
+            async with session(saved.app, saved.base_dir) as s:
+                await s.check_fresh(saved)
+                await _execute(s, saved.operations, started)
+
+        asyncio.run(run_saved())
         return
     config = _load(path or ".", var, values)
-    the_plan = asyncio.run(
-        engine.plan(config, Selection(list(only), list(exclude)), parallelism=parallelism)
-    )
-    _print_text(render_text(the_plan, config.app.rate_limit, _color()))
-    the_plan.raise_if_unsafe(force)
-    if not the_plan.has_changes:
-        return
-    if not auto_approve:
-        if not sys.stdin.isatty():
-            raise Exit(
-                EXIT_ERROR,
-                "Not applied: no terminal to confirm on. Review the plan and pass "
-                "--auto-approve, or save it with plan --out and use apply --plan.",
-            )
-        if not click.confirm("Apply these changes?", default=False):
-            raise Exit(EXIT_ERROR, "Not applied.")
-    engine.refuse_destroys(the_plan.destroys(), allow_destroy)
-    _execute(config.app, config.base_dir, the_plan.operations, parallelism, started)
+    groups = engine.select(config.groups, Selection(list(only), list(exclude)))
+
+    async def run() -> None:
+        async with session(config.app, config.base_dir) as s:
+            the_plan = await s.plan(groups, engine.PlanOptions.of(config))
+            _print_text(render_text(the_plan, config.app.rate_limit, _color()))
+            the_plan.raise_if_unsafe(force)
+            if not the_plan.has_changes:
+                return
+            engine.refuse_destroys(the_plan.destroys(), allow_destroy)
+            if not auto_approve:
+                if not sys.stdin.isatty():
+                    raise Exit(
+                        EXIT_ERROR,
+                        "Not applied: no terminal to confirm on. Review the plan and pass "
+                        "--auto-approve, or save it with plan --out and use apply --plan.",
+                    )
+                asked = asyncio.to_thread(click.confirm, "Apply these changes?", default=False)
+                if not await asked:
+                    raise Exit(EXIT_ERROR, "Not applied.")
+            await _execute(s, the_plan.operations, started)
+
+    asyncio.run(run())
 
 
 @cli.command()
@@ -307,6 +350,22 @@ def export(path, var, values, only, all_groups, output) -> None:
     config = _load(path, var, values)
     for line in asyncio.run(engine.export(config, list(only) or None, output)):
         _err(line)
+
+
+@cli.command("lock")
+@_options(path_argument, var_option, values_option)
+@click.option(
+    "--break", "break_it", is_flag=True, help="Remove the lock, whoever holds it (a dead run's)."
+)
+def lock_command(path, var, values, break_it) -> None:
+    """Show who holds the app's lock (apply takes it while it writes), or break it."""
+    config = _load(path, var, values)
+    lease = asyncio.run(engine.lock_holder(config, break_it=break_it))
+    if lease is None:
+        click.echo("The app lock is free.")
+    else:
+        verb = "Broke the lock held by" if break_it else "The app is locked by"
+        click.echo(f"{verb} {lease.describe(time.time())}.")
 
 
 @cli.command()

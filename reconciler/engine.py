@@ -10,7 +10,9 @@ The command line, the tests and the benchmarks all go through these functions. T
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from reconciler.connect import local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.export import export_groups
 from reconciler.heap import collector_paused
+from reconciler.lock import AppLock, Lease, break_lock, current_lease
 from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
@@ -38,7 +41,9 @@ __all__ = [
     "describe_endpoint",
     "export",
     "load_config",
-    "load_plan",
+    "lock_holder",
+    "read_plan",
+    "Session",
     "plan",
     "plan_groups",
     "refuse_destroys",
@@ -141,15 +146,12 @@ def save_plan(
     planfile.write(path, doc)
 
 
-async def load_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
-    """Read a saved plan and check it is still what was reviewed: made from ``config`` (when
-    given) and with every touched group unchanged since. Raises PlanFileError/StalePlanError."""
+def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
+    """Read a saved plan and check it was made from ``config`` (when given). The stale check
+    comes later, under the lock: ``Session.check_fresh``."""
     saved = planfile.read(path)
     if config is not None and config.digest != saved.config_digest:
         raise PlanFileError(f"{path} was made from another version of the config: run plan again.")
-    async with make_client(saved.app, saved.base_dir) as client:
-        with collector_paused():
-            await planfile.check_fresh(client, saved)
     return saved
 
 
@@ -167,6 +169,70 @@ async def apply_operations(
     return await execute(client, operations, progress=progress)
 
 
+class Session:
+    """One client for the app and, for a writer, the app's lock (``reconciler.lock``), held
+    from before anything is observed until the last write is done:
+
+        async with engine.Session(app, base_dir) as session:
+            plan = await session.plan(groups, options)
+            result = await session.apply(plan.operations)
+    """
+
+    def __init__(
+        self,
+        app: AppConfig,
+        base_dir: Path,
+        *,
+        parallelism: int | None = None,
+        lock: bool = True,
+        lock_timeout_s: float = 300.0,
+        on_lock_wait: Callable[[Lease], None] | None = None,
+    ) -> None:
+        self._app, self._base_dir, self._parallelism = app, base_dir, parallelism
+        self._want_lock = lock
+        self._lock_timeout_s = lock_timeout_s
+        self._on_lock_wait = on_lock_wait
+        self._client: TimClient | None = None
+        self._lock: AppLock | None = None
+
+    @property
+    def client(self) -> TimClient:
+        assert self._client is not None, "use the session in an async with block"
+        return self._client
+
+    async def __aenter__(self) -> Session:
+        self._client = make_client(self._app, self._base_dir, max_in_flight=self._parallelism)
+        if self._want_lock:
+            self._lock = AppLock(
+                self._client, timeout_s=self._lock_timeout_s, on_wait=self._on_lock_wait
+            )
+            try:
+                await self._lock.acquire()
+            except BaseException:
+                await self._client.aclose()
+                raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            if self._lock is not None:
+                await asyncio.shield(self._lock.release())
+        finally:
+            await self.client.aclose()
+
+    async def plan(self, groups: list[Group], options: PlanOptions) -> Plan:
+        return await plan_groups(self.client, groups, options)
+
+    async def check_fresh(self, saved: SavedPlan) -> None:
+        with collector_paused():
+            await planfile.check_fresh(self.client, saved)
+
+    async def apply(
+        self, operations: list[Operation], progress: Progress | None = None
+    ) -> ApplyResult:
+        return await apply_operations(self.client, operations, progress)
+
+
 async def apply(
     app: AppConfig,
     base_dir: Path,
@@ -174,11 +240,20 @@ async def apply(
     *,
     progress: Progress | None = None,
     parallelism: int | None = None,
+    lock_timeout_s: float = 300.0,
 ) -> tuple[ApplyResult, CallStats]:
-    """Run ``operations`` against ``app``; failures are in the result, not raised."""
-    async with make_client(app, base_dir, max_in_flight=parallelism) as client:
-        result = await apply_operations(client, operations, progress)
-        return result, client.stats
+    """Run ``operations`` against ``app`` under its lock; failures are in the result."""
+    async with Session(
+        app, base_dir, parallelism=parallelism, lock_timeout_s=lock_timeout_s
+    ) as session:
+        result = await session.apply(operations, progress)
+        return result, session.client.stats
+
+
+async def lock_holder(config: Config, *, break_it: bool = False) -> Lease | None:
+    """Who holds the app's lock (None when free); with ``break_it`` the lock is removed."""
+    async with make_client(config.app, config.base_dir) as client:
+        return await (break_lock(client) if break_it else current_lease(client))
 
 
 async def export(config: Config, ids: list[str] | None, output: str | None) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml_rs
 
 from reconciler.observe import read_groups
-from reconciler.state import DISPLAY_TYPE, GroupType, Member, ObservedGroup, utc_text
+from reconciler.state import DISPLAY_TYPE, LOCK_GROUP_ID, GroupType, Member, ObservedGroup, utc_text
 from reconciler.tim.client import TimClient
 
 # Above this many groups a single output file is split into one file per group type.
@@ -75,7 +75,8 @@ async def export_groups(
     """Write the YAML of groups ``ids`` (all of the app's when None) with the app section
     ``app``; return lines telling what was written. ``local_db``: the embedded emulator's
     file, which the written config must keep pointing at."""
-    ids = ids if ids else await client.iter_all_group_ids()
+    if not ids:  # every group of the app but the app lock (reconciler.lock), which is ours
+        ids = [gid for gid in await client.iter_all_group_ids() if gid != LOCK_GROUP_ID]
     groups = await read_groups(client, list(ids))
     groups.sort(key=lambda g: (g.type.value, g.id))
     target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")

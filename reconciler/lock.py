@@ -2,9 +2,10 @@
 
 The lock is a Work group with a fixed custom ID (``LOCK_GROUP_ID``). Creating a group with a
 given ID succeeds for exactly one caller, so creating it is taking the lock; destroying it is
-releasing it. Its introduction holds who took it, when, and when the lease expires; a holder
-renews the lease while it works, and a lock whose lease has expired (its holder was killed) is
-taken over: destroyed and created again. The config may not declare this group, export leaves
+releasing it. Its introduction holds who took it (user, host, process), when, and when the lease
+expires; a holder renews the lease while it works. A lock whose lease has expired, or whose
+holder was a process on this host that no longer runs, is taken over: destroyed and created
+again. The config may not declare this group, export leaves
 it out, and plan never takes it.
 
 Takeover is safe against a second taker as long as each runner's calls reach the server in the
@@ -23,65 +24,77 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler.errors import LockError
-from reconciler.state import GroupType, utc_text
+from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
 from reconciler.tim.calls import CreateGroup, ModifyGroup
 from reconciler.tim.client import TimClient
-from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
+from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError, TimError
 
 log = logging.getLogger(__name__)
 
-LOCK_GROUP_ID = "tim-reconciler-lock"
 LOCK_GROUP_NAME = "tim-reconciler lock"
-LEASE_S = 300  # how long a lease lasts without renewal
-RENEW_EVERY_S = 60
+LEASE_S = 90  # how long a lease lasts without renewal
+RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
 
 
 @dataclass(frozen=True)
 class Lease:
-    holder: str  # user@host, process ID and what it runs
+    holder: str  # user@host and what it runs, for people
+    host: str
+    pid: int
     token: str  # tells this lease from any other of the same holder
     since: int
     expires: int
 
     def text(self) -> str:
-        return json.dumps(
-            {
-                "holder": self.holder,
-                "token": self.token,
-                "since": self.since,
-                "expires": self.expires,
-            },
-            separators=(",", ":"),
-        )
+        return json.dumps(self.__dict__, separators=(",", ":"))
 
     @classmethod
     def parse(cls, text: str) -> Lease | None:
         try:
             data = json.loads(text)
             return cls(
-                str(data["holder"]), str(data["token"]), int(data["since"]), int(data["expires"])
+                str(data["holder"]),
+                str(data["host"]),
+                int(data["pid"]),
+                str(data["token"]),
+                int(data["since"]),
+                int(data["expires"]),
             )
         except (ValueError, KeyError, TypeError):
             return None
 
+    def dead(self, now: float) -> bool:
+        """The lease ran out, or its holder was a process on this host that is gone."""
+        if self.expires <= now:
+            return True
+        if self.host != socket.gethostname() or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive, another user's
+            return False
+        return False
+
     def describe(self, now: float) -> str:
-        state = "expired" if self.expires <= now else f"expires {utc_text(self.expires)}"
-        return f"{self.holder}, since {utc_text(self.since)} ({state})"
+        state = "expired" if self.expires <= now else f"lease until {utc_text(self.expires)}"
+        return f"{self.holder} pid {self.pid}, since {utc_text(self.since)} ({state})"
 
 
-def _me(purpose: str) -> str:
+def _holder(purpose: str) -> str:
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
         user = "unknown"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()} {purpose}"[:120]
+    return f"{user}@{socket.gethostname()} ({purpose})"[:100]
 
 
-async def current(client: TimClient) -> Lease | None:
+async def current_lease(client: TimClient) -> Lease | None:
     """The lease the lock group holds now (None when the lock is free)."""
     found = await client.get_group_info([LOCK_GROUP_ID])
     info = found[0] if found and isinstance(found[0], dict) else {}
@@ -89,7 +102,7 @@ async def current(client: TimClient) -> Lease | None:
         return None
     lease = Lease.parse(str(info.get("Introduction") or ""))
     # A lock group without a readable lease was left by something else: treat it as expired.
-    return lease or Lease("an unreadable lease", "", 0, 0)
+    return lease or Lease("an unreadable lease", "", 0, "", 0, 0)
 
 
 class AppLock:
@@ -110,38 +123,44 @@ class AppLock:
         self._lease_s = lease_s
         self._clock = clock
         self._on_wait = on_wait
-        self._holder = _me(purpose)
+        self._holder = _holder(purpose)
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
 
     def _new_lease(self) -> Lease:
         now = int(self._clock())
-        return Lease(self._holder, secrets.token_hex(8), now, now + self._lease_s)
+        token = secrets.token_hex(8)
+        return Lease(
+            self._holder, socket.gethostname(), os.getpid(), token, now, now + self._lease_s
+        )
 
-    async def _try_create(self) -> bool:
-        lease = self._new_lease()
+    async def _create(self, lease: Lease) -> Lease:
+        """Create the lock group holding ``lease`` (TimApiError 10021/10025 when it exists)."""
         request = CreateGroup(
             LOCK_GROUP_ID, GroupType.Private, LOCK_GROUP_NAME, introduction=lease.text()
         )
-        try:
-            await self._client.create_group(request.body())
-        except TimApiError as err:
-            if err.code in ID_TAKEN_CODES:
-                return False
-            raise
-        self._lease = lease
-        return True
+        await self._client.create_group(request.body())
+        return lease
 
     async def acquire(self) -> None:
         deadline = time.monotonic() + self._timeout_s
         told: str | None = None
         while True:
-            if await self._try_create():
+            attempt = self._new_lease()
+            try:
+                self._lease = await self._create(attempt)
                 break
-            held = await current(self._client)
+            except TimApiError as err:
+                if err.code not in ID_TAKEN_CODES:
+                    raise
+            held = await current_lease(self._client)
             if held is None:
                 continue  # released meanwhile: try again at once
-            if held.expires <= self._clock():
+            if held.token == attempt.token:
+                # A retried create whose first attempt did reach the server: the lock is ours.
+                self._lease = held
+                break
+            if held.dead(self._clock()):
                 log.warning("taking over the app lock from %s", held.describe(self._clock()))
                 try:
                     await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
@@ -166,9 +185,7 @@ class AppLock:
             lease = self._lease
             if lease is None:
                 return
-            renewed = Lease(
-                lease.holder, lease.token, lease.since, int(self._clock()) + self._lease_s
-            )
+            renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
                 await self._client.modify_group_base_info(
                     ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()).body()
@@ -184,11 +201,18 @@ class AppLock:
         lease, self._lease = self._lease, None
         if lease is None:
             return
-        held = await current(self._client)
-        if held is not None and held.token == lease.token:
-            await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
-        else:
-            log.warning("the app lock was taken over while this run held it")
+        try:
+            held = await current_lease(self._client)
+            if held is not None and held.token == lease.token:
+                await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+            else:
+                log.warning("the app lock was taken over while this run held it")
+        except TimError as err:  # the work is done; the lease runs out by itself
+            log.warning(
+                "could not release the app lock (%s); it expires at %s",
+                err,
+                utc_text(lease.expires),
+            )
 
     async def __aenter__(self) -> AppLock:
         await self.acquire()
@@ -200,7 +224,7 @@ class AppLock:
 
 async def break_lock(client: TimClient) -> Lease | None:
     """Destroy the lock group whoever holds it; return the lease that was there."""
-    held = await current(client)
+    held = await current_lease(client)
     if held is not None:
         await client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
     return held

@@ -54,6 +54,9 @@ MembersMode = Literal["authoritative", "additive"]
 # The API's documented limits and identifier rules live in reconciler.tim.limits; the state
 # model and the config read them from here.
 
+# The group that holds the app's lock (reconciler.lock): the tool's own, never declared or exported.
+LOCK_GROUP_ID = "tim-reconciler-lock"
+
 # Seconds of tolerance when comparing mute deadlines: MuteTime is relative, computed at call time.
 MUTE_TOLERANCE_S = 5
 

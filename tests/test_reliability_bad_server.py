@@ -24,6 +24,7 @@ from starlette.routing import Route
 import reconciler.connect
 import reconciler.tim.client
 from reconciler.emulator.testing import serve_in_thread
+from reconciler.state import LOCK_GROUP_ID
 from reconciler.tim.client import TimClient
 
 Responder = Callable[[dict[str, Any]], Response]
@@ -73,7 +74,11 @@ def fake_app(overrides: dict[str, Responder]) -> Starlette:
             body = json.loads(await request.body())
         except ValueError:
             body = {}
-        responder = responders.get(command, lambda _b: JSONResponse(OK))
+        # The app lock's calls (reconciler.lock) get well-behaved answers: these tests are about
+        # the calls a plan makes.
+        lock_call = LOCK_GROUP_ID in (body.get("GroupId"), *(body.get("GroupIdList") or []))
+        table = DEFAULTS if lock_call else responders
+        responder = table.get(command, lambda _b: JSONResponse(OK))
         result = responder(body)
         if asyncio.iscoroutine(result):
             result = await result

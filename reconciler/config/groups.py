@@ -210,6 +210,13 @@ class GroupChecker:
         problem = limits.group_id_problem(gid)
         if problem:
             self.add(file, path, f"{label}: {problem}")
+        if gid == st.LOCK_GROUP_ID:
+            self.add(
+                file,
+                path,
+                f"{label}: {gid!r} is the group that holds the app's lock (see `reconciler "
+                "lock`); it belongs to the tool and cannot be declared: use another ID",
+            )
         if gtype is GroupType.Community:
             if not gid.startswith("@TGS#_"):
                 self.add(
