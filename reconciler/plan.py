@@ -8,12 +8,13 @@ refuse a plan are here too (``Plan.raise_if_unsafe``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from reconciler.diff import FieldChange, GroupChange, diff_group
+from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange, diff_group
 from reconciler.errors import PlanInvalid, PlanRefused
 from reconciler.observe import Observation
 from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
@@ -33,6 +34,9 @@ from reconciler.tim.calls import (
     Request,
 )
 from reconciler.tim.limits import BATCH, chunks
+
+# A member's managed attributes (custom data aside).
+MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
 
 # Dependency order inside a group.
 STEPS = (
@@ -83,6 +87,7 @@ class Plan:
     refusals: list[Refusal] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)  # what each fingerprint covers
     missing_accounts: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -396,18 +401,77 @@ def _guards(change: GroupChange, admin: str, fraction: float, min_size: int) -> 
     return refusals
 
 
-def fingerprint(group: ObservedGroup | None) -> str:
-    """A digest of a group's observed state, to detect changes between plan and apply."""
+@dataclass(frozen=True)
+class Scope:
+    """What of a group a plan manages: its fingerprint covers that and nothing else, so a
+    reviewed plan is refused when something it manages changed, never for anything else."""
+
+    fields: tuple[str, ...] = ()  # declared profile fields
+    custom: tuple[str, ...] = ()  # declared custom keys of the group
+    members: bool = False  # the member list is managed
+    accounts: tuple[str, ...] | None = None  # additive: only the declared members matter
+    # Members that declare attributes -> those attributes ("custom.KEY" for custom data).
+    declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    marks: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, want: Group) -> Scope:
+        declared: dict[str, tuple[str, ...]] = {}
+        for account, member in (want.members or {}).items():
+            names = [n for n in MEMBER_ATTRIBUTES if getattr(member, n) is not None]
+            names += [f"custom.{key}" for key in sorted(member.custom)]
+            if names:
+                declared[account] = tuple(names)
+        if want.owner is not None and "role" not in declared.get(want.owner, ()):
+            declared[want.owner] = ("role", *declared.get(want.owner, ()))  # via `owner`
+        additive = want.members is not None and want.members_mode == "additive"
+        return cls(
+            fields=tuple(n for n in BASE_FIELDS if getattr(want, n) is not None),
+            custom=tuple(sorted(want.custom)),
+            members=want.members is not None,
+            accounts=tuple(sorted(want.members or {})) if additive else None,
+            declared=declared,
+            marks=tuple(sorted(want.marks or {})),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scope:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values["declared"] = {str(a): tuple(n) for a, n in data["declared"].items()}
+        return cls(**values)
+
+
+def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
+    """A digest of what ``scope`` covers of a group's observed state, to detect changes
+    between plan and apply (chat, unmanaged fields and undeclared attributes do not count)."""
     if group is None:
         return "absent"
-    data = group.model_dump(mode="json", exclude={"member_num", "members"})
-    digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    data: dict[str, Any] = {
+        "type": group.type.value,
+        "fields": {name: getattr(group, name) for name in scope.fields},
+        "custom": {key: group.custom.get(key) for key in scope.custom},
+        "marks": {str(m): (group.marks or {}).get(m) for m in scope.marks},
+    }
     members = group.members
-    if isinstance(members, LiveMembers):  # as observed: the managed values as the API listed them
-        digest.update(members.managed_json())
-    elif members is not None:  # built by hand: each member's fields, accounts and keys sorted
-        digest.update(orjson.dumps(members, default=vars, option=orjson.OPT_SORT_KEYS))
-    return digest.hexdigest()
+    if scope.members and members is not None:
+        listed = scope.accounts if scope.accounts is not None else members
+        data["members"] = sorted(a for a in listed if a in members)
+        data["declared"] = {
+            account: _managed_values(members, account, names)
+            for account, names in scope.declared.items()
+            if account in members
+        }
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _managed_values(members: Mapping[str, Member], account: str, names: tuple[str, ...]) -> list:
+    if isinstance(members, LiveMembers):  # as the API listed them, without making a Member
+        return members.values_of(account, names)
+    member = members[account]
+    return [
+        member.custom.get(n[len("custom.") :]) if n.startswith("custom.") else getattr(member, n)
+        for n in names
+    ]
 
 
 class Planner:
@@ -434,7 +498,9 @@ class Planner:
         self._min_size = min_group_size_for_guard
         self._create_accounts = create_missing_accounts
         self._now = now
-        self._done: dict[str, tuple[GroupChange, list[Operation], list[Refusal], str | None]] = {}
+        self._done: dict[
+            str, tuple[GroupChange, list[Operation], list[Refusal], tuple[str, Scope] | None]
+        ] = {}
 
     def add(self, want: Group, have: ObservedGroup | None) -> None:
         change = diff_group(want, have, self._now)
@@ -452,7 +518,8 @@ class Planner:
             else:
                 operations.extend(_update_ops(change))
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
-            digest = fingerprint(have)
+            scope = Scope.of(want)
+            digest = (fingerprint(have, scope), scope)
         self._done[want.id] = (change, operations, refusals, digest)
         if have is not None:
             have.release_members()  # all the plan needs of them is made
@@ -467,7 +534,7 @@ class Planner:
             plan.operations.extend(operations)
             plan.refusals.extend(refusals)
             if digest is not None:
-                plan.fingerprints[want.id] = digest
+                plan.fingerprints[want.id], plan.scopes[want.id] = digest
         missing = sorted(missing_accounts)
         plan.missing_accounts = missing
         if missing and self._create_accounts:

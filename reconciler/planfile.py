@@ -9,7 +9,7 @@ groups again and refuses the plan if any fingerprint changed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,13 @@ from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.observe import observe
-from reconciler.plan import Operation, Plan, fingerprint
+from reconciler.plan import Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, ObservedGroup
 from reconciler.tim.calls import request_from_json, request_to_json
 from reconciler.tim.client import TimClient
 
-# 4: operations are typed requests ({"api", "request"}), selection and forced refusals recorded
+# 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
+# scope of each fingerprint recorded
 PLAN_FORMAT_VERSION = 4
 TOOL = "tim-reconciler"
 
@@ -52,6 +53,7 @@ class SavedPlan:
     forced: list[str]  # the refusals --force overrode when the plan was made
     groups: list[Group]  # the touched groups, as observe needs them for the stale check
     fingerprints: dict[str, str]
+    scopes: dict[str, Scope]  # what each fingerprint covers
     operations: list[Operation]
 
     def __repr__(self) -> str:
@@ -106,6 +108,7 @@ def document(
         "counts": plan.counts(),
         "calls_by_api": plan.calls_by_api(),
         "fingerprints": plan.fingerprints,
+        "scopes": {gid: asdict(scope) for gid, scope in plan.scopes.items()},
         "groups": [_stale_check_entry(g) for g in desired if g.id in touched],
         "operations": [
             {
@@ -151,6 +154,7 @@ def read(path: str | Path) -> SavedPlan:
             forced=[str(r) for r in doc["forced"]],
             groups=[Group.model_validate(g) for g in doc["groups"]],
             fingerprints=dict(doc["fingerprints"]),
+            scopes={gid: Scope.from_json(v) for gid, v in doc["scopes"].items()},
             operations=[
                 Operation(op["group"], op["step"], request_from_json(op["api"], op["request"]))
                 for op in doc["operations"]
@@ -168,7 +172,8 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
     now: dict[str, str] = {}
 
     def settle(want: Group, have: ObservedGroup | None) -> None:
-        now[want.id] = fingerprint(have)
+        scope = saved.scopes.get(want.id)
+        now[want.id] = fingerprint(have, scope) if scope is not None else ""
         if have is not None:
             have.release_members()
 

@@ -1,7 +1,7 @@
 """Diff and plan on constructed states: what a reviewer sees and which calls apply makes."""
 
 from reconciler.observe import Observation
-from reconciler.plan import STEP_INDEX, build_plan, fingerprint
+from reconciler.plan import STEP_INDEX, Scope, build_plan, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
 from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import ChangeOwner, Joiner, RemoveMembers
@@ -226,24 +226,63 @@ def test_destroy_only_when_present():
     assert plan_for(gone, None).operations == []
 
 
-def _live(items):
-    group = observed(accounts=())
+def _live(items, **fields):
+    group = observed(accounts=(), **fields)
     group.members = LiveMembers("g1", "get_group_info", items)
     return group
+
+
+def _declared(**member_attributes):
+    return Group(
+        id="g1",
+        type=GroupType.Public,
+        owner="a",
+        members={"a": Member(account="a"), "b": Member(account="b", **member_attributes)},
+    )
 
 
 def test_fingerprint_covers_managed_member_values_in_any_order_and_nothing_else():
     a = {"Member_Account": "a", "Role": "Owner", "NameCard": "", "MsgSeq": 1, "JoinTime": 5}
     b = {"Member_Account": "b", "Role": "Member", "LastSendMsgTime": 0, "MsgSeq": 2}
-    base = fingerprint(_live([a, b]))
-    assert fingerprint(_live([b, a])) == base  # the API's order is not part of the state
+    every = Scope.of(
+        _declared(role="Member", name_card="", msg_flag="Discard", muted_until=0, custom={"k": "v"})
+    )
+    base = fingerprint(_live([a, b]), every)
+    assert fingerprint(_live([b, a]), every) == base  # the API's order is not part of the state
     chatted = {**b, "LastSendMsgTime": 1_800_000_000, "MsgSeq": 40}
-    assert fingerprint(_live([a, chatted])) == base  # chat moves these, the plan does not
+    assert fingerprint(_live([a, chatted]), every) == base  # chat moves these, the plan does not
     for changed in ({"NameCard": "B"}, {"Role": "Admin"}, {"MuteUntil": 9}, {"MsgFlag": "Discard"}):
-        assert fingerprint(_live([a, {**b, **changed}])) != base, changed
+        assert fingerprint(_live([a, {**b, **changed}]), every) != base, changed
     custom = {**b, "AppMemberDefinedData": [{"Key": "k", "Value": "v"}]}
-    assert fingerprint(_live([a, custom])) != base
-    assert fingerprint(_live([a])) != base
+    assert fingerprint(_live([a, custom]), every) != base
+    assert fingerprint(_live([a]), every) != base
+
+
+def test_fingerprint_leaves_out_what_the_config_does_not_manage():
+    a = {"Member_Account": "a", "Role": "Owner"}
+    b = {"Member_Account": "b", "Role": "Member", "NameCard": "B"}
+    only_cards = Scope.of(_declared(name_card="B"))
+    base = fingerprint(_live([a, b]), only_cards)
+    # The name card is managed; the message flag and custom data of members are not.
+    assert fingerprint(_live([a, {**b, "NameCard": "C"}]), only_cards) != base
+    assert fingerprint(_live([a, {**b, "MsgFlag": "Discard"}]), only_cards) == base
+    other_key = {**b, "AppMemberDefinedData": [{"Key": "x", "Value": "1"}]}
+    assert fingerprint(_live([a, other_key]), only_cards) == base
+    # Group fields the config leaves out: FaceUrl, Notification, ApplyJoinOption.
+    for unmanaged in ({"face_url": "u"}, {"notification": "n"}, {"apply_join": "FreeAccess"}):
+        assert fingerprint(_live([a, b], **unmanaged), only_cards) == base, unmanaged
+    # A name card of a member declared without one, where nobody declares name cards.
+    plain = Scope.of(_declared())
+    assert fingerprint(_live([a, {**b, "NameCard": "Z"}]), plain) == fingerprint(
+        _live([a, b]), plain
+    )
+    # Additive groups: only declared members count; someone joining by themselves does not.
+    additive = Scope.of(
+        Group(id="g1", type=GroupType.Public, members_mode="additive", members=members("a"))
+    )
+    joined = {"Member_Account": "z", "Role": "Member"}
+    assert fingerprint(_live([a, b, joined]), additive) == fingerprint(_live([a, b]), additive)
+    assert fingerprint(_live([b]), additive) != fingerprint(_live([a, b]), additive)
 
 
 def test_a_planned_group_lets_its_member_list_go_and_says_so():

@@ -136,3 +136,55 @@ def test_plan_out_into_a_missing_directory_fails_before_any_call(ws: Workspace) 
     run = ws.plan("-o", "no/such/dir/p.json")
     assert run.code == 1 and "no/such/dir" in run.err and "does not exist" in run.err, run
     assert not ws.db.exists()  # the emulator was never started: no call was made
+
+
+def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None = None) -> None:
+    """Someone edits the group in the console between plan and apply."""
+    import asyncio
+
+    from conftest import client_for, make_emulator
+
+    async def edit() -> None:
+        async with client_for(make_emulator(ws.db)) as client:
+            if base:
+                await client.modify_group_base_info({"GroupId": "club", **base})
+            if member:
+                await client.modify_group_member_info({"GroupId": "club", **member})
+
+    asyncio.run(edit())
+
+
+@pytest.mark.parametrize(
+    ("edit", "stale"),
+    [
+        ({"base": {"FaceUrl": "https://x.example/f.png"}}, False),
+        ({"base": {"Notification": "read me"}}, False),
+        ({"base": {"ApplyJoinOption": "FreeAccess"}}, False),
+        ({"member": {"Member_Account": "m1", "NameCard": "M-one"}}, False),  # declared bare
+        ({"member": {"Member_Account": "m2", "NameCard": "Two!"}}, True),  # declares name_card
+        ({"base": {"Introduction": "changed"}}, True),  # declared
+    ],
+)
+def test_the_stale_check_covers_what_the_plan_manages_and_only_that(
+    ws: Workspace, edit: dict, stale: bool
+) -> None:
+    group = {
+        "id": "club",
+        "type": "Public",
+        "name": "Club",
+        "introduction": "Hello",
+        "owner": "boss",
+        "members": ["boss", "m1", {"account": "m2", "name_card": "Two"}],
+    }
+    ws.write([group])
+    ws.converge()
+    ws.write([{**group, "name": "Club v2"}])
+    assert ws.plan("-o", "plan.json").code == 0
+    _console_edit(ws, **edit)
+    run = ws.cli("apply", "--plan", "plan.json")
+    if stale:
+        assert run.code == 1 and "stale" in run.err and "club" in run.err, run
+        assert ws.live("club")["Name"] == "Club"
+    else:
+        assert run.code == 0, run
+        assert ws.live("club")["Name"] == "Club v2"

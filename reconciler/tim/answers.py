@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import orjson
 from pydantic import ValidationError
 
 from reconciler.errors import ObserveError
@@ -32,6 +31,8 @@ _construct = Member.model_construct
 
 # (Role, NameCard, MsgFlag, MuteUntil, AppMemberDefinedData) as the API listed them.
 MemberRow = tuple[object, object, object, object, object]
+# The Member attributes those are, in that order.
+MEMBER_ROW = ("role", "name_card", "msg_flag", "muted_until", "custom")
 
 
 def _member(account: str, row: MemberRow) -> Member:
@@ -108,10 +109,21 @@ class LiveMembers(Mapping[str, Member]):
     def __repr__(self) -> str:
         return f"<LiveMembers of {self._group_id}: {len(self._rows)}>"
 
-    def managed_json(self) -> bytes:
-        """The managed values of every member as JSON, accounts sorted: what a fingerprint
-        hashes (the same members give the same bytes, whatever order the API listed them in)."""
-        return orjson.dumps(self._rows, option=orjson.OPT_SORT_KEYS)
+    def values_of(self, account: str, names: tuple[str, ...]) -> list:
+        """The member's values of ``names`` (Member attribute names, "custom.KEY" for a custom
+        key) as the API listed them: what a fingerprint hashes."""
+        row = self._rows[account]
+        custom = [kv for kv in row[4] if isinstance(kv, dict)] if isinstance(row[4], list) else []
+        values: list = []
+        for name in names:
+            if name.startswith("custom."):
+                key = name[len("custom.") :]
+                values.append(
+                    next((kv.get("Value") for kv in custom if kv.get("Key") == key), None)
+                )
+            else:
+                values.append(row[MEMBER_ROW.index(name)])
+        return values
 
 
 def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
