@@ -267,10 +267,11 @@ def _create_ops(change: GroupChange, now: int) -> list[Operation]:
     declared = list((want.members or {}).values())
     joining = [m for m in declared if m.account != want.owner]
     # The first 100 join in create_group itself, which carries Role Admin and custom data but
-    # not JoinTime or unread counts: members with custom data first (import cannot carry it, so
-    # each would cost a modify call); the rest are imported, 300 a call.
+    # not JoinTime or unread counts; the rest are imported, 300 a call. First those whose custom
+    # data would be all that costs a modify call after an import, then other members with
+    # custom data (their name card or message flag needs that call anyway).
     riders = [m for m in joining if m.join_time is None and m.unread is None]
-    riders.sort(key=lambda m: not set_keys(m.custom))
+    riders.sort(key=lambda m: (not set_keys(m.custom), bool(m.name_card or m.msg_flag)))
     in_create = {m.account for m in riders[: BATCH[CreateGroup.api]]}
     create = CreateGroup(
         gid,

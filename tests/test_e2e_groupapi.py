@@ -216,3 +216,19 @@ def test_emulator_bans_keep_the_account_out_of_the_room(ws: Workspace) -> None:
     finally:
         app.state.store.close()
     assert answer["ErrorCode"] == 10007 and "banned" in answer["ErrorInfo"], answer
+
+
+def test_the_benchmarks_minimum_counts_mutes_by_deadline_500_a_call() -> None:
+    from benchmarks.scale_shape import DEFAULT, GroupShape, Shape, minimum
+
+    now = int(time.time())
+    live = {"o1": ("Owner", *DEFAULT[1:]), **{f"m{i:04d}": DEFAULT for i in range(1200)}}
+    want = {
+        a: (t[0], "", "AcceptAndNotify", FUTURE if a != "o1" else 0, "") for a, t in live.items()
+    }
+    profile = ("Pub", "", "")
+    group = GroupShape("pub-1", "Public", "Public", "o1", True, "present", profile, profile)
+    group.live, group.want = live, want
+    mins = minimum(Shape([group], sorted(live), set(), now))
+    assert mins.apply == {"forbid_send_msg": 3}
+    assert mins.observe == {"get_group_info": 1}
