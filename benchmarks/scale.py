@@ -361,7 +361,6 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "apply_calls_min": sum(mins.apply.values()),
         "apply_by_api": dict(apply_writes),
         "apply_min_by_api": dict(mins.apply),
-        "apply_calls_strict_min": sum(mins.strict_apply.values()),
         "apply_wall_s": round(exec_s, 2) if exec_s is not None else None,
         "apply_floor_s": round(floor_s, 2),
         "apply_depth": mins.depth,
@@ -416,8 +415,6 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
          f"planned {s['planned_calls']:,})"))  # fmt: skip
     add(("  by API", _fmt_counts(s["apply_by_api"])))
     add(("  minimum by API", _fmt_counts(s["apply_min_by_api"])))
-    add(("  stricter bound", f"{s['apply_calls_strict_min']:,}  (100 members in create_group "
-         "even for bigger new groups)"))  # fmt: skip
     wall = s["apply_wall_s"]
     add(("apply execution wall", f"{wall:.2f} s" if wall is not None else "n/a"))
     add(("apply floor", f"{s['apply_floor_s']:.2f} s  (busiest API at the limit + "

@@ -28,6 +28,7 @@ CREATE_MEMBERS = 100
 IMPORT_BATCH = 300
 DELETE_BATCH = 100
 MARKS_BATCH = 500
+MUTE_BATCH = 500  # forbid_send_msg: accounts per call, one MuteTime for all of them
 
 # The guard the generated config sets (policy.max_removal_fraction, min_group_size_for_guard).
 GUARD_FRACTION = 0.25
@@ -427,7 +428,6 @@ def _ceil(n: int, size: int) -> int:
 class Minimum:
     observe: Counter  # api -> calls
     apply: Counter
-    strict_apply: Counter  # with 100 members in create_group even when more join
     depth: int  # longest chain of dependent steps in one group (+1 for the account import)
     changes: Counter  # what changes, for the table
     joining: int
@@ -447,17 +447,18 @@ def minimum(shape: Shape) -> Minimum:
     groups to be destroyed beyond their existence.
 
     Apply: multiaccount_import 100 a call for accounts that do not exist; create_group with up to
-    100 initial members (Role Admin and custom data ride along), the rest imported 300 a call;
-    import_group_member 300 a call (it carries Role Admin, not name card, message flag, mute or
-    custom data); one modify_group_member_info per member whose attributes change or are set
-    on joining beyond what the joining call carries; delete_group_member 100 a call; one
-    modify_group_base_info per group whose profile changes; modify_user_info 500 accounts a call
-    per command type; destroy_group 1.
+    100 initial members (Role Admin and custom data ride along; members with custom data go
+    first), the rest imported 300 a call; import_group_member 300 a call (it carries Role Admin,
+    not name card, message flag, mute or custom data); one modify_group_member_info per member
+    whose name card, message flag or custom data change or are set on joining beyond what the
+    joining call carries (a mute rides along with it); forbid_send_msg for the other mutes, 500
+    accounts a call per distinct deadline (all unmutes of a group share calls); one
+    delete_group_member per 100; one modify_group_base_info per group whose profile changes;
+    modify_user_info 500 accounts a call per command type; destroy_group 1.
     """
     obs: Counter = Counter()
     app: Counter = Counter()
-    rule_new: Counter = Counter()  # new groups' imports and modifies, by the rule
-    strict: Counter = Counter()  # the same, with 100 members in create_group
+    rule_new: Counter = Counter()  # new groups' imports, modifies and mutes
     changes: Counter = Counter()
     declared = shape.groups
     obs["get_group_info"] = _ceil(len(declared), GROUP_INFO_BATCH)
@@ -495,47 +496,59 @@ def minimum(shape: Shape) -> Minimum:
                 joiners = [(a, t) for a, t in g.want.items() if a != g.owner]
                 n = len(joiners)
                 changes["members_add"] += n
-                owner_attrs = 1 if g.want[g.owner][1:] != DEFAULT[1:] else 0
-                other = sum(1 for _, t in joiners if t[1] or t[2] != DEFAULT[2] or t[3])
-                custom_only = sum(
-                    1 for _, t in joiners if t[4] and not (t[1] or t[2] != DEFAULT[2] or t[3])
-                )
-                # The rule: up to 100 members join in create_group (custom data rides along);
-                # a bigger group imports them all, 300 a call (import carries no custom data).
+                # 100 join in create_group, which carries custom data (import does not): first
+                # those whose custom data is all that would need a modify call; the rest are
+                # imported 300 a call.
                 if n > CREATE_MEMBERS:
-                    rule_new["import_group_member"] += _ceil(n, IMPORT_BATCH)
+                    rule_new["import_group_member"] += _ceil(n - CREATE_MEMBERS, IMPORT_BATCH)
                     steps.add("import")
-                needs = owner_attrs + other + (custom_only if n > CREATE_MEMBERS else 0)
-                if needs:
-                    rule_new["modify_group_member_info"] += needs
-                    steps.add("modify")
-                # Stricter: 100 join in create_group (custom-only members first), the rest are
-                # imported; neither the rule above nor the planner does this.
-                strict["import_group_member"] += _ceil(max(0, n - CREATE_MEMBERS), IMPORT_BATCH)
-                strict["modify_group_member_info"] += (
-                    owner_attrs + other + max(0, custom_only - CREATE_MEMBERS)
-                    if n > CREATE_MEMBERS
-                    else owner_attrs + other
+                # The owner joins through Owner_Account: its card, flag and custom data need a
+                # modify call. A joiner needs one for a card or flag, or for custom data that
+                # did not fit in create_group.
+                needing = {a for a, t in joiners if t[1] or t[2] != DEFAULT[2]}
+                plain_custom = [a for a, t in joiners if t[4] and a not in needing]
+                needing.update(plain_custom[CREATE_MEMBERS:])
+                owner_t = g.want[g.owner]
+                if owner_t[1] or owner_t[2] != DEFAULT[2] or owner_t[4]:
+                    needing.add(g.owner)
+                mutes = Counter(
+                    t[3] for a, t in g.want.items() if t[3] > shape.now and a not in needing
                 )
+                if needing:
+                    rule_new["modify_group_member_info"] += len(needing)
+                    steps.add("modify")
+                if mutes:
+                    rule_new["forbid_send_msg"] += sum(_ceil(k, MUTE_BATCH) for k in mutes.values())
+                    steps.add("modify")
             depth = max(depth, len(steps))
             continue
         if g.want is not None:
             added = [a for a in g.want if a not in live]
             removed = [a for a in live if a not in g.want]
             modified = [a for a, t in g.want.items() if a in live and t != live[a]]
-            set_on_join = [
-                a
-                for a in added
-                if g.want[a][1] or g.want[a][2] != DEFAULT[2] or g.want[a][3] or g.want[a][4]
-            ]
             changes["members_add"] += len(added)
             changes["members_remove"] += len(removed)
             changes["members_modify"] += len(modified)
+            # A member needs modify_group_member_info for a role, card, flag or custom data that
+            # changes (or is set on joining: import carries only Role Admin); a mute rides
+            # along with it. The other mutes go to forbid_send_msg by deadline.
+            needing: set[str] = set()
+            mutes: Counter = Counter()
+            for a, t in g.want.items():
+                was = live.get(a, DEFAULT if a in added else t)
+                role_changes = a in live and t[0] != was[0]
+                if role_changes or t[1] != was[1] or t[2] != was[2] or t[4] != was[4]:
+                    needing.add(a)
+                elif t[3] != was[3] and (t[3] > shape.now or was[3] > shape.now):
+                    mutes[t[3] if t[3] > shape.now else 0] += 1
             if added:
                 app["import_group_member"] += _ceil(len(added), IMPORT_BATCH)
                 steps.add("import")
-            if modified or set_on_join:
-                app["modify_group_member_info"] += len(modified) + len(set_on_join)
+            if needing:
+                app["modify_group_member_info"] += len(needing)
+                steps.add("modify")
+            if mutes:
+                app["forbid_send_msg"] += sum(_ceil(k, MUTE_BATCH) for k in mutes.values())
                 steps.add("modify")
             if removed:
                 app["delete_group_member"] += _ceil(len(removed), DELETE_BATCH)
@@ -566,9 +579,8 @@ def minimum(shape: Shape) -> Minimum:
         app["multiaccount_import"] = _ceil(len(missing), ACCOUNT_BATCH)
         changes["accounts_import"] = len(missing)
         depth += 1  # accounts are imported before any group step
-    strict_apply = app + strict
     app += rule_new
-    return Minimum(+obs, +app, +strict_apply, depth, changes, len(joining))
+    return Minimum(+obs, +app, depth, changes, len(joining))
 
 
 def naive_expected_calls(shape: Shape) -> int:

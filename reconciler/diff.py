@@ -59,6 +59,12 @@ class GroupChange:
     marks_set: dict[int, list[str]] = field(default_factory=dict)
     marks_delete: dict[int, list[str]] = field(default_factory=dict)
     marks_pending: dict[int, list[str]] = field(default_factory=dict)
+    # AVChatRoom: admins to make and revoke; mutes and bans whose deadline changes (``field``
+    # is the account, ``before``/``after`` Unix seconds, 0 = none).
+    admins_add: list[str] = field(default_factory=list)
+    admins_remove: list[str] = field(default_factory=list)
+    muted: list[FieldChange] = field(default_factory=list)
+    banned: list[FieldChange] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -69,6 +75,10 @@ class GroupChange:
             and not self.members
             and not self.marks_set
             and not self.marks_delete
+            and not self.admins_add
+            and not self.admins_remove
+            and not self.muted
+            and not self.banned
         )
 
     def members_by(self, action: str) -> list[MemberChange]:
@@ -224,6 +234,29 @@ def _diff_marks(change: GroupChange, want: Group, have: ObservedGroup) -> None:
             change.marks_delete[mark] = to_delete
 
 
+def _deadline_changes(want: dict[str, int], have: dict[str, int], now: int) -> list[FieldChange]:
+    """Declared mute or ban deadlines that differ from the live ones (beyond the tolerance)."""
+    changes = []
+    for account in sorted(want):
+        wanted = effective_mute(want[account], now) or 0
+        current = effective_mute(have.get(account, 0), now) or 0
+        if abs(current - wanted) > MUTE_TOLERANCE_S:
+            changes.append(FieldChange(account, current, wanted))
+    return changes
+
+
+def _diff_room(change: GroupChange, want: Group, have: ObservedGroup, now: int) -> None:
+    """An AVChatRoom's admins, mutes and bans."""
+    if want.admins is not None:
+        live = set(have.admins or ())
+        change.admins_add = sorted(set(want.admins) - live)
+        change.admins_remove = sorted(live - set(want.admins))
+    if want.muted is not None:
+        change.muted = _deadline_changes(want.muted, have.muted or {}, now)
+    if want.banned is not None:
+        change.banned = _deadline_changes(want.banned, have.banned or {}, now)
+
+
 def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) -> GroupChange:
     now = int(time.time()) if now is None else now
     if want.state == "absent":
@@ -243,8 +276,10 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
             )
             return change
         _explain(change, want, _empty_like(want), now)
-        if want.type is GroupType.AVChatRoom and want.marks:
-            change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
+        if want.type is GroupType.AVChatRoom:
+            if want.marks:
+                change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
+            _diff_room(change, want, _empty_like(want), now)
         return change
     change = GroupChange(want.id, want.type, "update", want, have)
     if have.type is not want.type:
@@ -266,8 +301,10 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
         )
         return change
     _explain(change, want, have, now)
-    if want.type is GroupType.AVChatRoom and want.marks is not None:
-        _diff_marks(change, want, have)
+    if want.type is GroupType.AVChatRoom:
+        if want.marks is not None:
+            _diff_marks(change, want, have)
+        _diff_room(change, want, have, now)
     return change
 
 

@@ -52,6 +52,12 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
         entry["custom"] = dict(group.custom)
     if group.members is not None:
         entry["members"] = [_member_entry(m) for m in group.members.values()]
+    if group.admins:
+        entry["admins"] = list(group.admins)
+    for key in ("muted", "banned"):
+        deadlines = getattr(group, key)
+        if deadlines:
+            entry[key] = {a: utc_text(until) for a, until in sorted(deadlines.items())}
     return entry
 
 

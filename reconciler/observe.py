@@ -5,6 +5,8 @@
 - Community groups whose members are managed: get_group_member_info paged by ``Next``.
 - AVChatRoom groups whose marks are managed: get_members for the online list, and once per
   declared mark (mark 600 hides members from the plain online list, so marks are read by mark).
+  Their admins, mutes and bans, when managed: get_admin_list, get_group_muted_account and
+  get_group_ban_member (member lists do not carry them for AVChatRoom).
 - account_check, 100 per call, for accounts that would join a group.
 """
 
@@ -54,15 +56,47 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     # groups and groups whose members are not read have no member list to look in).
     if want.owner and want.owner not in current and not (have and have.owner == want.owner):
         accounts.append(want.owner)
+    # New AVChatRoom admins, mutes and bans name accounts, which must exist (10019 otherwise).
+    accounts.extend(a for a in want.admins or () if a not in ((have and have.admins) or ()))
+    for key in ("muted", "banned"):
+        live = (getattr(have, key) if have else None) or {}
+        accounts.extend(
+            a for a, until in (getattr(want, key) or {}).items() if until and a not in live
+        )
     return accounts
 
 
+async def read_room(client: TimClient, group: ObservedGroup, want: Group | None) -> None:
+    """An AVChatRoom's admins, mutes and bans: each read only when ``want`` manages it (every
+    one when ``want`` is None: export)."""
+
+    async def admins() -> None:
+        group.admins = await client.get_admin_list(group.id)
+
+    async def muted() -> None:
+        group.muted = await client.get_group_muted_account(group.id)
+
+    async def banned() -> None:
+        group.banned = await client.get_group_ban_member(group.id)
+
+    reads = [
+        read()
+        for key, read in (("admins", admins), ("muted", muted), ("banned", banned))
+        if want is None or getattr(want, key) is not None
+    ]
+    await asyncio.gather(*reads)
+
+
+def _room_managed(want: Group) -> bool:
+    return any(getattr(want, key) is not None for key in ("marks", "admins", "muted", "banned"))
+
+
 def _reads_more(want: Group, have: ObservedGroup) -> bool:
-    """Community members come by paging; AVChatRoom marks by get_members (destroying a group
-    needs neither)."""
+    """Community members come by paging; AVChatRoom marks, admins, mutes and bans by their own
+    reads (destroying a group needs none of them)."""
     if have.type is GroupType.Community:
         return want.members is not None
-    return have.type is GroupType.AVChatRoom and want.marks is not None
+    return have.type is GroupType.AVChatRoom and _room_managed(want)
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -91,7 +125,10 @@ async def observe(
         if have.type is GroupType.Community:
             have.members = await client.community_members(have.id)
         else:
-            await read_marks(client, have, sorted(want.marks or {}))
+            reads = [read_room(client, have, want)]
+            if want.marks is not None:
+                reads.append(read_marks(client, have, sorted(want.marks)))
+            await asyncio.gather(*reads)
         complete(want, have)
 
     async def read_batch(batch: list[Group]) -> None:
@@ -134,5 +171,8 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
     async def read_members(group: ObservedGroup) -> None:
         group.members = await client.community_members(group.id)
 
-    await asyncio.gather(*(read_members(g) for g in groups if g.type is GroupType.Community))
+    await asyncio.gather(
+        *(read_members(g) for g in groups if g.type is GroupType.Community),
+        *(read_room(client, g, None) for g in groups if g.type is GroupType.AVChatRoom),
+    )
     return groups

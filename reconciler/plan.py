@@ -8,6 +8,7 @@ refuse a plan are here too (``Plan.raise_if_unsafe``).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
 from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import (
     PROFILE_FIELDS,
+    BanMembers,
+    ChangeAdmins,
     ChangeMarks,
     ChangeOwner,
     CreateGroup,
@@ -30,8 +33,10 @@ from reconciler.tim.calls import (
     Joiner,
     ModifyGroup,
     ModifyMember,
+    MuteMembers,
     RemoveMembers,
     Request,
+    UnbanMembers,
 )
 from reconciler.tim.limits import BATCH, chunks
 
@@ -45,10 +50,11 @@ STEPS = (
     "base",  # modify_group_base_info: profile fields, custom data, raising max_members
     "import_members",
     "change_owner",
-    "modify_members",
+    "revoke_admins",  # AVChatRoom: before new admins, so the room never holds more than 5
+    "modify_members",  # also mutes (forbid_send_msg), AVChatRoom admins and unbans
     "set_marks",
     "delete_marks",
-    "remove_members",
+    "remove_members",  # also AVChatRoom bans (a ban removes the account from the room)
     "lower_max",
     "destroy",
 )
@@ -186,19 +192,71 @@ def _custom_changes(changes: list[FieldChange]) -> dict[str, str | None]:
     return custom
 
 
-def _attribute_fields(member: Member, with_custom: bool) -> dict[str, Any]:
-    """Attributes of a new member that create_group/import_group_member cannot carry."""
+def _attribute_fields(member: Member, with_custom: bool, now: int) -> dict[str, Any]:
+    """Attributes of a new member that create_group/import_group_member cannot carry (a mute
+    whose deadline has passed is nothing to set)."""
     fields = {
         "name_card": member.name_card,
         "msg_flag": member.msg_flag,
-        "muted_until": member.muted_until or None,
+        "muted_until": member.muted_until if (member.muted_until or 0) > now else None,
         "custom": (set_keys(member.custom) or None) if with_custom else None,
     }
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _modify_op(group_id: str, account: str, fields: dict[str, Any]) -> Operation:
-    return Operation(group_id, "modify_members", ModifyMember(group_id, account, **fields))
+def _modify_ops(
+    group_id: str, account: str, fields: dict[str, Any], mutes: dict[str, int]
+) -> list[Operation]:
+    """The member's modify_group_member_info, if it needs one; a mute rides along with it, or,
+    when a mute is all there is, joins the group's mutes (``mutes``) for forbid_send_msg."""
+    if set(fields) == {"muted_until"}:
+        mutes[account] = fields["muted_until"]
+        return []
+    if not fields:
+        return []
+    return [Operation(group_id, "modify_members", ModifyMember(group_id, account, **fields))]
+
+
+def _mute_ops(group_id: str, mutes: dict[str, int]) -> list[Operation]:
+    """forbid_send_msg, 500 accounts a call: accounts muted until the same second share calls,
+    and all of the group's unmutes (0) go together."""
+    by_deadline: dict[int, list[str]] = {}
+    for account, until in mutes.items():
+        by_deadline.setdefault(until, []).append(account)
+    return [
+        Operation(group_id, "modify_members", MuteMembers(group_id, batch, until))
+        for until, accounts in sorted(by_deadline.items())
+        for batch in chunks(sorted(accounts), BATCH[MuteMembers.api])
+    ]
+
+
+def _room_ops(change: GroupChange) -> list[Operation]:
+    """An AVChatRoom's admins, mutes and bans: revocations first; bans in the removal step."""
+    gid = change.group_id
+    ops = [
+        Operation(gid, step, ChangeAdmins(gid, batch, remove=remove))
+        for step, remove, accounts in (
+            ("revoke_admins", True, change.admins_remove),
+            ("modify_members", False, change.admins_add),
+        )
+        for batch in chunks(accounts, BATCH[ChangeAdmins.api])
+    ]
+    ops.extend(_mute_ops(gid, {fc.field: fc.after for fc in change.muted}))
+    unbans = sorted(fc.field for fc in change.banned if not fc.after)
+    ops.extend(
+        Operation(gid, "modify_members", UnbanMembers(gid, batch))
+        for batch in chunks(unbans, BATCH[UnbanMembers.api])
+    )
+    bans: dict[int, list[str]] = {}
+    for fc in change.banned:
+        if fc.after:
+            bans.setdefault(fc.after, []).append(fc.field)
+    ops.extend(
+        Operation(gid, "remove_members", BanMembers(gid, batch, until))
+        for until, accounts in sorted(bans.items())
+        for batch in chunks(sorted(accounts), BATCH[BanMembers.api])
+    )
+    return ops
 
 
 def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
@@ -208,15 +266,18 @@ def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
     ]
 
 
-def _create_ops(change: GroupChange) -> list[Operation]:
+def _create_ops(change: GroupChange, now: int) -> list[Operation]:
     want = change.desired
     gid = want.id
     declared = list((want.members or {}).values())
     joining = [m for m in declared if m.account != want.owner]
-    # Small groups get their members in the create call itself: one call instead of two.
-    in_create = len(joining) <= BATCH[CreateGroup.api] and not any(
-        m.join_time is not None or m.unread is not None for m in joining
-    )
+    # The first 100 join in create_group itself, which carries Role Admin and custom data but
+    # not JoinTime or unread counts; the rest are imported, 300 a call. First those whose custom
+    # data would be all that costs a modify call after an import, then other members with
+    # custom data (their name card or message flag needs that call anyway).
+    riders = [m for m in joining if m.join_time is None and m.unread is None]
+    riders.sort(key=lambda m: (not set_keys(m.custom), bool(m.name_card or m.msg_flag)))
+    in_create = {m.account for m in riders[: BATCH[CreateGroup.api]]}
     create = CreateGroup(
         gid,
         want.type,
@@ -225,24 +286,24 @@ def _create_ops(change: GroupChange) -> list[Operation]:
         **{name: getattr(want, name) for name in PROFILE_FIELDS if name != "name"},
         max_members=want.max_members if want.type is not GroupType.AVChatRoom else None,
         custom=set_keys(want.custom),
-        members=(
-            [Joiner(m.account, admin=m.role == "Admin", custom=set_keys(m.custom)) for m in joining]
-            if in_create
-            else []
-        ),
+        members=[
+            Joiner(m.account, admin=m.role == "Admin", custom=set_keys(m.custom))
+            for m in joining
+            if m.account in in_create
+        ],
     )
     ops = [Operation(gid, "create", create)]
     if want.mute_all:
         ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
-    if not in_create:
-        ops.extend(_import_ops(gid, joining))
+    ops.extend(_import_ops(gid, [m for m in joining if m.account not in in_create]))
+    mutes: dict[str, int] = {}
     for member in declared:
         # The owner joins through Owner_Account, which carries no custom data.
-        fields = _attribute_fields(
-            member, with_custom=member.account == want.owner or not in_create
-        )
-        if fields:
-            ops.append(_modify_op(gid, member.account, fields))
+        custom = member.account not in in_create
+        ops.extend(_modify_ops(gid, member.account, _attribute_fields(member, custom, now), mutes))
+    ops.extend(_mute_ops(gid, mutes))
+    if want.type is GroupType.AVChatRoom:
+        ops.extend(_room_ops(change))
     return ops
 
 
@@ -295,7 +356,7 @@ def _capacity_error(change: GroupChange) -> str | None:
     )
 
 
-def _update_ops(change: GroupChange) -> list[Operation]:
+def _update_ops(change: GroupChange, now: int) -> list[Operation]:
     gid = change.group_id
     have = change.observed
     ops: list[Operation] = []
@@ -323,7 +384,8 @@ def _update_ops(change: GroupChange) -> list[Operation]:
     if new_owner:
         ops.append(Operation(gid, "change_owner", ChangeOwner(gid, new_owner)))
     # Modify: changed attributes of existing members, and attributes of new members that the
-    # import call cannot carry.
+    # import call cannot carry; mutes alone go in batches.
+    mutes: dict[str, int] = {}
     for mc in change.members:
         if mc.action == "modify":
             fields = {
@@ -337,11 +399,13 @@ def _update_ops(change: GroupChange) -> list[Operation]:
             if custom:
                 fields["custom"] = custom
         elif mc.action == "add" and mc.member is not None:
-            fields = _attribute_fields(mc.member, with_custom=True)
+            fields = _attribute_fields(mc.member, True, now)
         else:
             continue
-        if fields:
-            ops.append(_modify_op(gid, mc.account, fields))
+        ops.extend(_modify_ops(gid, mc.account, fields, mutes))
+    ops.extend(_mute_ops(gid, mutes))
+    if change.type is GroupType.AVChatRoom:
+        ops.extend(_room_ops(change))
 
     for step, delete, marks in (
         ("set_marks", False, change.marks_set),
@@ -413,6 +477,9 @@ class Scope:
     # Members that declare attributes -> those attributes ("custom.KEY" for custom data).
     declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
     marks: tuple[int, ...] = ()
+    admins: bool = False  # AVChatRoom: the admin list is managed
+    muted: tuple[str, ...] = ()  # AVChatRoom: accounts whose mute is declared
+    banned: tuple[str, ...] = ()  # AVChatRoom: accounts whose ban is declared
 
     @classmethod
     def of(cls, want: Group) -> Scope:
@@ -432,6 +499,9 @@ class Scope:
             accounts=tuple(sorted(want.members or {})) if additive else None,
             declared=declared,
             marks=tuple(sorted(want.marks or {})),
+            admins=want.admins is not None,
+            muted=tuple(sorted(want.muted or {})),
+            banned=tuple(sorted(want.banned or {})),
         )
 
     @classmethod
@@ -451,6 +521,9 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
         "fields": {name: getattr(group, name) for name in scope.fields},
         "custom": {key: group.custom.get(key) for key in scope.custom},
         "marks": {str(m): (group.marks or {}).get(m) for m in scope.marks},
+        "admins": sorted(group.admins or []) if scope.admins else None,
+        "muted": {a: (group.muted or {}).get(a) for a in scope.muted},
+        "banned": {a: (group.banned or {}).get(a) for a in scope.banned},
     }
     members = group.members
     if scope.members and members is not None:
@@ -503,7 +576,8 @@ class Planner:
         ] = {}
 
     def add(self, want: Group, have: ObservedGroup | None) -> None:
-        change = diff_group(want, have, self._now)
+        now = int(time.time()) if self._now is None else self._now
+        change = diff_group(want, have, now)
         capacity = _capacity_error(change)
         if capacity:
             change.errors.append(capacity)
@@ -514,9 +588,9 @@ class Planner:
             if change.action == "destroy":
                 operations.append(Operation(want.id, "destroy", DestroyGroup(want.id)))
             elif change.action == "create":
-                operations.extend(_create_ops(change))
+                operations.extend(_create_ops(change, now))
             else:
-                operations.extend(_update_ops(change))
+                operations.extend(_update_ops(change, now))
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
             scope = Scope.of(want)
             digest = (fingerprint(have, scope), scope)

@@ -11,7 +11,7 @@ from reconciler.state import DISPLAY_TYPE, utc_text
 from reconciler.tim.limits import min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
-JSON_FORMAT_VERSION = 3
+JSON_FORMAT_VERSION = 4
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
 COLOR = {"+": "green", "~": "yellow", "-": "red"}
@@ -78,6 +78,23 @@ def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
             lines.append((1, symbol, f"mark {mark} {verb}: {', '.join(accounts)}"))
     for mark, accounts in change.marks_pending.items():
         lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
+    lines.extend(_room_lines(change))
+    return lines
+
+
+def _room_lines(change: GroupChange) -> list[tuple[int, str, str]]:
+    """An AVChatRoom's admins, mutes and bans."""
+    lines = [(1, "+", f"admin {a}") for a in change.admins_add]
+    lines += [(1, "-", f"admin {a}") for a in change.admins_remove]
+    for fc in change.muted:
+        before, after = _show("muted_until", fc.before), _show("muted_until", fc.after)
+        lines.append((1, "~", f"muted {fc.field}: {before} -> {after}"))
+    for fc in change.banned:
+        if fc.after:
+            until = utc_text(fc.after)
+            lines.append((1, "-", f"ban {fc.field} until {until} (removes them from the room)"))
+        else:
+            lines.append((1, "+", f"unban {fc.field} (banned until {utc_text(fc.before)})"))
     return lines
 
 
@@ -225,6 +242,10 @@ def render_json(plan: Plan, rate_limit: float) -> str:
                 "marks_set": ch.marks_set,
                 "marks_delete": ch.marks_delete,
                 "marks_pending": ch.marks_pending,
+                "admins_add": ch.admins_add,
+                "admins_remove": ch.admins_remove,
+                "muted": [fc.__dict__ for fc in ch.muted],
+                "banned": [fc.__dict__ for fc in ch.banned],
             }
             for ch in plan.reviewable
         ],

@@ -104,6 +104,13 @@ class Group(BaseModel):
     members: dict[str, Member] | None = None
     # mark -> sorted accounts. None = marks unmanaged. AVChatRoom only.
     marks: dict[int, list[str]] | None = None
+    # AVChatRoom only (the other types declare these on members): None = unmanaged.
+    # admins: the room's admins, sorted (exact: others are revoked).
+    admins: list[str] | None = None
+    # muted / banned: account -> Unix seconds the mute or ban ends (0 = not). Only the listed
+    # accounts are managed; a live mute or ban of anyone else is left alone.
+    muted: dict[str, int] | None = None
+    banned: dict[str, int] | None = None
 
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0

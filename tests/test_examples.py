@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import main
+from reconciler.emulator import EmulatorStore
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -38,6 +39,12 @@ def test_school_two_terms(capsys, copy_example):
     code, out, _ = run(capsys, "plan", str(school), "--values", term1, "--detailed-exitcode")
     assert code == 0, out
     assert "mark 1000 pending until online: head.teacher" in out
+    store = EmulatorStore(school / ".reconciler" / "local.sqlite3")
+    try:
+        lecture = store.dump()["groups"]["live-lecture"]
+    finally:
+        store.close()
+    assert lecture["AdminList"] == ["ms.lin"] and set(lecture["MutedAccounts"]) == {"s1099"}
 
     code, out, _ = run(capsys, "plan", str(school), "--values", term2, "--detailed-exitcode")
     assert code == 2

@@ -74,7 +74,7 @@ def test_small_new_group_is_one_create_call_with_members_and_admin_role():
     assert create.members == [Joiner("s1", admin=True)]
 
 
-def test_large_new_group_imports_in_batches_of_300():
+def test_large_new_group_creates_with_100_and_imports_the_rest_in_batches_of_300():
     want = Group(
         id="big",
         type=GroupType.Public,
@@ -83,8 +83,21 @@ def test_large_new_group_imports_in_batches_of_300():
         members=members("t1", *(f"s{i}" for i in range(650))),
     )
     plan = plan_for(want, None)
-    assert apis(plan) == ["create_group"] + ["import_group_member"] * 3
-    assert [len(op.request.members) for op in plan.operations[1:]] == [300, 300, 50]
+    assert apis(plan) == ["create_group"] + ["import_group_member"] * 2
+    assert len(plan.operations[0].request.members) == 100
+    assert [len(op.request.members) for op in plan.operations[1:]] == [300, 250]
+    joined = {m.account for op in plan.operations for m in op.request.members}
+    assert joined == {f"s{i}" for i in range(650)}
+
+
+def test_members_with_a_join_time_are_imported_and_the_others_ride_in_create_group():
+    declared = members("t1", "a", "b")
+    declared["b"] = Member(account="b", join_time=1_700_000_000)
+    want = Group(id="g", type=GroupType.Public, name="G", owner="t1", members=declared)
+    plan = plan_for(want, None)
+    assert apis(plan) == ["create_group", "import_group_member"]
+    assert [m.account for m in plan.operations[0].request.members] == ["a"]
+    assert plan.operations[1].request.members[0].join_time == 1_700_000_000
 
 
 def test_member_changes_are_ordered_import_owner_modify_remove():

@@ -37,6 +37,12 @@ _TEXT_LIMITS = (
     ("notification", limits.NOTIFICATION_MAX_BYTES),
     ("face_url", limits.FACE_URL_MAX_BYTES),
 )
+# AVChatRoom-only keys (their members are not listed), and what other types use instead.
+ROOM_KEYS = {
+    "admins": "set `role: Admin` on the member instead",
+    "muted": "set `muted_until` on the member instead",
+    "banned": "bans are an AVChatRoom feature; remove the member instead",
+}
 ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS}
 # Stands in for a member that failed validation, so the other members keep their indices.
 PRUNED = "\x00pruned\x00"
@@ -198,7 +204,44 @@ class GroupChecker:
         marks = g.get("marks")
         if marks is not None and gtype is GroupType.AVChatRoom:
             out["marks"] = self._marks(file, base, label, marks)
+        for key in ROOM_KEYS:
+            value = g.get(key)
+            if value is not None and gtype is GroupType.AVChatRoom:
+                out[key] = self._room_accounts(file, (*base, key), label, key, value)
         return out
+
+    def _room_accounts(
+        self, file: int, path: tuple[Any, ...], label: str, key: str, value: Any
+    ) -> Any:
+        """An AVChatRoom's admins (a list) or mutes and bans (account -> until): every account
+        checked; admins at most 5 and each once."""
+        accounts = list(value)
+        for j, account in enumerate(accounts):
+            problem = account_problem(account)
+            if problem:
+                where = (*path, j) if key == "admins" else (*path, account)
+                self.add(file, where, f"{label}: {key}[{j}]: {problem}", "value")
+        if key != "admins":
+            return dict(value)
+        first: dict[str, int] = {}
+        for j, account in enumerate(accounts):
+            if account in first:
+                self.add(
+                    file,
+                    (*path, j),
+                    f"{label}: admin {account!r} is listed twice (first at {AT}); keep one",
+                    related=(file, (*path, first[account]), "value"),
+                )
+            first.setdefault(account, j)
+        if len(first) > limits.MAX_AVCHATROOM_ADMINS:
+            self.add(
+                file,
+                path,
+                f"{label}: {len(first)} admins; an AVChatRoom has at most "
+                f"{limits.MAX_AVCHATROOM_ADMINS} (modify_admin) - list fewer",
+                "key",
+            )
+        return sorted(first)
 
     def _check_id(
         self, file: int, base: tuple[Any, ...], label: str, gid: str, gtype: GroupType
@@ -272,6 +315,16 @@ class GroupChecker:
                     f"groups ({ceiling:,}); lower it (Community groups allow up to "
                     f"{limits.MAX_MEMBERS_CEILING['Community']:,})",
                 )
+        if gtype is not GroupType.AVChatRoom:
+            for key, instead in ROOM_KEYS.items():
+                if g.get(key) is not None:
+                    self.add(
+                        file,
+                        (*base, key),
+                        f"{label}: `{key}` is for AVChatRoom groups only (this group is "
+                        f"{shown}); {instead}",
+                        "key",
+                    )
         if gtype is not GroupType.AVChatRoom and g.get("marks") is not None:
             self.add(
                 file,

@@ -515,6 +515,40 @@ class GroupSpec(TypedDict):
             ),
         ]
     ]
+    admins: NotRequired[
+        Annotated[
+            Annotated[
+                list[Annotated[str, Field(json_schema_extra=_account_schema())]],
+                Field(json_schema_extra={"maxItems": limits.MAX_AVCHATROOM_ADMINS}),
+            ]
+            | None,
+            Field(
+                description="AVChatRoom only: the room's admins (modify_admin), at most "
+                f"{limits.MAX_AVCHATROOM_ADMINS}; admins not listed are revoked. Kept across "
+                "leaving and rejoining. Other types: `role: Admin` on the member."
+            ),
+        ]
+    ]
+    muted: NotRequired[
+        Annotated[
+            dict[Annotated[str, Field(json_schema_extra=_account_schema())], MutedUntil] | None,
+            Field(
+                description="AVChatRoom only: account -> muted until this absolute time (a "
+                "date-time with a zone, or Unix seconds); null = not muted. Accounts not listed "
+                "are left alone. Other types: `muted_until` on the member."
+            ),
+        ]
+    ]
+    banned: NotRequired[
+        Annotated[
+            dict[Annotated[str, Field(json_schema_extra=_account_schema())], MutedUntil] | None,
+            Field(
+                description="AVChatRoom only: account -> banned until this absolute time; null "
+                "= not banned. Banning removes the account from the room until then. Accounts "
+                "not listed are left alone."
+            ),
+        ]
+    ]
 
 
 class ConfigFile(BaseModel):

@@ -124,6 +124,29 @@ Rate limiting (``rate_limit`` set)
     multiaccount_import and account_import 100/s. Beyond it: 60007, HTTP 200.
     ``/emulator/stats``' ``busiest_second`` is the most calls each API admitted in any 1 s.
 
+Mutes, AVChatRoom admins and bans
+  * forbid_send_msg: ``Members_Account`` (1-500 accounts, 10005 beyond) and ``MuteTime``
+    (older ``ShutUpTime``) seconds, 0 = unmute; Public, ChatRoom, AVChatRoom and Community
+    (Private: 10007, the page's "not supported"); accounts must be imported (10019). Chosen:
+    in the other types every account must be a member (10004 otherwise, nothing muted), and the
+    mute is held on the membership, so removing a member forgets it (the SDK guide says a mute
+    outlives leaving and rejoining: only AVChatRoom, whose members come and go, keeps it apart
+    from presence). ``TopicId``: topics are not emulated, so any is 10004.
+  * get_group_muted_account: ``MutedAccountList`` of ``{Member_Account, MutedUntil}``, only
+    mutes still running, for every type (a Work group's is empty).
+  * modify_admin / get_admin_list (group_open_avchatroom_http_svc): AVChatRoom only (else
+    10007); ``CommandType`` 1 set, 2 revoke; ``Admin_Account`` 1-5 accounts (10005 beyond),
+    imported (10019); more than 5 admins after the call: 10004, nothing changed. Admins are
+    kept across leaving and rejoining (CN-102857). ``Admin_List`` of ``{Member_Account}``.
+  * ban_group_member / unban_group_member / get_group_ban_member: AVChatRoom only (chosen:
+    other types 10007; the pages list only AVChatRoom); 1-20 accounts (10005 beyond);
+    ``Duration`` 1 s to 2^32-1 s (required); ``Description`` at most 1,000 bytes (10004). A
+    ban removes the account from the room (and its marks), and it cannot come online there
+    (``/emulator/online``: 10007) until the ban ends or is lifted; unbanning an account that
+    is not banned succeeds. get_group_ban_member: ``Limit`` 1-100 (default 100), ``Offset``;
+    ``BannedAccountList`` of ``{Member_Account, BannedUntil}`` by account; ``NextOffset`` 0 =
+    done. Topics and permission groups (Community): not emulated yet.
+
 AVChatRoom marks and online members
   * Marks are >= 1000, or the special 500 and 600; only online AVChatRoom members take them:
     offline or unknown accounts are left out of the answer, all of them: 10004. After the

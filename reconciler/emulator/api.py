@@ -18,7 +18,7 @@ from . import errors as E
 from . import rules as R
 from .errors import ApiError
 from .profiles import DEFAULT, Profile
-from .store import GROUP_COLUMNS, MEMBER_COLUMNS, EmulatorStore
+from .store import GROUP_COLUMNS, MEMBER_COLUMNS, ROOM_TABLES, EmulatorStore
 
 CURSOR_BASE = 1 << 32  # get_appid_group_list's Next = CURSOR_BASE + last group seq (> 2**32)
 
@@ -514,6 +514,8 @@ def _permissions(
 
 def destroy_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     g = _load_group(c, body)
+    for table in ROOM_TABLES:
+        c.execute(f"DELETE FROM {table} WHERE group_seq = ?", (g["seq"],))
     c.execute("DELETE FROM members WHERE group_seq = ?", (g["seq"],))
     c.execute("DELETE FROM groups WHERE seq = ?", (g["seq"],))
     return {}
@@ -765,6 +767,167 @@ def modify_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dic
     return {}
 
 
+def _accounts_param(body: dict, field: str, limit: int) -> list[str]:
+    """A non-empty array of at most ``limit`` UserIDs (10005 beyond), each once."""
+    accounts = _string_list(body, field)
+    if not accounts:
+        raise R.bad(f"{field} must list at least one account")
+    if len(accounts) > limit:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS, f"{field} holds {len(accounts)} accounts; at most {limit}"
+        )
+    for account in accounts:
+        R.check_user_id(account, field)
+    return list(dict.fromkeys(accounts))
+
+
+def _no_topics(g: sqlite3.Row, body: dict) -> None:
+    # Topics are not emulated: a TopicId names a topic that does not exist.
+    if body.get("TopicId") is not None:
+        raise R.bad(f"TopicId: group {g['group_id']} has no such topic")
+
+
+def forbid_send_msg(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Mute up to 500 accounts for MuteTime seconds (0 unmutes); Work groups cannot mute."""
+    accounts = _accounts_param(body, "Members_Account", R.MUTE_BATCH)
+    mute = R.mute_time_param(body)
+    if mute is None:
+        raise R.bad("MuteTime is required (seconds; 0 unmutes)")
+    g = _load_group(c, body)
+    if g["type"] == R.PRIVATE:
+        raise _no_type(g, "forbid_send_msg")
+    _no_topics(g, body)
+    _require_accounts(c, accounts)
+    until = ctx.now + mute if mute else 0
+    if g["type"] == R.AVCHATROOM:
+        # Held apart from presence: a mute outlives leaving and rejoining the room.
+        if until:
+            c.executemany(
+                "INSERT INTO room_mutes(group_seq, account, mute_until) VALUES (?, ?, ?)"
+                " ON CONFLICT(group_seq, account) DO UPDATE SET mute_until = excluded.mute_until",
+                [(g["seq"], a, until) for a in accounts],
+            )
+        else:
+            c.executemany(
+                "DELETE FROM room_mutes WHERE group_seq = ? AND account = ?",
+                [(g["seq"], a) for a in accounts],
+            )
+        return {}
+    strangers = sorted(set(accounts) - _existing_members(c, g["seq"], accounts))
+    if strangers:
+        raise R.bad(f"not members of {g['group_id']}: {', '.join(strangers[:5])}")
+    c.executemany(
+        "UPDATE members SET mute_until = ? WHERE group_seq = ? AND account = ?",
+        [(until, g["seq"], a) for a in accounts],
+    )
+    return {}
+
+
+def get_group_muted_account(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """The accounts muted now, with the second their mute ends (none in Work groups)."""
+    g = _load_group(c, body)
+    _no_topics(g, body)
+    if g["type"] == R.AVCHATROOM:
+        sql = "SELECT account, mute_until FROM room_mutes WHERE group_seq = ? AND mute_until > ?"
+    else:
+        sql = "SELECT account, mute_until FROM members WHERE group_seq = ? AND mute_until > ?"
+    rows = c.execute(sql + " ORDER BY account", (g["seq"], ctx.now)).fetchall()
+    return {"MutedAccountList": [{"Member_Account": a, "MutedUntil": u} for a, u in rows]}
+
+
+def _room(c: sqlite3.Connection, body: dict, api: str) -> sqlite3.Row:
+    g = _load_group(c, body)
+    if g["type"] != R.AVCHATROOM:
+        raise _no_type(g, api)
+    return g
+
+
+def modify_admin(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Set (CommandType 1) or revoke (2) AVChatRoom admins; at most 5 per room after the call."""
+    command = R.as_int(body.get("CommandType"))
+    if command not in (1, 2):
+        raise R.bad("CommandType must be 1 (set admins) or 2 (revoke admins)")
+    accounts = _accounts_param(body, "Admin_Account", R.ADMIN_BATCH)
+    g = _room(c, body, "modify_admin")
+    _require_accounts(c, accounts)
+    rows = [(g["seq"], a) for a in accounts]
+    if command == 2:
+        c.executemany("DELETE FROM room_admins WHERE group_seq = ? AND account = ?", rows)
+        return {}
+    c.executemany("INSERT OR IGNORE INTO room_admins(group_seq, account) VALUES (?, ?)", rows)
+    count = c.execute("SELECT count(*) FROM room_admins WHERE group_seq = ?", (g["seq"],))
+    if count.fetchone()[0] > R.MAX_ROOM_ADMINS:
+        raise R.bad(f"an AVChatRoom has at most {R.MAX_ROOM_ADMINS} admins")
+    return {}
+
+
+def get_admin_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _room(c, body, "get_admin_list")
+    rows = c.execute(
+        "SELECT account FROM room_admins WHERE group_seq = ? ORDER BY account", (g["seq"],)
+    )
+    return {"Admin_List": [{"Member_Account": r[0]} for r in rows]}
+
+
+def ban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Ban up to 20 accounts from an AVChatRoom for Duration seconds: each leaves the room (and
+    its marks) and cannot come back until the ban ends or is lifted."""
+    accounts = _accounts_param(body, "Members_Account", R.BAN_BATCH)
+    duration = R.get_int(body, "Duration", required=True, minimum=1, maximum=R.UNIX_TIME_MAX)
+    description = R.get_str(body, "Description", R.BAN_DESCRIPTION_BYTES) or ""
+    g = _room(c, body, "ban_group_member")
+    _require_accounts(c, accounts)
+    until = ctx.now + duration
+    c.executemany(
+        "INSERT INTO room_bans(group_seq, account, banned_until, description) VALUES (?,?,?,?)"
+        " ON CONFLICT(group_seq, account) DO UPDATE SET banned_until = excluded.banned_until,"
+        " description = excluded.description",
+        [(g["seq"], a, until, description) for a in accounts],
+    )
+    c.executemany(
+        "DELETE FROM members WHERE group_seq = ? AND account = ?",
+        [(g["seq"], a) for a in accounts],
+    )
+    return {}
+
+
+def unban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Lift the bans of up to 20 accounts (an account not banned is no error)."""
+    accounts = _accounts_param(body, "Members_Account", R.UNBAN_BATCH)
+    g = _room(c, body, "unban_group_member")
+    c.executemany(
+        "DELETE FROM room_bans WHERE group_seq = ? AND account = ?",
+        [(g["seq"], a) for a in accounts],
+    )
+    return {}
+
+
+def _banned(c: sqlite3.Connection, seq: int, account: str, now: int) -> bool:
+    row = c.execute(
+        "SELECT 1 FROM room_bans WHERE group_seq = ? AND account = ? AND banned_until > ?",
+        (seq, account, now),
+    ).fetchone()
+    return row is not None
+
+
+def get_group_ban_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Banned accounts of an AVChatRoom, ``Limit`` (1-100) from ``Offset``; NextOffset 0 = done."""
+    limit = R.get_int(body, "Limit", minimum=1, maximum=R.BAN_PAGE) or R.BAN_PAGE
+    offset = R.get_int(body, "Offset") or 0
+    g = _room(c, body, "get_group_ban_member")
+    rows = c.execute(
+        "SELECT account, banned_until FROM room_bans WHERE group_seq = ? AND banned_until > ?"
+        " ORDER BY account LIMIT ? OFFSET ?",
+        (g["seq"], ctx.now, limit + 1, offset),
+    ).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "BannedAccountList": [{"Member_Account": a, "BannedUntil": u} for a, u in rows],
+        "NextOffset": offset + len(rows) if more else 0,
+    }
+
+
 # -- AVChatRoom ----------------------------------------------------------------------------
 
 
@@ -992,8 +1155,15 @@ HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
     (GROUP_SVC, "modify_group_base_info"): (modify_group_base_info, True),
     (GROUP_SVC, "modify_group_member_info"): (modify_group_member_info, True),
     (GROUP_SVC, "change_group_owner"): (change_group_owner, True),
+    (GROUP_SVC, "forbid_send_msg"): (forbid_send_msg, True),
+    (GROUP_SVC, "get_group_muted_account"): (get_group_muted_account, False),
+    (GROUP_SVC, "ban_group_member"): (ban_group_member, True),
+    (GROUP_SVC, "unban_group_member"): (unban_group_member, True),
+    (GROUP_SVC, "get_group_ban_member"): (get_group_ban_member, False),
     (AV_SVC, "modify_user_info"): (modify_user_info, True),
     (AV_SVC, "get_members"): (get_members, False),
+    (AV_SVC, "modify_admin"): (modify_admin, True),
+    (AV_SVC, "get_admin_list"): (get_admin_list, False),
     (LOGIN_SVC, "account_check"): (account_check, False),
     (LOGIN_SVC, "multiaccount_import"): (multiaccount_import, True),
     (LOGIN_SVC, "account_import"): (account_import, True),
@@ -1025,6 +1195,8 @@ def control_online(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         return {"Online": online}
     if g["type"] != R.AVCHATROOM:
         raise _no_type(g, "online presence")
+    if online and _banned(c, g["seq"], account, now):
+        raise ApiError(E.NO_PERMISSION, f"{account} is banned from {g['group_id']}")
     if online:
         if m is None:
             c.execute(

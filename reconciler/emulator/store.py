@@ -74,7 +74,29 @@ CREATE TABLE IF NOT EXISTS members(
     mark500_until INTEGER NOT NULL DEFAULT 0,
     UNIQUE(group_seq, account)
 );
+CREATE TABLE IF NOT EXISTS room_admins(
+    group_seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    PRIMARY KEY(group_seq, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_mutes(
+    group_seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    mute_until INTEGER NOT NULL,
+    PRIMARY KEY(group_seq, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_bans(
+    group_seq INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    banned_until INTEGER NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY(group_seq, account)
+) WITHOUT ROWID;
 """
+# AVChatRoom state that outlives a member's presence in the room (admins, mutes and bans are
+# kept across leaving and rejoining): tables added after the first release, created in older
+# files when they are opened (the CREATE ... IF NOT EXISTS above).
+ROOM_TABLES = ("room_admins", "room_mutes", "room_bans")
 
 GROUP_COLUMNS = (
     "seq, group_id, type, name, introduction, notification, face_url, owner, create_time,"
@@ -245,7 +267,7 @@ class EmulatorStore:
     def reset(self) -> None:
         """Forget everything: groups, members, accounts (the admin account is kept)."""
         with self.transaction(write=True) as c:
-            for table in ("members", "groups", "accounts", "meta"):
+            for table in (*ROOM_TABLES, "members", "groups", "accounts", "meta"):
                 c.execute(f"DELETE FROM {table}")
             c.execute("DELETE FROM sqlite_sequence WHERE name = 'groups'")
             self._ensure_admin(c)
@@ -424,6 +446,27 @@ class EmulatorStore:
                         (g["seq"],),
                     )
                 ]
+                room = {
+                    "AdminList": [
+                        r[0]
+                        for r in c.execute(
+                            "SELECT account FROM room_admins WHERE group_seq = ? ORDER BY account",
+                            (g["seq"],),
+                        )
+                    ],
+                    "MutedAccounts": dict(
+                        c.execute(
+                            "SELECT account, mute_until FROM room_mutes WHERE group_seq = ?",
+                            (g["seq"],),
+                        ).fetchall()
+                    ),
+                    "BannedAccounts": dict(
+                        c.execute(
+                            "SELECT account, banned_until FROM room_bans WHERE group_seq = ?",
+                            (g["seq"],),
+                        ).fetchall()
+                    ),
+                }
                 groups[g["group_id"]] = {
                     "GroupId": g["group_id"],
                     "Type": g["type"],
@@ -443,6 +486,7 @@ class EmulatorStore:
                     "HistoryMsgBeforeJoin": g["history_before_join"],
                     "AppDefinedData": json.loads(g["app_data"]),
                     "MemberList": members,
+                    **(room if g["type"] == rules.AVCHATROOM else {}),
                 }
         return {"accounts": accounts, "groups": groups}
 

@@ -149,6 +149,45 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
     return group
 
 
+def _deadlines(group_id: str, api: str, items: object, until: tuple[str, ...]) -> dict[str, int]:
+    """``[{Member_Account, <until>}]`` -> account -> Unix seconds; ``until`` lists the field's
+    names, current first."""
+    try:
+        out: dict[str, int] = {}
+        for item in items or []:  # type: ignore[attr-defined]
+            account = item["Member_Account"]
+            value = next((item[name] for name in until if name in item), None)
+            if type(account) is not str or type(value) is not int:
+                raise ValueError(f"{account!r}: {until[0]} is not an integer")
+            out[account] = value
+        return out
+    except MALFORMED as err:
+        raise malformed(group_id, api, err) from None
+
+
+def muted_accounts(group_id: str, answer: dict) -> dict[str, int]:
+    """get_group_muted_account: MutedAccountList (older ShuttedUinList) -> account -> until."""
+    items = answer.get("MutedAccountList", answer.get("ShuttedUinList"))
+    return _deadlines(group_id, "get_group_muted_account", items, ("MutedUntil", "ShuttedUntil"))
+
+
+def banned_accounts(group_id: str, answer: dict) -> dict[str, int]:
+    """One get_group_ban_member page: BannedAccountList -> account -> until."""
+    items = answer.get("BannedAccountList")
+    return _deadlines(group_id, "get_group_ban_member", items, ("BannedUntil",))
+
+
+def admin_accounts(group_id: str, answer: dict) -> list[str]:
+    """get_admin_list: Admin_List of {Member_Account} -> sorted accounts."""
+    try:
+        accounts = [item["Member_Account"] for item in answer.get("Admin_List") or []]
+        if not all(type(a) is str for a in accounts):
+            raise ValueError("a Member_Account is not a string")
+    except MALFORMED as err:
+        raise malformed(group_id, "get_admin_list", err) from None
+    return sorted(accounts)
+
+
 def malformed(group_id: str, api: str, err: Exception) -> ObserveError:
     if isinstance(err, ValidationError):
         first = err.errors()[0]

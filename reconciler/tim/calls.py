@@ -246,6 +246,77 @@ class ChangeMarks(Request):
 
 
 @dataclass
+class MuteMembers(Request):
+    """Mute ``accounts`` until ``muted_until`` (absolute Unix seconds; 0 unmutes) in one call:
+    one MuteTime for all of them, computed when the request leaves."""
+
+    api: ClassVar[str] = "forbid_send_msg"
+    group_id: str
+    accounts: list[str]
+    muted_until: int
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.forbid_send_msg(self.group_id, self.accounts, self.muted_until)
+        return Outcome()
+
+
+@dataclass
+class ChangeAdmins(Request):
+    """Make ``accounts`` admins of an AVChatRoom (``remove`` false) or revoke them."""
+
+    api: ClassVar[str] = "modify_admin"
+    group_id: str
+    accounts: list[str]
+    remove: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.modify_admin(self.group_id, self.accounts, remove=self.remove)
+        return Outcome()
+
+
+@dataclass
+class BanMembers(Request):
+    """Ban ``accounts`` from an AVChatRoom until ``banned_until`` (absolute Unix seconds); the
+    relative Duration is computed when the request leaves. Banning removes them from the room."""
+
+    api: ClassVar[str] = "ban_group_member"
+    group_id: str
+    accounts: list[str]
+    banned_until: int
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.ban_group_member(self.group_id, self.accounts, self.banned_until)
+        return Outcome()
+
+
+@dataclass
+class UnbanMembers(Request):
+    api: ClassVar[str] = "unban_group_member"
+    group_id: str
+    accounts: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.accounts)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.unban_group_member(self.group_id, self.accounts)
+        return Outcome()
+
+
+@dataclass
 class RemoveMembers(Request):
     api: ClassVar[str] = "delete_group_member"
     group_id: str
@@ -293,6 +364,10 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         ChangeOwner,
         ModifyMember,
         ChangeMarks,
+        MuteMembers,
+        ChangeAdmins,
+        BanMembers,
+        UnbanMembers,
         RemoveMembers,
         DestroyGroup,
         ImportAccounts,

@@ -34,7 +34,13 @@ from tenacity import (
 
 from reconciler.state import normalize_type
 from reconciler.tim import usersig
-from reconciler.tim.answers import LiveMembers, malformed
+from reconciler.tim.answers import (
+    LiveMembers,
+    admin_accounts,
+    banned_accounts,
+    malformed,
+    muted_accounts,
+)
 from reconciler.tim.errors import (
     GROUP_GONE_CODES,
     MALFORMED,
@@ -45,6 +51,7 @@ from reconciler.tim.errors import (
 )
 from reconciler.tim.limits import (
     AVCHATROOM_SVC,
+    BAN_PAGE,
     BATCH,
     DEFAULT_RATE,
     GROUP_LIST_PAGE,
@@ -689,6 +696,67 @@ class TimClient:
 
         await self.call(GROUP_SVC, "modify_group_member_info", body, prepare=prepare)
 
+    def _relative(self, until: int) -> int:
+        """Seconds from now until the absolute ``until`` (never negative)."""
+        return max(0, until - int(self._clock()))
+
+    async def forbid_send_msg(self, group_id: str, accounts: list[str], muted_until: int) -> None:
+        """Mute up to 500 accounts until ``muted_until`` (absolute Unix seconds; 0 unmutes).
+        The relative MuteTime is computed as the request leaves, as for one member."""
+        _check_batch("forbid_send_msg", accounts)
+        if not accounts:
+            return
+        body = {"GroupId": group_id, "Members_Account": list(accounts)}
+
+        def prepare(body: dict[str, Any]) -> dict[str, Any]:
+            return {**body, "MuteTime": self._relative(muted_until) if muted_until else 0}
+
+        await self.call(GROUP_SVC, "forbid_send_msg", body, prepare=prepare)
+
+    async def get_group_muted_account(self, group_id: str) -> dict[str, int]:
+        """Muted accounts of a group -> the Unix second their mute ends (all group types)."""
+        answer = await self.call(GROUP_SVC, "get_group_muted_account", {"GroupId": group_id})
+        return muted_accounts(group_id, answer)
+
+    async def ban_group_member(self, group_id: str, accounts: list[str], banned_until: int) -> None:
+        """Ban up to 20 accounts from an AVChatRoom until ``banned_until`` (absolute Unix
+        seconds); Duration is computed as the request leaves, at least 1 s."""
+        _check_batch("ban_group_member", accounts)
+        if not accounts:
+            return
+        body = {"GroupId": group_id, "Members_Account": list(accounts)}
+
+        def prepare(body: dict[str, Any]) -> dict[str, Any]:
+            return {**body, "Duration": max(1, self._relative(banned_until))}
+
+        await self.call(GROUP_SVC, "ban_group_member", body, prepare=prepare)
+
+    async def unban_group_member(self, group_id: str, accounts: list[str]) -> None:
+        _check_batch("unban_group_member", accounts)
+        if not accounts:
+            return
+        body = {"GroupId": group_id, "Members_Account": list(accounts)}
+        await self.call(GROUP_SVC, "unban_group_member", body)
+
+    async def get_group_ban_member(self, group_id: str) -> dict[str, int]:
+        """Every banned account of an AVChatRoom -> the Unix second the ban ends, paging by
+        ``NextOffset`` (0 = done) at the largest Limit."""
+        bans: dict[str, int] = {}
+        offset = 0
+        seen: set[int] = set()
+        while True:
+            body = {"GroupId": group_id, "Limit": BAN_PAGE, "Offset": offset}
+            page = await self.call(GROUP_SVC, "get_group_ban_member", body)
+            bans.update(banned_accounts(group_id, page))
+            offset = int(page.get("NextOffset") or 0)
+            if offset == 0:
+                return bans
+            if offset in seen:
+                raise TimTransportError(
+                    f"{GROUP_SVC}/get_group_ban_member", f"paging offset {offset} repeated"
+                )
+            seen.add(offset)
+
     async def change_group_owner(self, group_id: str, new_owner: str) -> None:
         body = {"GroupId": group_id, "NewOwner_Account": new_owner}
         await self.call(GROUP_SVC, "change_group_owner", body)
@@ -706,6 +774,23 @@ class TimClient:
             return {"CommandType": command_type, "MemberList": []}
         body = {"GroupId": group_id, "CommandType": command_type, "MemberList": list(members)}
         return await self.call(AVCHATROOM_SVC, "modify_user_info", body)
+
+    async def modify_admin(self, group_id: str, accounts: list[str], *, remove: bool) -> None:
+        """Make up to 5 accounts admins of an AVChatRoom (CommandType 1), or revoke them (2)."""
+        _check_batch("modify_admin", accounts)
+        if not accounts:
+            return
+        body = {
+            "GroupId": group_id,
+            "CommandType": 2 if remove else 1,
+            "Admin_Account": list(accounts),
+        }
+        await self.call(AVCHATROOM_SVC, "modify_admin", body)
+
+    async def get_admin_list(self, group_id: str) -> list[str]:
+        """The admins of an AVChatRoom, sorted."""
+        answer = await self.call(AVCHATROOM_SVC, "get_admin_list", {"GroupId": group_id})
+        return admin_accounts(group_id, answer)
 
     async def get_members(
         self, group_id: str, timestamp: int = 0, mark: int | None = None

@@ -15,6 +15,8 @@ LOGIN_SVC = "im_open_login_svc"
 SERVICE_OF: dict[str, str] = {
     "modify_user_info": AVCHATROOM_SVC,
     "get_members": AVCHATROOM_SVC,
+    "modify_admin": AVCHATROOM_SVC,
+    "get_admin_list": AVCHATROOM_SVC,
     "account_import": LOGIN_SVC,
     "multiaccount_import": LOGIN_SVC,
     "account_check": LOGIN_SVC,
@@ -33,6 +35,10 @@ BATCH: dict[str, int] = {
     "import_group_member": 300,
     "delete_group_member": 100,
     "modify_user_info": 500,
+    "forbid_send_msg": 500,  # one MuteTime for every account of the call
+    "modify_admin": 5,  # an AVChatRoom has at most 5 admins
+    "ban_group_member": 20,
+    "unban_group_member": 20,
     "account_check": 100,
     "multiaccount_import": 100,
 }
@@ -75,6 +81,12 @@ MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 SPECIAL_MARKS = frozenset({500, 600})
 MIN_CUSTOM_MARK = 1000
+# AVChatRoom admins (modify_admin, CN-102857): at most 5 per group.
+MAX_AVCHATROOM_ADMINS = 5
+# ban_group_member's Description (EN-50296).
+BAN_DESCRIPTION_MAX_BYTES = 1000
+# get_group_ban_member: the largest Limit of a page (EN-50295).
+BAN_PAGE = 100
 
 # Identifier rules, stated once for the config, its JSON Schema and the emulator (reference §5 and
 # §10): custom group IDs and UserIDs are printable ASCII (0x20-0x7e), at most 48 and 32 bytes.
