@@ -8,6 +8,7 @@ refuse a plan are here too (``Plan.raise_if_unsafe``).
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from reconciler.tim.calls import (
     RemoveMembers,
     Request,
 )
-from reconciler.tim.limits import BATCH, chunks
+from reconciler.tim.limits import Limits, chunks
 
 # Dependency order inside a group.
 STEPS = (
@@ -84,6 +85,8 @@ class Plan:
     errors: list[str] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
     missing_accounts: list[str] = field(default_factory=list)
+    # The batch sizes and rates it was made with (and, after apply, what the server taught).
+    limits: Limits | None = None
 
     def __repr__(self) -> str:
         return f"<Plan: {len(self.changes)} group(s), {len(self.operations)} operation(s)>"
@@ -127,10 +130,9 @@ class Plan:
             )
 
     def calls_by_api(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for op in self.operations:
-            counts[op.api] = counts.get(op.api, 0) + 1
-        return dict(sorted(counts.items()))
+        """Calls per API at the plan's limits: one per operation, or more where a size the
+        server taught since (``Limits.learn``) splits an operation."""
+        return calls_by_api(self.operations, self.limits)
 
     def counts(self) -> dict[str, int]:
         changed = self.changed
@@ -146,13 +148,44 @@ class Plan:
         }
 
 
-def _joiner(member: Member) -> Joiner:
+def calls_by_api(operations: list[Operation], limits: Limits | None = None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in operations:
+        n = limits.calls(op.api, op.items) if limits is not None else 1
+        counts[op.api] = counts.get(op.api, 0) + n
+    return dict(sorted(counts.items()))
+
+
+def _joiner(member: Member, *, created: bool = False) -> Joiner:
+    # A group this plan creates has a CreateTime of the moment of creation, and JoinTime must
+    # lie after it (CN-1636): a declared join_time is then left out and the member joins now.
     return Joiner(
         member.account,
         admin=member.role == "Admin",
-        join_time=member.join_time,
+        join_time=None if created else member.join_time,
         unread=member.unread,
     )
+
+
+def _join_time_errors(change: GroupChange, now: int) -> list[str]:
+    """join_time must lie after the group's creation and not in the future (CN-1636); for a
+    group being created it is not sent (see ``_joiner``), so only the future is an error."""
+    have = change.observed
+    created = have.create_time if have is not None else None
+    errors = []
+    for mc in change.members_by("add"):
+        when = mc.member.join_time if mc.member is not None else None
+        if when is None:
+            continue
+        where = f"group {change.group_id} member {mc.account}: join_time {when}"
+        if when > now:
+            errors.append(f"{where} is in the future (now is {now}); use a past time or drop it")
+        elif created is not None and when <= created:
+            errors.append(
+                f"{where} is not after the group's creation ({created}); the API refuses such "
+                "a member: use a later time or drop join_time"
+            )
+    return errors
 
 
 def _profile_changes(change: GroupChange) -> dict[str, Any]:
@@ -196,21 +229,28 @@ def _modify_op(group_id: str, account: str, fields: dict[str, Any]) -> Operation
     return Operation(group_id, "modify_members", ModifyMember(group_id, account, **fields))
 
 
-def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
+def _import_ops(
+    group_id: str, members: list[Member], limits: Limits, *, created: bool = False
+) -> list[Operation]:
     return [
-        Operation(group_id, "import_members", ImportMembers(group_id, [_joiner(m) for m in batch]))
-        for batch in chunks(members, BATCH[ImportMembers.api])
+        Operation(
+            group_id,
+            "import_members",
+            ImportMembers(group_id, [_joiner(m, created=created) for m in batch]),
+        )
+        for batch in chunks(members, limits.batch_of(ImportMembers.api))
     ]
 
 
-def _create_ops(change: GroupChange) -> list[Operation]:
+def _create_ops(change: GroupChange, limits: Limits) -> list[Operation]:
     want = change.desired
     gid = want.id
     declared = list((want.members or {}).values())
     joining = [m for m in declared if m.account != want.owner]
-    # Small groups get their members in the create call itself: one call instead of two.
-    in_create = len(joining) <= BATCH[CreateGroup.api] and not any(
-        m.join_time is not None or m.unread is not None for m in joining
+    # Small groups get their members in the create call itself: one call instead of two
+    # (join_time is not sent to a new group, so only unread needs the import call).
+    in_create = len(joining) <= limits.batch_of(CreateGroup.api) and not any(
+        m.unread is not None for m in joining
     )
     create = CreateGroup(
         gid,
@@ -230,7 +270,7 @@ def _create_ops(change: GroupChange) -> list[Operation]:
     if want.mute_all:
         ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
     if not in_create:
-        ops.extend(_import_ops(gid, joining))
+        ops.extend(_import_ops(gid, joining, limits, created=True))
     for member in declared:
         # The owner joins through Owner_Account, which carries no custom data.
         fields = _attribute_fields(
@@ -290,7 +330,7 @@ def _capacity_error(change: GroupChange) -> str | None:
     )
 
 
-def _update_ops(change: GroupChange) -> list[Operation]:
+def _update_ops(change: GroupChange, limits: Limits) -> list[Operation]:
     gid = change.group_id
     have = change.observed
     ops: list[Operation] = []
@@ -314,7 +354,7 @@ def _update_ops(change: GroupChange) -> list[Operation]:
         # change_group_owner needs a member; with members unmanaged nobody else imports it
         # ("already a member" is success when the member list was not read).
         adds.append(Member(account=new_owner))
-    ops.extend(_import_ops(gid, adds))
+    ops.extend(_import_ops(gid, adds, limits))
     if new_owner:
         ops.append(Operation(gid, "change_owner", ChangeOwner(gid, new_owner)))
     # Modify: changed attributes of existing members, and attributes of new members that the
@@ -347,10 +387,10 @@ def _update_ops(change: GroupChange) -> list[Operation]:
             for account in accounts:
                 per_account.setdefault(account, []).append(mark)
         entries = sorted((a, sorted(m)) for a, m in per_account.items())
-        for batch in chunks(entries, BATCH[ChangeMarks.api]):
+        for batch in chunks(entries, limits.batch_of(ChangeMarks.api)):
             ops.append(Operation(gid, step, ChangeMarks(gid, dict(batch), delete=delete)))
     removals = [mc.account for mc in change.members_by("remove")]
-    for batch in chunks(removals, BATCH[RemoveMembers.api]):
+    for batch in chunks(removals, limits.batch_of(RemoveMembers.api)):
         ops.append(Operation(gid, "remove_members", RemoveMembers(gid, batch)))
     if lower_later:
         ops.append(Operation(gid, "lower_max", ModifyGroup(gid, max_members=max_change.after)))
@@ -427,6 +467,7 @@ class Planner:
         min_group_size_for_guard: int = 10,
         create_missing_accounts: bool = False,
         now: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._desired = desired
         self._admin = admin
@@ -434,6 +475,7 @@ class Planner:
         self._min_size = min_group_size_for_guard
         self._create_accounts = create_missing_accounts
         self._now = now
+        self._limits = limits or Limits()
         self._done: dict[str, tuple[GroupChange, list[Operation], list[Refusal], str | None]] = {}
 
     def add(self, want: Group, have: ObservedGroup | None) -> None:
@@ -441,6 +483,9 @@ class Planner:
         capacity = _capacity_error(change)
         if capacity:
             change.errors.append(capacity)
+        if change.action != "destroy":
+            now = int(time.time()) if self._now is None else self._now
+            change.errors.extend(_join_time_errors(change, now))
         operations: list[Operation] = []
         refusals: list[Refusal] = []
         digest = None
@@ -448,9 +493,9 @@ class Planner:
             if change.action == "destroy":
                 operations.append(Operation(want.id, "destroy", DestroyGroup(want.id)))
             elif change.action == "create":
-                operations.extend(_create_ops(change))
+                operations.extend(_create_ops(change, self._limits))
             else:
-                operations.extend(_update_ops(change))
+                operations.extend(_update_ops(change, self._limits))
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
             digest = fingerprint(have)
         self._done[want.id] = (change, operations, refusals, digest)
@@ -459,7 +504,7 @@ class Planner:
 
     def finish(self, missing_accounts: set[str]) -> Plan:
         """The plan, groups in the config's order; app-wide account imports first."""
-        plan = Plan([], [])
+        plan = Plan([], [], limits=self._limits)
         for want in self._desired:
             change, operations, refusals, digest = self._done[want.id]
             plan.changes.append(change)
@@ -473,7 +518,7 @@ class Planner:
         if missing and self._create_accounts:
             plan.operations[:0] = [
                 Operation("", "import_accounts", ImportAccounts(batch))
-                for batch in chunks(missing, BATCH[ImportAccounts.api])
+                for batch in chunks(missing, self._limits.batch_of(ImportAccounts.api))
             ]
         elif missing:
             shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
