@@ -128,11 +128,11 @@ def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[st
     planned = len(operations)
     lines = []
     for api in sorted(limits.learned):
-        refused = " and ".join(str(n) for n in sorted(set(limits.refused[api]), reverse=True))
         unit = "groups" if api == "get_group_info" else "accounts"
+        size = limits.batch_of(api)
         lines.append(
-            f"Warning: {api}: the server refused {refused} {unit} in one call; this run "
-            f"sent at most {limits.batch_of(api)} per call (set app.limits.batch.{api} to "
+            f"Warning: {api}: the server refused calls of {min(limits.refused[api])} {unit}; "
+            f"this run sent at most {size} per call (set app.limits.batch.{api}: {size} to "
             "plan with it)."
         )
     if operations:
