@@ -28,6 +28,27 @@ CREATE_MEMBERS = 100
 IMPORT_BATCH = 300
 DELETE_BATCH = 100
 MARKS_BATCH = 500
+# The account APIs' documented rate (CN 248/4919, EN-34956); the others run at the app's rate.
+ACCOUNT_RATE = 100.0
+ACCOUNT_APIS = ("account_check", "multiaccount_import")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one reading of the vendor's docs says where the revisions disagree (reference
+    §16.1), as the emulator's profile of the same name enforces it."""
+
+    import_batch: int  # import_group_member accounts per call
+    info_list_max: int  # the biggest group get_group_info lists the members of
+
+
+READINGS = {
+    # The seed pages: 300 per import; get_group_info lists up to 6,000 members (every
+    # Work/Public/Meeting group whole).
+    "default": Reading(import_batch=IMPORT_BATCH, info_list_max=6000),
+    # CN-1636 (2026-01): 20 per import; CN-1616 (2025-12): big groups are paged.
+    "latest": Reading(import_batch=20, info_list_max=500),
+}
 
 # The guard the generated config sets (policy.max_removal_fraction, min_group_size_for_guard).
 GUARD_FRACTION = 0.25
@@ -369,9 +390,20 @@ def _member_yaml(account: str, t: tuple, was: tuple | None, owner: bool) -> str:
     return f"      - {{account: {account}, {', '.join(fields)}}}\n"
 
 
-def write_config(shape: Shape, directory: Path, endpoint: str, rate_limit: float) -> list[Path]:
-    """app.yaml and one groups file per type, as a team would keep them."""
+def write_config(
+    shape: Shape,
+    directory: Path,
+    endpoint: str,
+    rate_limit: float,
+    batch: dict[str, int] | None = None,
+) -> list[Path]:
+    """app.yaml and one groups file per type, as a team would keep them; ``batch``: the
+    app.limits.batch sizes to declare."""
     directory.mkdir(parents=True, exist_ok=True)
+    limits = ""
+    if batch:
+        sizes = ", ".join(f"{api}: {n}" for api, n in batch.items())
+        limits = f"  limits:\n    batch: {{{sizes}}}\n"
     (directory / "app.yaml").write_text(
         "app:\n"
         "  sdkappid: 1400000002\n"
@@ -380,6 +412,7 @@ def write_config(shape: Shape, directory: Path, endpoint: str, rate_limit: float
         "  secret_key_env: TIM_SECRET_KEY\n"
         f"  rate_limit: {rate_limit:g}\n"
         "  create_missing_accounts: true\n"
+        f"{limits}"
         "policy:\n"
         f"  max_removal_fraction: {GUARD_FRACTION}\n"
         f"  min_group_size_for_guard: {GUARD_MIN_SIZE}\n"
@@ -433,15 +466,19 @@ class Minimum:
     joining: int
 
     def floor_s(self, rate: float, latency_s: float) -> float:
-        busiest = max(self.apply.values(), default=0) / rate
+        def rate_of(api: str) -> float:
+            return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
+
+        busiest = max((n / rate_of(api) for api, n in self.apply.items()), default=0.0)
         return busiest + latency_s * self.depth
 
 
-def minimum(shape: Shape) -> Minimum:
+def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     """Fewest calls to observe the declared groups and to apply the change, and the chain depth.
 
     Observe: get_group_info 50 groups a call; Community member lists paged 200 a call (Work,
-    Public and Meeting groups come whole with get_group_info, up to 6,000); AVChatRoom marks read
+    Public and Meeting groups come whole with get_group_info up to ``reading.info_list_max``
+    members, and are paged 200 a call beyond it); AVChatRoom marks read
     with get_members: the online list (500 a page, the latest 1,000) and each declared mark;
     account_check 100 a call for every account that would join a group. Nothing is read for
     groups to be destroyed beyond their existence.
@@ -472,8 +509,9 @@ def minimum(shape: Shape) -> Minimum:
                 steps.add("destroy")
             depth = max(depth, len(steps))
             continue
-        if g.exists and g.api_type == "Community" and g.want is not None:
-            obs["get_group_member_info"] += _pages(len(g.live), MEMBER_PAGE)
+        if g.exists and g.want is not None and g.live is not None:
+            if g.api_type == "Community" or len(g.live) > reading.info_list_max:
+                obs["get_group_member_info"] += _pages(len(g.live), MEMBER_PAGE)
         if g.exists and g.api_type == "AVChatRoom" and g.want_marks is not None:
             visible = min(len(g.online), ONLINE_LIST_CAP)
             obs["get_members"] += _pages(visible, ONLINE_PAGE)
@@ -503,7 +541,7 @@ def minimum(shape: Shape) -> Minimum:
                 # The rule: up to 100 members join in create_group (custom data rides along);
                 # a bigger group imports them all, 300 a call (import carries no custom data).
                 if n > CREATE_MEMBERS:
-                    rule_new["import_group_member"] += _ceil(n, IMPORT_BATCH)
+                    rule_new["import_group_member"] += _ceil(n, reading.import_batch)
                     steps.add("import")
                 needs = owner_attrs + other + (custom_only if n > CREATE_MEMBERS else 0)
                 if needs:
@@ -511,7 +549,9 @@ def minimum(shape: Shape) -> Minimum:
                     steps.add("modify")
                 # Stricter: 100 join in create_group (custom-only members first), the rest are
                 # imported; neither the rule above nor the planner does this.
-                strict["import_group_member"] += _ceil(max(0, n - CREATE_MEMBERS), IMPORT_BATCH)
+                strict["import_group_member"] += _ceil(
+                    max(0, n - CREATE_MEMBERS), reading.import_batch
+                )
                 strict["modify_group_member_info"] += (
                     owner_attrs + other + max(0, custom_only - CREATE_MEMBERS)
                     if n > CREATE_MEMBERS
@@ -532,7 +572,7 @@ def minimum(shape: Shape) -> Minimum:
             changes["members_remove"] += len(removed)
             changes["members_modify"] += len(modified)
             if added:
-                app["import_group_member"] += _ceil(len(added), IMPORT_BATCH)
+                app["import_group_member"] += _ceil(len(added), reading.import_batch)
                 steps.add("import")
             if modified or set_on_join:
                 app["modify_group_member_info"] += len(modified) + len(set_on_join)
