@@ -30,6 +30,28 @@ DELETE_BATCH = 100
 MARKS_BATCH = 500
 MUTE_BATCH = 500  # forbid_send_msg: accounts per call, one MuteTime for all of them
 
+# The account APIs' documented rate (CN 248/4919, EN-34956); the others run at the app's rate.
+ACCOUNT_RATE = 100.0
+ACCOUNT_APIS = ("account_check", "multiaccount_import")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one reading of the vendor's docs says where the revisions disagree (reference
+    §16.1), as the emulator's profile of the same name enforces it."""
+
+    import_batch: int  # import_group_member accounts per call
+    info_list_max: int  # the biggest group get_group_info lists the members of
+
+
+READINGS = {
+    # The seed pages: 300 per import; get_group_info lists up to 6,000 members (every
+    # Work/Public/Meeting group whole).
+    "default": Reading(import_batch=IMPORT_BATCH, info_list_max=6000),
+    # CN-1636 (2026-01): 20 per import; CN-1616 (2025-12): big groups are paged.
+    "latest": Reading(import_batch=20, info_list_max=500),
+}
+
 # The guard the generated config sets (policy.max_removal_fraction, min_group_size_for_guard).
 GUARD_FRACTION = 0.25
 GUARD_MIN_SIZE = 10
@@ -370,9 +392,20 @@ def _member_yaml(account: str, t: tuple, was: tuple | None, owner: bool) -> str:
     return f"      - {{account: {account}, {', '.join(fields)}}}\n"
 
 
-def write_config(shape: Shape, directory: Path, endpoint: str, rate_limit: float) -> list[Path]:
-    """app.yaml and one groups file per type, as a team would keep them."""
+def write_config(
+    shape: Shape,
+    directory: Path,
+    endpoint: str,
+    rate_limit: float,
+    batch: dict[str, int] | None = None,
+) -> list[Path]:
+    """app.yaml and one groups file per type, as a team would keep them; ``batch``: the
+    app.limits.batch sizes to declare."""
     directory.mkdir(parents=True, exist_ok=True)
+    limits = ""
+    if batch:
+        sizes = ", ".join(f"{api}: {n}" for api, n in batch.items())
+        limits = f"  limits:\n    batch: {{{sizes}}}\n"
     (directory / "app.yaml").write_text(
         "app:\n"
         "  sdkappid: 1400000002\n"
@@ -381,6 +414,7 @@ def write_config(shape: Shape, directory: Path, endpoint: str, rate_limit: float
         "  secret_key_env: TIM_SECRET_KEY\n"
         f"  rate_limit: {rate_limit:g}\n"
         "  create_missing_accounts: true\n"
+        f"{limits}"
         "policy:\n"
         f"  max_removal_fraction: {GUARD_FRACTION}\n"
         f"  min_group_size_for_guard: {GUARD_MIN_SIZE}\n"
@@ -433,15 +467,19 @@ class Minimum:
     joining: int
 
     def floor_s(self, rate: float, latency_s: float) -> float:
-        busiest = max(self.apply.values(), default=0) / rate
+        def rate_of(api: str) -> float:
+            return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
+
+        busiest = max((n / rate_of(api) for api, n in self.apply.items()), default=0.0)
         return busiest + latency_s * self.depth
 
 
-def minimum(shape: Shape) -> Minimum:
+def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     """Fewest calls to observe the declared groups and to apply the change, and the chain depth.
 
     Observe: get_group_info 50 groups a call; Community member lists paged 200 a call (Work,
-    Public and Meeting groups come whole with get_group_info, up to 6,000); AVChatRoom marks read
+    Public and Meeting groups come whole with get_group_info up to ``reading.info_list_max``
+    members, and are paged 200 a call beyond it); AVChatRoom marks read
     with get_members: the online list (500 a page, the latest 1,000) and each declared mark;
     account_check 100 a call for every account that would join a group. Nothing is read for
     groups to be destroyed beyond their existence.
@@ -473,8 +511,9 @@ def minimum(shape: Shape) -> Minimum:
                 steps.add("destroy")
             depth = max(depth, len(steps))
             continue
-        if g.exists and g.api_type == "Community" and g.want is not None:
-            obs["get_group_member_info"] += _pages(len(g.live), MEMBER_PAGE)
+        if g.exists and g.want is not None and g.live is not None:
+            if g.api_type == "Community" or len(g.live) > reading.info_list_max:
+                obs["get_group_member_info"] += _pages(len(g.live), MEMBER_PAGE)
         if g.exists and g.api_type == "AVChatRoom" and g.want_marks is not None:
             visible = min(len(g.online), ONLINE_LIST_CAP)
             obs["get_members"] += _pages(visible, ONLINE_PAGE)
@@ -500,7 +539,8 @@ def minimum(shape: Shape) -> Minimum:
                 # those whose custom data is all that would need a modify call; the rest are
                 # imported 300 a call.
                 if n > CREATE_MEMBERS:
-                    rule_new["import_group_member"] += _ceil(n - CREATE_MEMBERS, IMPORT_BATCH)
+                    imported = n - CREATE_MEMBERS
+                    rule_new["import_group_member"] += _ceil(imported, reading.import_batch)
                     steps.add("import")
                 # The owner joins through Owner_Account: its card, flag and custom data need a
                 # modify call. A joiner needs one for a card or flag, or for custom data that
@@ -542,7 +582,7 @@ def minimum(shape: Shape) -> Minimum:
                 elif t[3] != was[3] and (t[3] > shape.now or was[3] > shape.now):
                     mutes[t[3] if t[3] > shape.now else 0] += 1
             if added:
-                app["import_group_member"] += _ceil(len(added), IMPORT_BATCH)
+                app["import_group_member"] += _ceil(len(added), reading.import_batch)
                 steps.add("import")
             if needing:
                 app["modify_group_member_info"] += len(needing)

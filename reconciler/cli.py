@@ -19,7 +19,7 @@ import click
 from reconciler import __version__, engine
 from reconciler.engine import Selection
 from reconciler.errors import PlanRefused, ReconcilerError, UsageError
-from reconciler.render import render_json, render_markdown, render_text
+from reconciler.render import learned_lines, render_json, render_markdown, render_text
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -148,6 +148,8 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     else:
         click.echo(f"App {config.app.sdkappid} at {engine.describe_endpoint(config)}\n")
         _print_text(render_text(the_plan, rate, _color()))
+    for line in learned_lines(the_plan.limits, []):
+        _err(line)
     the_plan.raise_if_unsafe(force)
     if out:
         engine.save_plan(out, the_plan, config, selection, forced=force)
@@ -209,6 +211,8 @@ async def _execute(session, operations, started: float) -> None:
         result = await session.apply(operations, step)
     for note in result.pending_marks:
         _err(f"pending: {note}")
+    for line in learned_lines(session.client.limits, operations):
+        _err(line)
     for f in [*result.failures, *result.item_failures]:
         _err(f"FAILED group {f.group or '(app)'} {f.api}: {f.message}")
     status = "Apply complete" if result.ok else "Apply finished with failures"
@@ -400,7 +404,14 @@ def emulator() -> None:
     "--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently."
 )
 @click.option("--seed", type=int, help="Make injected faults reproducible.")
-def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["default", "latest"]),
+    default="default",
+    show_default=True,
+    help="Which reading of the docs to enforce: the seed pages, or the strictest current one.",
+)
+def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed, profile):
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
     from reconciler.emulator.server import serve as run_server
 
@@ -419,6 +430,7 @@ def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, s
         rate_limit=rate_limit,
         fault_rate=fault_rate,
         seed=seed,
+        profile=profile,
     )
 
 

@@ -41,7 +41,13 @@ def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> Tim
         if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
             db.parent.mkdir(parents=True, exist_ok=True)
         try:
-            asgi = create_app(db, sdkappid=app.sdkappid, secret_key=secret, admin=app.admin)
+            asgi = create_app(
+                db,
+                sdkappid=app.sdkappid,
+                secret_key=secret,
+                admin=app.admin,
+                profile=app.emulator_profile,
+            )
         except StoreRefused as err:
             raise EndpointError(str(err)) from None
         transport = httpx.ASGITransport(app=asgi)
@@ -59,6 +65,6 @@ def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> Tim
         secret_key=secret,
         base_url=base_url,
         transport=transport,
-        rate_limit=app.rate_limit,
+        limits=app.limits_table(),
         **kwargs,
     )

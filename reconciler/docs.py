@@ -13,7 +13,12 @@ from reconciler.config import json_schema
 
 START = "<!-- reference:start"
 END = "<!-- reference:end -->"
-SECTIONS = (("app", "AppConfig"), ("policy", "Policy"), ("groups[]", "GroupSpec"))
+SECTIONS = (
+    ("app", "AppConfig"),
+    ("app.limits", "LimitsConfig"),
+    ("policy", "Policy"),
+    ("groups[]", "GroupSpec"),
+)
 MEMBERS = ("groups[].members[]", "MemberSpec")
 
 

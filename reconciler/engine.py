@@ -97,6 +97,7 @@ async def plan_groups(
         min_group_size_for_guard=options.min_group_size_for_guard,
         create_missing_accounts=options.create_missing_accounts,
         now=now,
+        limits=client.limits,
     )
     # Observing a million members makes millions of objects that live until the plan is made:
     # the cyclic collector would walk them again and again for nothing.

@@ -1,7 +1,9 @@
 """Read the live state of the declared groups with the fewest calls the API allows.
 
-- get_group_info for every declared group, 50 per call. Work, Public and Meeting groups come back
-  with their whole member list, so no further call is needed for them.
+- get_group_info for every declared group, 50 per call (fewer after an answer over 1 MB). Work,
+  Public and Meeting groups come back with their member list; when it is missing or shorter
+  than the group's MemberNum (big groups, under the newest reading of the docs), the group is
+  paged with get_group_member_info by ``Offset``, so no plan adds or removes on a partial list.
 - Community groups whose members are managed: get_group_member_info paged by ``Next``.
 - AVChatRoom groups whose marks are managed: get_members for the online list, and once per
   declared mark (mark 600 hides members from the plain online list, so marks are read by mark).
@@ -20,7 +22,7 @@ from reconciler.errors import ObserveError
 from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.answers import index_group_info, parse_group_info
 from reconciler.tim.client import TimClient
-from reconciler.tim.limits import BATCH, chunks
+from reconciler.tim.limits import chunks
 
 
 @dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
@@ -92,11 +94,12 @@ def _room_managed(want: Group) -> bool:
 
 
 def _reads_more(want: Group, have: ObservedGroup) -> bool:
-    """Community members come by paging; AVChatRoom marks, admins, mutes and bans by their own
-    reads (destroying a group needs none of them)."""
-    if have.type is GroupType.Community:
-        return want.members is not None
-    return have.type is GroupType.AVChatRoom and _room_managed(want)
+    """Community members, and lists get_group_info left out or cut short, come by paging;
+    AVChatRoom marks, admins, mutes and bans by their own reads (destroying a group needs none
+    of them)."""
+    if have.type is GroupType.AVChatRoom:
+        return _room_managed(want)
+    return want.members is not None and have.members_partial()
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -122,8 +125,8 @@ async def observe(
             settle(want, have)
 
     async def read_more(want: Group, have: ObservedGroup) -> None:
-        if have.type is GroupType.Community:
-            have.members = await client.community_members(have.id)
+        if have.type is not GroupType.AVChatRoom:
+            have.members = await client.paged_members(have.id, have.type is GroupType.Community)
         else:
             reads = [read_room(client, have, want)]
             if want.marks is not None:
@@ -144,11 +147,17 @@ async def observe(
                 complete(want, have)
         await asyncio.gather(*more)
 
-    await asyncio.gather(*(read_batch(batch) for batch in chunks(desired, BATCH["get_group_info"])))
+    limits = client.limits
+    await asyncio.gather(
+        *(read_batch(batch) for batch in chunks(desired, limits.batch_of("get_group_info")))
+    )
 
     to_check = sorted(joining)
     results = await asyncio.gather(
-        *(client.account_check(batch) for batch in chunks(to_check, BATCH["account_check"]))
+        *(
+            client.account_check(batch)
+            for batch in chunks(to_check, limits.batch_of("account_check"))
+        )
     )
     missing = {acct for res in results for acct, ok in res.items() if not ok}
     groups = {want.id: observed[want.id] for want in desired}  # in the config's order
@@ -159,7 +168,10 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
     """Every group of ``ids`` with its whole member list (export); ObserveError if one is
     missing."""
     batches = await asyncio.gather(
-        *(client.get_group_info(batch) for batch in chunks(ids, BATCH["get_group_info"]))
+        *(
+            client.get_group_info(batch)
+            for batch in chunks(ids, client.limits.batch_of("get_group_info"))
+        )
     )
     infos = index_group_info(batches)
     found = {gid: parse_group_info(gid, infos.get(gid)) for gid in ids}
@@ -169,10 +181,10 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
     groups = [g for g in found.values() if g is not None]
 
     async def read_members(group: ObservedGroup) -> None:
-        group.members = await client.community_members(group.id)
+        group.members = await client.paged_members(group.id, group.type is GroupType.Community)
 
     await asyncio.gather(
-        *(read_members(g) for g in groups if g.type is GroupType.Community),
+        *(read_members(g) for g in groups if g.members_partial()),
         *(read_room(client, g, None) for g in groups if g.type is GroupType.AVChatRoom),
     )
     return groups

@@ -38,7 +38,7 @@ from reconciler.tim.calls import (
     Request,
     UnbanMembers,
 )
-from reconciler.tim.limits import BATCH, chunks
+from reconciler.tim.limits import Limits, chunks
 
 # A member's managed attributes (custom data aside).
 MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
@@ -95,6 +95,8 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)
     scopes: dict[str, Scope] = field(default_factory=dict)  # what each fingerprint covers
     missing_accounts: list[str] = field(default_factory=list)
+    # The batch sizes and rates it was made with (and, after apply, what the server taught).
+    limits: Limits | None = None
 
     def __repr__(self) -> str:
         return f"<Plan: {len(self.changes)} group(s), {len(self.operations)} operation(s)>"
@@ -138,10 +140,9 @@ class Plan:
             )
 
     def calls_by_api(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for op in self.operations:
-            counts[op.api] = counts.get(op.api, 0) + 1
-        return dict(sorted(counts.items()))
+        """Calls per API at the plan's limits: one per operation, or more where a size the
+        server taught since (``Limits.learn``) splits an operation."""
+        return calls_by_api(self.operations, self.limits)
 
     def counts(self) -> dict[str, int]:
         changed = self.changed
@@ -157,13 +158,44 @@ class Plan:
         }
 
 
-def _joiner(member: Member) -> Joiner:
+def calls_by_api(operations: list[Operation], limits: Limits | None = None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in operations:
+        n = limits.calls(op.api, op.items) if limits is not None else 1
+        counts[op.api] = counts.get(op.api, 0) + n
+    return dict(sorted(counts.items()))
+
+
+def _joiner(member: Member, *, created: bool = False) -> Joiner:
+    # A group this plan creates has a CreateTime of the moment of creation, and JoinTime must
+    # lie after it (CN-1636): a declared join_time is then left out and the member joins now.
     return Joiner(
         member.account,
         admin=member.role == "Admin",
-        join_time=member.join_time,
+        join_time=None if created else member.join_time,
         unread=member.unread,
     )
+
+
+def _join_time_errors(change: GroupChange, now: int) -> list[str]:
+    """join_time must lie after the group's creation and not in the future (CN-1636); for a
+    group being created it is not sent (see ``_joiner``), so only the future is an error."""
+    have = change.observed
+    created = have.create_time if have is not None else None
+    errors = []
+    for mc in change.members_by("add"):
+        when = mc.member.join_time if mc.member is not None else None
+        if when is None:
+            continue
+        where = f"group {change.group_id} member {mc.account}: join_time {when}"
+        if when > now:
+            errors.append(f"{where} is in the future (now is {now}); use a past time or drop it")
+        elif created is not None and when <= created:
+            errors.append(
+                f"{where} is not after the group's creation ({created}); the API refuses such "
+                "a member: use a later time or drop join_time"
+            )
+    return errors
 
 
 def _profile_changes(change: GroupChange) -> dict[str, Any]:
@@ -217,7 +249,7 @@ def _modify_ops(
     return [Operation(group_id, "modify_members", ModifyMember(group_id, account, **fields))]
 
 
-def _mute_ops(group_id: str, mutes: dict[str, int]) -> list[Operation]:
+def _mute_ops(group_id: str, mutes: dict[str, int], limits: Limits) -> list[Operation]:
     """forbid_send_msg, 500 accounts a call: accounts muted until the same second share calls,
     and all of the group's unmutes (0) go together."""
     by_deadline: dict[int, list[str]] = {}
@@ -226,11 +258,11 @@ def _mute_ops(group_id: str, mutes: dict[str, int]) -> list[Operation]:
     return [
         Operation(group_id, "modify_members", MuteMembers(group_id, batch, until))
         for until, accounts in sorted(by_deadline.items())
-        for batch in chunks(sorted(accounts), BATCH[MuteMembers.api])
+        for batch in chunks(sorted(accounts), limits.batch_of(MuteMembers.api))
     ]
 
 
-def _room_ops(change: GroupChange) -> list[Operation]:
+def _room_ops(change: GroupChange, limits: Limits) -> list[Operation]:
     """An AVChatRoom's admins, mutes and bans: revocations first; bans in the removal step."""
     gid = change.group_id
     ops = [
@@ -239,13 +271,13 @@ def _room_ops(change: GroupChange) -> list[Operation]:
             ("revoke_admins", True, change.admins_remove),
             ("modify_members", False, change.admins_add),
         )
-        for batch in chunks(accounts, BATCH[ChangeAdmins.api])
+        for batch in chunks(accounts, limits.batch_of(ChangeAdmins.api))
     ]
-    ops.extend(_mute_ops(gid, {fc.field: fc.after for fc in change.muted}))
+    ops.extend(_mute_ops(gid, {fc.field: fc.after for fc in change.muted}, limits))
     unbans = sorted(fc.field for fc in change.banned if not fc.after)
     ops.extend(
         Operation(gid, "modify_members", UnbanMembers(gid, batch))
-        for batch in chunks(unbans, BATCH[UnbanMembers.api])
+        for batch in chunks(unbans, limits.batch_of(UnbanMembers.api))
     )
     bans: dict[int, list[str]] = {}
     for fc in change.banned:
@@ -254,30 +286,37 @@ def _room_ops(change: GroupChange) -> list[Operation]:
     ops.extend(
         Operation(gid, "remove_members", BanMembers(gid, batch, until))
         for until, accounts in sorted(bans.items())
-        for batch in chunks(sorted(accounts), BATCH[BanMembers.api])
+        for batch in chunks(sorted(accounts), limits.batch_of(BanMembers.api))
     )
     return ops
 
 
-def _import_ops(group_id: str, members: list[Member]) -> list[Operation]:
+def _import_ops(
+    group_id: str, members: list[Member], limits: Limits, *, created: bool = False
+) -> list[Operation]:
     return [
-        Operation(group_id, "import_members", ImportMembers(group_id, [_joiner(m) for m in batch]))
-        for batch in chunks(members, BATCH[ImportMembers.api])
+        Operation(
+            group_id,
+            "import_members",
+            ImportMembers(group_id, [_joiner(m, created=created) for m in batch]),
+        )
+        for batch in chunks(members, limits.batch_of(ImportMembers.api))
     ]
 
 
-def _create_ops(change: GroupChange, now: int) -> list[Operation]:
+def _create_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation]:
     want = change.desired
     gid = want.id
     declared = list((want.members or {}).values())
     joining = [m for m in declared if m.account != want.owner]
     # The first 100 join in create_group itself, which carries Role Admin and custom data but
-    # not JoinTime or unread counts; the rest are imported, 300 a call. First those whose custom
-    # data would be all that costs a modify call after an import, then other members with
-    # custom data (their name card or message flag needs that call anyway).
-    riders = [m for m in joining if m.join_time is None and m.unread is None]
+    # not unread counts (JoinTime is not sent to a new group: it would lie before CreateTime);
+    # the rest are imported. First those whose custom data would be all that costs a modify
+    # call after an import, then other members with custom data (their name card or message
+    # flag needs that call anyway).
+    riders = [m for m in joining if m.unread is None]
     riders.sort(key=lambda m: (not set_keys(m.custom), bool(m.name_card or m.msg_flag)))
-    in_create = {m.account for m in riders[: BATCH[CreateGroup.api]]}
+    in_create = {m.account for m in riders[: limits.batch_of(CreateGroup.api)]}
     create = CreateGroup(
         gid,
         want.type,
@@ -295,15 +334,16 @@ def _create_ops(change: GroupChange, now: int) -> list[Operation]:
     ops = [Operation(gid, "create", create)]
     if want.mute_all:
         ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
-    ops.extend(_import_ops(gid, [m for m in joining if m.account not in in_create]))
+    later = [m for m in joining if m.account not in in_create]
+    ops.extend(_import_ops(gid, later, limits, created=True))
     mutes: dict[str, int] = {}
     for member in declared:
         # The owner joins through Owner_Account, which carries no custom data.
         custom = member.account not in in_create
         ops.extend(_modify_ops(gid, member.account, _attribute_fields(member, custom, now), mutes))
-    ops.extend(_mute_ops(gid, mutes))
+    ops.extend(_mute_ops(gid, mutes, limits))
     if want.type is GroupType.AVChatRoom:
-        ops.extend(_room_ops(change))
+        ops.extend(_room_ops(change, limits))
     return ops
 
 
@@ -356,7 +396,7 @@ def _capacity_error(change: GroupChange) -> str | None:
     )
 
 
-def _update_ops(change: GroupChange, now: int) -> list[Operation]:
+def _update_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation]:
     gid = change.group_id
     have = change.observed
     ops: list[Operation] = []
@@ -380,7 +420,7 @@ def _update_ops(change: GroupChange, now: int) -> list[Operation]:
         # change_group_owner needs a member; with members unmanaged nobody else imports it
         # ("already a member" is success when the member list was not read).
         adds.append(Member(account=new_owner))
-    ops.extend(_import_ops(gid, adds))
+    ops.extend(_import_ops(gid, adds, limits))
     if new_owner:
         ops.append(Operation(gid, "change_owner", ChangeOwner(gid, new_owner)))
     # Modify: changed attributes of existing members, and attributes of new members that the
@@ -403,9 +443,9 @@ def _update_ops(change: GroupChange, now: int) -> list[Operation]:
         else:
             continue
         ops.extend(_modify_ops(gid, mc.account, fields, mutes))
-    ops.extend(_mute_ops(gid, mutes))
+    ops.extend(_mute_ops(gid, mutes, limits))
     if change.type is GroupType.AVChatRoom:
-        ops.extend(_room_ops(change))
+        ops.extend(_room_ops(change, limits))
 
     for step, delete, marks in (
         ("set_marks", False, change.marks_set),
@@ -416,10 +456,10 @@ def _update_ops(change: GroupChange, now: int) -> list[Operation]:
             for account in accounts:
                 per_account.setdefault(account, []).append(mark)
         entries = sorted((a, sorted(m)) for a, m in per_account.items())
-        for batch in chunks(entries, BATCH[ChangeMarks.api]):
+        for batch in chunks(entries, limits.batch_of(ChangeMarks.api)):
             ops.append(Operation(gid, step, ChangeMarks(gid, dict(batch), delete=delete)))
     removals = [mc.account for mc in change.members_by("remove")]
-    for batch in chunks(removals, BATCH[RemoveMembers.api]):
+    for batch in chunks(removals, limits.batch_of(RemoveMembers.api)):
         ops.append(Operation(gid, "remove_members", RemoveMembers(gid, batch)))
     if lower_later:
         ops.append(Operation(gid, "lower_max", ModifyGroup(gid, max_members=max_change.after)))
@@ -564,6 +604,7 @@ class Planner:
         min_group_size_for_guard: int = 10,
         create_missing_accounts: bool = False,
         now: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._desired = desired
         self._admin = admin
@@ -571,6 +612,7 @@ class Planner:
         self._min_size = min_group_size_for_guard
         self._create_accounts = create_missing_accounts
         self._now = now
+        self._limits = limits or Limits()
         self._done: dict[
             str, tuple[GroupChange, list[Operation], list[Refusal], tuple[str, Scope] | None]
         ] = {}
@@ -581,6 +623,9 @@ class Planner:
         capacity = _capacity_error(change)
         if capacity:
             change.errors.append(capacity)
+        if change.action != "destroy":
+            now = int(time.time()) if self._now is None else self._now
+            change.errors.extend(_join_time_errors(change, now))
         operations: list[Operation] = []
         refusals: list[Refusal] = []
         digest = None
@@ -588,9 +633,9 @@ class Planner:
             if change.action == "destroy":
                 operations.append(Operation(want.id, "destroy", DestroyGroup(want.id)))
             elif change.action == "create":
-                operations.extend(_create_ops(change, now))
+                operations.extend(_create_ops(change, now, self._limits))
             else:
-                operations.extend(_update_ops(change, now))
+                operations.extend(_update_ops(change, now, self._limits))
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
             scope = Scope.of(want)
             digest = (fingerprint(have, scope), scope)
@@ -600,7 +645,7 @@ class Planner:
 
     def finish(self, missing_accounts: set[str]) -> Plan:
         """The plan, groups in the config's order; app-wide account imports first."""
-        plan = Plan([], [])
+        plan = Plan([], [], limits=self._limits)
         for want in self._desired:
             change, operations, refusals, digest = self._done[want.id]
             plan.changes.append(change)
@@ -614,7 +659,7 @@ class Planner:
         if missing and self._create_accounts:
             plan.operations[:0] = [
                 Operation("", "import_accounts", ImportAccounts(batch))
-                for batch in chunks(missing, BATCH[ImportAccounts.api])
+                for batch in chunks(missing, self._limits.batch_of(ImportAccounts.api))
             ]
         elif missing:
             shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")

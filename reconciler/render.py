@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from reconciler.diff import GroupChange
-from reconciler.plan import Plan
+from reconciler.plan import Operation, Plan, calls_by_api
 from reconciler.state import DISPLAY_TYPE, utc_text
-from reconciler.tim.limits import min_seconds
+from reconciler.tim.limits import Limits, min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
 JSON_FORMAT_VERSION = 4
@@ -132,8 +132,32 @@ def calls_lines(plan: Plan, rate_limit: float) -> list[str]:
     if not calls:
         return []
     parts = ", ".join(f"{api} {n}" for api, n in calls.items())
-    seconds = min_seconds(calls, rate_limit)
+    seconds = min_seconds(calls, plan.limits or rate_limit)
     return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.2f} s"]
+
+
+def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[str]:
+    """One line per API whose batch size the server taught this run (``Limits.learn``), with
+    the plan's calls and floor recomputed at that size."""
+    if limits is None or not limits.learned:
+        return []
+    calls = calls_by_api(operations, limits)
+    planned = len(operations)
+    lines = []
+    for api in sorted(limits.learned):
+        unit = "groups" if api == "get_group_info" else "accounts"
+        size = limits.batch_of(api)
+        lines.append(
+            f"Warning: {api}: the server refused calls of {min(limits.refused[api])} {unit}; "
+            f"this run sent at most {size} per call (set app.limits.batch.{api}: {size} to "
+            "plan with it)."
+        )
+    if operations:
+        lines.append(
+            f"At the learned sizes the plan is {sum(calls.values())} call(s) ({planned} planned), "
+            f"at least {limits.min_seconds(calls):.2f} s at the rate limit."
+        )
+    return lines
 
 
 def problem_lines(plan: Plan) -> list[str]:
@@ -222,7 +246,7 @@ def render_json(plan: Plan, rate_limit: float) -> str:
         "format_version": JSON_FORMAT_VERSION,
         "counts": plan.counts(),
         "calls_by_api": calls,
-        "min_seconds": round(min_seconds(calls, rate_limit), 3),
+        "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
         "errors": plan.errors,
         "refusals": [r.__dict__ for r in plan.refusals],
         "changes": [

@@ -122,8 +122,19 @@ class ObservedGroup(Group):
     # AVChatRoom: accounts currently online (marks can be set only on them).
     online: list[str] | None = None
     member_num: int | None = None
+    create_time: int | None = None  # Unix seconds (imports' JoinTime must lie after it)
     # True once the member list was let go (``release_members``).
     members_released: bool = False
+
+    def members_partial(self) -> bool:
+        """The member list is missing or shorter than the member count the API reported: a
+        big group's list may be left out of get_group_info or cut short, and then has to be
+        paged before anyone is added or removed on its basis."""
+        if self.members_released or self.type is GroupType.AVChatRoom:
+            return False
+        if self.members is None:
+            return True
+        return isinstance(self.member_num, int) and len(self.members) < self.member_num
 
     def release_members(self) -> None:
         """Let the member list go once a plan has diffed the group: a million observed members

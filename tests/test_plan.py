@@ -90,14 +90,18 @@ def test_large_new_group_creates_with_100_and_imports_the_rest_in_batches_of_300
     assert joined == {f"s{i}" for i in range(650)}
 
 
-def test_members_with_a_join_time_are_imported_and_the_others_ride_in_create_group():
-    declared = members("t1", "a", "b")
+def test_in_a_new_group_unread_counts_are_imported_and_join_times_left_out():
+    """A new group's CreateTime is after any declared join_time, which the server would refuse:
+    those members ride create_group without it; unread counts need import_group_member."""
+    declared = members("t1", "a", "b", "c")
     declared["b"] = Member(account="b", join_time=1_700_000_000)
+    declared["c"] = Member(account="c", unread=3)
     want = Group(id="g", type=GroupType.Public, name="G", owner="t1", members=declared)
     plan = plan_for(want, None)
     assert apis(plan) == ["create_group", "import_group_member"]
-    assert [m.account for m in plan.operations[0].request.members] == ["a"]
-    assert plan.operations[1].request.members[0].join_time == 1_700_000_000
+    assert [m.account for m in plan.operations[0].request.members] == ["a", "b"]
+    imported = plan.operations[1].request.members
+    assert [(m.account, m.unread, m.join_time) for m in imported] == [("c", 3, None)]
 
 
 def test_member_changes_are_ordered_import_owner_modify_remove():

@@ -17,6 +17,7 @@ from reconciler.tim import client as client_module
 from reconciler.tim import usersig
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import TimApiError, TimTransportError
+from reconciler.tim.limits import Limits
 
 APP = 1400000001
 ADMIN = "administrator"
@@ -415,7 +416,7 @@ async def test_get_appid_group_list_body(env: Client) -> None:
     env.server.routes["get_appid_group_list"] = lambda b, r: ok(GroupIdList=[], Next=0)
     await env.tim.get_appid_group_list()
     assert env.server.body() == {}
-    env.tim._rate_limits["get_appid_group_list"] = 1000
+    env.tim.limits.rates["get_appid_group_list"] = 1000
     env.tim._limiters.clear()
     await env.tim.get_appid_group_list(limit=500, next=4454685361, group_type="Work")
     assert env.server.body() == {"Limit": 500, "Next": 4454685361, "GroupType": "Private"}
@@ -625,14 +626,6 @@ async def test_account_check_item_error_raises(env: Client) -> None:
 @pytest.mark.parametrize(
     ("method", "make_args", "limit"),
     [
-        ("get_group_info", lambda n: ([f"g{i}" for i in range(n)],), 50),
-        ("add_group_member", lambda n: ("g", [f"u{i}" for i in range(n)]), 300),
-        ("delete_group_member", lambda n: ("g", [f"u{i}" for i in range(n)]), 100),
-        (
-            "import_group_member",
-            lambda n: ("g", [{"Member_Account": f"u{i}"} for i in range(n)]),
-            300,
-        ),
         (
             "modify_user_info",
             lambda n: ("g", 1, [{"Member_Account": f"u{i}", "Marks": [1000]} for i in range(n)]),
@@ -656,3 +649,118 @@ async def test_batch_limits(env: Client, method: str, make_args: Callable, limit
     assert env.server.requests == []
     await getattr(env.tim, method)(*make_args(limit))
     assert len(env.server.requests) == 1
+
+
+SPLIT_CALLS = [
+    ("get_group_info", "GroupIdList", lambda n: ([f"g{i}" for i in range(n)],), 50),
+    ("add_group_member", "MemberList", lambda n: ("g", [f"u{i}" for i in range(n)]), 300),
+    (
+        "delete_group_member",
+        "MemberToDel_Account",
+        lambda n: ("g", [f"u{i}" for i in range(n)]),
+        100,
+    ),
+    (
+        "import_group_member",
+        "MemberList",
+        lambda n: ("g", [{"Member_Account": f"u{i}"} for i in range(n)]),
+        300,
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "field", "make_args", "limit"), SPLIT_CALLS)
+async def test_calls_with_more_than_a_batch_are_split_at_the_documented_size(
+    env: Client, method: str, field: str, make_args: Callable, limit: int
+) -> None:
+    await getattr(env.tim, method)(*make_args(limit + 1))
+    sizes = sorted(len(json.loads(r.content)[field]) for r in env.server.requests)
+    assert sizes == [1, limit]
+
+
+@pytest.mark.parametrize(("method", "field", "make_args", "limit"), SPLIT_CALLS)
+async def test_an_app_override_sets_the_batch_size(
+    method: str, field: str, make_args: Callable, limit: int
+) -> None:
+    server = Server()
+    c = Client(server, limits=Limits(batch={method: 7}))
+    try:
+        await getattr(c.tim, method)(*make_args(15))
+    finally:
+        await c.tim.aclose()
+    assert sorted(len(json.loads(r.content)[field]) for r in server.requests) == [1, 7, 7]
+
+
+def _strict_import_server(limit: int) -> Server:
+    """Answers import/add calls of more than ``limit`` accounts with 10005 (seed 002)."""
+
+    def route(body: dict, request: httpx.Request) -> dict:
+        items = body["MemberList"]
+        if len(items) > limit:
+            return fail(10005, f"MemberList holds {len(items)} accounts")
+        return ok(MemberList=[{"Member_Account": i["Member_Account"], "Result": 1} for i in items])
+
+    return Server({"import_group_member": route, "add_group_member": route})
+
+
+async def test_10005_splits_the_call_learns_20_and_keeps_it_for_the_run() -> None:
+    # CN-1636 (2026-01): 20 accounts per import; the client starts at the seed's 300.
+    server = _strict_import_server(20)
+    c = Client(server)
+    try:
+        members = [{"Member_Account": f"u{i}"} for i in range(300)]
+        answer = await c.tim.import_group_member("g", members)
+        assert [m["Member_Account"] for m in answer] == [f"u{i}" for i in range(300)]
+        first = [len(json.loads(r.content)["MemberList"]) for r in server.requests]
+        # 300 refused, then the next smaller reading (100) refused, then 20 a call.
+        assert first[:2] == [300, 100] and set(first[2:]) == {20}
+        assert c.tim.limits.batch_of("import_group_member") == 20
+        assert c.tim.limits.learned == {"import_group_member": 20}
+        # The rest of the run asks with 20 at once: no more refusals.
+        server.requests.clear()
+        await c.tim.import_group_member("h", members[:45])
+        assert [len(json.loads(r.content)["MemberList"]) for r in server.requests] == [20, 20, 5]
+    finally:
+        await c.tim.aclose()
+
+
+async def test_10005_below_the_documented_readings_halves() -> None:
+    server = _strict_import_server(6)
+    c = Client(server)
+    try:
+        await c.tim.add_group_member("g", [f"u{i}" for i in range(40)])
+    finally:
+        await c.tim.aclose()
+    assert c.tim.limits.batch_of("add_group_member") == 5  # 300 -> 20 -> 10 -> 5
+    sizes = [len(json.loads(r.content)["MemberList"]) for r in server.requests]
+    assert max(sizes[-8:]) == 5 and sum(s for s in sizes if s <= 6) == 40
+
+
+async def test_10005_on_a_single_account_is_an_error() -> None:
+    server = _strict_import_server(0)
+    c = Client(server)
+    try:
+        with pytest.raises(TimApiError) as info:
+            await c.tim.add_group_member("g", ["u1", "u2"])
+    finally:
+        await c.tim.aclose()
+    assert info.value.code == 10005
+
+
+async def test_10018_asks_for_fewer_groups() -> None:
+    def route(body: dict, request: httpx.Request) -> dict:
+        ids = body["GroupIdList"]
+        if len(ids) > 12:
+            return fail(10018, "response over 1 MB")
+        return ok(GroupInfo=[{"GroupId": g, "ErrorCode": 0, "Type": "Public"} for g in ids])
+
+    server = Server({"get_group_info": route})
+    c = Client(server)
+    try:
+        ids = [f"g{i}" for i in range(50)]
+        answer = await c.tim.get_group_info(ids)
+    finally:
+        await c.tim.aclose()
+    assert sorted(g["GroupId"] for g in answer) == sorted(ids)
+    assert c.tim.limits.batch_of("get_group_info") == 12  # 50 -> 25 -> 12
+    assert c.tim.limits.refused["get_group_info"][0] == 50

@@ -24,6 +24,7 @@ from reconciler import state as st
 from reconciler.tim import limits
 from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
 from reconciler.tim.endpoints import resolve_endpoint
+from reconciler.tim.limits import Limits as LimitsTable
 
 # Region names accepted by `app.endpoint` (the REST client maps them to the documented domains).
 REGIONS = tuple(ENDPOINT_REGIONS)
@@ -96,6 +97,33 @@ def check_endpoint(value: str) -> str:
     return value
 
 
+BatchApi = Literal[tuple(limits.BATCH)]  # type: ignore[valid-type]
+RateApi = Literal[limits.APIS]  # type: ignore[valid-type]
+
+
+class LimitsConfig(BaseModel):
+    """Batch sizes and rates that differ from the documented ones, for an app that bought
+    higher limits or meets stricter ones (`app.limits`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    batch: dict[BatchApi, Annotated[int, Field(ge=1, le=limits.BATCH_MAX)]] = Field(
+        default_factory=dict,
+        description="API -> most items per call (documented: "
+        + ", ".join(f"{api} {n}" for api, n in limits.BATCH.items())
+        + "). The client also learns smaller sizes when the server refuses a call's size "
+        "(10005, or 10018 for get_group_info) and keeps them for the run.",
+    )
+    rates: dict[RateApi, Annotated[float, Field(gt=0, le=RATE_LIMIT_MAX, allow_inf_nan=False)]] = (
+        Field(
+            default_factory=dict,
+            description="API -> calls per second (documented: 200, except "
+            + ", ".join(f"{api} {rate:g}" for api, rate in limits.RATES.items())
+            + "; `rate_limit` lowers them all).",
+        )
+    )
+
+
 class AppConfig(BaseModel):
     """The Chat application the groups belong to, and how to reach its REST API."""
 
@@ -144,6 +172,26 @@ class AppConfig(BaseModel):
         description="SQLite file of the embedded emulator (endpoint: local); relative paths are "
         "relative to the config file or directory.",
     )
+    # The emulator's profiles (reconciler.emulator.profiles; a test keeps the two in step).
+    emulator_profile: Literal["default", "latest"] = Field(
+        default="default",
+        description="Which reading of the vendor's docs the embedded emulator (endpoint: local) "
+        "holds to: `default` (the seed pages) or `latest` (the strictest current one: 20 "
+        "accounts per add/import call, 1 MB answers, JoinTime rules, big member lists left out).",
+    )
+    limits: LimitsConfig = Field(
+        default_factory=LimitsConfig,
+        description="Batch sizes and per-API rates other than the documented ones "
+        "(`batch: {import_group_member: 20}`, `rates: {account_check: 50}`).",
+    )
+
+    def limits_table(self) -> LimitsTable:
+        """The client's table of batch sizes and rates for this app."""
+        return LimitsTable(
+            default_rate=self.rate_limit,
+            batch=dict(self.limits.batch),
+            rates=dict(self.limits.rates),
+        )
 
     @field_validator("endpoint")
     @classmethod

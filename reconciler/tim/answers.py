@@ -143,6 +143,7 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
         mute_all=None if mute is None else mute == "On",
         custom=_custom(info.get("AppDefinedData")),
         member_num=info.get("MemberNum"),
+        create_time=info.get("CreateTime"),
     )
     if members is not None:  # assigned, not validated: a Mapping looked up lazily
         group.members = LiveMembers(group.id, "get_group_info", members)

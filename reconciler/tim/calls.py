@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
 from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError
+from reconciler.tim.limits import HIDDEN_MARK
 
 if TYPE_CHECKING:
     from reconciler.tim.client import TimClient
@@ -240,9 +241,22 @@ class ChangeMarks(Request):
 
     async def send(self, client: TimClient) -> Outcome:
         entries = [{"Member_Account": a, "Marks": m} for a, m in self.marks.items()]
-        answer = await client.modify_user_info(self.group_id, 2 if self.delete else 1, entries)
+        try:
+            answer = await client.modify_user_info(self.group_id, 2 if self.delete else 1, entries)
+        except TimApiError as err:
+            # Seed 000: when every listed account is offline the whole call fails (the code is
+            # not documented). Look: if none of them is online, they are all pending.
+            if err.transient or await self._any_online(client):
+                raise
+            return Outcome(offline=list(self.marks))
         done = {m.get("Member_Account") for m in answer.get("MemberList") or []}
         return Outcome(offline=[a for a in self.marks if a not in done])
+
+    async def _any_online(self, client: TimClient) -> bool:
+        # Mark 600 hides a member from the plain online list unless asked for by that mark.
+        online = set(await client.online_accounts(self.group_id))
+        online.update(await client.online_accounts(self.group_id, HIDDEN_MARK))
+        return not online.isdisjoint(self.marks)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -52,13 +52,14 @@ from reconciler.tim.errors import (
 from reconciler.tim.limits import (
     AVCHATROOM_SVC,
     BAN_PAGE,
-    BATCH,
     DEFAULT_RATE,
     GROUP_LIST_PAGE,
     GROUP_SVC,
     LOGIN_SVC,
     MEMBER_PAGE,
-    RATES,
+    SPLIT_ON,
+    Limits,
+    chunks,
 )
 from reconciler.tim.transport import Answer, HttpxTransport
 
@@ -227,10 +228,10 @@ def _normalize_group(group: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_batch(api: str, items: list[Any]) -> None:
-    limit = BATCH[api]
+def _check_batch(limits: Limits, api: str, items: list[Any]) -> None:
+    limit = limits.batch_of(api)
     if len(items) > limit:
-        raise ValueError(f"{api}: {len(items)} items in one call; the documented limit is {limit}")
+        raise ValueError(f"{api}: {len(items)} items in one call; the limit is {limit}")
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -249,6 +250,7 @@ class TimClient:
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limit: float = DEFAULT_RATE,
         rate_limits: dict[str, float] | None = None,
+        limits: Limits | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         timeout_s: float = 10.0,
         max_attempts: int = 6,
@@ -261,8 +263,11 @@ class TimClient:
             )
         if not admin:
             raise ValueError("admin identifier must not be empty")
-        self._rate_limits = {**RATES, **(rate_limits or {})}
-        for name, rate in [("rate_limit", rate_limit), *self._rate_limits.items()]:
+        # The one table of batch sizes and rates for this app; learning from the server's
+        # refusals (10005, 10018) changes it for the rest of the run.
+        self.limits = limits or Limits(float(rate_limit), rates=dict(rate_limits or {}))
+        rates = [("rate_limit", self.limits.default_rate), *self.limits.rates.items()]
+        for name, rate in rates:
             if not rate > 0:
                 raise ValueError(f"rate limit for {name} must be > 0 calls/s, got {rate}")
         if max_in_flight < 1:
@@ -275,7 +280,6 @@ class TimClient:
         self._admin = admin
         self._key = _Secret(secret_key)
         self._base_url = base_url.rstrip("/")
-        self._rate_limit = float(rate_limit)
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._max_retry_wait_s = max_retry_wait_s
@@ -340,7 +344,7 @@ class TimClient:
     def _limiter(self, command: str) -> AsyncLimiter:
         limiter = self._limiters.get(command)
         if limiter is None:
-            rate = self._rate_limits.get(command, self._rate_limit)
+            rate = self.limits.rate_of(command)
             limiter = self._limiters[command] = make_limiter(rate)
         return limiter
 
@@ -504,6 +508,34 @@ class TimClient:
             raise TimApiError(api, code, info, request_id=str(request_id) if request_id else None)
         return data
 
+    async def _split(
+        self, api: str, items: list[Any], send: Callable[[list[Any]], Awaitable[list[Any]]]
+    ) -> list[Any]:
+        """``send(items)`` in calls of at most the current size for ``api``; when the server
+        refuses a call's size (``limits.SPLIT_ON``: 10005 too many accounts, 10018 answer over
+        1 MB), learn a smaller size, split that call and send the parts. Results in order."""
+        size = self.limits.batch_of(api)
+        if len(items) > size:
+            parts = await asyncio.gather(
+                *(self._split(api, part, send) for part in chunks(items, size))
+            )
+            return [result for part in parts for result in part]
+        try:
+            return await send(items)
+        except TimApiError as err:
+            if err.code != SPLIT_ON.get(api) or len(items) <= 1:
+                raise
+            # Always smaller than the refused call, so this ends (at one item, raised above).
+            after = self.limits.learn(api, len(items))
+            logger.debug(
+                "%s: the server refused %d items in one call (%d); now at most %d per call",
+                api,
+                len(items),
+                err.code,
+                after,
+            )
+            return await self._split(api, items, send)
+
     # --- groups: reading ---------------------------------------------------------------------
 
     async def get_appid_group_list(
@@ -548,11 +580,15 @@ class TimClient:
         would need its keys named; without one the server returns everything. Each item keeps its
         own ErrorCode/ErrorInfo (a missing group is reported there, not raised).
         """
-        _check_batch("get_group_info", group_ids)
         if not group_ids:
             return []
-        answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": list(group_ids)})
-        return [_normalize_group(g) for g in answer.get("GroupInfo") or []]
+
+        async def send(ids: list[str]) -> list[dict[str, Any]]:
+            answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": ids})
+            return [_normalize_group(g) for g in answer.get("GroupInfo") or []]
+
+        # An answer over 1 MB (10018) is asked for again in fewer groups per call.
+        return await self._split("get_group_info", list(group_ids), send)
 
     async def get_group_member_info(
         self,
@@ -608,11 +644,12 @@ class TimClient:
             elif len(batch) < MEMBER_PAGE:  # no MemberNum: a short page is the last
                 return list(members.values())
 
-    async def community_members(self, group_id: str) -> LiveMembers:
-        """Every member of a Community (paged by ``Next``), as the state model reads them."""
+    async def paged_members(self, group_id: str, community: bool) -> LiveMembers:
+        """Every member of a group, paged (``Next`` for a Community, ``Offset`` otherwise), as
+        the state model reads them."""
         api = "get_group_member_info"
         try:
-            return LiveMembers(group_id, api, await self.all_group_members(group_id, True))
+            return LiveMembers(group_id, api, await self.all_group_members(group_id, community))
         except MALFORMED as err:
             raise malformed(group_id, api, err) from None
 
@@ -620,7 +657,7 @@ class TimClient:
 
     async def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a group; the answer holds ``GroupId``. Initial MemberList: at most 100."""
-        _check_batch("create_group", body.get("MemberList") or [])
+        _check_batch(self.limits, "create_group", body.get("MemberList") or [])
         return await self.call(GROUP_SVC, "create_group", body)
 
     async def destroy_group(self, group_id: str, *, missing_ok: bool = False) -> None:
@@ -634,17 +671,21 @@ class TimClient:
     async def add_group_member(
         self, group_id: str, accounts: list[str], silence: bool = True
     ) -> list[dict[str, Any]]:
-        """Add up to 300 members. Result per item: 0 failed, 1 added, 2 already, 3 invited."""
-        _check_batch("add_group_member", accounts)
+        """Add members, as many per call as the server takes (10005 beyond: split and learn).
+        Result per item: 0 failed, 1 added, 2 already, 3 invited."""
         if not accounts:
             return []
-        body = {
-            "GroupId": group_id,
-            "Silence": 1 if silence else 0,
-            "MemberList": [{"Member_Account": a} for a in accounts],
-        }
-        answer = await self.call(GROUP_SVC, "add_group_member", body)
-        return list(answer.get("MemberList") or [])
+
+        async def send(part: list[str]) -> list[dict[str, Any]]:
+            body = {
+                "GroupId": group_id,
+                "Silence": 1 if silence else 0,
+                "MemberList": [{"Member_Account": a} for a in part],
+            }
+            answer = await self.call(GROUP_SVC, "add_group_member", body)
+            return list(answer.get("MemberList") or [])
+
+        return await self._split("add_group_member", list(accounts), send)
 
     async def delete_group_member(
         self,
@@ -653,29 +694,38 @@ class TimClient:
         silence: bool = True,
         reason: str | None = None,
     ) -> None:
-        """Remove up to 100 members (removing a non-member succeeds)."""
-        _check_batch("delete_group_member", accounts)
+        """Remove members, 100 per call (removing a non-member succeeds)."""
         if not accounts:
             return
-        body: dict[str, Any] = {
-            "GroupId": group_id,
-            "Silence": 1 if silence else 0,
-            "MemberToDel_Account": list(accounts),
-        }
-        if reason is not None:
-            body["Reason"] = reason
-        await self.call(GROUP_SVC, "delete_group_member", body)
+
+        async def send(part: list[str]) -> list[Any]:
+            body: dict[str, Any] = {
+                "GroupId": group_id,
+                "Silence": 1 if silence else 0,
+                "MemberToDel_Account": part,
+            }
+            if reason is not None:
+                body["Reason"] = reason
+            await self.call(GROUP_SVC, "delete_group_member", body)
+            return []
+
+        await self._split("delete_group_member", list(accounts), send)
 
     async def import_group_member(
         self, group_id: str, members: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """Import up to 300 members silently. Result per item: 0 failed, 1 ok, 2 already."""
-        _check_batch("import_group_member", members)
+        """Import members silently, as many per call as the server takes (10005 beyond: split
+        and learn). Result per item: 0 failed, 1 ok, 2 already."""
         if not members:
             return []
-        body = {"GroupId": group_id, "MemberList": list(members)}
-        answer = await self.call(GROUP_SVC, "import_group_member", body)
-        return list(answer.get("MemberList") or [])
+
+        async def send(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            answer = await self.call(
+                GROUP_SVC, "import_group_member", {"GroupId": group_id, "MemberList": part}
+            )
+            return list(answer.get("MemberList") or [])
+
+        return await self._split("import_group_member", list(members), send)
 
     async def modify_group_base_info(self, body: dict[str, Any]) -> None:
         await self.call(GROUP_SVC, "modify_group_base_info", _renamed(body, _GROUP_RENAMES))
@@ -703,7 +753,7 @@ class TimClient:
     async def forbid_send_msg(self, group_id: str, accounts: list[str], muted_until: int) -> None:
         """Mute up to 500 accounts until ``muted_until`` (absolute Unix seconds; 0 unmutes).
         The relative MuteTime is computed as the request leaves, as for one member."""
-        _check_batch("forbid_send_msg", accounts)
+        _check_batch(self.limits, "forbid_send_msg", accounts)
         if not accounts:
             return
         body = {"GroupId": group_id, "Members_Account": list(accounts)}
@@ -721,7 +771,7 @@ class TimClient:
     async def ban_group_member(self, group_id: str, accounts: list[str], banned_until: int) -> None:
         """Ban up to 20 accounts from an AVChatRoom until ``banned_until`` (absolute Unix
         seconds); Duration is computed as the request leaves, at least 1 s."""
-        _check_batch("ban_group_member", accounts)
+        _check_batch(self.limits, "ban_group_member", accounts)
         if not accounts:
             return
         body = {"GroupId": group_id, "Members_Account": list(accounts)}
@@ -732,7 +782,7 @@ class TimClient:
         await self.call(GROUP_SVC, "ban_group_member", body, prepare=prepare)
 
     async def unban_group_member(self, group_id: str, accounts: list[str]) -> None:
-        _check_batch("unban_group_member", accounts)
+        _check_batch(self.limits, "unban_group_member", accounts)
         if not accounts:
             return
         body = {"GroupId": group_id, "Members_Account": list(accounts)}
@@ -769,7 +819,7 @@ class TimClient:
         """Set (1) or delete (2) marks on up to 500 online AVChatRoom members."""
         if command_type not in (1, 2):
             raise ValueError("modify_user_info: command_type must be 1 (set) or 2 (delete)")
-        _check_batch("modify_user_info", members)
+        _check_batch(self.limits, "modify_user_info", members)
         if not members:
             return {"CommandType": command_type, "MemberList": []}
         body = {"GroupId": group_id, "CommandType": command_type, "MemberList": list(members)}
@@ -777,7 +827,7 @@ class TimClient:
 
     async def modify_admin(self, group_id: str, accounts: list[str], *, remove: bool) -> None:
         """Make up to 5 accounts admins of an AVChatRoom (CommandType 1), or revoke them (2)."""
-        _check_batch("modify_admin", accounts)
+        _check_batch(self.limits, "modify_admin", accounts)
         if not accounts:
             return
         body = {
@@ -833,7 +883,7 @@ class TimClient:
 
     async def account_check(self, accounts: list[str]) -> dict[str, bool]:
         """Up to 100 accounts -> True if imported. A per-account error raises TimApiError."""
-        _check_batch("account_check", accounts)
+        _check_batch(self.limits, "account_check", accounts)
         if not accounts:
             return {}
         api = f"{LOGIN_SVC}/account_check"
@@ -856,7 +906,7 @@ class TimClient:
 
     async def multiaccount_import(self, accounts: list[str]) -> list[str]:
         """Import up to 100 accounts; return the ones that failed (FailAccounts)."""
-        _check_batch("multiaccount_import", accounts)
+        _check_batch(self.limits, "multiaccount_import", accounts)
         if not accounts:
             return []
         answer = await self.call(LOGIN_SVC, "multiaccount_import", {"Accounts": list(accounts)})

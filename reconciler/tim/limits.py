@@ -7,6 +7,9 @@ here. Sources: shared/reference/tencent-chat-rest-api.md (§1.4 rates, §3-§10 
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 GROUP_SVC = "group_open_http_svc"
 AVCHATROOM_SVC = "group_open_avchatroom_http_svc"
 LOGIN_SVC = "im_open_login_svc"
@@ -60,13 +63,88 @@ RATES: dict[str, float] = {
 
 
 def rate_of(api: str, default: float = DEFAULT_RATE) -> float:
-    """The calls per second for ``api`` when the app's default is ``default``."""
-    return RATES.get(api, default)
+    """The calls per second for ``api`` when the app's default is ``default`` (an API documented
+    slower keeps its own rate, never more than the app's)."""
+    return min(RATES[api], default) if api in RATES else default
 
 
-def min_seconds(calls_by_api: dict[str, int], default_rate: float = DEFAULT_RATE) -> float:
+def min_seconds(calls_by_api: dict[str, int], default_rate: float | Limits = DEFAULT_RATE) -> float:
     """The floor time of a set of calls: the busiest API's calls divided by its rate."""
+    if isinstance(default_rate, Limits):
+        return default_rate.min_seconds(calls_by_api)
     return max((n / rate_of(api, default_rate) for api, n in calls_by_api.items()), default=0.0)
+
+
+# Where the vendor's revisions disagree on a batch size (reference §16.1), every reading, largest
+# first: on 10005 the client tries the next smaller one before halving.
+BATCH_READINGS: dict[str, tuple[int, ...]] = {
+    "import_group_member": (300, 100, 20),
+    "add_group_member": (300, 20),
+}
+# The calls that split themselves when the server refuses their size: 10005 (too many accounts)
+# for the member calls, 10018 (answer over 1 MB) for get_group_info.
+SPLIT_ON: dict[str, int] = {
+    "import_group_member": 10005,
+    "add_group_member": 10005,
+    "delete_group_member": 10005,
+    "get_group_info": 10018,
+}
+# Every API the client calls, by command: what `app.limits.rates` may name.
+APIS = (
+    "get_appid_group_list",
+    "get_group_info",
+    "get_group_member_info",
+    "create_group",
+    "destroy_group",
+    "add_group_member",
+    "delete_group_member",
+    "import_group_member",
+    "modify_group_base_info",
+    "modify_group_member_info",
+    "change_group_owner",
+    "modify_user_info",
+    "get_members",
+    "account_check",
+    "multiaccount_import",
+)
+BATCH_MAX = 10_000  # the most an override may set (get_appid_group_list's page)
+
+
+@dataclass
+class Limits:
+    """The batch sizes and rates one app is held to, as data: the documented values above, the
+    app's overrides (``app.limits``), and what the server taught this run (``learned``)."""
+
+    default_rate: float = DEFAULT_RATE
+    batch: dict[str, int] = field(default_factory=dict)  # overrides of BATCH
+    rates: dict[str, float] = field(default_factory=dict)  # overrides of rate_of
+    learned: dict[str, int] = field(default_factory=dict)  # api -> size the server took
+    refused: dict[str, list[int]] = field(default_factory=dict)  # api -> sizes it refused
+
+    def batch_of(self, api: str) -> int:
+        size = self.batch.get(api, BATCH[api])
+        return min(size, self.learned.get(api, size))
+
+    def rate_of(self, api: str) -> float:
+        return self.rates[api] if api in self.rates else rate_of(api, self.default_rate)
+
+    def min_seconds(self, calls_by_api: dict[str, int]) -> float:
+        return max((n / self.rate_of(api) for api, n in calls_by_api.items()), default=0.0)
+
+    def calls(self, api: str, items: int) -> int:
+        """Calls that carry ``items`` of ``api`` at the current size (at least one)."""
+        if api not in SPLIT_ON or items <= 1:
+            return 1
+        return math.ceil(items / self.batch_of(api))
+
+    def learn(self, api: str, refused: int) -> int:
+        """The server refused ``refused`` items in one ``api`` call: the size to use from now on
+        (the next smaller documented reading, else half), kept for the rest of the run."""
+        smaller = [n for n in BATCH_READINGS.get(api, ()) if n < refused]
+        size = max(smaller) if smaller else max(1, refused // 2)
+        self.refused.setdefault(api, []).append(refused)
+        self.learned[api] = min(size, self.learned.get(api, size))
+        return self.batch_of(api)
 
 
 # Documented limits (UTF-8 bytes unless noted); see shared/reference/tencent-chat-rest-api.md §11.
@@ -80,6 +158,7 @@ GROUP_ID_MAX_BYTES = 48
 MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 SPECIAL_MARKS = frozenset({500, 600})
+HIDDEN_MARK = 600  # seed 000: its members are left out of get_members unless asked for by it
 MIN_CUSTOM_MARK = 1000
 # AVChatRoom admins (modify_admin, CN-102857): at most 5 per group.
 MAX_AVCHATROOM_ADMINS = 5
