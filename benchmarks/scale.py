@@ -328,9 +328,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
     observe_limited = sum(_diff(s1, s0, "rate_limited").values())
     apply_all = _diff(s2, s1, "requests")
     apply_writes = Counter({api: n for api, n in apply_all.items() if api not in READ_APIS})
-    lock_calls = LOCK_WRITES + Counter(
-        modify_group_base_info=int(apply["wall_s"] // RENEW_EVERY_S)
-    )
+    lock_calls = LOCK_WRITES + Counter(modify_group_base_info=int(apply["wall_s"] // RENEW_EVERY_S))
     apply_writes -= lock_calls
     apply_reads = Counter({api: n for api, n in apply_all.items() if api in READ_APIS})
     apply_limited = sum(_diff(s2, s1, "rate_limited").values())
