@@ -168,9 +168,9 @@ def _explain_fields(change: GroupChange, before: dict, after: dict) -> None:
 def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberChange]:
     """Members to add, modify and remove, with the changed fields of each modified one.
 
-    Compared member by member rather than through deepdiff, whose cost per node dominated
-    planning at scale (about 13 s for 100,000 members). Most members declare only their
-    account; for those, membership is all there is to compare.
+    Compared member by member rather than through deepdiff, whose cost per node dominates
+    planning at scale. Most members declare only their account; for those, membership is all
+    there is to compare.
     """
     wanted, current = want.members or {}, have.members or {}
     owner = want.owner or have.owner

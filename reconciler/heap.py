@@ -13,7 +13,7 @@ def collector_paused() -> Iterator[None]:
 
     A config or an observation of a million memberships is millions of objects that live until
     the process ends and hold no cycles; at the default thresholds the collector walks them again
-    and again (at a million memberships: about 4 of a plan's CPU seconds beyond loading). Cycles
+    and again, for nothing. Cycles
     made meanwhile (a few KB per API call) are collected once it resumes. Call ``gc.freeze()``
     inside to keep later collections from walking what was built.
     """

@@ -136,7 +136,7 @@ async def observe(
 
     async def read_batch(batch: list[Group]) -> None:
         # Each answer is parsed as it arrives, so the raw JSON of at most the batches in flight
-        # is held at once (at a million members, the raw answers alone take about 0.7 GB).
+        # is held at once (the raw answers of a big app would not fit otherwise).
         infos = index_group_info([await client.get_group_info([g.id for g in batch])])
         more = []
         for want in batch:

@@ -85,7 +85,7 @@ class Refusal:
 
 
 # repr=False: asyncio.run (3.11) formats the repr of the main task's result twice when it
-# restores the SIGINT handler; a full repr of a big plan took seconds (5 s at 100,000 members).
+# restores the SIGINT handler, and a full repr of a big plan takes seconds.
 @dataclass(repr=False)
 class Plan:
     changes: list[GroupChange]

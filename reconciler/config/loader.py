@@ -48,7 +48,7 @@ from reconciler.config.templating import (
 from reconciler.heap import collector_paused
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
-CONFIG_MAX_BYTES = 512_000_000  # a config file (the largest measured is 22 MB)
+CONFIG_MAX_BYTES = 512_000_000  # a config file: far above any real one
 VALUES_MAX_BYTES = 16_000_000  # a values file
 FREEZE_ABOVE = 100_000  # memberships; see _Loader.load
 CHUNKED_PARSE_ABOVE = 1_000_000  # characters; see _Loader._parse
@@ -298,7 +298,7 @@ class _Loader:
             config = self._load()
             if sum(len(g.members or ()) for g in config.groups) >= FREEZE_ABOVE:
                 # Move the (acyclic, long-lived) result out of the collector's sight; otherwise
-                # the next collections walk every member object (about 1 s per million).
+                # the next collections walk every member object again.
                 gc.freeze()
             return config
 

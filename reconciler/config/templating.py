@@ -30,7 +30,7 @@ TEMPLATE_SUFFIXES = (".yaml.j2", ".yml.j2")
 
 INCLUDE_MAX_BYTES = 64_000_000  # an included or imported template
 RENDER_SECONDS = 20.0  # per template file; a big config renders in well under a second
-RENDER_MAX_CHARS = 200_000_000  # ten times the largest config measured (22 MB)
+RENDER_MAX_CHARS = 200_000_000  # far above any real config, far below what exhausts memory
 NUMBER_MAX_BITS = 256  # config integers are 64-bit; a template never needs more than this
 SIZE_MAX = 10_000_000  # a string, list or width one operation may produce
 _WIDTH = re.compile(r"%[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?|\{[^{}]*:[^{}]*?(\d+)[^{}]*\}")

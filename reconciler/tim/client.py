@@ -69,17 +69,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # No 1-second window may hold more than the limit; keep this much extra room for the jitter
-# between the limiter's decision and the request's arrival. A busy event loop (decoding a 3 MB
-# answer takes tens of ms) delays some admitted requests and not others, so they arrive closer
-# together than they were admitted: with 10 ms, a million-member plan and apply drew 26
-# frequency-limit errors from a server counting a strict sliding window; 50 ms costs 4% of
-# the rate.
+# between the limiter's decision and the request's arrival. A busy event loop (decoding a big
+# answer) delays some admitted requests and not others, so they arrive closer together than
+# they were admitted and a server counting a strict sliding window answers "too frequent".
 RATE_WINDOW_MARGIN_S = 0.05
 
 # Requests in flight per API. 200 calls/s at 20-40 ms takes 4-8; the rest absorbs jitter. More
 # costs client CPU, and a client short of CPU sends in clumps that break the server's 1-second
-# windows: at 64, a 5,000-call apply spent about 50% more CPU and drew dozens of frequency-limit
-# errors. Raise it (apply --parallelism) only for long round trips.
+# windows. Raise it (apply --parallelism) only for long round trips.
 DEFAULT_MAX_IN_FLIGHT = 16
 
 # UserSigs are made for a day and replaced after half of it.
@@ -188,9 +185,8 @@ def make_limiter(rate: float) -> AsyncLimiter:
     ``n`` calls only over a span of at least ``(n - b) / d`` seconds, so with
     ``d = (rate + 1 - b) / (1 + margin)`` ``rate + 1`` calls need at least 1 s + margin.
     Capacity 1 (``AsyncLimiter(1, 1/rate)``) would be exact too, but every late timer wakeup
-    (asyncio rounds timeouts up to whole milliseconds) then costs throughput: about 15% at
-    200/s. Capacity 2 absorbs lateness below one interval; with the margin, the drain is about
-    95% of the limit.
+    (asyncio rounds timeouts up to whole milliseconds) then costs throughput. Capacity 2
+    absorbs lateness below one interval; with the margin, the drain is about 95% of the limit.
     """
     burst = 2 if rate >= 20 else 1
     drain = (rate + 1 - burst) / (1 + RATE_WINDOW_MARGIN_S)
@@ -296,8 +292,8 @@ class TimClient:
         self._clock = clock  # what relative times (MuteTime) are computed from
         self.stats = CallStats()
         install_log_redaction()
-        # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost about
-        # 0.3 ms of CPU per call, and none of it is used here): a transport posts the call.
+        # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost CPU on
+        # every call, and none of it is used here): a transport posts the call.
         self._transport = (
             HttpxTransport.for_endpoint(self._base_url)
             if transport is None

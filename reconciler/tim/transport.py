@@ -1,7 +1,7 @@
 """How the client sends a call: ``post(url, body, timeout_s) -> Answer``, over httpx.
 
 The client needs none of httpx.AsyncClient's layer (URL merging, cookies, auth, redirects: about
-0.3 ms of CPU per call at thousands of calls per plan), so it posts through an httpx transport
+CPU on every one of thousands of calls per plan), so it posts through an httpx transport
 directly: httpx's own connection pool for real endpoints (``for_endpoint``), the ASGI transport
 for the embedded emulator, and mock transports in the tests. Every failure leaves as an httpx
 exception, so the client has one set of errors to classify.
