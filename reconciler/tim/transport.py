@@ -1,6 +1,6 @@
 """How the client sends a call: ``post(url, body, timeout_s) -> Answer``, over httpx.
 
-The client needs none of httpx.AsyncClient's layer (URL merging, cookies, auth, redirects: about
+The client needs none of httpx.AsyncClient's layer (URL merging, cookies, auth, redirects: they cost
 CPU on every one of thousands of calls per plan), so it posts through an httpx transport
 directly: httpx's own connection pool for real endpoints (``for_endpoint``), the ASGI transport
 for the embedded emulator, and mock transports in the tests. Every failure leaves as an httpx
