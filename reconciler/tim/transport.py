@@ -1,10 +1,10 @@
 """How the client sends a call: ``post(url, body, timeout_s) -> Answer``, over httpx.
 
-The client needs none of httpx.AsyncClient's layer (URL merging, cookies, auth, redirects: they cost
-CPU on every one of thousands of calls per plan), so it posts through an httpx transport
-directly: httpx's own connection pool for real endpoints (``for_endpoint``), the ASGI transport
-for the embedded emulator, and mock transports in the tests. Every failure leaves as an httpx
-exception, so the client has one set of errors to classify.
+The client needs none of httpx.AsyncClient's layer (URL merging, cookies, auth, redirects,
+which cost CPU on every one of thousands of calls per plan), so it posts through an httpx
+transport directly: httpx's own connection pool for real endpoints (``for_endpoint``), the
+ASGI transport for the embedded emulator, and mock transports in the tests. Every failure
+leaves as an httpx exception, so the client has one set of errors to classify.
 """
 
 from __future__ import annotations
