@@ -108,15 +108,28 @@ exclude_option = click.option(
 
 
 @cli.command()
-@_options(path_argument, var_option, values_option)
-def validate(path: str, var, values) -> None:
-    """Check a config file or directory offline: syntax, types, limits, group-type rules."""
-    config = _load(path, var, values)
-    members = sum(g.member_count() for g in config.groups)
-    click.echo(
-        f"OK: {len(config.groups)} group(s), {members} membership(s) "
-        f"in {len(config.files)} file(s)."
-    )
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@_options(var_option, values_option)
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Take PATHS as changed files and check the configs they belong to (pre-commit).",
+)
+def validate(paths, var, values, discover) -> None:
+    """Check config files or directories offline: syntax, types, limits, group-type rules."""
+    from reconciler.config import config_roots
+
+    roots = config_roots(list(paths)) if discover else list(paths) or ["."]
+    if discover and not roots:
+        click.echo("No config among the given files.")
+    for root in roots:
+        config = _load(root, var, values)
+        members = sum(g.member_count() for g in config.groups)
+        where = f" ({root})" if len(roots) > 1 or discover else ""
+        click.echo(
+            f"OK{where}: {len(config.groups)} group(s), {members} membership(s) "
+            f"in {len(config.files)} file(s)."
+        )
 
 
 @cli.command()
