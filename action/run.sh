@@ -13,8 +13,8 @@ counts() {  # the saved plan's counts as outputs (groups_create -> groups-create
 import json, sys
 doc = json.load(sys.stdin)
 for key, value in doc["counts"].items():
-    print(f"{key.replace(chr(95), chr(45))}={value}")
-print(f"has-changes={str(bool(doc[\"operations\"])).lower()}")
+    print(key.replace("_", "-") + "=" + str(value))
+print("has-changes=" + ("true" if doc["has_changes"] else "false"))
 ' >> "$GITHUB_OUTPUT"
 }
 

@@ -19,7 +19,9 @@ import click
 from reconciler import __version__, engine
 from reconciler.engine import Selection
 from reconciler.errors import PlanRefused, ReconcilerError, UsageError
-from reconciler.render import render_json, render_markdown, render_text
+from reconciler.logs import FORMATS
+from reconciler.logs import configure as configure_logging
+from reconciler.render import render_json, render_markdown, render_text, summary_line
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -48,24 +50,48 @@ def _load(path: str, var: tuple[str, ...], values: tuple[str, ...]):
     return engine.load_config(path, variables, list(values))
 
 
-def _color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+# Set by the global options for the run: -q/--quiet and --no-color.
+_output = {"quiet": False, "color": True}
 
 
-def _print_text(text: str) -> None:
-    if _color():
+def _color(err: bool = False) -> bool:
+    stream = sys.stderr if err else sys.stdout
+    return _output["color"] and stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _print_text(text: str, err: bool = False) -> None:
+    """Rich markup (render_text with color) on a colour terminal, plain text elsewhere."""
+    if _color(err):
         from rich.console import Console
 
-        Console(highlight=False, soft_wrap=True).print(text)
+        Console(highlight=False, soft_wrap=True, stderr=err).print(text)
     else:
-        click.echo(text)
+        click.echo(text, err=err)
+
+
+def _show_plan(view: dict, err: bool = False) -> None:
+    """Which app, where, and the plan (with -q only its summary line)."""
+    click.echo(f"App {view['app']} at {view['endpoint']}", err=err)
+    if _output["quiet"]:
+        click.echo(summary_line(view), err=err)
+    else:
+        click.echo("", err=err)
+        _print_text(render_text(view, None, _color(err)), err=err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option("--debug", is_flag=True, help="Log every API call (secrets are always redacted).")
-@click.option("-q", "--quiet", is_flag=True, help="Only print errors and the result.")
-def cli(debug: bool, quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary line.")
+@click.option("--no-color", is_flag=True, help="Never colour the output (as NO_COLOR does).")
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines (stderr) as text or JSON, each with a UTC timestamp.",
+)
+def cli(debug: bool, quiet: bool, no_color: bool, log_format: str) -> None:
     """Chat groups as code for Tencent Cloud Chat.
 
     Declare groups and members in YAML; `plan` shows what would change, `apply` makes the live
@@ -73,9 +99,8 @@ def cli(debug: bool, quiet: bool) -> None:
     3 plan refused by a safety guard.
     """
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    _output.update(quiet=quiet, color=not no_color)
+    configure_logging(level, log_format)
     if not debug:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -153,24 +178,26 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     if out:
         engine.check_writable(out)
     the_plan = asyncio.run(engine.plan(config, selection))
-    rate = config.app.rate_limit
+    view = engine.plan_view(config, the_plan)
     if fmt == "json":
-        click.echo(render_json(the_plan, rate))
+        click.echo(render_json(view))
     elif fmt == "markdown":
-        click.echo(render_markdown(the_plan, rate))
+        click.echo(render_markdown(view, None))
     else:
-        click.echo(f"App {config.app.sdkappid} at {engine.describe_endpoint(config)}\n")
-        _print_text(render_text(the_plan, rate, _color()))
+        _show_plan(view)
     the_plan.raise_if_unsafe(force)
     if out:
         engine.save_plan(out, the_plan, config, selection, forced=force)
-        _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
+        if not _output["quiet"]:
+            _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
     if detailed_exitcode and the_plan.has_changes:
         raise Exit(EXIT_CHANGES)
 
 
 def _progress(total: int):
-    """A progress bar on a terminal; a log line every few seconds otherwise."""
+    """A progress bar on a terminal; a log line every few seconds otherwise; nothing with -q."""
+    if _output["quiet"]:
+        return None, lambda op, ok: None
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import (
@@ -213,7 +240,7 @@ def _progress(total: int):
     return None, step
 
 
-async def _execute(session, operations, started: float) -> None:
+async def _execute(session, operations, started: float, view: dict, fmt: str = "text") -> None:
     bar, step = _progress(len(operations))
     if bar is not None:
         with bar:
@@ -224,13 +251,22 @@ async def _execute(session, operations, started: float) -> None:
         _err(f"pending: {note}")
     for f in [*result.failures, *result.item_failures]:
         _err(f"FAILED group {f.group or '(app)'} {f.api}: {f.message}")
-    status = "Apply complete" if result.ok else "Apply finished with failures"
-    click.echo(
-        f"{status}: {result.calls_done} call(s) in {time.monotonic() - started:.1f} s, "
-        f"{session.client.stats.retries} retried, "
-        f"{len(result.failures) + len(result.item_failures)} failed, "
-        f"{result.skipped} skipped after a failure in their group."
-    )
+    seconds, retries = time.monotonic() - started, session.client.stats.retries
+    if fmt == "json":
+        doc = result.document(
+            app=view["app"], endpoint=view["endpoint"], seconds=seconds, retries=retries
+        )
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        if not _output["quiet"]:
+            for line in result.group_lines():
+                click.echo(line)
+        status = "Apply complete" if result.ok else "Apply finished with failures"
+        click.echo(
+            f"{status}: {result.calls_done} call(s) in {seconds:.1f} s, {retries} retried, "
+            f"{len(result.failures) + len(result.item_failures)} failed, "
+            f"{result.skipped} skipped after a failure in their group."
+        )
     if not result.ok:
         raise Exit(
             EXIT_ERROR, "Re-run apply after fixing the cause: it continues where it stopped."
@@ -247,6 +283,14 @@ async def _execute(session, operations, started: float) -> None:
 )
 @_options(var_option, values_option, only_option, exclude_option)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the result as one JSON document on stdout (the plan goes to stderr).",
+)
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
 @click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
 @click.option(
@@ -269,6 +313,7 @@ def apply(
     only,
     exclude,
     auto_approve,
+    fmt,
     allow_destroy,
     force,
     parallelism,
@@ -310,6 +355,8 @@ def apply(
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
         saved = engine.read_plan(plan_file, _load(path, var, values) if path else None)
+        view = engine.saved_view(saved)
+        _show_plan(view, err=fmt == "json")
         for refusal in saved.forced:
             _err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)
@@ -317,7 +364,7 @@ def apply(
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir) as s:
                 await s.check_fresh(saved)
-                await _execute(s, saved.operations, started)
+                await _execute(s, saved.operations, started, view, fmt)
 
         asyncio.run(run_saved())
         return
@@ -327,24 +374,58 @@ def apply(
     async def run() -> None:
         async with session(config.app, config.base_dir) as s:
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
-            _print_text(render_text(the_plan, config.app.rate_limit, _color()))
+            view = engine.plan_view(config, the_plan)
+            _show_plan(view, err=fmt == "json")
             the_plan.raise_if_unsafe(force)
             if not the_plan.has_changes:
+                if fmt == "json":
+                    await _execute(s, [], started, view, fmt)
                 return
             engine.refuse_destroys(the_plan.destroys(), allow_destroy)
             if not auto_approve:
-                if not sys.stdin.isatty():
-                    raise Exit(
-                        EXIT_ERROR,
-                        "Not applied: no terminal to confirm on. Review the plan and pass "
-                        "--auto-approve, or save it with plan --out and use apply --plan.",
-                    )
-                asked = asyncio.to_thread(click.confirm, "Apply these changes?", default=False)
-                if not await asked:
-                    raise Exit(EXIT_ERROR, "Not applied.")
-            await _execute(s, the_plan.operations, started)
+                await _confirm(view)
+            await _execute(s, the_plan.operations, started, view, fmt)
 
     asyncio.run(run())
+
+
+async def _confirm(view: dict) -> None:
+    """Terraform's habit: on a terminal, only the word yes applies; nowhere else is asked."""
+    if not sys.stdin.isatty():
+        raise Exit(
+            EXIT_ERROR,
+            "Not applied: no terminal to confirm on. Review the plan and pass "
+            "--auto-approve, or save it with plan --out and use apply --plan.",
+        )
+    question = (
+        f"Apply these changes to app {view['app']} at {view['endpoint']}?\n"
+        "  Only 'yes' will be accepted to approve.\n\n  Enter a value"
+    )
+    answer = await asyncio.to_thread(
+        click.prompt, question, default="", show_default=False, err=True
+    )
+    if answer.strip() != "yes":
+        raise Exit(EXIT_ERROR, "Not applied: only 'yes' approves.")
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def show(plan_file, fmt) -> None:
+    """Show a plan saved by plan --out, without calling the API."""
+    view = engine.saved_view(engine.read_plan(plan_file))
+    if fmt == "json":
+        click.echo(render_json(view))
+    elif fmt == "markdown":
+        click.echo(render_markdown(view, None))
+    else:
+        _show_plan(view)
 
 
 @cli.command()
@@ -413,7 +494,12 @@ def emulator() -> None:
     "--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently."
 )
 @click.option("--seed", type=int, help="Make injected faults reproducible.")
-def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed) -> None:
+@click.option(
+    "--access-log", is_flag=True, help="One line per request on stderr (secrets redacted)."
+)
+def serve(
+    host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed, access_log
+) -> None:
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
     from reconciler.emulator.server import serve as run_server
 
@@ -432,6 +518,11 @@ def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, s
         rate_limit=rate_limit,
         fault_rate=fault_rate,
         seed=seed,
+        access_log=access_log,
+        announce=lambda url: click.echo(
+            f"Emulator of app {sdkappid} listening on {url} (state in {db}); "
+            "Ctrl-C stops it.\nIn a config: endpoint: " + url
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import connect, planfile
+from reconciler import connect, planfile, render
 from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import Config, load_config
 from reconciler.config.models import AppConfig
@@ -46,6 +46,8 @@ __all__ = [
     "Session",
     "plan",
     "plan_groups",
+    "plan_view",
+    "saved_view",
     "refuse_destroys",
     "save_plan",
     "select",
@@ -134,6 +136,7 @@ def save_plan(
 ) -> None:
     """Write ``plan`` for ``apply --plan`` (check the path first with planfile.check_writable)."""
     selection = selection or Selection()
+    view = plan_view(config, plan)
     doc = planfile.document(
         plan,
         app=app_record(config),
@@ -142,8 +145,28 @@ def save_plan(
         desired=select(config.groups, selection),
         selection=selection,
         forced=forced,
+        view=view,
     )
     planfile.write(path, doc)
+
+
+def plan_view(config: Config, plan: Plan) -> dict:
+    """The plan as every renderer shows it, with the app and endpoint it is for."""
+    return render.plan_view(
+        plan,
+        config.app.rate_limit,
+        app=config.app.sdkappid,
+        endpoint=describe_endpoint(config),
+    )
+
+
+def saved_view(saved: SavedPlan) -> dict:
+    """What a saved plan shows (``reconciler show``), read without calling the API."""
+    if saved.view is None:
+        raise PlanFileError(
+            f"{saved.path} has no view of its changes (an older plan file): run plan again."
+        )
+    return saved.view
 
 
 def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:

@@ -147,3 +147,75 @@ def test_pre_commit_hook_through_try_repo(tmp_path):
     done = try_repo()
     assert done.returncode != 0
     assert "community.yaml:" in done.stdout and "Comunity" in done.stdout
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def _action_step(script: str, cwd: Path, tmp: Path, **inputs: str) -> dict[str, str]:
+    """One of the action's steps as the runner runs it (inputs as environment variables)."""
+    out = tmp / f"outputs-{len(list(tmp.glob('outputs-*')))}"
+    out.touch()
+    env = {k: v for k, v in os.environ.items() if k != "TIM_SECRET_KEY"}
+    env |= {"PATH": f"{BIN}:{env['PATH']}", "GITHUB_OUTPUT": str(out), "RUNNER_TEMP": str(tmp)}
+    env |= {"NO_COLOR": "1", "GITHUB_ACTION_PATH": str(ROOT), **inputs}
+    done = subprocess.run(
+        ["bash", str(ROOT / "action" / script)], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return _outputs(out)
+
+
+def test_the_action_plans_then_applies_the_saved_plan(tmp_path):
+    work = tmp_path / "repo"
+    shutil.copytree(ROOT / "examples" / "community", work / "groups")
+    inputs = {"INPUT_CONFIG": "groups", "INPUT_VALUES": "", "INPUT_PLAN_FILE": "plan.json"}
+    planned = _action_step("run.sh", work, tmp_path, INPUT_COMMAND="plan", **inputs)
+    assert planned["exitcode"] == "2"  # changes present
+    assert planned["groups-create"] == "3" and planned["has-changes"] == "true"
+    markdown = Path(planned["markdown-file"]).read_text()
+    assert markdown.startswith("## tim-reconciler plan")
+    applied = _action_step("run.sh", work, tmp_path, INPUT_COMMAND="apply", **inputs)
+    assert applied["exitcode"] == "0"
+    again = _action_step("run.sh", work, tmp_path, INPUT_COMMAND="plan", **inputs)
+    assert again["exitcode"] == "0" and again["has-changes"] == "false"
+
+
+def test_the_action_comments_once_and_then_updates_its_comment(tmp_path):
+    """comment.sh against a fake `gh` that keeps the pull request's comments in a file."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gh").write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, os, sys\n"
+        "store = os.environ['FAKE_COMMENTS']\n"
+        "comments = json.load(open(store)) if os.path.exists(store) else []\n"
+        "args = sys.argv[1:]\n"
+        "if '--method' not in args:\n"
+        "    marker = os.environ['MARKER']\n"
+        "    print('\\n'.join(str(c['id']) for c in comments if c['body'].startswith(marker)))\n"
+        "    sys.exit(0)\n"
+        "body = open(args[args.index('-F') + 1].split('@', 1)[1]).read()\n"
+        "if args[args.index('--method') + 1] == 'POST':\n"
+        "    comments.append({'id': len(comments) + 7, 'body': body})\n"
+        "else:\n"
+        "    cid = int(args[args.index('--method') + 2].rsplit('/', 1)[1])\n"
+        "    next(c for c in comments if c['id'] == cid)['body'] = body\n"
+        "json.dump(comments, open(store, 'w'))\n"
+    )
+    (fake / "gh").chmod(0o755)
+    store = tmp_path / "comments.json"
+    markdown = tmp_path / "plan.md"
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "FAKE_COMMENTS": str(store)}
+    env |= {"GITHUB_REPOSITORY": "team/groups", "PR": "5", "MARKDOWN": str(markdown)}
+    env |= {"CONFIG": "groups/"}
+    for text in ("## first plan", "## second plan"):
+        markdown.write_text(text + "\n")
+        done = subprocess.run(
+            ["bash", str(ROOT / "action" / "comment.sh")], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    comments = __import__("json").loads(store.read_text())
+    assert len(comments) == 1
+    assert comments[0]["body"] == "<!-- tim-reconciler plan: groups/ -->\n## second plan\n"

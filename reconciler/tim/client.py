@@ -17,6 +17,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -170,6 +171,11 @@ class CallStats:
     retries: int = 0
     rate_limit_errors: int = 0
     failures: int = 0
+
+
+# Retries made for the current task's calls, when someone counts them (apply counts per
+# operation: each operation runs in its own task, so concurrent ones do not mix).
+retry_counter: ContextVar[list[int] | None] = ContextVar("retry_counter", default=None)
 
 
 def make_limiter(rate: float) -> AsyncLimiter:
@@ -348,6 +354,9 @@ class TimClient:
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats.retries += 1
+        counter = retry_counter.get()
+        if counter is not None:
+            counter[0] += 1
         exc = state.outcome.exception() if state.outcome else None
         logger.info(
             "retrying after %.2f s (attempt %d failed: %s)",
