@@ -146,9 +146,10 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
             | ({"attributes": _member_attributes(m.member)} if m.action == "add" else {})
             for m in ch.members
         ],
-        "marks_set": ch.marks_set,
-        "marks_delete": ch.marks_delete,
-        "marks_pending": ch.marks_pending,
+        # JSON keys are strings: a saved plan reads back exactly what was shown.
+        "marks_set": {str(m): a for m, a in ch.marks_set.items()},
+        "marks_delete": {str(m): a for m, a in ch.marks_delete.items()},
+        "marks_pending": {str(m): a for m, a in ch.marks_pending.items()},
     }
     if ch.action == "destroy":
         have = ch.observed
