@@ -125,10 +125,18 @@ values_option = click.option(
     help="YAML file of template variables (repeatable; later files win).",
 )
 only_option = click.option(
-    "--group", "only", multiple=True, metavar="ID", help="Only this group (repeatable)."
+    "--group",
+    "only",
+    multiple=True,
+    metavar="ID|PATTERN",
+    help="Only this group, or the groups a shell-style pattern matches (repeatable).",
 )
 exclude_option = click.option(
-    "--exclude-group", "exclude", multiple=True, metavar="ID", help="Skip this group (repeatable)."
+    "--exclude-group",
+    "exclude",
+    multiple=True,
+    metavar="ID|PATTERN",
+    help="Skip this group, or the groups a pattern matches (repeatable).",
 )
 
 

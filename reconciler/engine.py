@@ -11,6 +11,7 @@ The command line, the tests and the benchmarks all go through these functions. T
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from reconciler import connect, planfile, render
 from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import Config, load_config
+from reconciler.config.issues import did_you_mean
 from reconciler.config.models import AppConfig
 from reconciler.connect import local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
@@ -79,13 +81,37 @@ class PlanOptions:
 
 
 def select(groups: list[Group], selection: Selection) -> list[Group]:
-    """The declared groups a selection covers; UsageError for a name the config lacks."""
-    known = {g.id for g in groups}
-    unknown = [g for g in (*selection.only, *selection.exclude) if g not in known]
-    if unknown:
-        raise UsageError(f"--group/--exclude-group name(s) not in the config: {', '.join(unknown)}")
-    only, exclude = set(selection.only), set(selection.exclude)
-    return [g for g in groups if (not only or g.id in only) and g.id not in exclude]
+    """The declared groups a selection covers. Each name is an ID or a shell-style pattern
+    (``stg-*``, ``class-?a``, ``[ab]-*``; an ID that exists is taken literally even if it holds
+    such characters). UsageError, with a did-you-mean, for a name that matches nothing."""
+    known = [g.id for g in groups]
+    exact = set(known)
+    problems: list[str] = []
+
+    def matching(flag: str, names: list[str]) -> set[str]:
+        found: set[str] = set()
+        for name in names:
+            if name in exact:
+                hits = {name}
+            else:  # case-sensitive on every platform, as IDs are
+                hits = {k for k in known if fnmatch.fnmatchcase(k, name)}
+            if not hits:
+                hint = _hint(name, known)
+                problems.append(f"{flag} {name!r} matches no group in the config{hint}")
+            found |= hits
+        return found
+
+    only = matching("--group", selection.only)
+    exclude = matching("--exclude-group", selection.exclude)
+    if problems:
+        raise UsageError("\n".join(problems))
+    return [g for g in groups if (not selection.only or g.id in only) and g.id not in exclude]
+
+
+def _hint(name: str, known: list[str]) -> str:
+    folded = name.casefold()
+    same = next((k for k in known if k.casefold() == folded), None)
+    return f"; did you mean '{same}'?" if same else did_you_mean(name, known)
 
 
 async def plan_groups(
