@@ -41,13 +41,7 @@ def _err(text: str) -> None:
 
 
 def _load(path: str, var: tuple[str, ...], values: tuple[str, ...]):
-    variables = {}
-    for pair in var:
-        if "=" not in pair:
-            raise UsageError(f"--var {pair!r}: expected key=value")
-        key, value = pair.split("=", 1)
-        variables[key.strip()] = value
-    return engine.load_config(path, variables, list(values))
+    return engine.load_config(path, _variables(var), list(values))
 
 
 # Set by the global options for the run: -q/--quiet and --no-color.
@@ -468,6 +462,41 @@ def lock_command(path, var, values, break_it) -> None:
     else:
         verb = "Broke the lock held by" if break_it else "The app is locked by"
         click.echo(f"{verb} {lease.describe(time.time())}.")
+
+
+def _variables(var: tuple[str, ...]) -> dict[str, str]:
+    variables = {}
+    for pair in var:
+        if "=" not in pair:
+            raise UsageError(f"--var {pair!r}: expected key=value")
+        key, value = pair.split("=", 1)
+        variables[key.strip()] = value
+    return variables
+
+
+@cli.command("render")
+@_options(path_argument, var_option, values_option)
+def render_command(path, var, values) -> None:
+    """Print the config with its templates expanded (for review and other validators)."""
+    for file, text in engine.rendered(path, _variables(var), list(values)).items():
+        click.echo(f"--- # {file}")
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+def fmt_command(paths, check) -> None:
+    """Rewrite config files in one canonical layout, keeping comments (templates are skipped)."""
+    outcomes = engine.format_files(list(paths), check=check)
+    changed = [o.path for o in outcomes if o.changed]
+    for path in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    if not _output["quiet"]:
+        verb = "to reformat" if check else "reformatted"
+        click.echo(f"{len(changed)} of {len(outcomes)} file(s) {verb}.")
+    if check and changed:
+        raise Exit(EXIT_ERROR)
 
 
 @cli.command()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import connect, planfile, render
+from reconciler import connect, fmt, planfile, render
 from reconciler.apply import ApplyResult, Progress, execute
-from reconciler.config import Config, load_config
+from reconciler.config import Config, load_config, render_sources
 from reconciler.config.issues import did_you_mean
 from reconciler.config.models import AppConfig
 from reconciler.connect import local_db_path, make_client
@@ -48,7 +48,9 @@ __all__ = [
     "Session",
     "plan",
     "plan_groups",
+    "format_files",
     "plan_view",
+    "rendered",
     "saved_view",
     "refuse_destroys",
     "save_plan",
@@ -313,3 +315,13 @@ async def export(config: Config, ids: list[str] | None, output: str | None) -> l
     )
     async with make_client(config.app, config.base_dir) as client:
         return await export_groups(client, app, ids, output, local_db=local_db)
+
+
+def rendered(path: str | Path, variables: dict[str, str], values_files: list[str]) -> dict:
+    """Each config file's text with its templates expanded (``reconciler render``)."""
+    return render_sources(path, variables, values_files)
+
+
+def format_files(paths: list[str], *, check: bool) -> list[fmt.Outcome]:
+    """Config files in the canonical layout, comments kept (``reconciler fmt``)."""
+    return fmt.format_paths(paths, check=check)
