@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from reconciler.tim.errors import (
     MALFORMED,
     RATE_LIMIT_CODES,
     TimApiError,
+    TimCertificateError,
     TimError,
     TimTransportError,
 )
@@ -197,6 +199,16 @@ def make_limiter(rate: float) -> AsyncLimiter:
 
 def _encode(body: dict[str, Any] | None) -> bytes:
     return orjson.dumps(body if body is not None else {})
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """The reason a certificate was refused, when that is what ``exc`` (a connect error) is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -438,6 +450,17 @@ class TimClient:
                     api,
                     f"timed out ({type(exc).__name__}, limit {self._timeout_s:g} s)",
                     transient=True,
+                ) from None
+            except httpx.ConnectError as exc:
+                self._log_call(command, url, payload, "network error", started)
+                refused = _certificate_failure(exc)
+                if refused is not None:
+                    raise TimCertificateError(
+                        api, f"TLS certificate verification failed ({refused})"
+                    ) from None
+                detail = self._scrub(str(exc)) or "no detail"
+                raise TimTransportError(
+                    api, f"network error ({type(exc).__name__}: {detail})", transient=True
                 ) from None
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 self._log_call(command, url, payload, "network error", started)
