@@ -64,13 +64,11 @@ def _print_text(text: str, err: bool = False) -> None:
 
 
 def _show_plan(view: dict, err: bool = False) -> None:
-    """Which app, where, and the plan (with -q only its summary line)."""
-    click.echo(f"App {view['app']} at {view['endpoint']}", err=err)
+    """Which app, where, and the plan; nothing with -q (a prompt still names the app)."""
     if _output["quiet"]:
-        click.echo(summary_line(view), err=err)
-    else:
-        click.echo("", err=err)
-        _print_text(render_text(view, None, _color(err)), err=err)
+        return
+    click.echo(f"App {view['app']} at {view['endpoint']}\n", err=err)
+    _print_text(render_text(view, None, _color(err)), err=err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -185,6 +183,8 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
         click.echo(render_json(view))
     elif fmt == "markdown":
         click.echo(render_markdown(view, None))
+    elif _output["quiet"]:
+        click.echo(summary_line(view))
     else:
         _show_plan(view)
     the_plan.raise_if_unsafe(force)
@@ -399,6 +399,8 @@ async def _confirm(view: dict) -> None:
             "Not applied: no terminal to confirm on. Review the plan and pass "
             "--auto-approve, or save it with plan --out and use apply --plan.",
         )
+    if _output["quiet"]:  # what is about to change, even in a quiet run
+        _err(f"App {view['app']} at {view['endpoint']}\n{summary_line(view)}")
     question = (
         f"Apply these changes to app {view['app']} at {view['endpoint']}?\n"
         "  Only 'yes' will be accepted to approve.\n\n  Enter a value"

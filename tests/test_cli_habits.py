@@ -84,14 +84,14 @@ def test_quiet_prints_only_the_summary_line(ws: Workspace) -> None:
     ws.write([_group("a", "m1")])
     run = ws.cli("-q", "plan", ".")
     assert run.code == 0, run
-    assert run.out.splitlines()[1:] == [
+    assert run.out.splitlines() == [
         "Plan: 1 group(s) to create, 0 to update, 0 to destroy; members 2 to add, 0 to modify, "
         "0 to remove; 2 API call(s)."
     ]
     run = ws.cli("-q", "apply", ".", "--auto-approve")
     assert run.code == 0, run
     out = run.out.splitlines()
-    assert len(out) == 3 and out[-1].startswith("Apply complete")
+    assert len(out) == 1 and out[0].startswith("Apply complete")
     assert "group a: done" not in run.out and run.err == ""
 
 
@@ -177,6 +177,14 @@ def test_on_a_terminal_only_yes_approves(ws: Workspace) -> None:
     # The app, the endpoint and the plan come before the question.
     assert text.index(f"App {SDKAPPID} at") < text.index("+ group a") < text.index("Enter a value")
     assert ws.live("a") is not None
+
+
+def test_a_quiet_prompt_still_names_the_app_and_the_summary(ws: Workspace) -> None:
+    ws.write([_group("a", "m1")])
+    code, text = _tty_run(["-q", "apply", "."], ws.dir, "no")
+    assert code == 1, text
+    assert text.index(f"App {SDKAPPID} at") < text.index("Plan: 1 group(s) to create")
+    assert "+ group a" not in text and "Enter a value" in text
 
 
 def test_no_color_even_on_a_terminal(ws: Workspace) -> None:
