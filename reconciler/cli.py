@@ -357,8 +357,12 @@ def apply(
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
         saved = engine.read_plan(plan_file, _load(path, var, values) if path else None)
-        view = engine.saved_view(saved)
-        _show_plan(view, err=fmt == "json")
+        if saved.view is not None:
+            view = saved.view
+            _show_plan(view, err=fmt == "json")
+        else:  # a plan file from before views were saved: it still applies
+            view = {"app": saved.app.sdkappid, "endpoint": saved.app.endpoint}
+            _err(f"App {view['app']} at {view['endpoint']}")
         for refusal in saved.forced:
             _err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)

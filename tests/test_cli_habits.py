@@ -274,3 +274,16 @@ def test_shell_completion_as_the_readme_documents_it(tmp_path) -> None:
     assert done.stdout.splitlines() == ["plain,show"], done
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert 'eval "$(_RECONCILER_COMPLETE=bash_source reconciler)"' in readme
+
+
+def test_a_plan_file_without_a_view_still_applies_but_does_not_show(ws: Workspace) -> None:
+    ws.write([_group("a", "m1")])
+    assert ws.plan("-o", "plan.json").code == 0
+    doc = json.loads((ws.dir / "plan.json").read_text())
+    del doc["view"]
+    (ws.dir / "plan.json").write_text(json.dumps(doc))
+    shown = ws.cli("show", "plan.json")
+    assert shown.code == 1 and "run plan again" in shown.err
+    run = ws.cli("apply", "--plan", "plan.json")
+    assert run.code == 0, run
+    assert ws.live("a") is not None
