@@ -19,7 +19,15 @@ import click
 from reconciler import __version__, engine
 from reconciler.engine import Selection
 from reconciler.errors import PlanRefused, ReconcilerError, UsageError
-from reconciler.render import learned_lines, render_json, render_markdown, render_text
+from reconciler.logs import FORMATS
+from reconciler.logs import configure as configure_logging
+from reconciler.render import (
+    learned_lines,
+    render_json,
+    render_markdown,
+    render_text,
+    summary_line,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -39,33 +47,49 @@ def _err(text: str) -> None:
 
 
 def _load(path: str, var: tuple[str, ...], values: tuple[str, ...]):
-    variables = {}
-    for pair in var:
-        if "=" not in pair:
-            raise UsageError(f"--var {pair!r}: expected key=value")
-        key, value = pair.split("=", 1)
-        variables[key.strip()] = value
-    return engine.load_config(path, variables, list(values))
+    return engine.load_config(path, _variables(var), list(values))
 
 
-def _color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+# Set by the global options for the run: -q/--quiet and --no-color.
+_output = {"quiet": False, "color": True}
 
 
-def _print_text(text: str) -> None:
-    if _color():
+def _color(err: bool = False) -> bool:
+    stream = sys.stderr if err else sys.stdout
+    return _output["color"] and stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _print_text(text: str, err: bool = False) -> None:
+    """Rich markup (render_text with color) on a colour terminal, plain text elsewhere."""
+    if _color(err):
         from rich.console import Console
 
-        Console(highlight=False, soft_wrap=True).print(text)
+        Console(highlight=False, soft_wrap=True, stderr=err).print(text)
     else:
-        click.echo(text)
+        click.echo(text, err=err)
+
+
+def _show_plan(view: dict, err: bool = False) -> None:
+    """Which app, where, and the plan; nothing with -q (a prompt still names the app)."""
+    if _output["quiet"]:
+        return
+    click.echo(f"App {view['app']} at {view['endpoint']}\n", err=err)
+    _print_text(render_text(view, None, _color(err)), err=err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option("--debug", is_flag=True, help="Log every API call (secrets are always redacted).")
-@click.option("-q", "--quiet", is_flag=True, help="Only print errors and the result.")
-def cli(debug: bool, quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary line.")
+@click.option("--no-color", is_flag=True, help="Never colour the output (as NO_COLOR does).")
+@click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines (stderr) as text or JSON, each with a UTC timestamp.",
+)
+def cli(debug: bool, quiet: bool, no_color: bool, log_format: str) -> None:
     """Chat groups as code for Tencent Cloud Chat.
 
     Declare groups and members in YAML; `plan` shows what would change, `apply` makes the live
@@ -73,9 +97,8 @@ def cli(debug: bool, quiet: bool) -> None:
     3 plan refused by a safety guard.
     """
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    _output.update(quiet=quiet, color=not no_color)
+    configure_logging(level, log_format)
     if not debug:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -100,23 +123,44 @@ values_option = click.option(
     help="YAML file of template variables (repeatable; later files win).",
 )
 only_option = click.option(
-    "--group", "only", multiple=True, metavar="ID", help="Only this group (repeatable)."
+    "--group",
+    "only",
+    multiple=True,
+    metavar="ID|PATTERN",
+    help="Only this group, or the groups a shell-style pattern matches (repeatable).",
 )
 exclude_option = click.option(
-    "--exclude-group", "exclude", multiple=True, metavar="ID", help="Skip this group (repeatable)."
+    "--exclude-group",
+    "exclude",
+    multiple=True,
+    metavar="ID|PATTERN",
+    help="Skip this group, or the groups a pattern matches (repeatable).",
 )
 
 
 @cli.command()
-@_options(path_argument, var_option, values_option)
-def validate(path: str, var, values) -> None:
-    """Check a config file or directory offline: syntax, types, limits, group-type rules."""
-    config = _load(path, var, values)
-    members = sum(g.member_count() for g in config.groups)
-    click.echo(
-        f"OK: {len(config.groups)} group(s), {members} membership(s) "
-        f"in {len(config.files)} file(s)."
-    )
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@_options(var_option, values_option)
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Take PATHS as changed files and check the configs they belong to (pre-commit).",
+)
+def validate(paths, var, values, discover) -> None:
+    """Check config files or directories offline: syntax, types, limits, group-type rules."""
+    from reconciler.config import config_roots
+
+    roots = config_roots(list(paths)) if discover else list(paths) or ["."]
+    if discover and not roots:
+        click.echo("No config among the given files.")
+    for root in roots:
+        config = _load(root, var, values)
+        members = sum(g.member_count() for g in config.groups)
+        where = f" ({root})" if len(roots) > 1 or discover else ""
+        click.echo(
+            f"OK{where}: {len(config.groups)} group(s), {members} membership(s) "
+            f"in {len(config.files)} file(s)."
+        )
 
 
 @cli.command()
@@ -140,26 +184,30 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     if out:
         engine.check_writable(out)
     the_plan = asyncio.run(engine.plan(config, selection))
-    rate = config.app.rate_limit
+    view = engine.plan_view(config, the_plan)
     if fmt == "json":
-        click.echo(render_json(the_plan, rate))
+        click.echo(render_json(view))
     elif fmt == "markdown":
-        click.echo(render_markdown(the_plan, rate))
+        click.echo(render_markdown(view, None))
+    elif _output["quiet"]:
+        click.echo(summary_line(view))
     else:
-        click.echo(f"App {config.app.sdkappid} at {engine.describe_endpoint(config)}\n")
-        _print_text(render_text(the_plan, rate, _color()))
+        _show_plan(view)
     for line in learned_lines(the_plan.limits, []):
         _err(line)
     the_plan.raise_if_unsafe(force)
     if out:
         engine.save_plan(out, the_plan, config, selection, forced=force)
-        _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
+        if not _output["quiet"]:
+            _err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
     if detailed_exitcode and the_plan.has_changes:
         raise Exit(EXIT_CHANGES)
 
 
 def _progress(total: int):
-    """A progress bar on a terminal; a log line every few seconds otherwise."""
+    """A progress bar on a terminal; a log line every few seconds otherwise; nothing with -q."""
+    if _output["quiet"]:
+        return None, lambda op, ok: None
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import (
@@ -202,7 +250,7 @@ def _progress(total: int):
     return None, step
 
 
-async def _execute(session, operations, started: float) -> None:
+async def _execute(session, operations, started: float, view: dict, fmt: str = "text") -> None:
     bar, step = _progress(len(operations))
     if bar is not None:
         with bar:
@@ -215,13 +263,22 @@ async def _execute(session, operations, started: float) -> None:
         _err(line)
     for f in [*result.failures, *result.item_failures]:
         _err(f"FAILED group {f.group or '(app)'} {f.api}: {f.message}")
-    status = "Apply complete" if result.ok else "Apply finished with failures"
-    click.echo(
-        f"{status}: {result.calls_done} call(s) in {time.monotonic() - started:.1f} s, "
-        f"{session.client.stats.retries} retried, "
-        f"{len(result.failures) + len(result.item_failures)} failed, "
-        f"{result.skipped} skipped after a failure in their group."
-    )
+    seconds, retries = time.monotonic() - started, session.client.stats.retries
+    if fmt == "json":
+        doc = result.document(
+            app=view["app"], endpoint=view["endpoint"], seconds=seconds, retries=retries
+        )
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        if not _output["quiet"]:
+            for line in result.group_lines():
+                click.echo(line)
+        status = "Apply complete" if result.ok else "Apply finished with failures"
+        click.echo(
+            f"{status}: {result.calls_done} call(s) in {seconds:.1f} s, {retries} retried, "
+            f"{len(result.failures) + len(result.item_failures)} failed, "
+            f"{result.skipped} skipped after a failure in their group."
+        )
     if not result.ok:
         raise Exit(
             EXIT_ERROR, "Re-run apply after fixing the cause: it continues where it stopped."
@@ -238,6 +295,14 @@ async def _execute(session, operations, started: float) -> None:
 )
 @_options(var_option, values_option, only_option, exclude_option)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the result as one JSON document on stdout (the plan goes to stderr).",
+)
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
 @click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
 @click.option(
@@ -260,6 +325,7 @@ def apply(
     only,
     exclude,
     auto_approve,
+    fmt,
     allow_destroy,
     force,
     parallelism,
@@ -301,6 +367,12 @@ def apply(
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
         saved = engine.read_plan(plan_file, _load(path, var, values) if path else None)
+        if saved.view is not None:
+            view = saved.view
+            _show_plan(view, err=fmt == "json")
+        else:  # a plan file from before views were saved: it still applies
+            view = {"app": saved.app.sdkappid, "endpoint": saved.app.endpoint}
+            _err(f"App {view['app']} at {view['endpoint']}")
         for refusal in saved.forced:
             _err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)
@@ -308,7 +380,7 @@ def apply(
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir) as s:
                 await s.check_fresh(saved)
-                await _execute(s, saved.operations, started)
+                await _execute(s, saved.operations, started, view, fmt)
 
         asyncio.run(run_saved())
         return
@@ -318,24 +390,60 @@ def apply(
     async def run() -> None:
         async with session(config.app, config.base_dir) as s:
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
-            _print_text(render_text(the_plan, config.app.rate_limit, _color()))
+            view = engine.plan_view(config, the_plan)
+            _show_plan(view, err=fmt == "json")
             the_plan.raise_if_unsafe(force)
             if not the_plan.has_changes:
+                if fmt == "json":
+                    await _execute(s, [], started, view, fmt)
                 return
             engine.refuse_destroys(the_plan.destroys(), allow_destroy)
             if not auto_approve:
-                if not sys.stdin.isatty():
-                    raise Exit(
-                        EXIT_ERROR,
-                        "Not applied: no terminal to confirm on. Review the plan and pass "
-                        "--auto-approve, or save it with plan --out and use apply --plan.",
-                    )
-                asked = asyncio.to_thread(click.confirm, "Apply these changes?", default=False)
-                if not await asked:
-                    raise Exit(EXIT_ERROR, "Not applied.")
-            await _execute(s, the_plan.operations, started)
+                await _confirm(view)
+            await _execute(s, the_plan.operations, started, view, fmt)
 
     asyncio.run(run())
+
+
+async def _confirm(view: dict) -> None:
+    """Terraform's habit: on a terminal, only the word yes applies; nowhere else is asked."""
+    if not sys.stdin.isatty():
+        raise Exit(
+            EXIT_ERROR,
+            "Not applied: no terminal to confirm on. Review the plan and pass "
+            "--auto-approve, or save it with plan --out and use apply --plan.",
+        )
+    if _output["quiet"]:  # what is about to change, even in a quiet run
+        _err(f"App {view['app']} at {view['endpoint']}\n{summary_line(view)}")
+    question = (
+        f"Apply these changes to app {view['app']} at {view['endpoint']}?\n"
+        "  Only 'yes' will be accepted to approve.\n\n  Enter a value"
+    )
+    answer = await asyncio.to_thread(
+        click.prompt, question, default="", show_default=False, err=True
+    )
+    if answer.strip() != "yes":
+        raise Exit(EXIT_ERROR, "Not applied: only 'yes' approves.")
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def show(plan_file, fmt) -> None:
+    """Show a plan saved by plan --out, without calling the API."""
+    view = engine.saved_view(engine.read_plan(plan_file))
+    if fmt == "json":
+        click.echo(render_json(view))
+    elif fmt == "markdown":
+        click.echo(render_markdown(view, None))
+    else:
+        _show_plan(view)
 
 
 @cli.command()
@@ -370,6 +478,41 @@ def lock_command(path, var, values, break_it) -> None:
     else:
         verb = "Broke the lock held by" if break_it else "The app is locked by"
         click.echo(f"{verb} {lease.describe(time.time())}.")
+
+
+def _variables(var: tuple[str, ...]) -> dict[str, str]:
+    variables = {}
+    for pair in var:
+        if "=" not in pair:
+            raise UsageError(f"--var {pair!r}: expected key=value")
+        key, value = pair.split("=", 1)
+        variables[key.strip()] = value
+    return variables
+
+
+@cli.command("render")
+@_options(path_argument, var_option, values_option)
+def render_command(path, var, values) -> None:
+    """Print the config with its templates expanded (for review and other validators)."""
+    for file, text in engine.rendered(path, _variables(var), list(values)).items():
+        click.echo(f"--- # {file}")
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+def fmt_command(paths, check) -> None:
+    """Rewrite config files in one canonical layout, keeping comments (templates are skipped)."""
+    outcomes = engine.format_files(list(paths), check=check)
+    changed = [o.path for o in outcomes if o.changed]
+    for path in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    if not _output["quiet"]:
+        verb = "to reformat" if check else "reformatted"
+        click.echo(f"{len(changed)} of {len(outcomes)} file(s) {verb}.")
+    if check and changed:
+        raise Exit(EXIT_ERROR)
 
 
 @cli.command()
@@ -411,7 +554,12 @@ def emulator() -> None:
     show_default=True,
     help="Which reading of the docs to enforce: the seed pages, or the strictest current one.",
 )
-def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed, profile):
+@click.option(
+    "--access-log", is_flag=True, help="One line per request on stderr (secrets redacted)."
+)
+def serve(
+    host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed, profile, access_log
+) -> None:
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
     from reconciler.emulator.server import serve as run_server
 
@@ -431,6 +579,11 @@ def serve(host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, s
         fault_rate=fault_rate,
         seed=seed,
         profile=profile,
+        access_log=access_log,
+        announce=lambda url: click.echo(
+            f"Emulator of app {sdkappid} listening on {url} (state in {db}); "
+            "Ctrl-C stops it.\nIn a config: endpoint: " + url
+        ),
     )
 
 

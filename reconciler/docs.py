@@ -22,18 +22,25 @@ SECTIONS = (
 MEMBERS = ("groups[].members[]", "MemberSpec")
 
 
+def _kinds(option: dict) -> list[str]:
+    kind = option.get("type", [])
+    return [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
+
+
 def _type(prop: dict) -> str:
+    if "type" in prop and "enum" not in prop:  # its own type; an anyOf only narrows it
+        return " or ".join(_kinds(prop)) or "any"
     options = prop.get("anyOf", [prop])
     names = []
     for option in options:
         if "enum" in option:
-            names.append(", ".join(f"`{v}`" for v in option["enum"]))
+            names.append(", ".join(f"`{v}`" for v in option["enum"] if v is not None))
         elif "const" in option:
             names.append(f"`{option['const']}`")
         elif "$ref" in option:
             names.append("mapping")
-        elif option.get("type") and option["type"] != "null":
-            names.append(option["type"])
+        else:
+            names.extend(_kinds(option))
     return " or ".join(dict.fromkeys(names)) or "any"
 
 

@@ -11,14 +11,16 @@ The command line, the tests and the benchmarks all go through these functions. T
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import connect, planfile
+from reconciler import connect, fmt, planfile, render
 from reconciler.apply import ApplyResult, Progress, execute
-from reconciler.config import Config, load_config
+from reconciler.config import Config, load_config, render_sources
+from reconciler.config.issues import did_you_mean
 from reconciler.config.models import AppConfig
 from reconciler.connect import local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
@@ -46,6 +48,10 @@ __all__ = [
     "Session",
     "plan",
     "plan_groups",
+    "format_files",
+    "plan_view",
+    "rendered",
+    "saved_view",
     "refuse_destroys",
     "save_plan",
     "select",
@@ -77,13 +83,37 @@ class PlanOptions:
 
 
 def select(groups: list[Group], selection: Selection) -> list[Group]:
-    """The declared groups a selection covers; UsageError for a name the config lacks."""
-    known = {g.id for g in groups}
-    unknown = [g for g in (*selection.only, *selection.exclude) if g not in known]
-    if unknown:
-        raise UsageError(f"--group/--exclude-group name(s) not in the config: {', '.join(unknown)}")
-    only, exclude = set(selection.only), set(selection.exclude)
-    return [g for g in groups if (not only or g.id in only) and g.id not in exclude]
+    """The declared groups a selection covers. Each name is an ID or a shell-style pattern
+    (``stg-*``, ``class-?a``, ``[ab]-*``; an ID that exists is taken literally even if it holds
+    such characters). UsageError, with a did-you-mean, for a name that matches nothing."""
+    known = [g.id for g in groups]
+    exact = set(known)
+    problems: list[str] = []
+
+    def matching(flag: str, names: list[str]) -> set[str]:
+        found: set[str] = set()
+        for name in names:
+            if name in exact:
+                hits = {name}
+            else:  # case-sensitive on every platform, as IDs are
+                hits = {k for k in known if fnmatch.fnmatchcase(k, name)}
+            if not hits:
+                hint = _hint(name, known)
+                problems.append(f"{flag} {name!r} matches no group in the config{hint}")
+            found |= hits
+        return found
+
+    only = matching("--group", selection.only)
+    exclude = matching("--exclude-group", selection.exclude)
+    if problems:
+        raise UsageError("\n".join(problems))
+    return [g for g in groups if (not selection.only or g.id in only) and g.id not in exclude]
+
+
+def _hint(name: str, known: list[str]) -> str:
+    folded = name.casefold()
+    same = next((k for k in known if k.casefold() == folded), None)
+    return f"; did you mean '{same}'?" if same else did_you_mean(name, known)
 
 
 async def plan_groups(
@@ -135,6 +165,7 @@ def save_plan(
 ) -> None:
     """Write ``plan`` for ``apply --plan`` (check the path first with planfile.check_writable)."""
     selection = selection or Selection()
+    view = plan_view(config, plan)
     doc = planfile.document(
         plan,
         app=app_record(config),
@@ -143,8 +174,28 @@ def save_plan(
         desired=select(config.groups, selection),
         selection=selection,
         forced=forced,
+        view=view,
     )
     planfile.write(path, doc)
+
+
+def plan_view(config: Config, plan: Plan) -> dict:
+    """The plan as every renderer shows it, with the app and endpoint it is for."""
+    return render.plan_view(
+        plan,
+        config.app.rate_limit,
+        app=config.app.sdkappid,
+        endpoint=describe_endpoint(config),
+    )
+
+
+def saved_view(saved: SavedPlan) -> dict:
+    """What a saved plan shows (``reconciler show``), read without calling the API."""
+    if saved.view is None:
+        raise PlanFileError(
+            f"{saved.path} has no view of its changes (an older plan file): run plan again."
+        )
+    return saved.view
 
 
 def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
@@ -265,3 +316,13 @@ async def export(config: Config, ids: list[str] | None, output: str | None) -> l
     )
     async with make_client(config.app, config.base_dir) as client:
         return await export_groups(client, app, ids, output, local_db=local_db)
+
+
+def rendered(path: str | Path, variables: dict[str, str], values_files: list[str]) -> dict:
+    """Each config file's text with its templates expanded (``reconciler render``)."""
+    return render_sources(path, variables, values_files)
+
+
+def format_files(paths: list[str], *, check: bool) -> list[fmt.Outcome]:
+    """Config files in the canonical layout, comments kept (``reconciler fmt``)."""
+    return fmt.format_paths(paths, check=check)

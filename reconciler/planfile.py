@@ -55,6 +55,7 @@ class SavedPlan:
     fingerprints: dict[str, str]
     scopes: dict[str, Scope]  # what each fingerprint covers
     operations: list[Operation]
+    view: dict[str, Any] | None = None  # the plan as render shows it (render.plan_view)
 
     def __repr__(self) -> str:
         return f"<SavedPlan {self.path}: {len(self.operations)} operation(s)>"
@@ -93,8 +94,10 @@ def document(
     desired: list[Group],
     selection: Selection,
     forced: bool,
+    view: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plan file's content (``app`` is the app section, local_db made absolute)."""
+    """The plan file's content (``app`` is the app section, local_db made absolute; ``view``
+    what ``reconciler show`` prints from it)."""
     touched = set(plan.fingerprints)
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -124,6 +127,7 @@ def document(
             for c in plan.changes
             if c.marks_pending
         },
+        "view": view,
     }
 
 
@@ -159,6 +163,7 @@ def read(path: str | Path) -> SavedPlan:
                 Operation(op["group"], op["step"], request_from_json(op["api"], op["request"]))
                 for op in doc["operations"]
             ],
+            view=doc.get("view"),
         )
     except OSError as err:
         raise PlanFileError(f"{path}: cannot be read ({err.strerror or err})") from None

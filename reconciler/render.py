@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler import __version__
 from reconciler.diff import GroupChange
 from reconciler.plan import Operation, Plan, calls_by_api
 from reconciler.state import DISPLAY_TYPE, utc_text
 from reconciler.tim.limits import Limits, min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
+# 4: added members' attributes, tool, tool_version, app, endpoint, has_changes, empty;
+# AVChatRoom admins, mutes and bans
 JSON_FORMAT_VERSION = 4
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
@@ -42,79 +45,85 @@ def _field_line(field: str, before: Any, after: Any, create: bool) -> tuple[str,
     return "~", f"{field}: {_show(field, before)} -> {_show(field, after)}"
 
 
-def change_lines(change: GroupChange) -> list[tuple[int, str, str]]:
-    """(indent, symbol, text) lines describing one group's change."""
-    kind = DISPLAY_TYPE[change.type]
-    title = f"group {change.group_id} ({kind})"
+def change_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(indent, symbol, text) lines describing one group's change (a view's ``changes`` item)."""
+    title = f"group {change['group']} ({change['type']})"
     # A group whose only news is marks waiting for members to come online changes nothing.
-    symbol = " " if change.empty else SYMBOL[change.action]
+    symbol = " " if change["empty"] else SYMBOL[change["action"]]
     lines: list[tuple[int, str, str]] = [(0, symbol, title)]
-    if change.action == "destroy":
-        have = change.observed
-        members = 0
-        if have is not None:
-            members = have.member_count() if have.members is not None else have.member_num or 0
+    if change["action"] == "destroy":
+        members = change.get("members_before") or 0
         lines.append((1, "-", f"destroy group with {members} member(s) (needs --allow-destroy)"))
         return lines
-    create = change.action == "create"
-    for fc in change.fields:
-        lines.append((1, *_field_line(fc.field, fc.before, fc.after, create)))
-    for mc in change.members:
-        if mc.action == "add":
-            lines.append((1, "+", f"member {mc.account}{_member_attributes(mc.member)}"))
-        elif mc.action == "remove":
-            lines.append((1, "-", f"member {mc.account}"))
+    create = change["action"] == "create"
+    for fc in change["fields"]:
+        lines.append((1, *_field_line(fc["field"], fc["before"], fc["after"], create)))
+    for mc in change["members"]:
+        account = mc["account"]
+        if mc["action"] == "add":
+            lines.append((1, "+", f"member {account}{_attributes_text(mc.get('attributes'))}"))
+        elif mc["action"] == "remove":
+            lines.append((1, "-", f"member {account}"))
         else:
             details = ", ".join(
-                f"{fc.field} {_show(fc.field, fc.before)} -> {_show(fc.field, fc.after)}"
-                for fc in mc.fields
+                f"{fc['field']} {_show(fc['field'], fc['before'])} -> "
+                f"{_show(fc['field'], fc['after'])}"
+                for fc in mc["fields"]
             )
-            lines.append((1, "~", f"member {mc.account}: {details}"))
-    for symbol, verb, marks in (
-        ("+", "set", change.marks_set),
-        ("-", "delete", change.marks_delete),
-    ):
-        for mark, accounts in marks.items():
+            lines.append((1, "~", f"member {account}: {details}"))
+    for symbol, verb, key in (("+", "set", "marks_set"), ("-", "delete", "marks_delete")):
+        for mark, accounts in change[key].items():
             lines.append((1, symbol, f"mark {mark} {verb}: {', '.join(accounts)}"))
-    for mark, accounts in change.marks_pending.items():
+    for mark, accounts in change["marks_pending"].items():
         lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
     lines.extend(_room_lines(change))
     return lines
 
 
-def _room_lines(change: GroupChange) -> list[tuple[int, str, str]]:
+def _room_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
     """An AVChatRoom's admins, mutes and bans."""
-    lines = [(1, "+", f"admin {a}") for a in change.admins_add]
-    lines += [(1, "-", f"admin {a}") for a in change.admins_remove]
-    for fc in change.muted:
-        before, after = _show("muted_until", fc.before), _show("muted_until", fc.after)
-        lines.append((1, "~", f"muted {fc.field}: {before} -> {after}"))
-    for fc in change.banned:
-        if fc.after:
-            until = utc_text(fc.after)
-            lines.append((1, "-", f"ban {fc.field} until {until} (removes them from the room)"))
+    lines = [(1, "+", f"admin {a}") for a in change.get("admins_add", ())]
+    lines += [(1, "-", f"admin {a}") for a in change.get("admins_remove", ())]
+    for fc in change.get("muted", ()):
+        before, after = _show("muted_until", fc["before"]), _show("muted_until", fc["after"])
+        lines.append((1, "~", f"muted {fc['field']}: {before} -> {after}"))
+    for fc in change.get("banned", ()):
+        if fc["after"]:
+            until = utc_text(fc["after"])
+            lines.append((1, "-", f"ban {fc['field']} until {until} (removes them from the room)"))
         else:
-            lines.append((1, "+", f"unban {fc.field} (banned until {utc_text(fc.before)})"))
+            lines.append((1, "+", f"unban {fc['field']} (banned until {utc_text(fc['before'])})"))
     return lines
 
 
-def _member_attributes(member) -> str:
+def _member_attributes(member) -> dict[str, Any]:
+    """The managed attributes an added member is given (what the text shows after its name)."""
     if member is None:
-        return ""
-    shown = []
+        return {}
+    shown: dict[str, Any] = {}
     for name in ("role", "name_card", "msg_flag", "muted_until"):
         value = getattr(member, name)
         if value not in (None, 0):
-            shown.append(f"{name} {_show(name, value)}")
-    shown += [f"custom.{k} {_value(v)}" for k, v in member.custom.items() if v is not None]
-    return f" ({', '.join(shown)})" if shown else ""
+            shown[name] = value
+    custom = {k: v for k, v in member.custom.items() if v is not None}
+    if custom:
+        shown["custom"] = custom
+    return shown
 
 
-def summary_line(plan: Plan) -> str:
-    c = plan.counts()
-    if plan.errors:
-        return f"The plan has {len(plan.errors)} error(s); fix them and plan again."
-    if not plan.has_changes:
+def _attributes_text(attributes: dict[str, Any] | None) -> str:
+    if not attributes:
+        return ""
+    shown = [f"{k} {_show(k, v)}" for k, v in attributes.items() if k != "custom"]
+    shown += [f"custom.{k} {_value(v)}" for k, v in attributes.get("custom", {}).items()]
+    return f" ({', '.join(shown)})"
+
+
+def summary_line(view: dict[str, Any]) -> str:
+    c = view["counts"]
+    if view["errors"]:
+        return f"The plan has {len(view['errors'])} error(s); fix them and plan again."
+    if not view["has_changes"]:
         text = "No changes. The live groups match the configuration."
         if c["marks_pending"]:
             text += f" ({c['marks_pending']} mark(s) pending on offline members.)"
@@ -127,13 +136,12 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def calls_lines(plan: Plan, rate_limit: float) -> list[str]:
-    calls = plan.calls_by_api()
+def calls_lines(view: dict[str, Any]) -> list[str]:
+    calls = view["calls_by_api"]
     if not calls:
         return []
     parts = ", ".join(f"{api} {n}" for api, n in calls.items())
-    seconds = min_seconds(calls, plan.limits or rate_limit)
-    return [f"API calls: {parts}", f"Minimum time at the rate limit: {seconds:.2f} s"]
+    return [f"API calls: {parts}", f"Minimum time at the rate limit: {view['min_seconds']:.2f} s"]
 
 
 def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[str]:
@@ -160,17 +168,79 @@ def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[st
     return lines
 
 
-def problem_lines(plan: Plan) -> list[str]:
-    lines = [f"Error: {e}" for e in plan.errors]
-    for r in plan.refusals:
-        how = "override with --force" if r.overridable else "not overridable"
-        lines.append(f"Refused: group {r.group}: {r.reason} ({how})")
+def problem_lines(view: dict[str, Any]) -> list[str]:
+    lines = [f"Error: {e}" for e in view["errors"]]
+    for r in view["refusals"]:
+        how = "override with --force" if r["overridable"] else "not overridable"
+        lines.append(f"Refused: group {r['group']}: {r['reason']} ({how})")
     return lines
 
 
-def render_text(plan: Plan, rate_limit: float, color: bool) -> str:
+def _change_view(ch: GroupChange) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "group": ch.group_id,
+        "type": DISPLAY_TYPE[ch.type],
+        "action": ch.action,
+        "empty": ch.empty,
+        "fields": [fc.__dict__ for fc in ch.fields],
+        "members": [
+            {"account": m.account, "action": m.action, "fields": [f.__dict__ for f in m.fields]}
+            | ({"attributes": _member_attributes(m.member)} if m.action == "add" else {})
+            for m in ch.members
+        ],
+        # JSON keys are strings: a saved plan reads back exactly what was shown.
+        "marks_set": {str(m): a for m, a in ch.marks_set.items()},
+        "marks_delete": {str(m): a for m, a in ch.marks_delete.items()},
+        "marks_pending": {str(m): a for m, a in ch.marks_pending.items()},
+        "admins_add": ch.admins_add,
+        "admins_remove": ch.admins_remove,
+        "muted": [fc.__dict__ for fc in ch.muted],
+        "banned": [fc.__dict__ for fc in ch.banned],
+    }
+    if ch.action == "destroy":
+        have = ch.observed
+        members = 0
+        if have is not None:
+            members = have.member_count() if have.members is not None else have.member_num or 0
+        doc["members_before"] = members
+    return doc
+
+
+def plan_view(
+    plan: Plan, rate_limit: float, *, app: int | None = None, endpoint: str | None = None
+) -> dict[str, Any]:
+    """The plan as one JSON-ready document: everything each view shows, and where it applies
+    (``app``: the SDKAppID, ``endpoint``: the URL or the emulator). The text and markdown views
+    are made from it, so a saved plan (which keeps it) shows exactly as it did."""
+    calls = plan.calls_by_api()
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "tool": "tim-reconciler",
+        "tool_version": __version__,
+        "app": app,
+        "endpoint": endpoint,
+        "has_changes": plan.has_changes,
+        "counts": plan.counts(),
+        "calls_by_api": calls,
+        "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
+        "errors": plan.errors,
+        "refusals": [r.__dict__ for r in plan.refusals],
+        "changes": [_change_view(ch) for ch in plan.reviewable],
+        "operations": [
+            {"group": op.group, "step": op.step, "api": op.api, "items": op.items}
+            for op in plan.operations
+        ],
+    }
+
+
+def _view(plan: Plan | dict[str, Any], rate_limit: float | None) -> dict[str, Any]:
+    return plan if isinstance(plan, dict) else plan_view(plan, rate_limit or 0)
+
+
+def render_text(plan: Plan | dict[str, Any], rate_limit: float | None, color: bool) -> str:
+    view = _view(plan, rate_limit)
     out: list[str] = []
-    for change in plan.reviewable:
+    for change in view["changes"]:
         for indent, symbol, text in change_lines(change):
             line = f"{'    ' * indent}{symbol} {text}"
             if color and symbol in COLOR:
@@ -179,9 +249,9 @@ def render_text(plan: Plan, rate_limit: float, color: bool) -> str:
                 line = _escape(line)
             out.append(line)
         out.append("")
-    out.extend(calls_lines(plan, rate_limit))
-    out.extend(problem_lines(plan))
-    out.append(summary_line(plan))
+    out.extend(calls_lines(view))
+    out.extend(problem_lines(view))
+    out.append(summary_line(view))
     return "\n".join(out)
 
 
@@ -189,8 +259,9 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def render_markdown(plan: Plan, rate_limit: float) -> str:
-    c = plan.counts()
+def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> str:
+    view = _view(plan, rate_limit)
+    c = view["counts"]
     head = [
         "## tim-reconciler plan",
         "",
@@ -200,16 +271,19 @@ def render_markdown(plan: Plan, rate_limit: float) -> str:
         f"{c['members_add']} | {c['members_modify']} | {c['members_remove']} | "
         f"{c['api_calls']} |",
         "",
-        summary_line(plan),
+        summary_line(view),
         "",
     ]
-    head += [f"> {line}" for line in problem_lines(plan)]
-    head += [f"- {line}" for line in calls_lines(plan, rate_limit)]
+    if view.get("app") is not None:
+        head.insert(2, f"App `{view['app']}` at `{view['endpoint']}`")
+        head.insert(3, "")
+    head += [f"> {line}" for line in problem_lines(view)]
+    head += [f"- {line}" for line in calls_lines(view)]
     head.append("")
     body: list[str] = []
     size = sum(len(x) + 1 for x in head)
     shown = 0
-    changes = plan.reviewable
+    changes = view["changes"]
     for change in changes:
         lines = change_lines(change)
         _, symbol, title = lines[0]
@@ -240,42 +314,5 @@ def _diff_symbol(symbol: str) -> str:
     return {"?": "!", "~": "!"}.get(symbol, symbol)
 
 
-def render_json(plan: Plan, rate_limit: float) -> str:
-    calls = plan.calls_by_api()
-    doc = {
-        "format_version": JSON_FORMAT_VERSION,
-        "counts": plan.counts(),
-        "calls_by_api": calls,
-        "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
-        "errors": plan.errors,
-        "refusals": [r.__dict__ for r in plan.refusals],
-        "changes": [
-            {
-                "group": ch.group_id,
-                "type": ch.type.value,
-                "action": ch.action,
-                "fields": [fc.__dict__ for fc in ch.fields],
-                "members": [
-                    {
-                        "account": m.account,
-                        "action": m.action,
-                        "fields": [f.__dict__ for f in m.fields],
-                    }
-                    for m in ch.members
-                ],
-                "marks_set": ch.marks_set,
-                "marks_delete": ch.marks_delete,
-                "marks_pending": ch.marks_pending,
-                "admins_add": ch.admins_add,
-                "admins_remove": ch.admins_remove,
-                "muted": [fc.__dict__ for fc in ch.muted],
-                "banned": [fc.__dict__ for fc in ch.banned],
-            }
-            for ch in plan.reviewable
-        ],
-        "operations": [
-            {"group": op.group, "step": op.step, "api": op.api, "items": op.items}
-            for op in plan.operations
-        ],
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+def render_json(plan: Plan | dict[str, Any], rate_limit: float | None = None) -> str:
+    return json.dumps(_view(plan, rate_limit), indent=2, ensure_ascii=False, default=str)

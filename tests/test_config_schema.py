@@ -72,7 +72,7 @@ def test_schema_shape() -> None:
     assert group["name"]["maxLength"] == 30  # characters, for editors; the loader counts bytes
     assert group["id"]["maxLength"] == 48
     member = defs["MemberSpec"]["properties"]
-    assert {"format": "date-time", "type": "string"} in member["muted_until"]["anyOf"]
+    assert {"format": "date-time", "type": ["string", "null"]} in member["muted_until"]["anyOf"]
     assert "ge" not in member["muted_until"]  # only JSON Schema keywords
     app = defs["AppConfig"]["properties"]
     assert app["endpoint"]["default"] == "local"

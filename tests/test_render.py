@@ -52,7 +52,12 @@ def test_markdown_and_json_carry_the_same_counts() -> None:
     assert md.startswith("## tim-reconciler plan") and "| 0 | 1 | 0 | 1 | 0 | 1 | 2 |" in md
     doc = json.loads(render_json(_plan(), 200))
     assert doc["counts"]["members_add"] == 1 and doc["calls_by_api"]["import_group_member"] == 1
-    assert doc["changes"][0]["members"][0] == {"account": "a", "action": "add", "fields": []}
+    assert doc["changes"][0]["members"][0] == {
+        "account": "a",
+        "action": "add",
+        "fields": [],
+        "attributes": {"name_card": "A"},
+    }
     assert doc["refusals"][0]["overridable"] is True
     assert [op["api"] for op in doc["operations"]] == [
         "modify_group_base_info",

@@ -9,10 +9,12 @@ Public API (other modules code against exactly this):
 - ``Location``, ``Issue``, ``ConfigError``: located problems
 - ``json_schema()``, ``write_schema(path)``: the JSON Schema of a config file
 - ``render_sources(...)``: texts after template rendering (to show what a template produced)
+- ``config_roots(paths)``: the configs that changed files belong to (for pre-commit)
 """
 
 from pathlib import Path
 
+from reconciler.config.discover import config_roots
 from reconciler.config.errors import ConfigError, Issue, Location
 from reconciler.config.loader import Config, config_files, load_config, render_sources
 from reconciler.config.models import REGIONS, AppConfig, Policy
@@ -41,6 +43,7 @@ __all__ = [
     "Location",
     "Policy",
     "config_files",
+    "config_roots",
     "json_schema",
     "load_config",
     "render_sources",

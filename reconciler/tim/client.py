@@ -14,9 +14,11 @@ import asyncio
 import logging
 import re
 import secrets
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -46,6 +48,7 @@ from reconciler.tim.errors import (
     MALFORMED,
     RATE_LIMIT_CODES,
     TimApiError,
+    TimCertificateError,
     TimError,
     TimTransportError,
 )
@@ -177,6 +180,11 @@ class CallStats:
     failures: int = 0
 
 
+# Retries made for the current task's calls, when someone counts them (apply counts per
+# operation: each operation runs in its own task, so concurrent ones do not mix).
+retry_counter: ContextVar[list[int] | None] = ContextVar("retry_counter", default=None)
+
+
 def make_limiter(rate: float) -> AsyncLimiter:
     """A leaky bucket that never admits more than ``rate`` calls in any 1-second window.
 
@@ -195,6 +203,16 @@ def make_limiter(rate: float) -> AsyncLimiter:
 
 def _encode(body: dict[str, Any] | None) -> bytes:
     return orjson.dumps(body if body is not None else {})
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """The reason a certificate was refused, when that is what ``exc`` (a connect error) is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -355,6 +373,9 @@ class TimClient:
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats.retries += 1
+        counter = retry_counter.get()
+        if counter is not None:
+            counter[0] += 1
         exc = state.outcome.exception() if state.outcome else None
         logger.info(
             "retrying after %.2f s (attempt %d failed: %s)",
@@ -436,6 +457,17 @@ class TimClient:
                     api,
                     f"timed out ({type(exc).__name__}, limit {self._timeout_s:g} s)",
                     transient=True,
+                ) from None
+            except httpx.ConnectError as exc:
+                self._log_call(command, url, payload, "network error", started)
+                refused = _certificate_failure(exc)
+                if refused is not None:
+                    raise TimCertificateError(
+                        api, f"TLS certificate verification failed ({refused})"
+                    ) from None
+                detail = self._scrub(str(exc)) or "no detail"
+                raise TimTransportError(
+                    api, f"network error ({type(exc).__name__}: {detail})", transient=True
                 ) from None
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 self._log_call(command, url, payload, "network error", started)

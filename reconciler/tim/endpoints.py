@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -44,7 +45,9 @@ def resolve_endpoint(value: str) -> str:
     if key in REGIONS:
         return REGIONS[key]
     if "://" not in text:
-        raise ValueError(f"unknown endpoint {value!r}; expected {ACCEPTED_FORMS}")
+        close = difflib.get_close_matches(key, [*REGIONS, LOCAL], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? Otherwise " if close else ""
+        raise ValueError(f"unknown endpoint {value!r}; {hint}expected {ACCEPTED_FORMS}")
     try:
         parts = urlsplit(text)
         host = parts.hostname

@@ -179,3 +179,18 @@ class TimTransportError(TimError):
             "the endpoint could not be reached. Check app.endpoint, the network and any proxy; "
             "retries with backoff were already made."
         )
+
+
+class TimCertificateError(TimTransportError):
+    """The endpoint's TLS certificate was not trusted: not transient, so never retried."""
+
+    def __init__(self, api: str, reason: str) -> None:
+        super().__init__(api, reason, transient=False)
+
+    @property
+    def hint(self) -> str:
+        return (
+            "the endpoint's certificate could not be verified. Check app.endpoint (the host "
+            "name must match the certificate); behind a proxy or with a private CA, point "
+            "SSL_CERT_FILE (or SSL_CERT_DIR) at the CA bundle that signs it."
+        )

@@ -1,0 +1,61 @@
+"""Which config a changed file belongs to, for hooks that are given file names (pre-commit).
+
+A config is a directory whose YAML (or template) files declare the ``app`` section once. A
+changed file belongs to the nearest directory at or above it, up to ``top``, that holds a file
+with a top-level ``app:`` key; files of no config (workflows, other tools' YAML) are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from reconciler.config.loader import CONFIG_SUFFIXES
+from reconciler.config.templating import TEMPLATE_SUFFIXES
+
+APP_KEY = re.compile(rb"^app[ \t]*:", re.MULTILINE)
+HEAD_BYTES = 1 << 20  # the app section comes first in practice; never read a huge file whole
+
+
+def _declares_app(directory: Path) -> bool:
+    for child in directory.iterdir():
+        if child.name.startswith(".") or not child.name.endswith(
+            CONFIG_SUFFIXES + TEMPLATE_SUFFIXES
+        ):
+            continue
+        if not child.is_file():
+            continue
+        try:
+            with child.open("rb") as handle:
+                if APP_KEY.search(handle.read(HEAD_BYTES)):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def config_roots(paths: list[str], top: str | Path = ".") -> list[str]:
+    """The config directories that ``paths`` (files or directories) belong to, in order and
+    without repeats; a directory given is taken as a config itself."""
+    top = Path(top).resolve()
+    roots: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found: Path | None = path.resolve()
+        else:
+            found = None
+            directory = path.resolve().parent
+            while directory.is_relative_to(top):
+                if _declares_app(directory):
+                    found = directory
+                    break
+                if directory == top:
+                    break
+                directory = directory.parent
+        if found is not None:
+            shown = os.path.relpath(found)
+            if shown not in roots:
+                roots.append(shown)
+    return roots
