@@ -19,12 +19,15 @@ def serve(
     fault_rate: float = 0.0,
     seed: int | None = None,
     profile: str = "default",
+    callback_url: str | None = None,
+    callback_token: str | None = None,
 ) -> None:
     """Serve the emulator with uvicorn on ``host:port`` until interrupted.
 
     Any Tencent Chat REST client can use ``http://host:port`` as its domain; the state lives in
     the SQLite file ``db`` and survives restarts. ``secret_key`` verifies UserSigs. ``profile``:
-    ``"default"`` or ``"latest"`` (``reconciler.emulator.profiles``).
+    ``"default"`` or ``"latest"`` (``reconciler.emulator.profiles``). ``callback_url``: where
+    to send the documented callbacks (signed with ``callback_token`` when given).
     """
     import uvicorn
 
@@ -38,6 +41,8 @@ def serve(
         fault_rate=fault_rate,
         seed=seed,
         profile=profile,
+        callback_url=callback_url,
+        callback_token=callback_token,
     )
     uvicorn.run(
         app,

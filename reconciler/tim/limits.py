@@ -74,6 +74,9 @@ GROUP_ID_MAX_BYTES = 48
 MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 SPECIAL_MARKS = frozenset({500, 600})
+# Mark 500 keeps a member online through disconnections, for at most three days (seed page).
+MARK_ALWAYS_ONLINE = 500
+MARK_500_HOLD_S = 3 * 86400
 MIN_CUSTOM_MARK = 1000
 
 # Identifier rules, stated once for the config, its JSON Schema and the emulator (reference §5 and
