@@ -18,6 +18,7 @@ from conftest import (
     ADMIN,
     SDKAPPID,
     Server,
+    cli_env,
     dump_yaml,
     start_server,
     stop_process,
@@ -429,3 +430,53 @@ def test_sigterm_finishes_the_reconcile_in_flight_and_releases_the_lock(tmp_path
         assert "tim-reconciler-lock" not in w.server.dump()["groups"]
     finally:
         stop(w)
+
+
+def test_endpoint_local_serves_the_emulator_controls_and_delivers_in_process(tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    doc = {"app": {"sdkappid": SDKAPPID, "create_missing_accounts": True}, "groups": GROUPS[:1]}
+    (cfg / "groups.yaml").write_text(dump_yaml(doc))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "watch.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "watch",
+            str(cfg),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--insecure-no-callback-auth",
+            "--log-format",
+            "json",
+        ],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        start_new_session=True,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=20)
+        assert wait_until(lambda: httpx.get(f"{url}/healthz").json()["last_resync"], 10)
+        bad = httpx.post(f"{url}/emulator/online", json={})  # answered, not fatal
+        assert bad.json()["ErrorCode"] != 0
+        joined = httpx.post(f"{url}/emulator/join", json={"GroupId": "club", "Account": "alice"})
+        assert joined.json()["ErrorCode"] == 0
+
+        def members() -> set[str]:
+            store = EmulatorStore(cfg / ".reconciler" / "local.sqlite3", admin=ADMIN)
+            try:
+                return {m["Member_Account"] for m in store.dump()["groups"]["club"]["MemberList"]}
+            finally:
+                store.close()
+
+        httpx.post(f"{url}/emulator/leave", json={"GroupId": "club", "Account": "bob"})
+        assert wait_until(lambda: "bob" in members(), 5), log.read_text()
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        done = [x for x in lines if x.get("event") == "reconcile" and x.get("group") == "club"]
+        assert done and done[-1]["outcome"] == "applied" and "latency_ms" in done[-1]
+    finally:
+        stop_process(proc)
