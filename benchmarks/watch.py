@@ -169,7 +169,9 @@ async def measure(
         emulator_stats_before = httpx.get(f"{emulator_url}/emulator/stats").json()
 
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=emulator_url, limits=limits, timeout=30) as http:
+        in_flight = asyncio.Semaphore(64)  # beyond it the driver falls behind (counted as late)
+        timeout = httpx.Timeout(30, pool=None)
+        async with httpx.AsyncClient(base_url=emulator_url, limits=limits, timeout=timeout) as http:
             started = time.monotonic()
             events = int(args.rate * args.seconds)
             late = 0
@@ -183,18 +185,30 @@ async def measure(
                 sent[key] = time.monotonic()
                 assert answer["ErrorCode"] == 0, answer
 
+            async def bounded(i: int) -> None:
+                try:
+                    await bring_online(i)
+                finally:
+                    in_flight.release()
+
             pending: set[asyncio.Task] = set()
-            for i in range(events):
-                due = started + i / args.rate
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                elif wait < -0.05:
-                    late += 1
-                task = asyncio.create_task(bring_online(i))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-            await asyncio.gather(*pending)
+            try:
+                for i in range(events):
+                    due = started + i / args.rate
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    elif wait < -0.05:
+                        late += 1
+                    await in_flight.acquire()
+                    task = asyncio.create_task(bounded(i))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                await asyncio.gather(*pending)
+            except BaseException:
+                controller.stop()
+                server.should_exit = True
+                raise
             load_s = time.monotonic() - started
         deadline = time.monotonic() + 10
         while len(marked) < len(sent) and time.monotonic() < deadline:
