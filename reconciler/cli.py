@@ -516,6 +516,59 @@ def fmt_command(paths, check) -> None:
 
 
 @cli.command()
+@_options(path_argument, var_option, values_option)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8788",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to receive the vendor's callbacks (and serve /healthz, /metrics).",
+)
+@click.option(
+    "--resync",
+    type=click.FloatRange(1),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between full resyncs (a plan and apply of every group, same guards).",
+)
+@click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
+@click.option(
+    "--insecure-no-callback-auth",
+    is_flag=True,
+    help="Accept unsigned callbacks when no callback token is set (loopback only, for tests).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the app's lock while an apply holds it.",
+)
+def watch(
+    path, var, values, listen, resync, dry_run, insecure_no_callback_auth, log_format, lock_timeout
+) -> None:
+    """Keep the app converged: reconcile the groups the vendor's callbacks name, set AVChatRoom
+    marks as members come online, and resync everything periodically."""
+    from reconciler import watch as watching
+
+    host, port = watching.parse_listen(listen)
+    options = watching.WatchOptions(
+        host=host,
+        port=port,
+        resync_s=resync,
+        dry_run=dry_run,
+        insecure_no_callback_auth=insecure_no_callback_auth,
+        log_format=log_format,
+        lock_timeout_s=lock_timeout,
+    )
+    watching.run(lambda: _load(path, var, values), [Path(path), *map(Path, values)], options)
+
+
+@cli.command()
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
 )
@@ -557,8 +610,24 @@ def emulator() -> None:
 @click.option(
     "--access-log", is_flag=True, help="One line per request on stderr (secrets redacted)."
 )
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    help="Send the documented callbacks there (signed when TIM_CALLBACK_TOKEN is set).",
+)
 def serve(
-    host, port, db, sdkappid, admin, latency_ms, rate_limit, fault_rate, seed, profile, access_log
+    host,
+    port,
+    db,
+    sdkappid,
+    admin,
+    latency_ms,
+    rate_limit,
+    fault_rate,
+    seed,
+    profile,
+    access_log,
+    callback_url,
 ) -> None:
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
     from reconciler.emulator.server import serve as run_server
@@ -584,6 +653,8 @@ def serve(
             f"Emulator of app {sdkappid} listening on {url} (state in {db}); "
             "Ctrl-C stops it.\nIn a config: endpoint: " + url
         ),
+        callback_url=callback_url,
+        callback_token=os.environ.get("TIM_CALLBACK_TOKEN") or None,
     )
 
 

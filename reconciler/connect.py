@@ -27,29 +27,40 @@ def describe_endpoint(app, base_dir: Path) -> str:
     return resolve_endpoint(app.endpoint)
 
 
-def make_client(app, base_dir: Path, *, max_in_flight: int | None = None) -> TimClient:
-    """``app`` is a config.AppConfig (or anything with the same attributes)."""
+def embedded_emulator(app, base_dir: Path, **options):
+    """The embedded emulator (``endpoint: local``) over the config's ``local_db``; ``options``
+    go to ``create_app`` (watch: ``callback_url``, ``callback_token``, ``callback_transport``)."""
+    from reconciler.emulator.app import create_app
+    from reconciler.emulator.store import StoreRefused
+
+    db = local_db_path(app, base_dir)
+    if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
+        db.parent.mkdir(parents=True, exist_ok=True)
+    secret = os.environ.get(app.secret_key_env) or LOCAL_SECRET_KEY
+    try:
+        return create_app(
+            db,
+            sdkappid=app.sdkappid,
+            secret_key=secret,
+            admin=app.admin,
+            profile=app.emulator_profile,
+            **options,
+        )
+    except StoreRefused as err:
+        raise EndpointError(str(err)) from None
+
+
+def make_client(
+    app, base_dir: Path, *, max_in_flight: int | None = None, emulator=None
+) -> TimClient:
+    """``app`` is a config.AppConfig (or anything with the same attributes); ``emulator``, for
+    ``endpoint: local``, an embedded emulator to share (``embedded_emulator``)."""
     base_url = resolve_endpoint(app.endpoint)
     secret = os.environ.get(app.secret_key_env)
     transport = None
     if base_url == "local":
-        from reconciler.emulator.app import create_app
-        from reconciler.emulator.store import StoreRefused
-
         secret = secret or LOCAL_SECRET_KEY
-        db = local_db_path(app, base_dir)
-        if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
-            db.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            asgi = create_app(
-                db,
-                sdkappid=app.sdkappid,
-                secret_key=secret,
-                admin=app.admin,
-                profile=app.emulator_profile,
-            )
-        except StoreRefused as err:
-            raise EndpointError(str(err)) from None
+        asgi = emulator if emulator is not None else embedded_emulator(app, base_dir)
         transport = httpx.ASGITransport(app=asgi)
         base_url = LOCAL_BASE_URL
     elif not secret:

@@ -22,7 +22,7 @@ from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import Config, load_config, render_sources
 from reconciler.config.issues import did_you_mean
 from reconciler.config.models import AppConfig
-from reconciler.connect import local_db_path, make_client
+from reconciler.connect import embedded_emulator, local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.export import export_groups
 from reconciler.heap import collector_paused
@@ -41,6 +41,7 @@ __all__ = [
     "apply_operations",
     "check_writable",
     "describe_endpoint",
+    "embedded_emulator",
     "export",
     "load_config",
     "lock_holder",
@@ -239,8 +240,10 @@ class Session:
         lock: bool = True,
         lock_timeout_s: float = 300.0,
         on_lock_wait: Callable[[Lease], None] | None = None,
+        emulator: object | None = None,
     ) -> None:
         self._app, self._base_dir, self._parallelism = app, base_dir, parallelism
+        self._emulator = emulator  # endpoint: local, an embedded emulator to share
         self._want_lock = lock
         self._lock_timeout_s = lock_timeout_s
         self._on_lock_wait = on_lock_wait
@@ -253,11 +256,11 @@ class Session:
         return self._client
 
     async def __aenter__(self) -> Session:
-        self._client = make_client(self._app, self._base_dir, max_in_flight=self._parallelism)
+        self._client = make_client(
+            self._app, self._base_dir, max_in_flight=self._parallelism, emulator=self._emulator
+        )
         if self._want_lock:
-            self._lock = AppLock(
-                self._client, timeout_s=self._lock_timeout_s, on_wait=self._on_lock_wait
-            )
+            self._lock = self.app_lock()
             try:
                 await self._lock.acquire()
             except BaseException:
@@ -271,6 +274,13 @@ class Session:
                 await asyncio.shield(self._lock.release())
         finally:
             await self.client.aclose()
+
+    def app_lock(self, purpose: str = "apply") -> AppLock:
+        """The app's lock on this session's client; a long-running writer (watch) holds it
+        per batch of writes: ``async with session.app_lock("watch"): ...``."""
+        return AppLock(
+            self.client, purpose=purpose, timeout_s=self._lock_timeout_s, on_wait=self._on_lock_wait
+        )
 
     async def plan(self, groups: list[Group], options: PlanOptions) -> Plan:
         return await plan_groups(self.client, groups, options)

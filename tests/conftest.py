@@ -287,6 +287,7 @@ def start_server(
     fault_rate: float = 0.0,
     seed: int | None = None,
     extra: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     args = serve_command(
@@ -295,7 +296,7 @@ def start_server(
     args += list(extra)
     proc = subprocess.Popen(
         args,
-        env=cli_env(TIM_SECRET_KEY=key),
+        env=cli_env(TIM_SECRET_KEY=key, **(env_extra or {})),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -31,7 +31,7 @@ def _example_documents() -> list[tuple[str, Any]]:
 
     docs = []
     for app_dir in sorted({p.parent for p in EXAMPLES.rglob("*.yaml*") if "values" not in p.parts}):
-        if app_dir.name == "ci":
+        if app_dir.name in ("ci", "kubernetes"):  # pipelines and manifests, not configs
             continue
         values = sorted((app_dir / "values").glob("*.yaml"))[:1]
         texts = render_sources(app_dir, None, [str(v) for v in values])

@@ -153,6 +153,11 @@ class AppConfig(BaseModel):
         description="Name of the environment variable holding the app's secret key. The key "
         "itself never lives in YAML.",
     )
+    callback_token_env: str = Field(
+        default="TIM_CALLBACK_TOKEN",
+        description="Name of the environment variable holding the callback token set in the "
+        "console (`reconciler watch` checks each callback's Sign with it).",
+    )
     rate_limit: float = Field(
         default=200,
         gt=0,

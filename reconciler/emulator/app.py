@@ -86,6 +86,7 @@ from ..tim.limits import RATES
 from ..tim.usersig import UserSigError, VerifiedSig, verify
 from . import api
 from . import errors as E
+from .callbacks import CallbackSender
 from .errors import ApiError
 from .profiles import Profile, profile_named
 from .store import EmulatorStore
@@ -156,6 +157,7 @@ class Emulator:
         seed: int | None,
         stall_s: float,
         profile: str | Profile = "default",
+        callbacks: CallbackSender | None = None,
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
@@ -171,6 +173,7 @@ class Emulator:
         self.seed = seed
         self.stall_s = stall_s
         self.profile = profile_named(profile)
+        self.callbacks = callbacks  # third-party callbacks (reconciler.emulator.callbacks)
         # RequestIds: unique across restarts on the same file (a fresh token per process).
         self._request_token = secrets.token_hex(16)
         # One thread: commands run one at a time, in the order they were admitted.
@@ -205,6 +208,7 @@ class Emulator:
             "fault_log": list(self.fault_log),
             "errors": {str(k): v for k, v in sorted(self.errors.items())},
             "state": self.store.counts(),
+            "callbacks": self.callbacks.stats() if self.callbacks else None,
         }
 
     # -- ASGI -----------------------------------------------------------------------------
@@ -242,17 +246,20 @@ class Emulator:
                 fault = FAULT_KINDS[min(int(which * len(FAULT_KINDS)), len(FAULT_KINDS) - 1)]
                 self.faults[fault] += 1
                 self.fault_log.append([self.request_no, key, fault])
+        events: list = []
         try:
             self._check(scope, parts, known, key, fault)
             # The command (SQLite, and encoding answers of up to tens of thousands of members,
             # hundreds of ms) runs on one worker thread, so this loop keeps reading, timing
             # and admitting the requests that arrive meanwhile, as a real server would.
             answer = await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._execute, parts, raw, request_id
+                self._worker, self._execute, parts, raw, request_id, events
             )
         except ApiError as exc:
             self.errors[exc.code] += 1
             answer = envelope(error=exc, request_id=request_id)
+        if events and self.callbacks is not None:  # the state changed, whatever is answered
+            self.callbacks.deliver(events)
         if fault == "http502":
             await _respond(
                 send, 502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", b"text/html"
@@ -298,13 +305,20 @@ class Emulator:
             raise ApiError(E.RATE_LIMITED, f"{key}: call frequency over the limit")
         self._count_admitted(key, now)
 
-    def _execute(self, parts: list[str], raw: bytes, request_id: str | None = None) -> bytes:
-        """Steps 6-7: the body and the command, in one transaction (on the worker thread)."""
+    def _execute(
+        self,
+        parts: list[str],
+        raw: bytes,
+        request_id: str | None = None,
+        events: list | None = None,
+    ) -> bytes:
+        """Steps 6-7: the body and the command, in one transaction (on the worker thread); the
+        callbacks it fires are added to ``events``."""
         body = self._body(raw, parts[0])
         handler, writes = api.HANDLERS[(parts[0], parts[1])]
         ctx = api.Ctx(self.sdkappid, self.admin, self.now(), self.profile)
         with self.store.transaction(write=writes) as c:
-            payload = handler(ctx, c, body)
+            payload = self._run(parts[1], handler, ctx, c, body, events)
         answer = envelope(payload, request_id=request_id)
         if parts[1] in self.profile.size_limited and len(answer) > api.R.RESPONSE_MAX_BYTES:
             raise ApiError(E.RESPONSE_TOO_LARGE, "response over 1 MB; ask for a smaller page")
@@ -403,10 +417,25 @@ class Emulator:
             if handler is None:
                 raise ApiError(E.BAD_RESOURCE, f"unknown control /emulator/{name}")
             ctx = api.Ctx(self.sdkappid, self.admin, self.now(), self.profile)
+            events: list = []
             with self.store.transaction(write=True) as c:
-                return 200, envelope(handler(ctx, c, body))
+                answer = envelope(self._run(name, handler, ctx, c, body, events))
+            if events and self.callbacks is not None:
+                self.callbacks.deliver(events)
+            return 200, answer
         except ApiError as exc:
             return 200, envelope(error=exc)
+
+    def _run(
+        self, command: str, handler: Any, ctx: Any, c: Any, body: dict, events: list | None
+    ) -> dict:
+        """Run a handler; with callbacks on, collect the ones it fires."""
+        if self.callbacks is None or events is None:
+            return handler(ctx, c, body)
+        before = self.callbacks.before(command, c, body, ctx.now)
+        payload = handler(ctx, c, body)
+        events.extend(self.callbacks.after(command, c, body, payload, before, ctx.now))
+        return payload
 
 
 def _drop_trailing_commas(text: str) -> str:
@@ -482,12 +511,18 @@ def create_app(
     seed: int | None = None,
     stall_s: float = 30.0,
     profile: str = "default",
+    callback_url: str | None = None,
+    callback_token: str | None = None,
+    callback_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
     """A Tencent Chat REST emulator with its state in the SQLite file ``db_path``.
 
     ``app.state.emulator`` is the :class:`Emulator`, ``app.state.store`` its
     :class:`EmulatorStore`. ``profile`` is ``"default"`` (the seed pages) or ``"latest"``
-    (the strictest documented reading; see ``reconciler.emulator.profiles``). The store is
+    (the strictest documented reading; see ``reconciler.emulator.profiles``). With
+    ``callback_url`` the documented callbacks are sent there (``reconciler.emulator.callbacks``;
+    signed with ``callback_token`` when given; ``callback_transport`` delivers them in-process,
+    e.g. ``httpx.ASGITransport`` of the receiver). The store is
     closed when the app's lifespan ends (servers); an
     app used through ``httpx.ASGITransport`` keeps it open until the process exits.
     """
@@ -504,6 +539,17 @@ def create_app(
         seed=seed,
         stall_s=stall_s,
         profile=profile,
+        callbacks=(
+            CallbackSender(
+                callback_url,
+                sdkappid=sdkappid,
+                admin=admin,
+                token=callback_token,
+                transport=callback_transport,
+            )
+            if callback_url
+            else None
+        ),
     )
 
     @asynccontextmanager

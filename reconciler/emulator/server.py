@@ -77,6 +77,8 @@ def serve(
     profile: str = "default",
     access_log: bool = False,
     announce: Callable[[str], None] | None = None,
+    callback_url: str | None = None,
+    callback_token: str | None = None,
 ) -> None:
     """Serve the emulator with uvicorn on ``host:port`` until interrupted.
 
@@ -84,6 +86,8 @@ def serve(
     the SQLite file ``db`` and survives restarts. ``secret_key`` verifies UserSigs. ``profile``:
     ``"default"`` or ``"latest"`` (``reconciler.emulator.profiles``). ``announce`` receives the
     address once it is bound; with ``access_log`` every request is a line on stderr.
+    ``callback_url``: where to send the documented callbacks (signed with ``callback_token``
+    when given).
     """
     import uvicorn
 
@@ -97,6 +101,8 @@ def serve(
         fault_rate=fault_rate,
         seed=seed,
         profile=profile,
+        callback_url=callback_url,
+        callback_token=callback_token,
     )
     if access_log:
         app = AccessLog(app, lambda line: print(line, file=sys.stderr, flush=True))

@@ -159,6 +159,9 @@ MAX_DISTINCT_MARKS = 10
 MAX_ACCOUNTS_PER_MARK = 1000
 SPECIAL_MARKS = frozenset({500, 600})
 HIDDEN_MARK = 600  # seed 000: its members are left out of get_members unless asked for by it
+# Mark 500 keeps a member online through disconnections, for at most three days (seed page).
+MARK_ALWAYS_ONLINE = 500
+MARK_500_HOLD_S = 3 * 86400
 MIN_CUSTOM_MARK = 1000
 # AVChatRoom admins (modify_admin, CN-102857): at most 5 per group.
 MAX_AVCHATROOM_ADMINS = 5

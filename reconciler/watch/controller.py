@@ -1,0 +1,433 @@
+"""The controller: callbacks in, per-group reconciles out, a full resync now and then.
+
+Callbacks only enqueue (so they are answered at once); one worker does the work in batches:
+
+    callback ─▶ on_event ─▶ dirty[group] (coalesced for ``coalesce_s``) ─┐
+                         └▶ marks[group][account] (``marks_window_s``) ──┼─▶ batch: take the app
+    every ``resync_s`` ─────────────────────────────────────────────────┘    lock, observe + plan
+                                                                              + apply each due
+                                                                              group, release
+
+A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
+``protect``); a refused group is left until the config changes; ``state: absent`` groups are
+never destroyed here. An event for a group being reconciled makes it due again afterwards.
+A failed call is retried by the client; a group that still fails waits for the next resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from reconciler import engine
+from reconciler.config import Config
+from reconciler.errors import LockError, ReconcilerError
+from reconciler.plan import Operation, Plan
+from reconciler.state import LOCK_GROUP_ID, Group, GroupType, utc_text
+from reconciler.tim.callbacks import GroupEvent
+from reconciler.tim.calls import ChangeMarks
+from reconciler.tim.client import TimClient
+from reconciler.tim.errors import MALFORMED, TimError
+from reconciler.tim.limits import BATCH, MARK_500_HOLD_S, MARK_ALWAYS_ONLINE, chunks
+from reconciler.watch.metrics import Metrics
+
+log = logging.getLogger("reconciler.watch")
+
+COALESCE_S = 0.5  # events of one group this close together make one reconcile
+MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
+# Mark 500 lasts three days: set it again well before it lapses.
+MARK_500_REFRESH_S = MARK_500_HOLD_S * 5 // 6
+
+
+@dataclass
+class Dirty:
+    first: float  # monotonic time of the first event not yet reconciled
+    due: float
+    triggers: set[str] = field(default_factory=set)
+
+
+def declared_marks(group: Group) -> dict[str, list[int]]:
+    """account -> the marks the config gives it."""
+    per_account: dict[str, list[int]] = {}
+    for mark, accounts in sorted((group.marks or {}).items()):
+        for account in accounts:
+            per_account.setdefault(account, []).append(mark)
+    return per_account
+
+
+class Controller:
+    def __init__(
+        self,
+        config: Config,
+        session: engine.Session,
+        metrics: Metrics,
+        *,
+        resync_s: float = 600.0,
+        dry_run: bool = False,
+        coalesce_s: float = COALESCE_S,
+        marks_window_s: float = MARKS_WINDOW_S,
+        clock=time.monotonic,
+    ) -> None:
+        self.session = session
+        self.metrics = metrics
+        self.resync_s = resync_s
+        self.dry_run = dry_run
+        self.coalesce_s = coalesce_s
+        self.marks_window_s = marks_window_s
+        self._clock = clock
+        self.dirty: dict[str, Dirty] = {}
+        self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
+        self.marks_due: dict[str, float] = {}
+        self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
+        self.running: set[str] = set()
+        self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
+        self.last_resync: float | None = None  # wall time
+        self.last_reload_error: str | None = None
+        self._next_resync = clock()  # a resync at start: catch up with what happened meanwhile
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._use(config)
+
+    # -- config ---------------------------------------------------------------------------
+    def _use(self, config: Config) -> None:
+        self.config = config
+        self.options = engine.PlanOptions.of(config)
+        self.desired = {g.id: g for g in config.groups}
+        self.marks_of = {
+            g.id: declared_marks(g)
+            for g in config.groups
+            if g.type is GroupType.AVChatRoom and g.marks and g.state == "present"
+        }
+
+    def reload(self, config: Config) -> None:
+        """Use a new, valid config from now on; ReconcilerError when it cannot be used here."""
+        if config.app != self.config.app:
+            raise ReconcilerError(
+                "the app section changed; the new config is not used. Restart watch to apply "
+                "a change of app, endpoint or credentials."
+            )
+        changed = config.digest != self.config.digest
+        self._use(config)
+        self.last_reload_error = None
+        if changed:
+            self.refused.clear()  # a refused group is tried again under the new config
+            self._next_resync = self._clock()
+            self._wake.set()
+
+    @property
+    def client(self) -> TimClient:
+        return self.session.client
+
+    def depth(self) -> int:
+        return len(self.dirty) + sum(len(m) for m in self.marks.values())
+
+    # -- events ---------------------------------------------------------------------------
+    def on_event(self, event: GroupEvent, received: float | None = None) -> str:
+        """Queue the work an event calls for; return the outcome to count it under."""
+        now = self._clock() if received is None else received
+        gid = event.group_id
+        if gid == LOCK_GROUP_ID:
+            return "lock"  # the app lock's own group (this watch's, or an apply's)
+        want = self.desired.get(gid)
+        if want is None:
+            return "undeclared"
+        if want.state == "absent":
+            return "absent"
+        if event.kind == "offline":
+            for account in event.accounts:  # marks vanish with the member; nothing to renew
+                self.mark500.pop((gid, account), None)
+            return "ignored"
+        if event.kind == "online":
+            per_account = self.marks_of.get(gid, {})
+            wanted = [a for a in event.accounts if a in per_account]
+            if not wanted:
+                return "ignored"
+            pending = self.marks.setdefault(gid, {})
+            for account in wanted:
+                pending.setdefault(account, now)
+            self.marks_due.setdefault(gid, now + self.marks_window_s)
+            self._wake.set()
+            return "queued"
+        if self.refused.get(gid) == self.config.digest:
+            return "refused_earlier"
+        work = self.dirty.get(gid)
+        if work is None:
+            work = self.dirty[gid] = Dirty(now, now + self.coalesce_s)
+        work.triggers.add(event.command)
+        self._wake.set()
+        return "queued"
+
+    # -- the worker ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _renewals_due(self) -> None:
+        wall = time.time()
+        for (gid, account), when in list(self.mark500.items()):
+            if when <= wall and gid in self.marks_of:
+                del self.mark500[(gid, account)]
+                self.marks.setdefault(gid, {}).setdefault(account, self._clock())
+                self.marks_due.setdefault(gid, self._clock())
+
+    def _next_due(self) -> float:
+        times = [self._next_resync]
+        times += [w.due for g, w in self.dirty.items() if g not in self.running]
+        times += [t for g, t in self.marks_due.items() if g not in self.running]
+        if self.mark500:
+            wall_next = min(self.mark500.values())
+            times.append(self._clock() + max(0.0, wall_next - time.time()))
+        return min(times)
+
+    async def run(self) -> None:
+        """Work until ``stop``; the batch in flight is finished first."""
+        while not self._stopping:
+            self._renewals_due()
+            wait = self._next_due() - self._clock()
+            if wait > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 1.0))
+                except TimeoutError:
+                    pass
+                continue
+            await self.batch()
+
+    async def batch(self) -> None:
+        """One batch: a resync when due, else every group and marks batch that is due."""
+        now = self._clock()
+        if now >= self._next_resync:
+            await self._locked(self._resync)
+            return
+        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
+        marks = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
+        for gid in groups:
+            del self.dirty[gid]
+        taken = {}
+        for gid in marks:
+            del self.marks_due[gid]
+            taken[gid] = self.marks.pop(gid, {})
+        if not groups and not taken:
+            return
+
+        async def work() -> None:
+            await asyncio.gather(
+                *(self._reconcile_group(gid, w) for gid, w in groups.items()),
+                *(self._set_marks(gid, entries) for gid, entries in taken.items()),
+            )
+
+        self.running.update(groups)
+        self.running.update(taken)
+        try:
+            if not await self._locked(work):
+                for gid, w in groups.items():  # not done: due again after a pause
+                    again = self.dirty.setdefault(gid, Dirty(w.first, now))
+                    again.first, again.due = min(again.first, w.first), self._clock() + 5
+                    again.triggers |= w.triggers
+                for gid, entries in taken.items():
+                    self.marks.setdefault(gid, {}).update(entries)
+                    self.marks_due[gid] = self._clock() + 5
+        finally:
+            self.running.difference_update(groups)
+            self.running.difference_update(taken)
+
+    async def _locked(self, work) -> bool:
+        """Run ``work`` under the app lock (no lock in a dry run); False if it could not be
+        taken."""
+        if self.dry_run:
+            await work()
+            return True
+        try:
+            async with self.session.app_lock("watch"):
+                await work()
+        except LockError as err:
+            log.warning("%s", err)
+            self.metrics.reconciles.labels("batch", "lock_timeout").inc()
+            return False
+        except ReconcilerError as err:
+            log.error("%s", err.report())
+            return False
+        return True
+
+    # -- reconciling ------------------------------------------------------------------------------
+    async def _resync(self) -> None:
+        """A full plan and apply of every declared group, under the same guards."""
+        started = self._clock()
+        self._next_resync = started + self.resync_s
+        # What is queued now is covered by this resync (it observes after this point).
+        covered = self.dirty
+        self.dirty = {}
+        marks, self.marks, self.marks_due = self.marks, {}, {}
+        groups = [g for g in self.config.groups if g.state == "present"]
+        try:
+            plan = await engine.plan_groups(self.client, groups, self.options)
+            outcome, calls = await self._carry_out(plan, "resync")
+        except ReconcilerError as err:
+            outcome, calls = "failed", 0
+            log.error("resync failed: %s", err.report())
+        self.last_resync = time.time()
+        finished = self._clock()
+        if outcome in ("applied", "converged"):
+            for w in covered.values():
+                self.metrics.latency.observe(finished - w.first)
+            for entries in marks.values():
+                for first in entries.values():
+                    self.metrics.latency.observe(finished - first)
+        self._log("resync", f"{len(groups)} groups", outcome, calls, started)
+
+    async def _reconcile_group(self, gid: str, work: Dirty) -> None:
+        started = self._clock()
+        trigger = ",".join(sorted(work.triggers))
+        want = self.desired.get(gid)
+        if want is None or want.state != "present":
+            return  # the config changed meanwhile
+        try:
+            plan = await engine.plan_groups(self.client, [want], self.options)
+            outcome, calls = await self._carry_out(plan, "callback")
+        except ReconcilerError as err:
+            outcome, calls = "failed", 0
+            log.error("group %s: %s", gid, err.report())
+        if outcome in ("applied", "converged", "dry_run"):
+            self.metrics.latency.observe(self._clock() - work.first)
+        self._log(trigger, gid, outcome, calls, started)
+
+    async def _carry_out(self, plan: Plan, trigger: str) -> tuple[str, int]:
+        """Apply the safe part of ``plan``; return the outcome and the calls made."""
+        label = "resync" if trigger == "resync" else "callback"
+        stopped = {c.group_id for c in plan.changes if c.errors}
+        for error in plan.errors:
+            log.error("not applied: %s", error)
+        if plan.errors and not stopped:  # app-wide (missing accounts): nothing is safe
+            self.metrics.reconciles.labels(label, "invalid").inc()
+            return "invalid", 0
+        for refusal in plan.blocking():
+            stopped.add(refusal.group)
+            if self.refused.get(refusal.group) != self.config.digest:
+                self.refused[refusal.group] = self.config.digest
+                self.metrics.refusals.labels("guard").inc()
+                log.warning(
+                    "refused: group %s: %s; left as it is until the config changes "
+                    "(watch never forces a guard)",
+                    refusal.group,
+                    refusal.reason,
+                )
+        operations = [op for op in plan.operations if op.group not in stopped]
+        destroys = {op.group for op in operations if op.step == "destroy"}
+        operations = [op for op in operations if op.group not in destroys]  # never destroys
+        drifted = {op.group for op in operations if op.group}
+        refused_now = {r.group for r in plan.blocking()}
+        for change in plan.changes:  # no longer refused (the live state moved): forget it
+            if change.group_id not in refused_now:
+                self.refused.pop(change.group_id, None)
+        if stopped and not operations:
+            outcome = "refused" if any(self.refused.get(g) for g in stopped) else "invalid"
+            self.metrics.reconciles.labels(label, outcome).inc()
+            return outcome, 0
+        if not operations:
+            self.metrics.reconciles.labels(label, "converged").inc()
+            return "converged", 0
+        self.metrics.drift_found.inc(len(drifted))
+        if self.dry_run:
+            log.info(
+                "dry run: would make %d call(s) for %s: %s",
+                len(operations),
+                ", ".join(sorted(drifted)) or "the app",
+                ", ".join(f"{api} x{n}" for api, n in _by_api(operations).items()),
+            )
+            self.metrics.reconciles.labels(label, "dry_run").inc()
+            return "dry_run", 0
+        result = await engine.apply_operations(self.client, operations)
+        failed = {f.group for f in [*result.failures, *result.item_failures]}
+        for f in [*result.failures, *result.item_failures]:
+            log.error(
+                "failed: group %s %s: %s (tried again at the next resync)",
+                f.group,
+                f.api,
+                f.message,
+            )
+        self.metrics.drift_fixed.inc(len(drifted - failed))
+        outcome = "applied" if result.ok else "failed"
+        if stopped:
+            outcome = "partial"
+        self.metrics.reconciles.labels(label, outcome).inc()
+        return outcome, result.calls_done
+
+    async def _set_marks(self, gid: str, entries: dict[str, float]) -> None:
+        """Set the declared marks of the members of ``gid`` that came online."""
+        started = self._clock()
+        per_account = self.marks_of.get(gid, {})
+        wanted = {a: per_account[a] for a in sorted(entries) if a in per_account}
+        if not wanted:
+            return
+        operations = [
+            Operation(gid, "set_marks", ChangeMarks(gid, dict(batch)))
+            for batch in chunks(sorted(wanted.items()), BATCH[ChangeMarks.api])
+        ]
+        if self.dry_run:
+            log.info("dry run: would set marks of %d member(s) of %s", len(wanted), gid)
+            self.metrics.reconciles.labels("marks", "dry_run").inc()
+            self._log("online", gid, "dry_run", 0, started)
+            return
+        done: list[str] = []
+        failed = 0
+
+        async def send(op: Operation) -> None:
+            nonlocal failed
+            try:
+                outcome = await self.client.perform(op.request)
+            except (TimError, *MALFORMED) as err:
+                # All of them went offline again, or the call failed after the client's
+                # retries: the next resync sets what is still missing.
+                failed += 1
+                log.warning("marks of %s not set: %s", gid, err)
+                return
+            done.extend(a for a in op.request.marks if a not in outcome.offline)
+
+        await asyncio.gather(*(send(op) for op in operations))
+        finished = self._clock()
+        for account in done:
+            self.metrics.latency.observe(finished - entries[account])
+            if MARK_ALWAYS_ONLINE in wanted[account]:
+                self.mark500[(gid, account)] = time.time() + MARK_500_REFRESH_S
+        self.metrics.marks_set.inc(len(done))
+        outcome = "failed" if failed else "applied"
+        self.metrics.reconciles.labels("marks", outcome).inc()
+        self._log("online", gid, outcome, len(operations), started, members=len(done))
+
+    def _log(
+        self, trigger: str, group: str, outcome: str, calls: int, started: float, **extra: object
+    ) -> None:
+        latency_ms = round((self._clock() - started) * 1000, 1)
+        fields = {
+            "group": group,
+            "trigger": trigger,
+            "calls": calls,
+            "outcome": outcome,
+            "latency_ms": latency_ms,
+            **extra,
+        }
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.info("reconcile %s", text, extra={"fields": {"event": "reconcile", **fields}})
+
+    def health(self) -> dict:
+        return {
+            "status": "ok",
+            "config_loaded": True,
+            "config_digest": self.config.digest,
+            "groups": len(self.desired),
+            "dry_run": self.dry_run,
+            "last_resync": utc_text(int(self.last_resync)) if self.last_resync else None,
+            "queue_depth": self.depth(),
+            "running": len(self.running),
+            "refused_groups": sorted(self.refused),
+            "last_reload_error": self.last_reload_error,
+        }
+
+
+def _by_api(operations: list[Operation]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in operations:
+        counts[op.api] = counts.get(op.api, 0) + 1
+    return dict(sorted(counts.items()))
