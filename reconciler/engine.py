@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reconciler import connect, fmt, planfile, render
 from reconciler.apply import ApplyResult, Progress, execute
-from reconciler.config import Config, load_config, render_sources
+from reconciler.config import Config, config_roots, json_schema, load_config, render_sources
 from reconciler.config.issues import did_you_mean
 from reconciler.config.models import AppConfig
 from reconciler.connect import embedded_emulator, local_db_path, make_client
@@ -43,6 +43,8 @@ __all__ = [
     "describe_endpoint",
     "embedded_emulator",
     "export",
+    "config_roots",
+    "json_schema",
     "load_config",
     "lock_holder",
     "read_plan",

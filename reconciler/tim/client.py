@@ -64,7 +64,7 @@ from reconciler.tim.limits import (
     Limits,
     chunks,
 )
-from reconciler.tim.transport import Answer, HttpxTransport
+from reconciler.tim.transport import Answer, HttpxTransport, RestTransport
 
 if TYPE_CHECKING:
     from reconciler.tim.calls import Outcome, Request
@@ -130,6 +130,9 @@ _THIRD_PARTY_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "httpcore.socks",
+    # The transport for real endpoints (reconciler.tim.transport).
+    "aiohttp.client",
+    "aiohttp.internal",
 )
 
 
@@ -208,11 +211,14 @@ def _encode(body: dict[str, Any] | None) -> bytes:
 def _certificate_failure(exc: BaseException) -> str | None:
     """The reason a certificate was refused, when that is what ``exc`` (a connect error) is."""
     seen: BaseException | None = exc
-    while seen is not None:
+    found: BaseException | None = None
+    while seen is not None:  # the innermost one says why (aiohttp wraps ssl's own error)
         if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or str(seen)
+            found = seen
         seen = seen.__cause__ or seen.__context__
-    return None
+    if found is None:
+        return None
+    return getattr(found, "verify_message", None) or str(found)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -261,7 +267,7 @@ class TimClient:
         admin: str,
         secret_key: str,
         base_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | RestTransport | HttpxTransport | None = None,
         rate_limit: float = DEFAULT_RATE,
         rate_limits: dict[str, float] | None = None,
         limits: Limits | None = None,
@@ -312,11 +318,11 @@ class TimClient:
         install_log_redaction()
         # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost CPU on
         # every call, and none of it is used here): a transport posts the call.
-        self._transport = (
-            HttpxTransport.for_endpoint(self._base_url)
-            if transport is None
-            else HttpxTransport(transport)
-        )
+        self._transport: RestTransport | HttpxTransport
+        if transport is None or isinstance(transport, RestTransport | HttpxTransport):
+            self._transport = transport or RestTransport()
+        else:
+            self._transport = HttpxTransport(transport)
         self._query: _Secret | None = None  # the query parameters, made with:
         self._query_made_with: _Secret | None = None
 

@@ -1,0 +1,251 @@
+"""`reconciler apply`: the prompt, the progress display and the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import click
+
+from reconciler import engine
+from reconciler.cli.base import (
+    EXIT_ERROR,
+    Exit,
+    cli,
+    echo_err,
+    exclude_option,
+    load,
+    only_option,
+    options,
+    output,
+    show_plan,
+    values_option,
+    var_option,
+)
+from reconciler.engine import Selection
+from reconciler.errors import UsageError
+from reconciler.render import learned_lines, summary_line
+
+
+def _progress(total: int):
+    """A progress bar on a terminal; a log line every few seconds otherwise; nothing with -q."""
+    if output["quiet"]:
+        return None, lambda op, ok: None
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task) -> Text:
+                return Text(f"{task.speed or 0:.0f} calls/s")
+
+        bar = Progress(
+            TextColumn("applying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Rate(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        task = bar.add_task("apply", total=total)
+        return bar, lambda op, ok: bar.advance(task)
+    state = {"done": 0, "last": time.monotonic(), "start": time.monotonic()}
+
+    def step(op, ok):
+        state["done"] += 1
+        now = time.monotonic()
+        if now - state["last"] >= 5 or state["done"] == total:
+            rate = state["done"] / max(now - state["start"], 1e-9)
+            eta = (total - state["done"]) / rate if rate else 0
+            echo_err(f"applied {state['done']}/{total} calls ({rate:.0f} calls/s, ETA {eta:.0f} s)")
+            state["last"] = now
+
+    return None, step
+
+
+async def _execute(session, operations, started: float, view: dict, fmt: str = "text") -> None:
+    bar, step = _progress(len(operations))
+    if bar is not None:
+        with bar:
+            result = await session.apply(operations, step)
+    else:
+        result = await session.apply(operations, step)
+    for note in result.pending_marks:
+        echo_err(f"pending: {note}")
+    for line in learned_lines(session.client.limits, operations):
+        echo_err(line)
+    for f in [*result.failures, *result.item_failures]:
+        echo_err(f"FAILED group {f.group or '(app)'} {f.api}: {f.message}")
+    seconds, retries = time.monotonic() - started, session.client.stats.retries
+    if fmt == "json":
+        doc = result.document(
+            app=view["app"], endpoint=view["endpoint"], seconds=seconds, retries=retries
+        )
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        if not output["quiet"]:
+            for line in result.group_lines():
+                click.echo(line)
+        status = "Apply complete" if result.ok else "Apply finished with failures"
+        click.echo(
+            f"{status}: {result.calls_done} call(s) in {seconds:.1f} s, {retries} retried, "
+            f"{len(result.failures) + len(result.item_failures)} failed, "
+            f"{result.skipped} skipped after a failure in their group."
+        )
+    if not result.ok:
+        raise Exit(
+            EXIT_ERROR, "Re-run apply after fixing the cause: it continues where it stopped."
+        )
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(exists=True))
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A plan saved by plan --out.",
+)
+@options(var_option, values_option, only_option, exclude_option)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the result as one JSON document on stdout (the plan goes to stderr).",
+)
+@click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
+@click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 1024),
+    help="Calls in flight at most, per API (default 16).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the app's lock while another apply holds it.",
+)
+def apply(
+    path,
+    plan_file,
+    var,
+    values,
+    only,
+    exclude,
+    auto_approve,
+    fmt,
+    allow_destroy,
+    force,
+    parallelism,
+    lock_timeout,
+):
+    """Make the live app match the config (or execute a saved plan exactly)."""
+    started = time.monotonic()
+
+    def waiting(lease) -> None:
+        echo_err(
+            f"Waiting for the app lock, held by {lease.describe(time.time())} "
+            f"(up to {lock_timeout:g} s)..."
+        )
+
+    def session(app, base_dir):
+        return engine.Session(
+            app,
+            base_dir,
+            parallelism=parallelism,
+            lock_timeout_s=lock_timeout,
+            on_lock_wait=waiting,
+        )
+
+    if plan_file:
+        given = [
+            flag
+            for flag, used in (
+                ("--group", only),
+                ("--exclude-group", exclude),
+                ("--var", var),
+                ("--values", values),
+                ("--force", force),
+            )
+            if used
+        ]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} cannot be combined with --plan: a saved plan is applied "
+                "exactly as it was made and reviewed. Make a new plan with these options instead."
+            )
+        saved = engine.read_plan(plan_file, load(path, var, values) if path else None)
+        if saved.view is not None:
+            view = saved.view
+            show_plan(view, err=fmt == "json")
+        else:  # a plan file from before views were saved: it still applies
+            view = {"app": saved.app.sdkappid, "endpoint": saved.app.endpoint}
+            echo_err(f"App {view['app']} at {view['endpoint']}")
+        for refusal in saved.forced:
+            echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
+        engine.refuse_destroys(saved.destroys(), allow_destroy)
+
+        async def run_saved() -> None:
+            async with session(saved.app, saved.base_dir) as s:
+                await s.check_fresh(saved)
+                await _execute(s, saved.operations, started, view, fmt)
+
+        asyncio.run(run_saved())
+        return
+    config = load(path or ".", var, values)
+    groups = engine.select(config.groups, Selection(list(only), list(exclude)))
+
+    async def run() -> None:
+        async with session(config.app, config.base_dir) as s:
+            the_plan = await s.plan(groups, engine.PlanOptions.of(config))
+            view = engine.plan_view(config, the_plan)
+            show_plan(view, err=fmt == "json")
+            the_plan.raise_if_unsafe(force)
+            if not the_plan.has_changes:
+                if fmt == "json":
+                    await _execute(s, [], started, view, fmt)
+                return
+            engine.refuse_destroys(the_plan.destroys(), allow_destroy)
+            if not auto_approve:
+                await _confirm(view)
+            await _execute(s, the_plan.operations, started, view, fmt)
+
+    asyncio.run(run())
+
+
+async def _confirm(view: dict) -> None:
+    """Terraform's habit: on a terminal, only the word yes applies; nowhere else is asked."""
+    if not sys.stdin.isatty():
+        raise Exit(
+            EXIT_ERROR,
+            "Not applied: no terminal to confirm on. Review the plan and pass "
+            "--auto-approve, or save it with plan --out and use apply --plan.",
+        )
+    if output["quiet"]:  # what is about to change, even in a quiet run
+        echo_err(f"App {view['app']} at {view['endpoint']}\n{summary_line(view)}")
+    question = (
+        f"Apply these changes to app {view['app']} at {view['endpoint']}?\n"
+        "  Only 'yes' will be accepted to approve.\n\n  Enter a value"
+    )
+    answer = await asyncio.to_thread(
+        click.prompt, question, default="", show_default=False, err=True
+    )
+    if answer.strip() != "yes":
+        raise Exit(EXIT_ERROR, "Not applied: only 'yes' approves.")

@@ -1,0 +1,188 @@
+"""The commands that read: validate, plan, show, export, lock, render, fmt, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import click
+
+from reconciler import engine
+from reconciler.cli.base import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    Exit,
+    cli,
+    echo_err,
+    exclude_option,
+    load,
+    only_option,
+    options,
+    output,
+    path_argument,
+    show_plan,
+    values_option,
+    var_option,
+    variables,
+)
+from reconciler.engine import Selection
+from reconciler.errors import UsageError
+from reconciler.render import learned_lines, render_json, render_markdown, summary_line
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@options(var_option, values_option)
+@click.option(
+    "--discover",
+    is_flag=True,
+    help="Take PATHS as changed files and check the configs they belong to (pre-commit).",
+)
+def validate(paths, var, values, discover) -> None:
+    """Check config files or directories offline: syntax, types, limits, group-type rules."""
+    roots = engine.config_roots(list(paths)) if discover else list(paths) or ["."]
+    if discover and not roots:
+        click.echo("No config among the given files.")
+    for root in roots:
+        config = load(root, var, values)
+        members = sum(g.member_count() for g in config.groups)
+        where = f" ({root})" if len(roots) > 1 or discover else ""
+        click.echo(
+            f"OK{where}: {len(config.groups)} group(s), {members} membership(s) "
+            f"in {len(config.files)} file(s)."
+        )
+
+
+@cli.command()
+@options(path_argument, var_option, values_option, only_option, exclude_option)
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False), help="Save the plan for apply --plan."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--force", is_flag=True, help="Save the plan even when a removal guard refuses it.")
+def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -> None:
+    """Show what apply would change, how many API calls it takes, and what is refused."""
+    config = load(path, var, values)
+    selection = Selection(list(only), list(exclude))
+    if out:
+        engine.check_writable(out)
+    the_plan = asyncio.run(engine.plan(config, selection))
+    view = engine.plan_view(config, the_plan)
+    if fmt == "json":
+        click.echo(render_json(view))
+    elif fmt == "markdown":
+        click.echo(render_markdown(view, None))
+    elif output["quiet"]:
+        click.echo(summary_line(view))
+    else:
+        show_plan(view)
+    for line in learned_lines(the_plan.limits, []):
+        echo_err(line)
+    the_plan.raise_if_unsafe(force)
+    if out:
+        engine.save_plan(out, the_plan, config, selection, forced=force)
+        if not output["quiet"]:
+            echo_err(f"Saved the plan to {out}; apply it with: reconciler apply --plan {out}")
+    if detailed_exitcode and the_plan.has_changes:
+        raise Exit(EXIT_CHANGES)
+
+
+@cli.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def show(plan_file, fmt) -> None:
+    """Show a plan saved by plan --out, without calling the API."""
+    view = engine.saved_view(engine.read_plan(plan_file))
+    if fmt == "json":
+        click.echo(render_json(view))
+    elif fmt == "markdown":
+        click.echo(render_markdown(view, None))
+    else:
+        show_plan(view)
+
+
+@cli.command()
+@options(path_argument, var_option, values_option)
+@click.option(
+    "--group", "only", multiple=True, metavar="ID", help="Export this group (repeatable)."
+)
+@click.option("--all", "all_groups", is_flag=True, help="Export every group of the app.")
+@click.option(
+    "--output", "-o", type=click.Path(), help="A file, or a directory for one file per type."
+)
+def export(path, var, values, only, all_groups, output) -> None:
+    """Write config YAML for live groups, so existing groups can be adopted."""
+    if not only and not all_groups:
+        raise UsageError("Say which groups to export: --group ID (repeatable) or --all.")
+    config = load(path, var, values)
+    for line in asyncio.run(engine.export(config, list(only) or None, output)):
+        echo_err(line)
+
+
+@cli.command("lock")
+@options(path_argument, var_option, values_option)
+@click.option(
+    "--break", "break_it", is_flag=True, help="Remove the lock, whoever holds it (a dead run's)."
+)
+def lock_command(path, var, values, break_it) -> None:
+    """Show who holds the app's lock (apply takes it while it writes), or break it."""
+    config = load(path, var, values)
+    lease = asyncio.run(engine.lock_holder(config, break_it=break_it))
+    if lease is None:
+        click.echo("The app lock is free.")
+    else:
+        verb = "Broke the lock held by" if break_it else "The app is locked by"
+        click.echo(f"{verb} {lease.describe(time.time())}.")
+
+
+@cli.command("render")
+@options(path_argument, var_option, values_option)
+def render_command(path, var, values) -> None:
+    """Print the config with its templates expanded (for review and other validators)."""
+    for file, text in engine.rendered(path, variables(var), list(values)).items():
+        click.echo(f"--- # {file}")
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+def fmt_command(paths, check) -> None:
+    """Rewrite config files in one canonical layout, keeping comments (templates are skipped)."""
+    outcomes = engine.format_files(list(paths), check=check)
+    changed = [o.path for o in outcomes if o.changed]
+    for path in changed:
+        click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    if not output["quiet"]:
+        verb = "to reformat" if check else "reformatted"
+        click.echo(f"{len(changed)} of {len(outcomes)} file(s) {verb}.")
+    if check and changed:
+        raise Exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
+)
+def schema(output) -> None:
+    """Print the JSON Schema of the config format (for editors and CI)."""
+    text = json.dumps(engine.json_schema(), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text)
+    else:
+        click.echo(text, nl=False)

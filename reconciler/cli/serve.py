@@ -1,0 +1,146 @@
+"""The long-running commands: `reconciler watch` and `reconciler emulator serve`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from reconciler.cli.base import (
+    cli,
+    load,
+    options,
+    path_argument,
+    values_option,
+    var_option,
+)
+from reconciler.errors import UsageError
+
+
+@cli.command()
+@options(path_argument, var_option, values_option)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8788",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to receive the vendor's callbacks (and serve /healthz, /metrics).",
+)
+@click.option(
+    "--resync",
+    type=click.FloatRange(1),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between full resyncs (a plan and apply of every group, same guards).",
+)
+@click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
+@click.option(
+    "--insecure-no-callback-auth",
+    is_flag=True,
+    help="Accept unsigned callbacks when no callback token is set (loopback only, for tests).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the app's lock while an apply holds it.",
+)
+def watch(
+    path, var, values, listen, resync, dry_run, insecure_no_callback_auth, log_format, lock_timeout
+) -> None:
+    """Keep the app converged: reconcile the groups the vendor's callbacks name, set AVChatRoom
+    marks as members come online, and resync everything periodically."""
+    from reconciler import watch as watching
+
+    host, port = watching.parse_listen(listen)
+    options = watching.WatchOptions(
+        host=host,
+        port=port,
+        resync_s=resync,
+        dry_run=dry_run,
+        insecure_no_callback_auth=insecure_no_callback_auth,
+        log_format=log_format,
+        lock_timeout_s=lock_timeout,
+    )
+    watching.run(lambda: load(path, var, values), [Path(path), *map(Path, values)], options)
+
+
+@cli.group()
+def emulator() -> None:
+    """The local Tencent Chat REST emulator."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--db", default=".reconciler/emulator.sqlite3", show_default=True, type=click.Path())
+@click.option("--sdkappid", required=True, type=int)
+@click.option("--admin", default="administrator", show_default=True)
+@click.option("--latency-ms", default=0.0, type=float, help="Delay every answer.")
+@click.option("--rate-limit", type=float, help="Calls per second per API; beyond it, error 60007.")
+@click.option(
+    "--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently."
+)
+@click.option("--seed", type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--profile",
+    type=click.Choice(["default", "latest"]),
+    default="default",
+    show_default=True,
+    help="Which reading of the docs to enforce: the seed pages, or the strictest current one.",
+)
+@click.option(
+    "--access-log", is_flag=True, help="One line per request on stderr (secrets redacted)."
+)
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    help="Send the documented callbacks there (signed when TIM_CALLBACK_TOKEN is set).",
+)
+def serve(
+    host,
+    port,
+    db,
+    sdkappid,
+    admin,
+    latency_ms,
+    rate_limit,
+    fault_rate,
+    seed,
+    profile,
+    access_log,
+    callback_url,
+) -> None:
+    """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
+    from reconciler.emulator.server import serve as run_server
+
+    key = os.environ.get("TIM_SECRET_KEY")
+    if not key:
+        raise UsageError("Set TIM_SECRET_KEY: the emulator verifies UserSigs with it.")
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    run_server(
+        host=host,
+        port=port,
+        db=db,
+        sdkappid=sdkappid,
+        admin=admin,
+        secret_key=key,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        fault_rate=fault_rate,
+        seed=seed,
+        profile=profile,
+        access_log=access_log,
+        announce=lambda url: click.echo(
+            f"Emulator of app {sdkappid} listening on {url} (state in {db}); "
+            "Ctrl-C stops it.\nIn a config: endpoint: " + url
+        ),
+        callback_url=callback_url,
+        callback_token=os.environ.get("TIM_CALLBACK_TOKEN") or None,
+    )
