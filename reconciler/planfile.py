@@ -9,7 +9,7 @@ groups again and refuses the plan if any fingerprint changed.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,8 @@ def document(
         "counts": plan.counts(),
         "calls_by_api": plan.calls_by_api(),
         "fingerprints": plan.fingerprints,
-        "scopes": {gid: asdict(scope) for gid, scope in plan.scopes.items()},
+        # Shallow: asdict() would deep-copy every scope's members (seconds at scale).
+        "scopes": {gid: vars(scope) for gid, scope in plan.scopes.items()},
         "groups": [_stale_check_entry(g) for g in desired if g.id in touched],
         "operations": [
             {

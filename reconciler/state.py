@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,18 @@ class Member(BaseModel):
     # Used only when the member is imported; never compared.
     join_time: int | None = None
     unread: int | None = None
+
+
+class LiveMember(NamedTuple):
+    """A member as observed: the managed values the API listed, checked. A plain type, not a
+    Member: a plan of a million memberships makes one for every member it looks at."""
+
+    account: str
+    role: Role
+    name_card: str
+    msg_flag: MsgFlag
+    muted_until: int
+    custom: dict[str, str | None]
 
 
 class Group(BaseModel):

@@ -3,11 +3,11 @@
 import pytest
 
 from reconciler.errors import ObserveError
-from reconciler.state import Member
+from reconciler.state import LiveMember
 from reconciler.tim.answers import LiveMembers, parse_group_info
 
 
-def test_live_members_are_members_on_lookup():
+def test_live_members_are_checked_members_on_lookup():
     live = LiveMembers(
         "g1",
         "get_group_info",
@@ -17,17 +17,11 @@ def test_live_members_are_members_on_lookup():
         ],
     )
     assert list(live) == ["a", "b"] and len(live) == 2 and "a" in live and "c" not in live
-    assert live["a"] == Member(
-        account="a", role="Admin", name_card="A", msg_flag="AcceptAndNotify", muted_until=7
-    )
-    assert live["b"] == Member(
-        account="b",
-        role="Member",
-        name_card="",
-        msg_flag="AcceptAndNotify",
-        muted_until=0,
-        custom={"k": "v"},
-    )
+    assert live["a"] == LiveMember("a", "Admin", "A", "AcceptAndNotify", 7, {})
+    assert live["b"] == LiveMember("b", "Member", "", "AcceptAndNotify", 0, {"k": "v"})
+    # Unusual values are checked as a Member's would be.
+    odd = LiveMembers("g1", "get_group_info", [{"Member_Account": "c", "MuteUntil": "9"}])
+    assert odd["c"].muted_until == 9
 
 
 def test_a_group_missing_from_the_answer_or_malformed_is_an_observe_error_naming_it():

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pydantic import ValidationError
 
 from reconciler.errors import ObserveError
-from reconciler.state import GroupType, Member, ObservedGroup, normalize_type
+from reconciler.state import GroupType, LiveMember, Member, ObservedGroup, normalize_type
 from reconciler.tim.errors import GROUP_GONE_CODES, MALFORMED
 
 
@@ -27,7 +27,6 @@ def _custom(items: list[dict] | None) -> dict[str, str | None]:
 # JoinTime, MsgSeq, LastSendMsgTime and the like are not kept: they change as members chat.
 _ROLES = {r: r for r in ("Owner", "Admin", "Member")}
 _MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
-_construct = Member.model_construct
 
 # (Role, NameCard, MsgFlag, MuteUntil, AppMemberDefinedData) as the API listed them.
 MemberRow = tuple[object, object, object, object, object]
@@ -35,15 +34,16 @@ MemberRow = tuple[object, object, object, object, object]
 MEMBER_ROW = ("role", "name_card", "msg_flag", "muted_until", "custom")
 
 
-def _member(account: str, row: MemberRow) -> Member:
+def _member(account: str, row: MemberRow) -> LiveMember:
     role, name_card, msg_flag, muted_until, custom = row
     role = _ROLES.get(role or "Member")
     msg_flag = _MSG_FLAGS.get(msg_flag or "AcceptAndNotify")
     name_card = "" if name_card is None else name_card
     muted_until = muted_until or 0
     if not (role and msg_flag and type(name_card) is str and type(muted_until) is int):
-        # Anything unusual (padded names, numbers as strings): a malformed one raises.
-        return Member(
+        # Anything unusual (padded names, numbers as strings): checked, and a malformed one
+        # raises.
+        m = Member(
             account=account,
             role=str(row[0] or "Member").strip() or "Member",
             name_card=name_card,
@@ -51,19 +51,15 @@ def _member(account: str, row: MemberRow) -> Member:
             muted_until=int(muted_until),
             custom=_custom(custom),
         )
+        return LiveMember(account, m.role, m.name_card, m.msg_flag, m.muted_until, m.custom)
     # Values already of the field types: no validation needed (validating is most of the cost).
-    return _construct(
-        account=account,
-        role=role,
-        name_card=name_card,
-        msg_flag=msg_flag,
-        muted_until=muted_until,
-        custom=_custom(custom) if custom else {},
+    return LiveMember(
+        account, role, name_card, msg_flag, muted_until, _custom(custom) if custom else {}
     )
 
 
-class LiveMembers(Mapping[str, Member]):
-    """A group's members as the API listed them, by account; a Member is made on lookup.
+class LiveMembers(Mapping[str, LiveMember]):
+    """A group's members as the API listed them, by account; a LiveMember is made on lookup.
 
     A plan reads every member of every declared group but looks closely only at those whose
     attributes the config declares: for the others the account is all it needs.
@@ -90,7 +86,7 @@ class LiveMembers(Mapping[str, Member]):
             raise malformed(group_id, api, ValueError("a Member_Account is not a string"))
         self._rows: dict[str, MemberRow] = rows
 
-    def __getitem__(self, account: str) -> Member:
+    def __getitem__(self, account: str) -> LiveMember:
         row = self._rows[account]
         try:
             return _member(account, row)

@@ -235,8 +235,8 @@ def _renamed(item: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
 
 
 def _normalize_member(member: dict[str, Any]) -> dict[str, Any]:
-    # Members come by the million: copy only the rare ones with an old field name.
-    if "ShutUpUntil" not in member:
+    # Members come by the million: copy only the rare ones with the old field name alone.
+    if "MuteUntil" in member or "ShutUpUntil" not in member:
         return member
     return _renamed(member, _MEMBER_RENAMES)
 
