@@ -63,6 +63,11 @@ class Request:
 
     @property
     def count(self) -> int:
+        """The accounts, members or marked members the call carries (1 when none)."""
+        for name in ("accounts", "members", "marks"):
+            items = getattr(self, name, None)
+            if isinstance(items, list | dict):
+                return len(items)
         return 1
 
     async def send(self, client: TimClient) -> Outcome:
@@ -169,10 +174,6 @@ class ImportMembers(Request):
     group_id: str
     members: list[Joiner]
 
-    @property
-    def count(self) -> int:
-        return len(self.members)
-
     async def send(self, client: TimClient) -> Outcome:
         items = []
         for m in self.members:
@@ -235,10 +236,6 @@ class ChangeMarks(Request):
     marks: dict[str, list[int]]
     delete: bool = False
 
-    @property
-    def count(self) -> int:
-        return len(self.marks)
-
     async def send(self, client: TimClient) -> Outcome:
         entries = [{"Member_Account": a, "Marks": m} for a, m in self.marks.items()]
         try:
@@ -269,10 +266,6 @@ class MuteMembers(Request):
     accounts: list[str]
     muted_until: int
 
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
-
     async def send(self, client: TimClient) -> Outcome:
         await client.forbid_send_msg(self.group_id, self.accounts, self.muted_until)
         return Outcome()
@@ -286,10 +279,6 @@ class ChangeAdmins(Request):
     group_id: str
     accounts: list[str]
     remove: bool = False
-
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
 
     async def send(self, client: TimClient) -> Outcome:
         await client.modify_admin(self.group_id, self.accounts, remove=self.remove)
@@ -306,10 +295,6 @@ class BanMembers(Request):
     accounts: list[str]
     banned_until: int
 
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
-
     async def send(self, client: TimClient) -> Outcome:
         await client.ban_group_member(self.group_id, self.accounts, self.banned_until)
         return Outcome()
@@ -321,10 +306,6 @@ class UnbanMembers(Request):
     group_id: str
     accounts: list[str]
 
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
-
     async def send(self, client: TimClient) -> Outcome:
         await client.unban_group_member(self.group_id, self.accounts)
         return Outcome()
@@ -335,10 +316,6 @@ class RemoveMembers(Request):
     api: ClassVar[str] = "delete_group_member"
     group_id: str
     accounts: list[str]
-
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
 
     async def send(self, client: TimClient) -> Outcome:
         await client.delete_group_member(self.group_id, self.accounts)
@@ -360,10 +337,6 @@ class ImportAccounts(Request):
     api: ClassVar[str] = "multiaccount_import"
     accounts: list[str]
     group_id: str = ""  # app-wide
-
-    @property
-    def count(self) -> int:
-        return len(self.accounts)
 
     async def send(self, client: TimClient) -> Outcome:
         return Outcome(refused=await client.multiaccount_import(self.accounts))
