@@ -31,7 +31,7 @@ from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
 from reconciler.state import Group
-from reconciler.tim.client import CallStats, TimClient
+from reconciler.tim.client import CallStats, TimClient, redact_url
 from reconciler.tim.endpoints import resolve_endpoint
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "load_config",
     "lock_holder",
     "read_plan",
+    "redact_url",
     "Session",
     "plan",
     "plan_groups",

@@ -10,11 +10,12 @@ import sys
 
 import click
 
+from reconciler import engine
+
 # Importing the command modules registers their commands on the group.
 from reconciler.cli import apply, commands, serve  # noqa: F401
 from reconciler.cli.base import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, Exit, cli, echo_err, log
 from reconciler.errors import PlanRefused, ReconcilerError
-from reconciler.tim.client import redact_url
 
 __all__ = ["cli", "main"]
 
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as err:  # a bug, or an answer nobody foresaw: one line, not a traceback
         log.debug("unexpected error", exc_info=True)
+        detail = engine.redact_url(str(err))
         echo_err(
-            f"Error: unexpected {type(err).__name__}: {redact_url(str(err))}. This is a bug in "
+            f"Error: unexpected {type(err).__name__}: {detail}. This is a bug in "
             "tim-reconciler or an answer from the server it does not understand; run again "
             "with --debug to see where it happened."
         )
