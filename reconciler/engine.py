@@ -26,6 +26,7 @@ from reconciler.connect import embedded_emulator, local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.export import export_groups
 from reconciler.heap import collector_paused
+from reconciler.lock import WAIT_S as LOCK_WAIT_S
 from reconciler.lock import AppLock, Lease, break_lock, current_lease
 from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
@@ -35,6 +36,7 @@ from reconciler.tim.client import CallStats, TimClient, redact_url
 from reconciler.tim.endpoints import resolve_endpoint
 
 __all__ = [
+    "LOCK_WAIT_S",
     "PlanOptions",
     "Selection",
     "apply",
@@ -241,7 +243,7 @@ class Session:
         *,
         parallelism: int | None = None,
         lock: bool = True,
-        lock_timeout_s: float = 300.0,
+        lock_timeout_s: float = LOCK_WAIT_S,
         on_lock_wait: Callable[[Lease], None] | None = None,
         emulator: object | None = None,
     ) -> None:
@@ -305,7 +307,7 @@ async def apply(
     *,
     progress: Progress | None = None,
     parallelism: int | None = None,
-    lock_timeout_s: float = 300.0,
+    lock_timeout_s: float = LOCK_WAIT_S,
 ) -> tuple[ApplyResult, CallStats]:
     """Run ``operations`` against ``app`` under its lock; failures are in the result."""
     async with Session(

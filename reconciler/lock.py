@@ -38,6 +38,7 @@ LOCK_GROUP_NAME = "tim-reconciler lock"
 LEASE_S = 90  # how long a lease lasts without renewal
 RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
+WAIT_S = 300.0  # how long a writer waits for the lock by default
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class AppLock:
         client: TimClient,
         *,
         purpose: str = "apply",
-        timeout_s: float = 300.0,
+        timeout_s: float = WAIT_S,
         lease_s: int = LEASE_S,
         clock: Callable[[], float] = time.time,
         on_wait: Callable[[Lease], None] | None = None,

@@ -17,6 +17,7 @@ from reconciler.cli.base import (
     echo_err,
     exclude_option,
     load,
+    lock_timeout_option,
     only_option,
     options,
     output,
@@ -135,13 +136,7 @@ async def _execute(session, operations, started: float, view: dict, fmt: str = "
     type=click.IntRange(1, 1024),
     help="Calls in flight at most, per API (default 16).",
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0),
-    default=300,
-    show_default=True,
-    help="Seconds to wait for the app's lock while another apply holds it.",
-)
+@lock_timeout_option
 def apply(
     path,
     plan_file,

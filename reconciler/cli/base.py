@@ -115,6 +115,13 @@ only_option = click.option(
     metavar="ID|PATTERN",
     help="Only this group, or the groups a shell-style pattern matches (repeatable).",
 )
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=engine.LOCK_WAIT_S,
+    show_default=True,
+    help="Seconds to wait for the app's lock while another writer holds it.",
+)
 exclude_option = click.option(
     "--exclude-group",
     "exclude",

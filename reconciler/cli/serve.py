@@ -10,6 +10,7 @@ import click
 from reconciler.cli.base import (
     cli,
     load,
+    lock_timeout_option,
     options,
     path_argument,
     values_option,
@@ -44,13 +45,7 @@ from reconciler.errors import UsageError
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0),
-    default=300,
-    show_default=True,
-    help="Seconds to wait for the app's lock while an apply holds it.",
-)
+@lock_timeout_option
 def watch(
     path, var, values, listen, resync, dry_run, insecure_no_callback_auth, log_format, lock_timeout
 ) -> None:

@@ -48,7 +48,7 @@ class WatchOptions:
     dry_run: bool = False
     insecure_no_callback_auth: bool = False
     log_format: str = "text"
-    lock_timeout_s: float = 300.0
+    lock_timeout_s: float = engine.LOCK_WAIT_S
     coalesce_s: float = COALESCE_S
     marks_window_s: float = MARKS_WINDOW_S
 
