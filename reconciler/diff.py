@@ -14,7 +14,16 @@ from typing import Any, Literal
 
 from deepdiff import DeepDiff
 
-from reconciler.state import MUTE_TOLERANCE_S, Group, GroupType, Member, ObservedGroup, set_keys
+from reconciler.state import (
+    MUTE_TOLERANCE_S,
+    TOPIC_FIELDS,
+    Group,
+    GroupType,
+    Member,
+    ObservedGroup,
+    Topic,
+    set_keys,
+)
 
 BASE_FIELDS = (
     "name",
@@ -26,6 +35,8 @@ BASE_FIELDS = (
     "apply_join",
     "invite_join",
     "mute_all",
+    "enable_permission",  # Communities with topics
+    "default_permission",
 )
 MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
 
@@ -48,6 +59,15 @@ class MemberChange:
 
 
 @dataclass
+class TopicChange:
+    """A topic to create, modify or destroy (``topic``: the custom part of its ID)."""
+
+    topic: str
+    action: Literal["create", "modify", "destroy"]
+    fields: list[FieldChange] = field(default_factory=list)
+
+
+@dataclass
 class GroupChange:
     group_id: str
     type: GroupType
@@ -65,7 +85,9 @@ class GroupChange:
     admins_remove: list[str] = field(default_factory=list)
     muted: list[FieldChange] = field(default_factory=list)
     banned: list[FieldChange] = field(default_factory=list)
+    topics: list[TopicChange] = field(default_factory=list)  # Community with topics
     errors: list[str] = field(default_factory=list)
+    recreate: bool = False  # an error says the group would have to be recreated
 
     @property
     def empty(self) -> bool:
@@ -79,6 +101,7 @@ class GroupChange:
             and not self.admins_remove
             and not self.muted
             and not self.banned
+            and not self.topics
         )
 
     def members_by(self, action: str) -> list[MemberChange]:
@@ -257,6 +280,53 @@ def _diff_room(change: GroupChange, want: Group, have: ObservedGroup, now: int) 
         change.banned = _deadline_changes(want.banned, have.banned or {}, now)
 
 
+def _diff_topics(change: GroupChange, want: dict[str, Topic], have: dict[str, Topic]) -> None:
+    """Declared topics against the live ones: the listed ones only (others are left alone)."""
+    for tid, topic in want.items():
+        live = have.get(tid)
+        if topic.state == "absent":
+            if live is not None:
+                change.topics.append(TopicChange(tid, "destroy"))
+            continue
+        if live is None:
+            if not topic.name:
+                change.errors.append(
+                    f"group {change.group_id}: topic {tid!r} does not exist yet and has no "
+                    "name: set `name` to create it"
+                )
+                continue
+            fields = [
+                FieldChange(n, None, getattr(topic, n))
+                for n in TOPIC_FIELDS
+                if getattr(topic, n) not in (None, "", False)
+            ]
+            change.topics.append(TopicChange(tid, "create", fields))
+            continue
+        fields = [
+            FieldChange(n, getattr(live, n), getattr(topic, n))
+            for n in TOPIC_FIELDS
+            if getattr(topic, n) is not None and getattr(topic, n) != getattr(live, n)
+        ]
+        if fields:
+            change.topics.append(TopicChange(tid, "modify", fields))
+
+
+def _support_topic_error(change: GroupChange, want: Group, have: ObservedGroup) -> bool:
+    """support_topic is taken at creation only: a live value that differs cannot be changed."""
+    if want.support_topic is None or have.support_topic is None:
+        return False
+    if want.support_topic == have.support_topic:
+        return False
+    live = "supports" if have.support_topic else "does not support"
+    change.errors.append(
+        f"group {want.id}: the live Community {live} topics but the config says support_topic: "
+        f"{str(want.support_topic).lower()}; the API sets SupportTopic only at creation, so "
+        "the group must be recreated (destroy it and create it again) to change it"
+    )
+    change.recreate = True
+    return True
+
+
 def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) -> GroupChange:
     now = int(time.time()) if now is None else now
     if want.state == "absent":
@@ -276,6 +346,10 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
             )
             return change
         _explain(change, want, _empty_like(want), now)
+        if want.support_topic:
+            change.fields.append(FieldChange("support_topic", None, True))
+        if want.topics:
+            _diff_topics(change, want.topics, {})
         if want.type is GroupType.AVChatRoom:
             if want.marks:
                 change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
@@ -300,7 +374,11 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
             "remove `owner`"
         )
         return change
+    if _support_topic_error(change, want, have):
+        return change
     _explain(change, want, have, now)
+    if want.topics is not None:
+        _diff_topics(change, want.topics, have.topics or {})
     if want.type is GroupType.AVChatRoom:
         if want.marks is not None:
             _diff_marks(change, want, have)

@@ -216,7 +216,8 @@ def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
 def refuse_destroys(destroys: list[str], allowed: bool) -> None:
     if destroys and not allowed:
         raise PlanRefused(
-            f"Refused: the plan destroys {len(destroys)} group(s) ({', '.join(destroys[:10])}); "
+            f"Refused: the plan destroys {len(destroys)} group(s) or topic(s) "
+            f"({', '.join(destroys[:10])}); "
             "pass --allow-destroy to allow it."
         )
 

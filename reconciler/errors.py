@@ -16,6 +16,7 @@ exception outside this tree is a bug.
     ├── PlanFileError        a saved plan cannot be read or does not match the config
     │   └── StalePlanError   the groups a saved plan touches changed since it was made
     ├── PlanInvalid          the plan has errors (nothing is applied)
+    │   └── RecreateRequired a group would have to be recreated (e.g. support_topic changed)
     ├── PlanRefused          a safety guard refused the plan (exit 3)
     └── LockError            another run holds the app's lock (reconciler.lock)
 """
@@ -74,6 +75,26 @@ class PlanInvalid(ReconcilerError):
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
         super().__init__(f"The plan has {len(errors)} error(s); nothing was applied.")
+
+
+class RecreateRequired(PlanInvalid):
+    """The plan asks for something only recreating a group can give (a setting the API takes
+    at creation only, such as support_topic)."""
+
+    def __init__(self, errors: list[str], groups: list[str]) -> None:
+        super().__init__(errors)
+        self.groups = groups
+        self.args = (
+            f"The plan has {len(errors)} error(s); nothing was applied. Group(s) "
+            f"{', '.join(groups[:10])} would have to be destroyed and created again.",
+        )
+
+    @property
+    def hint(self) -> str:
+        return (
+            "support_topic is set only when a group is created: keep the live value, or "
+            "recreate the group (state: absent, apply --allow-destroy, then declare it anew)"
+        )
 
 
 class PlanRefused(ReconcilerError):

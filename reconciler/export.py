@@ -9,7 +9,16 @@ from typing import Any
 import yaml_rs
 
 from reconciler.observe import read_groups
-from reconciler.state import DISPLAY_TYPE, LOCK_GROUP_ID, GroupType, Member, ObservedGroup, utc_text
+from reconciler.state import (
+    DISPLAY_TYPE,
+    LOCK_GROUP_ID,
+    TOPIC_FIELDS,
+    GroupType,
+    Member,
+    ObservedGroup,
+    Topic,
+    utc_text,
+)
 from reconciler.tim.client import TimClient
 
 # Above this many groups a single output file is split into one file per group type.
@@ -29,6 +38,14 @@ def _member_entry(member: Member) -> str | dict[str, Any]:
     if member.custom:
         entry["custom"] = dict(member.custom)
     return member.account if len(entry) == 1 else entry
+
+
+def _topic_entry(topic: Topic) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": topic.id, "name": topic.name}
+    for name in TOPIC_FIELDS[1:]:
+        if getattr(topic, name):
+            entry[name] = getattr(topic, name)
+    return entry
 
 
 def group_entry(group: ObservedGroup) -> dict[str, Any]:
@@ -58,6 +75,14 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
         deadlines = getattr(group, key)
         if deadlines:
             entry[key] = {a: utc_text(until) for a, until in sorted(deadlines.items())}
+    if group.type is GroupType.Community and group.support_topic:
+        entry["support_topic"] = True
+        if group.enable_permission is not None:
+            entry["enable_permission"] = group.enable_permission
+        if group.enable_permission and group.default_permission is not None:
+            entry["default_permission"] = group.default_permission
+        if group.topics is not None:
+            entry["topics"] = [_topic_entry(t) for _, t in sorted(group.topics.items())]
     return entry
 
 
@@ -83,25 +108,32 @@ async def export_groups(
     file, which the written config must keep pointing at."""
     if not ids:  # every group of the app but the app lock (reconciler.lock), which is ours
         ids = [gid for gid in await client.iter_all_group_ids() if gid != LOCK_GROUP_ID]
-    groups = await read_groups(client, list(ids))
+    unavailable: set[str] = set()
+    groups = await read_groups(client, list(ids), unavailable)
     groups.sort(key=lambda g: (g.type.value, g.id))
+    notes = []
+    if unavailable:
+        notes.append(
+            f"warning: {', '.join(sorted(unavailable))} not available to this app (an edition "
+            "feature): AVChatRoom admins, mutes or bans left out of the export"
+        )
     target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")
     if local_db is not None:
         app = {**app, "local_db": os.path.relpath(local_db.resolve(), target_dir.resolve())}
     if output is None:
         print(_dump(app, groups), end="")
-        return [f"exported {len(groups)} group(s)"]
+        return [*notes, f"exported {len(groups)} group(s)"]
     target = Path(output)
     if target.suffix in (".yaml", ".yml") and len(groups) <= SPLIT_ABOVE:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(_dump(app, groups))
-        return [f"wrote {len(groups)} group(s) to {target}"]
+        return [*notes, f"wrote {len(groups)} group(s) to {target}"]
     # A directory: the app section once, then one file per group type.
     if target.suffix in (".yaml", ".yml"):
         target = target.with_suffix("")
     target.mkdir(parents=True, exist_ok=True)
     (target / "app.yaml").write_text(_dump(app, None))
-    lines = [f"wrote {target / 'app.yaml'}"]
+    lines = [*notes, f"wrote {target / 'app.yaml'}"]
     for gtype in GroupType:
         subset = [g for g in groups if g.type is gtype]
         if subset:

@@ -9,19 +9,21 @@
   declared mark (mark 600 hides members from the plain online list, so marks are read by mark).
   Their admins, mutes and bans, when managed: get_admin_list, get_group_muted_account and
   get_group_ban_member (member lists do not carry them for AVChatRoom).
+- Community groups with topics that declare topics: get_topic, one call for all of them.
 - account_check, 100 per call, for accounts that would join a group.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
 from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.answers import index_group_info, parse_group_info
 from reconciler.tim.client import TimClient
+from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
 from reconciler.tim.limits import chunks
 
 
@@ -68,22 +70,31 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     return accounts
 
 
-async def read_room(client: TimClient, group: ObservedGroup, want: Group | None) -> None:
+async def read_room(
+    client: TimClient,
+    group: ObservedGroup,
+    want: Group | None,
+    unavailable: set[str] | None = None,
+) -> None:
     """An AVChatRoom's admins, mutes and bans: each read only when ``want`` manages it (every
-    one when ``want`` is None: export)."""
+    one when ``want`` is None: export). With ``unavailable`` (export), a read the app's edition
+    does not offer (they are Pro-edition APIs) leaves its key unset and adds the API's name."""
 
-    async def admins() -> None:
-        group.admins = await client.get_admin_list(group.id)
-
-    async def muted() -> None:
-        group.muted = await client.get_group_muted_account(group.id)
-
-    async def banned() -> None:
-        group.banned = await client.get_group_ban_member(group.id)
+    async def read(key: str, api: str, call: Callable[[str], Awaitable[object]]) -> None:
+        try:
+            setattr(group, key, await call(group.id))
+        except TimApiError as err:
+            if unavailable is None or err.code not in UNAVAILABLE_CODES:
+                raise
+            unavailable.add(api)
 
     reads = [
-        read()
-        for key, read in (("admins", admins), ("muted", muted), ("banned", banned))
+        read(key, api, call)
+        for key, api, call in (
+            ("admins", "get_admin_list", client.get_admin_list),
+            ("muted", "get_group_muted_account", client.get_group_muted_account),
+            ("banned", "get_group_ban_member", client.get_group_ban_member),
+        )
         if want is None or getattr(want, key) is not None
     ]
     await asyncio.gather(*reads)
@@ -93,13 +104,27 @@ def _room_managed(want: Group) -> bool:
     return any(getattr(want, key) is not None for key in ("marks", "admins", "muted", "banned"))
 
 
+def _reads_topics(want: Group | None, have: ObservedGroup) -> bool:
+    """A Community's topics are read (get_topic, one call) when the config declares topics
+    (export: always) and the group may have them."""
+    return (
+        have.type is GroupType.Community
+        and have.support_topic is not False
+        and (want is None or want.topics is not None)
+    )
+
+
+async def read_topics(client: TimClient, group: ObservedGroup) -> None:
+    group.topics = await client.get_topic(group.id)
+
+
 def _reads_more(want: Group, have: ObservedGroup) -> bool:
     """Community members, and lists get_group_info left out or cut short, come by paging;
-    AVChatRoom marks, admins, mutes and bans by their own reads (destroying a group needs none
-    of them)."""
+    AVChatRoom marks, admins, mutes and bans and Community topics by their own reads
+    (destroying a group needs none of them)."""
     if have.type is GroupType.AVChatRoom:
         return _room_managed(want)
-    return want.members is not None and have.members_partial()
+    return (want.members is not None and have.members_partial()) or _reads_topics(want, have)
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -124,9 +149,17 @@ async def observe(
         if settle is not None:
             settle(want, have)
 
+    async def read_members(have: ObservedGroup) -> None:
+        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+
     async def read_more(want: Group, have: ObservedGroup) -> None:
         if have.type is not GroupType.AVChatRoom:
-            have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+            reads = []
+            if want.members is not None and have.members_partial():
+                reads.append(read_members(have))
+            if _reads_topics(want, have):
+                reads.append(read_topics(client, have))
+            await asyncio.gather(*reads)
         else:
             reads = [read_room(client, have, want)]
             if want.marks is not None:
@@ -164,9 +197,11 @@ async def observe(
     return Observation(groups=groups, missing_accounts=missing)
 
 
-async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
-    """Every group of ``ids`` with its whole member list (export); ObserveError if one is
-    missing."""
+async def read_groups(
+    client: TimClient, ids: list[str], unavailable: set[str] | None = None
+) -> list[ObservedGroup]:
+    """Every group of ``ids`` with its whole member list, and the topics of Communities with
+    topics (export); ObserveError if one is missing. ``unavailable``: see ``read_room``."""
     batches = await asyncio.gather(
         *(
             client.get_group_info(batch)
@@ -185,6 +220,11 @@ async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:
 
     await asyncio.gather(
         *(read_members(g) for g in groups if g.members_partial()),
-        *(read_room(client, g, None) for g in groups if g.type is GroupType.AVChatRoom),
+        *(
+            read_room(client, g, None, unavailable)
+            for g in groups
+            if g.type is GroupType.AVChatRoom
+        ),
+        *(read_topics(client, g) for g in groups if g.support_topic),
     )
     return groups

@@ -16,23 +16,27 @@ from typing import Any
 import orjson
 
 from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange, diff_group
-from reconciler.errors import PlanInvalid, PlanRefused
+from reconciler.errors import PlanInvalid, PlanRefused, RecreateRequired
 from reconciler.observe import Observation
 from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
 from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import (
+    PERMISSION_FIELDS,
     PROFILE_FIELDS,
     BanMembers,
     ChangeAdmins,
     ChangeMarks,
     ChangeOwner,
     CreateGroup,
+    CreateTopic,
     DestroyGroup,
+    DestroyTopics,
     ImportAccounts,
     ImportMembers,
     Joiner,
     ModifyGroup,
     ModifyMember,
+    ModifyTopic,
     MuteMembers,
     RemoveMembers,
     Request,
@@ -48,6 +52,9 @@ STEPS = (
     "import_accounts",
     "create",
     "base",  # modify_group_base_info: profile fields, custom data, raising max_members
+    "create_topics",  # Community topics (a topic exists only in its group)
+    "modify_topics",  # also a new topic's mute-all, which create_topic does not carry
+    "destroy_topics",
     "import_members",
     "change_owner",
     "revoke_admins",  # AVChatRoom: before new admins, so the room never holds more than 5
@@ -115,7 +122,14 @@ class Plan:
         return bool(self.operations)
 
     def destroys(self) -> list[str]:
-        return [op.group for op in self.operations if op.step == "destroy"]
+        """What the plan destroys: groups, and topics as "<group> topic <id>"."""
+        out = []
+        for op in self.operations:
+            if op.step == "destroy":
+                out.append(op.group)
+            elif isinstance(op.request, DestroyTopics):
+                out.extend(f"{op.group} topic {t}" for t in op.request.topics)
+        return out
 
     def blocking(self, force: bool = False) -> list[Refusal]:
         """The refusals that stand: all of them, or with ``force`` the unoverridable ones."""
@@ -124,6 +138,9 @@ class Plan:
     def raise_if_unsafe(self, force: bool = False) -> None:
         """Raise PlanInvalid when the plan has errors, PlanRefused when a guard refuses it."""
         if self.errors:
+            recreate = [c.group_id for c in self.changes if c.recreate]
+            if recreate:
+                raise RecreateRequired(self.errors, recreate)
             raise PlanInvalid(self.errors)
         blocking = self.blocking(force)
         if blocking:
@@ -203,7 +220,7 @@ def _profile_changes(change: GroupChange) -> dict[str, Any]:
     fields: dict[str, Any] = {
         fc.field: fc.after
         for fc in change.fields
-        if fc.field in PROFILE_FIELDS or fc.field == "mute_all"
+        if fc.field in PROFILE_FIELDS or fc.field in PERMISSION_FIELDS or fc.field == "mute_all"
     }
     custom = _custom_changes(change.fields)
     if custom:
@@ -291,6 +308,32 @@ def _room_ops(change: GroupChange, limits: Limits) -> list[Operation]:
     return ops
 
 
+def _topic_ops(change: GroupChange, limits: Limits) -> list[Operation]:
+    """A Community's topics: created (a muted one modified after), modified, destroyed."""
+    gid = change.group_id
+    ops: list[Operation] = []
+    destroy: list[str] = []
+    for tc in change.topics:
+        values = {fc.field: fc.after for fc in tc.fields}
+        if tc.action == "destroy":
+            destroy.append(tc.topic)
+            continue
+        if tc.action == "create":
+            mute = values.pop("mute_all", None)
+            ops.append(Operation(gid, "create_topics", CreateTopic(gid, tc.topic, **values)))
+            if mute:
+                ops.append(
+                    Operation(gid, "modify_topics", ModifyTopic(gid, tc.topic, mute_all=True))
+                )
+            continue
+        ops.append(Operation(gid, "modify_topics", ModifyTopic(gid, tc.topic, **values)))
+    ops.extend(
+        Operation(gid, "destroy_topics", DestroyTopics(gid, batch))
+        for batch in chunks(sorted(destroy), limits.batch_of(DestroyTopics.api))
+    )
+    return ops
+
+
 def _import_ops(
     group_id: str, members: list[Member], limits: Limits, *, created: bool = False
 ) -> list[Operation]:
@@ -325,6 +368,9 @@ def _create_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
         **{name: getattr(want, name) for name in PROFILE_FIELDS if name != "name"},
         max_members=want.max_members if want.type is not GroupType.AVChatRoom else None,
         custom=set_keys(want.custom),
+        support_topic=bool(want.support_topic),
+        enable_permission=want.enable_permission,
+        default_permission=want.default_permission,
         members=[
             Joiner(m.account, admin=m.role == "Admin", custom=set_keys(m.custom))
             for m in joining
@@ -334,6 +380,7 @@ def _create_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
     ops = [Operation(gid, "create", create)]
     if want.mute_all:
         ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
+    ops.extend(_topic_ops(change, limits))
     later = [m for m in joining if m.account not in in_create]
     ops.extend(_import_ops(gid, later, limits, created=True))
     mutes: dict[str, int] = {}
@@ -413,6 +460,7 @@ def _update_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
             lower_later = True
     if base:
         ops.append(Operation(gid, "base", ModifyGroup(gid, **base)))
+    ops.extend(_topic_ops(change, limits))
 
     adds = [mc.member for mc in change.members_by("add") if mc.member is not None]
     new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
@@ -520,6 +568,7 @@ class Scope:
     admins: bool = False  # AVChatRoom: the admin list is managed
     muted: tuple[str, ...] = ()  # AVChatRoom: accounts whose mute is declared
     banned: tuple[str, ...] = ()  # AVChatRoom: accounts whose ban is declared
+    topics: tuple[str, ...] = ()  # Community: the declared topics
 
     @classmethod
     def of(cls, want: Group) -> Scope:
@@ -542,6 +591,7 @@ class Scope:
             admins=want.admins is not None,
             muted=tuple(sorted(want.muted or {})),
             banned=tuple(sorted(want.banned or {})),
+            topics=tuple(sorted(want.topics or {})),
         )
 
     @classmethod
@@ -565,6 +615,9 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
         "muted": {a: (group.muted or {}).get(a) for a in scope.muted},
         "banned": {a: (group.banned or {}).get(a) for a in scope.banned},
     }
+    if scope.topics:  # only when declared: older saved plans' digests stay as they were
+        live = group.topics or {}
+        data["topics"] = {t: live[t].model_dump() if t in live else None for t in scope.topics}
     members = group.members
     if scope.members and members is not None:
         listed = scope.accounts if scope.accounts is not None else members

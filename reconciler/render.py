@@ -13,7 +13,7 @@ from reconciler.tim.limits import Limits, min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
 # 4: added members' attributes, tool, tool_version, app, endpoint, has_changes, empty;
-# AVChatRoom admins, mutes and bans
+# AVChatRoom admins, mutes and bans (Community topics added since, as a new key)
 JSON_FORMAT_VERSION = 4
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
@@ -77,6 +77,23 @@ def change_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
     for mark, accounts in change["marks_pending"].items():
         lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
     lines.extend(_room_lines(change))
+    lines.extend(_topic_lines(change))
+    return lines
+
+
+def _topic_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """A Community's topics: what each one created or modified gets, and destroys."""
+    lines: list[tuple[int, str, str]] = []
+    for tc in change.get("topics", ()):
+        topic = tc["topic"]
+        if tc["action"] == "destroy":
+            lines.append((1, "-", f"topic {topic}: destroy (needs --allow-destroy)"))
+            continue
+        symbol = "+" if tc["action"] == "create" else "~"
+        lines.append((1, symbol, f"topic {topic}"))
+        for fc in tc["fields"]:
+            create = tc["action"] == "create"
+            lines.append((2, *_field_line(fc["field"], fc["before"], fc["after"], create)))
     return lines
 
 
@@ -196,6 +213,10 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
         "admins_remove": ch.admins_remove,
         "muted": [fc.__dict__ for fc in ch.muted],
         "banned": [fc.__dict__ for fc in ch.banned],
+        "topics": [
+            {"topic": tc.topic, "action": tc.action, "fields": [f.__dict__ for f in tc.fields]}
+            for tc in ch.topics
+        ],
     }
     if ch.action == "destroy":
         have = ch.observed

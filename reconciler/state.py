@@ -91,6 +91,26 @@ class LiveMember(NamedTuple):
     custom: dict[str, str | None]
 
 
+class Topic(BaseModel):
+    """A Community topic. ``None`` on an attribute of a desired topic means unmanaged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The custom part of the topic ID: the full ID is "<group id>@TOPIC#_<id>" (tim.limits).
+    id: str
+    state: Literal["present", "absent"] = "present"
+    name: str | None = None
+    introduction: str | None = None
+    notification: str | None = None
+    face_url: str | None = None
+    custom_string: str | None = None
+    mute_all: bool | None = None
+
+
+# A topic's managed attributes, in the config format's order.
+TOPIC_FIELDS = ("name", "introduction", "notification", "face_url", "custom_string", "mute_all")
+
+
 class Group(BaseModel):
     """A group, desired or observed."""
 
@@ -123,6 +143,14 @@ class Group(BaseModel):
     # accounts are managed; a live mute or ban of anyone else is left alone.
     muted: dict[str, int] | None = None
     banned: dict[str, int] | None = None
+    # Community only. support_topic is set at creation and never changes; enable_permission
+    # and default_permission (a bit set) apply to Communities with topics.
+    support_topic: bool | None = None
+    enable_permission: bool | None = None
+    default_permission: int | None = None
+    # topic id (custom part) -> Topic. None = topics unmanaged; only the listed ones are
+    # managed (a live topic not listed is left alone).
+    topics: dict[str, Topic] | None = None
 
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0

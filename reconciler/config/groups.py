@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from reconciler import state as st
 from reconciler.config.issues import AT, Pending, dotted
-from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS
+from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS, TOPIC_KEYS
 from reconciler.state import GroupType
 from reconciler.tim import limits
 
@@ -43,7 +43,16 @@ ROOM_KEYS = {
     "muted": "set `muted_until` on the member instead",
     "banned": "bans are an AVChatRoom feature; remove the member instead",
 }
-ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS}
+# Keys of a Community with topics (seed 003, EN-49471); support_topic is the switch itself.
+TOPIC_GROUP_KEYS = ("enable_permission", "default_permission", "topics")
+_TOPIC_TEXT_LIMITS = (
+    ("name", limits.TOPIC_NAME_MAX_BYTES),
+    ("introduction", limits.INTRODUCTION_MAX_BYTES),
+    ("notification", limits.NOTIFICATION_MAX_BYTES),
+    ("face_url", limits.FACE_URL_MAX_BYTES),
+    ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
+)
+ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS, ("topics",): TOPIC_KEYS}
 # Stands in for a member that failed validation, so the other members keep their indices.
 PRUNED = "\x00pruned\x00"
 
@@ -208,7 +217,57 @@ class GroupChecker:
             value = g.get(key)
             if value is not None and gtype is GroupType.AVChatRoom:
                 out[key] = self._room_accounts(file, (*base, key), label, key, value)
+        if gtype is GroupType.Community:
+            for key in ("support_topic", "enable_permission", "default_permission"):
+                if g.get(key) is not None:
+                    out[key] = g[key]
+            if g.get("topics") is not None:
+                out["topics"] = self._topics(file, (*base, "topics"), label, gid, g["topics"])
         return out
+
+    def _topics(
+        self, file: int, path: tuple[Any, ...], label: str, gid: str, items: list[Any]
+    ) -> dict[str, dict[str, Any]]:
+        """A Community's topics, by the custom part of their IDs (a full ID is cut to it)."""
+        topics: dict[str, dict[str, Any]] = {}
+        first: dict[str, int] = {}
+        for j, item in enumerate(items):
+            if item["id"] == PRUNED:
+                continue
+            where = f"{label}: topics[{j}]"
+            suffix = limits.topic_suffix(gid, item["id"]) or item["id"]
+            problem = limits.identifier_problem(suffix, limits.TOPIC_SUFFIX_MAX_BYTES, "topic ID")
+            if problem:
+                self.add(file, (*path, j, "id"), f"{where}: {problem}")
+            elif limits.TOPIC_INFIX in suffix:
+                self.add(
+                    file,
+                    (*path, j, "id"),
+                    f"{where}: topic ID {item['id']!r} is not a topic of {gid}: write the part "
+                    f"after '{limits.TOPIC_INFIX}', or {limits.topic_id(gid, 'ID')!r} in full",
+                )
+            if suffix in first:
+                self.add(
+                    file,
+                    (*path, j, "id"),
+                    f"{where}: topic {suffix!r} is listed twice (first at {AT}); keep one",
+                    related=(file, (*path, first[suffix], "id"), "value"),
+                )
+            first.setdefault(suffix, j)
+            for key, limit in _TOPIC_TEXT_LIMITS:
+                value = item.get(key)
+                size = _over(value, limit) if value is not None else 0
+                if size:
+                    self.add(
+                        file,
+                        (*path, j, key),
+                        f"{where}: {key} is {size} bytes; at most {limit} bytes (UTF-8; a CJK "
+                        "character takes 3) - shorten it",
+                    )
+            if item.get("state") != "absent" and item.get("name") == "":
+                self.add(file, (*path, j, "name"), f"{where}: name is empty")
+            topics[suffix] = {k: v for k, v in item.items() if v is not None} | {"id": suffix}
+        return topics
 
     def _room_accounts(
         self, file: int, path: tuple[Any, ...], label: str, key: str, value: Any
@@ -333,11 +392,48 @@ class GroupChecker:
                 "remove `marks`",
                 "key",
             )
+        self._check_topic_rules(file, base, label, g, gtype)
         if gtype is GroupType.Community and g.get("apply_join") is not None:
             self.add(
                 file,
                 (*base, "apply_join"),
                 f"{label}: apply_join does not apply to Community groups; remove it",
+                "key",
+            )
+
+    def _check_topic_rules(
+        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any], gtype: GroupType
+    ) -> None:
+        """support_topic is for Communities; what topics bring needs it declared true, and a
+        default permission needs permission groups on."""
+        shown = st.DISPLAY_TYPE[gtype]
+        if gtype is not GroupType.Community:
+            for key in ("support_topic", *TOPIC_GROUP_KEYS):
+                if g.get(key) is not None:
+                    self.add(
+                        file,
+                        (*base, key),
+                        f"{label}: `{key}` is for Community groups only (this group is "
+                        f"{shown}); remove it",
+                        "key",
+                    )
+            return
+        if g.get("support_topic") is not True:
+            for key in TOPIC_GROUP_KEYS:
+                if g.get(key) is not None:
+                    self.add(
+                        file,
+                        (*base, key),
+                        f"{label}: `{key}` needs a Community with topics: declare "
+                        "`support_topic: true` (set only when the group is created)",
+                        "key",
+                    )
+        if g.get("default_permission") is not None and g.get("enable_permission") is not True:
+            self.add(
+                file,
+                (*base, "default_permission"),
+                f"{label}: default_permission needs `enable_permission: true` (permission "
+                "groups on); remove it or turn permission groups on",
                 "key",
             )
 
@@ -518,6 +614,7 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
         return None
     out = dict(raw)
     members = list(out["members"]) if isinstance(out.get("members"), list) else None
+    topics = list(out["topics"]) if isinstance(out.get("topics"), list) else None
     marks = dict(out["marks"]) if isinstance(out.get("marks"), dict) else None
     for error in err.errors(include_url=False):
         loc = error["loc"]
@@ -526,6 +623,10 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
         head = loc[0]
         if head == "members" and members is not None and len(loc) > 1:
             members[loc[1]] = PRUNED
+        elif head == "topics" and topics is not None and len(loc) > 2 and loc[2] != "id":
+            topics[loc[1]] = {k: v for k, v in topics[loc[1]].items() if k != loc[2]}
+        elif head == "topics" and topics is not None and len(loc) > 1:
+            topics[loc[1]] = {"id": PRUNED}
         elif head == "marks" and marks is not None and len(loc) > 1:
             marks.pop(loc[1], None)
         else:
@@ -534,6 +635,8 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
         out["members"] = members
     if marks is not None:
         out["marks"] = marks
+    if topics is not None:
+        out["topics"] = topics
     return out
 
 

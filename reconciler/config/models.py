@@ -393,6 +393,87 @@ MemberItem = (
 )
 
 
+class TopicSpec(TypedDict):
+    """A Community topic. Keys left out (or null) are not managed."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
+
+    id: Annotated[
+        str,
+        Field(
+            description="The topic's custom ID: the part after `<group id>@TOPIC#_` (the full "
+            "ID is accepted too); printable ASCII, at most "
+            f"{limits.TOPIC_SUFFIX_MAX_BYTES} bytes.",
+            json_schema_extra={
+                "minLength": 1,
+                "pattern": f"^{limits.PRINTABLE_ASCII_CLASS}+$",
+            },
+        ),
+    ]
+    state: NotRequired[
+        Annotated[
+            Literal["present", "absent"],
+            Field(
+                description="present (default) or absent: destroy the topic (only with the "
+                "explicit opt-in of apply, --allow-destroy)."
+            ),
+        ]
+    ]
+    name: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description=f"Topic name; at most {limits.TOPIC_NAME_MAX_BYTES} bytes (UTF-8). "
+                "Required to create a topic.",
+                json_schema_extra=_bytes(limits.TOPIC_NAME_MAX_BYTES),
+            ),
+        ]
+    ]
+    introduction: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Introduction; at most 240 bytes (UTF-8).",
+                json_schema_extra=_bytes(limits.INTRODUCTION_MAX_BYTES),
+            ),
+        ]
+    ]
+    notification: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Notice text; at most 300 bytes (UTF-8).",
+                json_schema_extra=_bytes(limits.NOTIFICATION_MAX_BYTES),
+            ),
+        ]
+    ]
+    face_url: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Avatar URL; at most 100 bytes.",
+                json_schema_extra=_bytes(limits.FACE_URL_MAX_BYTES),
+            ),
+        ]
+    ]
+    custom_string: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="CustomString: free text for the app; at most "
+                f"{limits.TOPIC_CUSTOM_STRING_MAX_BYTES:,} bytes (UTF-8).",
+                json_schema_extra=_bytes(limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
+            ),
+        ]
+    ]
+    mute_all: NotRequired[
+        Annotated[
+            bool | None,
+            Field(description="Mute everyone in the topic except the owner and admins."),
+        ]
+    ]
+
+
 class GroupSpec(TypedDict):
     """A chat group. Keys left out (or null) are not managed: the reconciler never changes them."""
 
@@ -602,6 +683,45 @@ class GroupSpec(TypedDict):
             ),
         ]
     ]
+    support_topic: NotRequired[
+        Annotated[
+            bool | None,
+            Field(
+                description="Community only: the community has topics (SupportTopic). Set "
+                "only when the group is created: changing it means recreating the group."
+            ),
+        ]
+    ]
+    enable_permission: NotRequired[
+        Annotated[
+            bool | None,
+            Field(
+                description="Community with `support_topic: true` only: permission groups "
+                "decide what members may do (EnablePermission)."
+            ),
+        ]
+    ]
+    default_permission: NotRequired[
+        Annotated[
+            int | None,
+            Field(
+                ge=0,
+                le=limits.INT64_MAX,
+                description="Community with `support_topic: true` and `enable_permission: "
+                "true` only: the members' default permissions, a bit set (DefaultPermission).",
+            ),
+        ]
+    ]
+    topics: NotRequired[
+        Annotated[
+            list[TopicSpec] | None,
+            Field(
+                description="Community with `support_topic: true` only: its topics (created, "
+                "modified, and destroyed with `state: absent` and --allow-destroy). Topics "
+                "not listed are left alone."
+            ),
+        ]
+    ]
 
 
 class ConfigFile(BaseModel):
@@ -629,3 +749,4 @@ GROUP_ADAPTER: TypeAdapter[GroupSpec] = TypeAdapter(GroupSpec)
 TOP_LEVEL_KEYS = tuple(ConfigFile.model_fields)
 GROUP_KEYS = tuple(GroupSpec.__annotations__)
 MEMBER_KEYS = tuple(MemberSpec.__annotations__)
+TOPIC_KEYS = tuple(TopicSpec.__annotations__)

@@ -92,7 +92,23 @@ CREATE TABLE IF NOT EXISTS room_bans(
     description TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(group_seq, account)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topics(
+    group_seq INTEGER NOT NULL,
+    topic_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    introduction TEXT NOT NULL DEFAULT '',
+    notification TEXT NOT NULL DEFAULT '',
+    face_url TEXT NOT NULL DEFAULT '',
+    custom_string TEXT NOT NULL DEFAULT '',
+    mute_all INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT '',
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY(group_seq, topic_id)
+) WITHOUT ROWID;
 """
+# Community topics: a table added after the first release (created in older files when they are
+# opened, as the room tables are); a topic lives and dies with its group.
+GROUP_TABLES = ("topics",)
 # AVChatRoom state that outlives a member's presence in the room (admins, mutes and bans are
 # kept across leaving and rejoining): tables added after the first release, created in older
 # files when they are opened (the CREATE ... IF NOT EXISTS above).
@@ -201,14 +217,24 @@ _ID_PREFIX = {
 }
 
 
-def server_group_id(group_type: str, n: int) -> str:
-    """The n-th server-assigned ID: a fixed prefix per type and 8 scrambled base-36 characters."""
+def _scrambled(n: int) -> str:
     x = (n * 2_147_483_647 + 0x5DEECE66D) % _ID_SPACE  # a bijection on [0, 36**8)
     chars = []
     for _ in range(8):
         x, r = divmod(x, 36)
         chars.append(_ID_ALPHABET[r])
-    return _ID_PREFIX[group_type] + "".join(chars)
+    return "".join(chars)
+
+
+def server_group_id(group_type: str, n: int) -> str:
+    """The n-th server-assigned ID: a fixed prefix per type and 8 scrambled base-36 characters."""
+    return _ID_PREFIX[group_type] + _scrambled(n)
+
+
+def server_topic_suffix(n: int) -> str:
+    """The custom part of the n-th server-assigned topic ID (EN-49469's sample:
+    ``<group>@TOPIC#_@TOPIC#cRTE3HIM62C5``)."""
+    return "@TOPIC#c" + _scrambled(n)
 
 
 class EmulatorStore:
@@ -267,7 +293,7 @@ class EmulatorStore:
     def reset(self) -> None:
         """Forget everything: groups, members, accounts (the admin account is kept)."""
         with self.transaction(write=True) as c:
-            for table in (*ROOM_TABLES, "members", "groups", "accounts", "meta"):
+            for table in (*ROOM_TABLES, *GROUP_TABLES, "members", "groups", "accounts", "meta"):
                 c.execute(f"DELETE FROM {table}")
             c.execute("DELETE FROM sqlite_sequence WHERE name = 'groups'")
             self._ensure_admin(c)
@@ -467,6 +493,14 @@ class EmulatorStore:
                         ).fetchall()
                     ),
                 }
+                topics = {
+                    r[0]: {"TopicName": r[1], "CustomString": r[2], "ShutUpAllMember": r[3]}
+                    for r in c.execute(
+                        "SELECT topic_id, name, custom_string, mute_all FROM topics"
+                        " WHERE group_seq = ? ORDER BY topic_id",
+                        (g["seq"],),
+                    )
+                }
                 groups[g["group_id"]] = {
                     "GroupId": g["group_id"],
                     "Type": g["type"],
@@ -487,6 +521,7 @@ class EmulatorStore:
                     "AppDefinedData": json.loads(g["app_data"]),
                     "MemberList": members,
                     **(room if g["type"] == rules.AVCHATROOM else {}),
+                    **({"Topics": topics} if g["support_topic"] else {}),
                 }
         return {"accounts": accounts, "groups": groups}
 

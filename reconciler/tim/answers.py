@@ -12,8 +12,9 @@ from collections.abc import Iterator, Mapping
 from pydantic import ValidationError
 
 from reconciler.errors import ObserveError
-from reconciler.state import GroupType, LiveMember, Member, ObservedGroup, normalize_type
+from reconciler.state import GroupType, LiveMember, Member, ObservedGroup, Topic, normalize_type
 from reconciler.tim.errors import GROUP_GONE_CODES, MALFORMED
+from reconciler.tim.limits import topic_suffix
 
 
 def _custom(items: list[dict] | None) -> dict[str, str | None]:
@@ -141,6 +142,16 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
         member_num=info.get("MemberNum"),
         create_time=info.get("CreateTime"),
     )
+    if gtype is GroupType.Community:
+        # Communities only (seed 003); an answer without a field leaves it unknown.
+        for name, wire in (
+            ("support_topic", "SupportTopic"),
+            ("enable_permission", "EnablePermission"),
+        ):
+            if info.get(wire) is not None:
+                setattr(group, name, bool(int(info[wire])))
+        if info.get("DefaultPermission") is not None:
+            group.default_permission = int(info["DefaultPermission"])
     if members is not None:  # assigned, not validated: a Mapping looked up lazily
         group.members = LiveMembers(group.id, "get_group_info", members)
     return group
@@ -183,6 +194,33 @@ def admin_accounts(group_id: str, answer: dict) -> list[str]:
     except MALFORMED as err:
         raise malformed(group_id, "get_admin_list", err) from None
     return sorted(accounts)
+
+
+def topics_from_api(group_id: str, answer: dict) -> dict[str, Topic]:
+    """get_topic: TopicInfo items -> topic (the custom part of its ID) -> Topic. Items with a
+    non-zero ErrorCode (a topic asked for that does not exist) are left out."""
+    topics: dict[str, Topic] = {}
+    try:
+        for item in answer.get("TopicInfo") or []:
+            if item.get("ErrorCode", 0):
+                continue
+            full = item["TopicId"]
+            suffix = topic_suffix(group_id, full)
+            if suffix is None:
+                raise ValueError(f"topic {full!r} is not a topic of this group")
+            mute = item.get("MuteAllMember", item.get("ShutUpAllMember"))
+            topics[suffix] = Topic(
+                id=suffix,
+                name=item.get("TopicName", ""),
+                introduction=item.get("Introduction", ""),
+                notification=item.get("Notification", ""),
+                face_url=item.get("FaceUrl", ""),
+                custom_string=item.get("CustomString", ""),
+                mute_all=mute == "On",
+            )
+    except (*MALFORMED, ValidationError) as err:
+        raise malformed(group_id, "get_topic", err) from None
+    return topics
 
 
 def malformed(group_id: str, api: str, err: Exception) -> ObserveError:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
-from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError
-from reconciler.tim.limits import HIDDEN_MARK
+from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
+from reconciler.tim.limits import HIDDEN_MARK, topic_id
 
 if TYPE_CHECKING:
     from reconciler.tim.client import TimClient
@@ -53,6 +53,19 @@ PROFILE_FIELDS = {
     "apply_join": "ApplyJoinOption",
     "invite_join": "InviteJoinOption",
 }
+# Communities with topics (seed 003): config name -> wire name, create and modify alike.
+PERMISSION_FIELDS = {
+    "enable_permission": "EnablePermission",
+    "default_permission": "DefaultPermission",
+}
+
+
+def _permission_body(request: Any) -> dict[str, int]:
+    return {
+        wire: int(getattr(request, name))
+        for name, wire in PERMISSION_FIELDS.items()
+        if getattr(request, name) is not None
+    }
 
 
 class Request:
@@ -89,6 +102,9 @@ class CreateGroup(Request):
     max_members: int | None = None
     custom: dict[str, str] = field(default_factory=dict)
     members: list[Joiner] = field(default_factory=list)
+    support_topic: bool = False  # Community only, and only at creation
+    enable_permission: bool | None = None
+    default_permission: int | None = None
 
     @property
     def count(self) -> int:
@@ -105,6 +121,9 @@ class CreateGroup(Request):
             body["MaxMemberCount"] = self.max_members
         if self.custom:
             body["AppDefinedData"] = _kv(self.custom)
+        if self.support_topic:
+            body["SupportTopic"] = 1
+        body.update(_permission_body(self))
         if self.members:
             body["MemberList"] = [
                 {
@@ -149,9 +168,12 @@ class ModifyGroup(Request):
     max_members: int | None = None
     mute_all: bool | None = None
     custom: dict[str, str | None] = field(default_factory=dict)  # None or "" deletes a key
+    enable_permission: bool | None = None
+    default_permission: int | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"GroupId": self.group_id}
+        body.update(_permission_body(self))
         for name, wire in PROFILE_FIELDS.items():
             if getattr(self, name) is not None:
                 body[wire] = getattr(self, name)
@@ -311,6 +333,94 @@ class UnbanMembers(Request):
         return Outcome()
 
 
+# Topic attributes: config name -> wire name (create_topic and modify_topic alike).
+TOPIC_WIRE = {
+    "name": "TopicName",
+    "introduction": "Introduction",
+    "notification": "Notification",
+    "face_url": "FaceUrl",
+    "custom_string": "CustomString",
+}
+
+
+def _topic_body(request: CreateTopic | ModifyTopic) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "GroupId": request.group_id,
+        "TopicId": topic_id(request.group_id, request.topic),
+    }
+    for name, wire in TOPIC_WIRE.items():
+        if getattr(request, name) is not None:
+            body[wire] = getattr(request, name)
+    return body
+
+
+@dataclass
+class CreateTopic(Request):
+    """A topic of a Community with topics, under its custom ID (``topic`` is the part after
+    "@TOPIC#_"). create_topic carries no mute-all: a muted topic is modified after."""
+
+    api: ClassVar[str] = "create_topic"
+    group_id: str
+    topic: str
+    name: str
+    introduction: str | None = None
+    notification: str | None = None
+    face_url: str | None = None
+    custom_string: str | None = None
+
+    async def send(self, client: TimClient) -> Outcome:
+        try:
+            await client.create_topic(_topic_body(self))
+        except TimApiError as err:
+            # A retried or interrupted create may have made it: look before failing.
+            if err.code in GROUP_GONE_CODES or err.transient:
+                raise
+            live = await client.get_topic(self.group_id, [topic_id(self.group_id, self.topic)])
+            if not live:
+                raise
+            return Outcome(existed=True)
+        return Outcome()
+
+
+@dataclass
+class ModifyTopic(Request):
+    """A topic's attributes; ``None`` = unchanged."""
+
+    api: ClassVar[str] = "modify_topic"
+    group_id: str
+    topic: str
+    name: str | None = None
+    introduction: str | None = None
+    notification: str | None = None
+    face_url: str | None = None
+    custom_string: str | None = None
+    mute_all: bool | None = None
+
+    async def send(self, client: TimClient) -> Outcome:
+        body = _topic_body(self)
+        if self.mute_all is not None:
+            body["ShutUpAllMember"] = "On" if self.mute_all else "Off"
+        await client.modify_topic(body)
+        return Outcome()
+
+
+@dataclass
+class DestroyTopics(Request):
+    """Destroy topics of a Community (``topics``: the custom parts of their IDs)."""
+
+    api: ClassVar[str] = "destroy_topic"
+    group_id: str
+    topics: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.topics)
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.destroy_topic(self.group_id, [topic_id(self.group_id, t) for t in self.topics])
+        return Outcome()
+
+
 @dataclass
 class RemoveMembers(Request):
     api: ClassVar[str] = "delete_group_member"
@@ -355,6 +465,9 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         ChangeAdmins,
         BanMembers,
         UnbanMembers,
+        CreateTopic,
+        ModifyTopic,
+        DestroyTopics,
         RemoveMembers,
         DestroyGroup,
         ImportAccounts,

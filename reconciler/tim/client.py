@@ -42,11 +42,13 @@ from reconciler.tim.answers import (
     banned_accounts,
     malformed,
     muted_accounts,
+    topics_from_api,
 )
 from reconciler.tim.errors import (
     GROUP_GONE_CODES,
     MALFORMED,
     RATE_LIMIT_CODES,
+    TOPIC_GONE_CODES,
     TimApiError,
     TimCertificateError,
     TimError,
@@ -61,6 +63,7 @@ from reconciler.tim.limits import (
     LOGIN_SVC,
     MEMBER_PAGE,
     SPLIT_ON,
+    TOPIC_SVC,
     Limits,
     chunks,
 )
@@ -875,6 +878,35 @@ class TimClient:
         """The admins of an AVChatRoom, sorted."""
         answer = await self.call(AVCHATROOM_SVC, "get_admin_list", {"GroupId": group_id})
         return admin_accounts(group_id, answer)
+
+    async def create_topic(self, body: dict[str, Any]) -> None:
+        await self.call(TOPIC_SVC, "create_topic", body)
+
+    async def modify_topic(self, body: dict[str, Any]) -> None:
+        await self.call(TOPIC_SVC, "modify_topic", body)
+
+    async def destroy_topic(self, group_id: str, topic_ids: list[str]) -> None:
+        """Destroy topics of a Community; one already gone counts as done (an item's own
+        ErrorCode, like get_group_info's)."""
+        _check_batch(self.limits, "destroy_topic", topic_ids)
+        if not topic_ids:
+            return
+        body = {"GroupId": group_id, "TopicIdList": list(topic_ids)}
+        answer = await self.call(TOPIC_SVC, "destroy_topic", body)
+        for item in answer.get("DestroyResultItem") or []:
+            code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0
+            if code and code not in TOPIC_GONE_CODES:
+                raise TimApiError(
+                    f"{TOPIC_SVC}/destroy_topic", int(code), str(item.get("ErrorInfo", ""))
+                )
+
+    async def get_topic(self, group_id: str, topic_ids: list[str] | None = None) -> dict[str, Any]:
+        """Every topic of a Community with topics (or those of ``topic_ids``), by the custom
+        part of their IDs: one call. From_Account (required) is the admin identifier."""
+        body: dict[str, Any] = {"GroupId": group_id, "From_Account": self._admin}
+        if topic_ids:
+            body["TopicIdList"] = list(topic_ids)
+        return topics_from_api(group_id, await self.call(TOPIC_SVC, "get_topic", body))
 
     async def get_members(
         self, group_id: str, timestamp: int = 0, mark: int | None = None

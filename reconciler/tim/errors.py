@@ -105,6 +105,12 @@ GROUP_GONE_CODES = frozenset({10010, 10015})
 # create_group for an ID already taken: the group may be ours, from a run cut off after the call
 # reached the server.
 ID_TAKEN_CODES = frozenset({10021, 10025})
+# A topic that does not exist: the topic pages give no code of their own; the group codes are
+# what a missing topic is answered with (unconfirmed; the emulator's choice).
+TOPIC_GONE_CODES = GROUP_GONE_CODES
+# The API is not available to this app: its edition lacks it (10059), the Pro package expired
+# (60020) or the command is disabled for the app (10026). Export leaves such reads out.
+UNAVAILABLE_CODES = frozenset({10059, 60020, 10026})
 # The UserSig (or the key, app or region behind it) was refused.
 USERSIG_CODES = frozenset({70001, 70003, 70009, 70013, 70014, 70016, 70020})
 # The identifier is not an App admin.

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 GROUP_SVC = "group_open_http_svc"
 AVCHATROOM_SVC = "group_open_avchatroom_http_svc"
 LOGIN_SVC = "im_open_login_svc"
+# Community topics (EN-49471 and its siblings).
+TOPIC_SVC = "million_group_open_http_svc"
 
 # The service each API (command) is served under; the rest are group_open_http_svc.
 SERVICE_OF: dict[str, str] = {
@@ -23,6 +25,10 @@ SERVICE_OF: dict[str, str] = {
     "account_import": LOGIN_SVC,
     "multiaccount_import": LOGIN_SVC,
     "account_check": LOGIN_SVC,
+    "create_topic": TOPIC_SVC,
+    "modify_topic": TOPIC_SVC,
+    "destroy_topic": TOPIC_SVC,
+    "get_topic": TOPIC_SVC,
 }
 
 
@@ -42,6 +48,7 @@ BATCH: dict[str, int] = {
     "modify_admin": 5,  # an AVChatRoom has at most 5 admins
     "ban_group_member": 20,
     "unban_group_member": 20,
+    "destroy_topic": 20,  # TopicIdList: the pages give no limit (unconfirmed; the emulator's 20)
     "account_check": 100,
     "multiaccount_import": 100,
 }
@@ -169,6 +176,26 @@ MAX_AVCHATROOM_ADMINS = 5
 BAN_DESCRIPTION_MAX_BYTES = 1000
 # get_group_ban_member: the largest Limit of a page (EN-50295).
 BAN_PAGE = 100
+
+# Topics (EN-49471, DO): a custom topic ID is the group ID, "@TOPIC#_", then the custom part;
+# TopicName at most 30 bytes, CustomString 3,000; Introduction, Notification and FaceUrl as for
+# groups. The custom part's own limit is not documented: held to a group ID's 48 bytes.
+TOPIC_INFIX = "@TOPIC#_"
+TOPIC_NAME_MAX_BYTES = 30
+TOPIC_CUSTOM_STRING_MAX_BYTES = 3000
+TOPIC_SUFFIX_MAX_BYTES = 48
+
+
+def topic_id(group_id: str, suffix: str) -> str:
+    """The full ID of the topic ``suffix`` (the part after "@TOPIC#_") of ``group_id``."""
+    return f"{group_id}{TOPIC_INFIX}{suffix}"
+
+
+def topic_suffix(group_id: str, full_id: str) -> str | None:
+    """The custom part of a topic ID of ``group_id``, or None if it is not one."""
+    prefix = f"{group_id}{TOPIC_INFIX}"
+    return full_id[len(prefix) :] if full_id.startswith(prefix) else None
+
 
 # Identifier rules, stated once for the config, its JSON Schema and the emulator (reference §5 and
 # §10): custom group IDs and UserIDs are printable ASCII (0x20-0x7e), at most 48 and 32 bytes.

@@ -1,0 +1,248 @@
+"""Community topics and permission settings, end to end against the embedded emulator:
+support_topic at creation only, topics created, modified and destroyed only with the explicit
+opt-in, enable_permission and default_permission, export round trips, and located errors where
+the keys do not apply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from conftest import Workspace, cli_in_process
+from test_e2e_groupapi import calls, observe_calls
+
+GID = "@TGS#_hub"
+
+
+def community(**extra: Any) -> dict[str, Any]:
+    return {"id": GID, "type": "Community", "name": "Hub", "owner": "o1", **extra}
+
+
+TOPICS = [
+    {"id": "general", "name": "General", "introduction": "Talk", "custom_string": "x" * 3000},
+    {"id": "news", "name": "News", "mute_all": True, "notification": "Read only"},
+]
+
+
+def live_topics(ws: Workspace) -> dict[str, dict[str, Any]]:
+    return ws.live(GID)["Topics"]
+
+
+def test_topics_are_created_with_the_community_then_modified_and_plan_after_is_empty(
+    ws: Workspace,
+) -> None:
+    ws.write([community(support_topic=True, topics=TOPICS)])
+    run = ws.plan()
+    assert run.code == 0, run
+    assert "support_topic: true" in run.out and "+ topic general" in run.out, run
+    # One create_group, one create_topic per topic, and the muted one modified after (the
+    # create call carries no mute-all).
+    assert calls(ws) == {
+        "create_group": 1,
+        "create_topic": 2,
+        "modify_topic": 1,
+        "multiaccount_import": 1,
+    }
+    ws.converge()
+    topics = live_topics(ws)
+    assert set(topics) == {f"{GID}@TOPIC#_general", f"{GID}@TOPIC#_news"}
+    assert topics[f"{GID}@TOPIC#_news"]["ShutUpAllMember"] == 1
+    assert len(topics[f"{GID}@TOPIC#_general"]["CustomString"]) == 3000
+
+    changed = [dict(TOPICS[0], name="Lobby"), dict(TOPICS[1], mute_all=False)]
+    ws.write([community(support_topic=True, topics=changed)])
+    run = ws.plan()
+    assert "~ topic general" in run.out and '"General" -> "Lobby"' in run.out, run
+    assert calls(ws) == {"modify_topic": 2}
+    ws.converge()
+    assert live_topics(ws)[f"{GID}@TOPIC#_general"]["TopicName"] == "Lobby"
+
+
+def test_a_topic_is_destroyed_only_with_state_absent_and_allow_destroy(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, topics=TOPICS)])
+    ws.converge()
+    # Left out of the list: left alone.
+    ws.write([community(support_topic=True, topics=TOPICS[:1])])
+    ws.assert_clean()
+    ws.write([community(support_topic=True, topics=[TOPICS[0], {"id": "news", "state": "absent"}])])
+    run = ws.plan()
+    assert "- topic news: destroy (needs --allow-destroy)" in run.out, run
+    refused = ws.apply()
+    assert refused.code == 3 and "news" in refused.text, refused
+    assert f"{GID}@TOPIC#_news" in live_topics(ws)
+    ws.converge("--allow-destroy")
+    assert set(live_topics(ws)) == {f"{GID}@TOPIC#_general"}
+
+
+def test_support_topic_cannot_change_on_an_existing_group(ws: Workspace) -> None:
+    ws.write([community()])
+    ws.converge()
+    ws.write([community(support_topic=True, topics=TOPICS)])
+    run = ws.plan()
+    assert run.code == 1, run
+    assert "must be recreated" in run.text and "SupportTopic only at creation" in run.text, run
+    assert "would have to be destroyed and created again" in run.text, run
+    assert "Hint:" in run.text
+    assert ws.apply().code == 1
+    assert "Topics" not in ws.live(GID)
+
+
+def test_permission_settings_converge_and_export_round_trips(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, enable_permission=True, default_permission=5,
+                        topics=TOPICS)])  # fmt: skip
+    ws.converge()
+    live = ws.live(GID)
+    assert live["EnablePermission"] == 1 and live["DefaultPermission"] == 5
+    ws.write([community(support_topic=True, enable_permission=True, default_permission=3)])
+    assert calls(ws) == {"modify_group_base_info": 1}
+    ws.converge()
+    assert ws.live(GID)["DefaultPermission"] == 3
+
+    out = ws.dir / "export.yaml"
+    run = cli_in_process("export", str(ws.dir), "--group", GID, "--output", str(out))
+    assert run.code == 0, run
+    text = out.read_text()
+    for key in ("support_topic: true", "enable_permission: true", "default_permission: 3",
+                "topics:", "custom_string:", "mute_all: true"):  # fmt: skip
+        assert key in text, text
+    (ws.dir / "groups.yaml").unlink()  # the exported config alone: plan on it is empty
+    ws.assert_clean()
+
+
+def test_topics_are_read_with_one_call_and_only_when_declared(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, topics=TOPICS)])
+    ws.converge()
+    assert observe_calls(ws) == {"get_group_info": 1, "get_topic": 1}
+    ws.write([community(support_topic=True)])
+    assert observe_calls(ws) == {"get_group_info": 1}
+
+
+def test_plan_json_carries_topic_changes(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, topics=TOPICS[:1])])
+    doc = json.loads(ws.plan("--format", "json").out)
+    (change,) = doc["changes"]
+    assert change["topics"][0]["topic"] == "general" and change["topics"][0]["action"] == "create"
+
+
+@pytest.mark.parametrize(
+    ("group", "where", "says"),
+    [
+        ({"id": "pub", "type": "Public", "name": "P", "topics": TOPICS}, "topics", "Community"),
+        (
+            {"id": "pub", "type": "Public", "name": "P", "support_topic": True},
+            "support_topic",
+            "Community groups only",
+        ),  # fmt: skip
+        (community(topics=TOPICS), "topics", "support_topic: true"),
+        (community(enable_permission=True), "enable_permission", "support_topic: true"),
+        (
+            community(support_topic=True, default_permission=1),
+            "default_permission",
+            "enable_permission: true",
+        ),  # fmt: skip
+        (
+            community(support_topic=True, topics=[{"id": "t", "name": "n" * 31}]),
+            "name",
+            "at most 30 bytes",
+        ),  # fmt: skip
+        (
+            community(support_topic=True, topics=[{"id": "t", "custom_string": "é" * 1501}]),
+            "custom_string",
+            "at most 3000 bytes",
+        ),  # fmt: skip
+        (
+            community(support_topic=True, topics=[{"id": "t", "name": "a"}, {"id": "t"}]),
+            "topics",
+            "listed twice",
+        ),  # fmt: skip
+        (
+            community(support_topic=True, topics=[{"id": "@TGS#_other@TOPIC#_x", "name": "a"}]),
+            "topic ID",
+            "is not a topic of",
+        ),  # fmt: skip
+        (
+            community(support_topic=True, topics=[{"id": "t", "nmae": "a"}]),
+            "nmae",
+            "did you mean 'name'",
+        ),  # fmt: skip
+    ],
+)
+def test_topic_keys_are_located_errors_where_they_do_not_apply(
+    ws: Workspace, group: dict, where: str, says: str
+) -> None:
+    path = ws.write([group])
+    run = ws.cli("validate", ".")
+    assert run.code == 1, run
+    assert f"{path.name}:" in run.text and says in run.text, run
+    assert where in run.text
+
+
+def test_a_full_topic_id_is_accepted_and_a_new_topic_needs_a_name(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, topics=[{"id": f"{GID}@TOPIC#_general",
+                                                     "name": "General"}])])  # fmt: skip
+    ws.converge()
+    ws.write([community(support_topic=True, topics=[{"id": "general"}, {"id": "new"}])])
+    run = ws.plan()
+    assert run.code == 1 and "topic 'new' does not exist yet and has no name" in run.text, run
+
+
+def test_emulator_topic_rules() -> None:
+    from conftest import client_for, make_emulator
+
+    from reconciler.tim.errors import TimApiError
+
+    async def go(db) -> None:
+        app = make_emulator(db)
+        try:
+            async with client_for(app, max_attempts=1) as client:
+                await client.call("im_open_login_svc", "multiaccount_import", {"Accounts": ["o1"]})
+                body = {"Type": "Community", "GroupId": GID, "Name": "Hub", "Owner_Account": "o1"}
+                await client.create_group({**body})
+                with pytest.raises(TimApiError) as err:  # no SupportTopic: no topics
+                    await client.create_topic({"GroupId": GID, "TopicName": "t"})
+                assert err.value.code == 10007
+                await client.destroy_group(GID)
+                await client.create_group({**body, "SupportTopic": 1})
+                for bad in ({"TopicName": "n" * 31}, {"TopicName": ""},
+                            {"TopicName": "t", "TopicId": "@TGS#_x@TOPIC#_y"},
+                            {"TopicName": "t", "CustomString": "x" * 3001}):  # fmt: skip
+                    with pytest.raises(TimApiError) as err:
+                        await client.create_topic({"GroupId": GID, **bad})
+                    assert err.value.code == 10004, bad
+                tid = f"{GID}@TOPIC#_a"
+                await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "A"})
+                with pytest.raises(TimApiError) as err:
+                    await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "A"})
+                assert err.value.code == 10021
+                auto = await client.call(
+                    "million_group_open_http_svc",
+                    "create_topic",
+                    {"GroupId": GID, "TopicName": "B"},
+                )
+                assert auto["TopicId"].startswith(f"{GID}@TOPIC#_@TOPIC#")
+                assert set(await client.get_topic(GID)) == {"a", auto["TopicId"].split("_", 2)[2]}
+                with pytest.raises(TimApiError) as err:  # From_Account is required
+                    await client.call("million_group_open_http_svc", "get_topic", {"GroupId": GID})
+                assert err.value.code == 10004
+                with pytest.raises(TimApiError) as err:
+                    await client.modify_topic({"GroupId": GID, "TopicId": f"{GID}@TOPIC#_zz"})
+                assert err.value.code == 10010
+                answer = await client.call(
+                    "million_group_open_http_svc",
+                    "destroy_topic",
+                    {"GroupId": GID, "TopicIdList": [tid, f"{GID}@TOPIC#_zz"]},
+                )
+                codes = [i["ErrorCode"] for i in answer["DestroyResultItem"]]
+                assert codes == [0, 10010]
+                await client.destroy_topic(GID, [tid])  # already gone: done
+                assert set(await client.get_topic(GID)) == {auto["TopicId"].split("_", 2)[2]}
+        finally:
+            app.state.store.close()
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(go(Path(tmp) / "emu.sqlite3"))
