@@ -20,6 +20,7 @@ SECTIONS = (
     ("groups[]", "GroupSpec"),
 )
 MEMBERS = ("groups[].members[]", "MemberSpec")
+TOPICS = ("groups[].topics[]", "TopicSpec")
 
 
 def _kinds(option: dict) -> list[str]:
@@ -52,7 +53,7 @@ def reference_markdown() -> str:
     schema = json_schema()
     defs = schema["$defs"]
     lines: list[str] = []
-    for prefix, name in (*SECTIONS, MEMBERS):
+    for prefix, name in (*SECTIONS, MEMBERS, TOPICS):
         lines += [
             f"**`{prefix}`**",
             "",

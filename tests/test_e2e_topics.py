@@ -246,3 +246,17 @@ def test_emulator_topic_rules() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(go(Path(tmp) / "emu.sqlite3"))
+
+
+def test_a_members_mute_is_forgotten_when_it_leaves_a_public_group(ws: Workspace) -> None:
+    from test_e2e_groupapi import FUTURE
+
+    group = {"id": "pub-m", "type": "Public", "name": "P", "owner": "o1"}
+    ws.write([group | {"members": ["o1", {"account": "a", "muted_until": FUTURE}]}])
+    ws.converge()
+    assert ws.members("pub-m")["a"]["MuteUntil"] > 0
+    ws.write([group | {"members": ["o1"]}])
+    ws.converge()
+    ws.write([group | {"members": ["o1", "a"]}])
+    ws.converge()
+    assert ws.members("pub-m")["a"]["MuteUntil"] == 0

@@ -145,7 +145,29 @@ Mutes, AVChatRoom admins and bans
     (``/emulator/online``: 10007) until the ban ends or is lifted; unbanning an account that
     is not banned succeeds. get_group_ban_member: ``Limit`` 1-100 (default 100), ``Offset``;
     ``BannedAccountList`` of ``{Member_Account, BannedUntil}`` by account; ``NextOffset`` 0 =
-    done. Topics and permission groups (Community): not emulated yet.
+    done.
+
+Community topics (million_group_open_http_svc)
+  * create_topic / modify_topic / destroy_topic / get_topic: only Communities created with
+    ``SupportTopic`` 1 (other groups and Communities without topics: 10007, the pages' "not
+    supported"). ``SupportTopic`` is returned by get_group_info for Communities (unconfirmed
+    that the real answer carries it; the client treats a missing one as unknown).
+  * Topic IDs: ``<GroupId>@TOPIC#_`` then the custom part (EN-49471); chosen: the custom part
+    is 1-48 bytes of printable ASCII (the pages give no limit), else 10004. Without a TopicId
+    one is assigned, ``<GroupId>@TOPIC#_@TOPIC#c`` + 8 characters (EN-49469's sample). A used
+    custom TopicId: 10021 (chosen: the group code). Topics per Community: not limited (the
+    pages give no number; unconfirmed).
+  * TopicName required on create, 1-30 bytes; Introduction 240, Notification 300, FaceUrl 100,
+    CustomString 3,000 bytes (DO): 10004 beyond. create_topic takes no mute-all; modify_topic
+    takes ``ShutUpAllMember`` (or ``MuteAllMember``) On/Off. From_Account, when given, must be
+    imported (10019); get_topic requires it (10004 without), its per-user fields are not
+    emulated.
+  * A missing topic: modify 10010; destroy_topic (``TopicIdList``, 1-20 topics, a chosen
+    limit; 10004 beyond) answers ``DestroyResultItem`` with each topic's own ErrorCode (10010
+    for one that does not exist); get_topic with a ``TopicIdList`` gives a missing topic its
+    own ErrorCode 10010 in ``TopicInfo``. Answers carry both mute names. Destroying a group
+    destroys its topics. ``forbid_send_msg``/``get_group_muted_account`` with a ``TopicId``:
+    topic-level mutes are not emulated (10004).
 
 AVChatRoom marks and online members
   * Marks are >= 1000, or the special 500 and 600; only online AVChatRoom members take them:
