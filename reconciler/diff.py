@@ -16,11 +16,13 @@ from deepdiff import DeepDiff
 
 from reconciler.state import (
     MUTE_TOLERANCE_S,
+    PERMISSION_GROUP_FIELDS,
     TOPIC_FIELDS,
     Group,
     GroupType,
     Member,
     ObservedGroup,
+    PermissionGroup,
     Topic,
     set_keys,
 )
@@ -68,6 +70,19 @@ class TopicChange:
 
 
 @dataclass
+class PermissionGroupChange:
+    """A permission group to create, modify or destroy (``permission_group``: the custom part
+    of its ID); ``topic_permissions``: ``field`` is the topic, ``before`` None = none yet."""
+
+    permission_group: str
+    action: Literal["create", "modify", "destroy"]
+    fields: list[FieldChange] = field(default_factory=list)
+    members_add: list[str] = field(default_factory=list)
+    members_remove: list[str] = field(default_factory=list)
+    topic_permissions: list[FieldChange] = field(default_factory=list)
+
+
+@dataclass
 class GroupChange:
     group_id: str
     type: GroupType
@@ -86,6 +101,7 @@ class GroupChange:
     muted: list[FieldChange] = field(default_factory=list)
     banned: list[FieldChange] = field(default_factory=list)
     topics: list[TopicChange] = field(default_factory=list)  # Community with topics
+    permission_groups: list[PermissionGroupChange] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     recreate: bool = False  # an error says the group would have to be recreated
 
@@ -102,6 +118,7 @@ class GroupChange:
             and not self.muted
             and not self.banned
             and not self.topics
+            and not self.permission_groups
         )
 
     def members_by(self, action: str) -> list[MemberChange]:
@@ -311,6 +328,44 @@ def _diff_topics(change: GroupChange, want: dict[str, Topic], have: dict[str, To
             change.topics.append(TopicChange(tid, "modify", fields))
 
 
+def _diff_permission_groups(
+    change: GroupChange, want: dict[str, PermissionGroup], have: dict[str, PermissionGroup]
+) -> None:
+    """Declared permission groups against the live ones (others are left alone): fields,
+    members (exact when declared) and the declared topics' permissions."""
+    for pid, pg in want.items():
+        live = have.get(pid)
+        if pg.state == "absent":
+            if live is not None:
+                change.permission_groups.append(PermissionGroupChange(pid, "destroy"))
+            continue
+        if live is None and not pg.name:
+            change.errors.append(
+                f"group {change.group_id}: permission group {pid!r} does not exist yet and has "
+                "no name: set `name` to create it"
+            )
+            continue
+        base = live or PermissionGroup(id=pid, members=[], topic_permissions={})
+        pc = PermissionGroupChange(pid, "create" if live is None else "modify")
+        pc.fields = [
+            FieldChange(n, None if live is None else getattr(live, n), getattr(pg, n))
+            for n in PERMISSION_GROUP_FIELDS
+            if getattr(pg, n) is not None and (live is None or getattr(pg, n) != getattr(live, n))
+        ]
+        if pg.members is not None:
+            current = set(base.members or ())
+            pc.members_add = sorted(set(pg.members) - current)
+            pc.members_remove = sorted(current - set(pg.members))
+        current_perms = base.topic_permissions or {}
+        pc.topic_permissions = [
+            FieldChange(topic, current_perms.get(topic), bits)
+            for topic, bits in sorted((pg.topic_permissions or {}).items())
+            if current_perms.get(topic) != bits
+        ]
+        if live is None or pc.fields or pc.members_add or pc.members_remove or pc.topic_permissions:
+            change.permission_groups.append(pc)
+
+
 def _support_topic_error(change: GroupChange, want: Group, have: ObservedGroup) -> bool:
     """support_topic is taken at creation only: a live value that differs cannot be changed."""
     if want.support_topic is None or have.support_topic is None:
@@ -350,6 +405,8 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
             change.fields.append(FieldChange("support_topic", None, True))
         if want.topics:
             _diff_topics(change, want.topics, {})
+        if want.permission_groups:
+            _diff_permission_groups(change, want.permission_groups, {})
         if want.type is GroupType.AVChatRoom:
             if want.marks:
                 change.marks_pending = {m: sorted(a) for m, a in sorted(want.marks.items()) if a}
@@ -379,6 +436,8 @@ def diff_group(want: Group, have: ObservedGroup | None, now: int | None = None) 
     _explain(change, want, have, now)
     if want.topics is not None:
         _diff_topics(change, want.topics, have.topics or {})
+    if want.permission_groups is not None:
+        _diff_permission_groups(change, want.permission_groups, have.permission_groups or {})
     if want.type is GroupType.AVChatRoom:
         if want.marks is not None:
             _diff_marks(change, want, have)

@@ -21,6 +21,7 @@ SECTIONS = (
 )
 MEMBERS = ("groups[].members[]", "MemberSpec")
 TOPICS = ("groups[].topics[]", "TopicSpec")
+PERMISSION_GROUPS = ("groups[].permission_groups[]", "PermissionGroupSpec")
 
 
 def _kinds(option: dict) -> list[str]:
@@ -53,7 +54,7 @@ def reference_markdown() -> str:
     schema = json_schema()
     defs = schema["$defs"]
     lines: list[str] = []
-    for prefix, name in (*SECTIONS, MEMBERS, TOPICS):
+    for prefix, name in (*SECTIONS, MEMBERS, TOPICS, PERMISSION_GROUPS):
         lines += [
             f"**`{prefix}`**",
             "",

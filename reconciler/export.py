@@ -16,6 +16,7 @@ from reconciler.state import (
     GroupType,
     Member,
     ObservedGroup,
+    PermissionGroup,
     Topic,
     utc_text,
 )
@@ -45,6 +46,15 @@ def _topic_entry(topic: Topic) -> dict[str, Any]:
     for name in TOPIC_FIELDS[1:]:
         if getattr(topic, name):
             entry[name] = getattr(topic, name)
+    return entry
+
+
+def _permission_group_entry(pg: PermissionGroup) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": pg.id, "name": pg.name, "permission": pg.permission or 0}
+    if pg.custom_string:
+        entry["custom_string"] = pg.custom_string
+    entry["members"] = list(pg.members or [])
+    entry["topic_permissions"] = dict(sorted((pg.topic_permissions or {}).items()))
     return entry
 
 
@@ -83,6 +93,10 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
             entry["default_permission"] = group.default_permission
         if group.topics is not None:
             entry["topics"] = [_topic_entry(t) for _, t in sorted(group.topics.items())]
+        if group.permission_groups:
+            entry["permission_groups"] = [
+                _permission_group_entry(p) for _, p in sorted(group.permission_groups.items())
+            ]
     return entry
 
 

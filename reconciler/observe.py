@@ -9,7 +9,10 @@
   declared mark (mark 600 hides members from the plain online list, so marks are read by mark).
   Their admins, mutes and bans, when managed: get_admin_list, get_group_muted_account and
   get_group_ban_member (member lists do not carry them for AVChatRoom).
-- Community groups with topics that declare topics: get_topic, one call for all of them.
+- Community groups with topics that declare topics: get_topic, one call for all of them; that
+  declare permission groups: get_permission_group (one call), and for each declared one its
+  members (get_permission_group_member) and topic permissions (get_topic_permission_group)
+  when those are declared.
 - account_check, 100 per call, for accounts that would join a group.
 """
 
@@ -24,7 +27,7 @@ from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.answers import index_group_info, parse_group_info
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
-from reconciler.tim.limits import chunks
+from reconciler.tim.limits import chunks, permission_group_id
 
 
 @dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
@@ -118,13 +121,48 @@ async def read_topics(client: TimClient, group: ObservedGroup) -> None:
     group.topics = await client.get_topic(group.id)
 
 
+def _reads_permission_groups(want: Group | None, have: ObservedGroup) -> bool:
+    return (
+        have.type is GroupType.Community
+        and have.support_topic is not False
+        and (want is None or want.permission_groups is not None)
+    )
+
+
+async def read_permission_groups(
+    client: TimClient, group: ObservedGroup, want: Group | None
+) -> None:
+    """A Community's permission groups (one get_permission_group), then the members and topic
+    permissions of those ``want`` declares them for (of every one when ``want`` is None)."""
+    live = await client.get_permission_group(group.id)
+    declared = want.permission_groups if want is not None else None
+
+    async def details(pid: str) -> None:
+        wanted = declared.get(pid) if declared is not None else None
+        full = permission_group_id(pid)
+        if declared is None or (wanted is not None and wanted.members is not None):
+            live[pid].members = await client.get_permission_group_member(group.id, full)
+        if declared is None or (wanted is not None and wanted.topic_permissions is not None):
+            perms = await client.get_topic_permission_group(group.id, full)
+            live[pid].topic_permissions = perms
+
+    wanted_ids = live if declared is None else [p for p, pg in declared.items() if p in live
+                                               and pg.state != "absent"]  # fmt: skip
+    await asyncio.gather(*(details(pid) for pid in wanted_ids))
+    group.permission_groups = live
+
+
 def _reads_more(want: Group, have: ObservedGroup) -> bool:
     """Community members, and lists get_group_info left out or cut short, come by paging;
     AVChatRoom marks, admins, mutes and bans and Community topics by their own reads
     (destroying a group needs none of them)."""
     if have.type is GroupType.AVChatRoom:
         return _room_managed(want)
-    return (want.members is not None and have.members_partial()) or _reads_topics(want, have)
+    return (
+        (want.members is not None and have.members_partial())
+        or _reads_topics(want, have)
+        or _reads_permission_groups(want, have)
+    )
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -159,6 +197,8 @@ async def observe(
                 reads.append(read_members(have))
             if _reads_topics(want, have):
                 reads.append(read_topics(client, have))
+            if _reads_permission_groups(want, have):
+                reads.append(read_permission_groups(client, have, want))
             await asyncio.gather(*reads)
         else:
             reads = [read_room(client, have, want)]
@@ -226,5 +266,6 @@ async def read_groups(
             if g.type is GroupType.AVChatRoom
         ),
         *(read_topics(client, g) for g in groups if g.support_topic),
+        *(read_permission_groups(client, g, None) for g in groups if g.support_topic),
     )
     return groups

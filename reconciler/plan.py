@@ -23,23 +23,30 @@ from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import (
     PERMISSION_FIELDS,
     PROFILE_FIELDS,
+    AddPermissionMembers,
+    AddTopicPermissions,
     BanMembers,
     ChangeAdmins,
     ChangeMarks,
     ChangeOwner,
     CreateGroup,
+    CreatePermissionGroup,
     CreateTopic,
     DestroyGroup,
+    DestroyPermissionGroups,
     DestroyTopics,
     ImportAccounts,
     ImportMembers,
     Joiner,
     ModifyGroup,
     ModifyMember,
+    ModifyPermissionGroup,
     ModifyTopic,
     MuteMembers,
     RemoveMembers,
+    RemovePermissionMembers,
     Request,
+    SetTopicPermissions,
     UnbanMembers,
 )
 from reconciler.tim.limits import Limits, chunks
@@ -55,12 +62,15 @@ STEPS = (
     "create_topics",  # Community topics (a topic exists only in its group)
     "modify_topics",  # also a new topic's mute-all, which create_topic does not carry
     "destroy_topics",
+    "permission_groups",  # create and modify Community permission groups
     "import_members",
     "change_owner",
     "revoke_admins",  # AVChatRoom: before new admins, so the room never holds more than 5
     "modify_members",  # also mutes (forbid_send_msg), AVChatRoom admins and unbans
+    "permission_members",  # permission groups' members (members of the group by now), topics
     "set_marks",
     "delete_marks",
+    "destroy_permission_groups",
     "remove_members",  # also AVChatRoom bans (a ban removes the account from the room)
     "lower_max",
     "destroy",
@@ -129,6 +139,8 @@ class Plan:
                 out.append(op.group)
             elif isinstance(op.request, DestroyTopics):
                 out.extend(f"{op.group} topic {t}" for t in op.request.topics)
+            elif isinstance(op.request, DestroyPermissionGroups):
+                out.extend(f"{op.group} permission group {p}" for p in op.request.permission_groups)
         return out
 
     def blocking(self, force: bool = False) -> list[Refusal]:
@@ -334,6 +346,51 @@ def _topic_ops(change: GroupChange, limits: Limits) -> list[Operation]:
     return ops
 
 
+def _permission_group_ops(change: GroupChange, limits: Limits) -> list[Operation]:
+    """A Community's permission groups: created or modified, then their members and topic
+    permissions (once members have joined and topics exist); destroyed before removals."""
+    gid = change.group_id
+    ops: list[Operation] = []
+    destroy: list[str] = []
+    for pc in change.permission_groups:
+        pid = pc.permission_group
+        if pc.action == "destroy":
+            destroy.append(pid)
+            continue
+        values = {fc.field: fc.after for fc in pc.fields}
+        if pc.action == "create":
+            ops.append(
+                Operation(gid, "permission_groups", CreatePermissionGroup(gid, pid, **values))
+            )
+        elif values:
+            ops.append(
+                Operation(gid, "permission_groups", ModifyPermissionGroup(gid, pid, **values))
+            )
+        for cls, accounts in (
+            (AddPermissionMembers, pc.members_add),
+            (RemovePermissionMembers, pc.members_remove),
+        ):
+            ops.extend(
+                Operation(gid, "permission_members", cls(gid, pid, batch))
+                for batch in chunks(accounts, limits.batch_of(cls.api))
+            )
+        for cls, items in (
+            (AddTopicPermissions, [fc for fc in pc.topic_permissions if fc.before is None]),
+            (SetTopicPermissions, [fc for fc in pc.topic_permissions if fc.before is not None]),
+        ):
+            ops.extend(
+                Operation(
+                    gid, "permission_members", cls(gid, pid, {fc.field: fc.after for fc in batch})
+                )
+                for batch in chunks(items, limits.batch_of(cls.api))
+            )
+    ops.extend(
+        Operation(gid, "destroy_permission_groups", DestroyPermissionGroups(gid, batch))
+        for batch in chunks(sorted(destroy), limits.batch_of(DestroyPermissionGroups.api))
+    )
+    return ops
+
+
 def _import_ops(
     group_id: str, members: list[Member], limits: Limits, *, created: bool = False
 ) -> list[Operation]:
@@ -381,6 +438,7 @@ def _create_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
     if want.mute_all:
         ops.append(Operation(gid, "base", ModifyGroup(gid, mute_all=True)))
     ops.extend(_topic_ops(change, limits))
+    ops.extend(_permission_group_ops(change, limits))
     later = [m for m in joining if m.account not in in_create]
     ops.extend(_import_ops(gid, later, limits, created=True))
     mutes: dict[str, int] = {}
@@ -461,6 +519,7 @@ def _update_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
     if base:
         ops.append(Operation(gid, "base", ModifyGroup(gid, **base)))
     ops.extend(_topic_ops(change, limits))
+    ops.extend(_permission_group_ops(change, limits))
 
     adds = [mc.member for mc in change.members_by("add") if mc.member is not None]
     new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
@@ -569,6 +628,7 @@ class Scope:
     muted: tuple[str, ...] = ()  # AVChatRoom: accounts whose mute is declared
     banned: tuple[str, ...] = ()  # AVChatRoom: accounts whose ban is declared
     topics: tuple[str, ...] = ()  # Community: the declared topics
+    permission_groups: tuple[str, ...] = ()  # Community: the declared permission groups
 
     @classmethod
     def of(cls, want: Group) -> Scope:
@@ -592,6 +652,7 @@ class Scope:
             muted=tuple(sorted(want.muted or {})),
             banned=tuple(sorted(want.banned or {})),
             topics=tuple(sorted(want.topics or {})),
+            permission_groups=tuple(sorted(want.permission_groups or {})),
         )
 
     @classmethod
@@ -618,6 +679,11 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
     if scope.topics:  # only when declared: older saved plans' digests stay as they were
         live = group.topics or {}
         data["topics"] = {t: live[t].model_dump() if t in live else None for t in scope.topics}
+    if scope.permission_groups:
+        pgs = group.permission_groups or {}
+        data["permission_groups"] = {
+            p: pgs[p].model_dump() if p in pgs else None for p in scope.permission_groups
+        }
     members = group.members
     if scope.members and members is not None:
         listed = scope.accounts if scope.accounts is not None else members

@@ -78,6 +78,26 @@ def change_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
         lines.append((1, "?", f"mark {mark} pending until online: {', '.join(accounts)}"))
     lines.extend(_room_lines(change))
     lines.extend(_topic_lines(change))
+    lines.extend(_permission_group_lines(change))
+    return lines
+
+
+def _permission_group_lines(change: dict[str, Any]) -> list[tuple[int, str, str]]:
+    lines: list[tuple[int, str, str]] = []
+    for pc in change.get("permission_groups", ()):
+        pid = pc["permission_group"]
+        if pc["action"] == "destroy":
+            lines.append((1, "-", f"permission group {pid}: delete (needs --allow-destroy)"))
+            continue
+        create = pc["action"] == "create"
+        lines.append((1, "+" if create else "~", f"permission group {pid}"))
+        for fc in pc["fields"]:
+            lines.append((2, *_field_line(fc["field"], fc["before"], fc["after"], create)))
+        lines += [(2, "+", f"member {a}") for a in pc["members_add"]]
+        lines += [(2, "-", f"member {a}") for a in pc["members_remove"]]
+        for fc in pc["topic_permissions"]:
+            line = _field_line(f"topic {fc['field']} permission", fc["before"], fc["after"], create)
+            lines.append((2, *line))
     return lines
 
 
@@ -216,6 +236,17 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
         "topics": [
             {"topic": tc.topic, "action": tc.action, "fields": [f.__dict__ for f in tc.fields]}
             for tc in ch.topics
+        ],
+        "permission_groups": [
+            {
+                "permission_group": pc.permission_group,
+                "action": pc.action,
+                "fields": [f.__dict__ for f in pc.fields],
+                "members_add": pc.members_add,
+                "members_remove": pc.members_remove,
+                "topic_permissions": [f.__dict__ for f in pc.topic_permissions],
+            }
+            for pc in ch.permission_groups
         ],
     }
     if ch.action == "destroy":

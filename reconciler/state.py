@@ -111,6 +111,25 @@ class Topic(BaseModel):
 TOPIC_FIELDS = ("name", "introduction", "notification", "face_url", "custom_string", "mute_all")
 
 
+class PermissionGroup(BaseModel):
+    """A Community permission group. ``None`` on an attribute of a desired one = unmanaged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str  # the custom part: the full ID is "@PMG#_<id>" (tim.limits)
+    state: Literal["present", "absent"] = "present"
+    name: str | None = None
+    permission: int | None = None  # the group-level permission bit set
+    custom_string: str | None = None
+    # Exact when declared: accounts not listed are taken out of the permission group.
+    members: list[str] | None = None
+    # topic (custom part of its ID) -> permission bit set; only the listed topics are managed.
+    topic_permissions: dict[str, int] | None = None
+
+
+PERMISSION_GROUP_FIELDS = ("name", "permission", "custom_string")
+
+
 class Group(BaseModel):
     """A group, desired or observed."""
 
@@ -151,6 +170,8 @@ class Group(BaseModel):
     # topic id (custom part) -> Topic. None = topics unmanaged; only the listed ones are
     # managed (a live topic not listed is left alone).
     topics: dict[str, Topic] | None = None
+    # permission group id (custom part) -> PermissionGroup; only the listed ones are managed.
+    permission_groups: dict[str, PermissionGroup] | None = None
 
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0

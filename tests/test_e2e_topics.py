@@ -260,3 +260,91 @@ def test_a_members_mute_is_forgotten_when_it_leaves_a_public_group(ws: Workspace
     ws.write([group | {"members": ["o1", "a"]}])
     ws.converge()
     assert ws.members("pub-m")["a"]["MuteUntil"] == 0
+
+
+def pg(**extra: Any) -> dict[str, Any]:
+    return {"id": "mods", "name": "Moderators", "permission": 7, **extra}
+
+
+def with_pgs(groups: list[dict[str, Any]], members: list[str] = ("o1", "a", "b", "c")) -> dict:
+    return community(support_topic=True, enable_permission=True, topics=TOPICS,
+                     members=list(members), permission_groups=groups)  # fmt: skip
+
+
+def test_permission_groups_converge_with_members_and_topic_permissions(ws: Workspace) -> None:
+    ws.write([with_pgs([pg(members=["a", "b"], topic_permissions={"general": 3})])])
+    run = ws.plan()
+    assert "+ permission group mods" in run.out and "+ member a" in run.out, run
+    ws.converge()
+    live = ws.live(GID)["PermissionGroups"]["@PMG#_mods"]
+    assert live["Members"] == ["a", "b"] and live["Permission"] == 7
+    assert live["TopicPermission"] == {f"{GID}@TOPIC#_general": 3}
+
+    # Members are exact; topic permissions of listed topics are added or set.
+    ws.write([with_pgs([pg(permission=1, members=["b", "c"],
+                           topic_permissions={"general": 1, "news": 2})])])  # fmt: skip
+    assert calls(ws) == {
+        "modify_permission_group": 1,
+        "add_permission_group_member": 1,
+        "delete_permission_group_member": 1,
+        "add_topic_permission_group": 1,
+        "set_topic_permission_group": 1,
+    }
+    ws.converge()
+    live = ws.live(GID)["PermissionGroups"]["@PMG#_mods"]
+    assert live["Members"] == ["b", "c"] and live["Permission"] == 1
+    assert live["TopicPermission"] == {f"{GID}@TOPIC#_general": 1, f"{GID}@TOPIC#_news": 2}
+
+    # Export round trip: plan on the export alone is empty.
+    out = ws.dir / "export.yaml"
+    run = cli_in_process("export", str(ws.dir), "--group", GID, "--output", str(out))
+    assert run.code == 0, run
+    assert "permission_groups:" in out.read_text()
+    (ws.dir / "groups.yaml").unlink()
+    ws.assert_clean()
+
+
+def test_a_permission_group_is_deleted_only_with_allow_destroy(ws: Workspace) -> None:
+    ws.write([with_pgs([pg(members=["a"])])])
+    ws.converge()
+    ws.write([with_pgs([])])
+    ws.assert_clean()  # not listed: left alone
+    ws.write([with_pgs([{"id": "mods", "state": "absent"}])])
+    assert "permission group mods: delete (needs --allow-destroy)" in ws.plan().out
+    assert ws.apply().code == 3
+    ws.converge("--allow-destroy")
+    assert ws.live(GID)["PermissionGroups"] == {}
+
+
+def test_permission_groups_are_read_only_when_declared(ws: Workspace) -> None:
+    ws.write([with_pgs([pg(members=["a"])])])
+    ws.converge()
+    assert observe_calls(ws) == {
+        "get_group_info": 1,
+        "get_group_member_info": 1,  # a Community's declared members come by paging
+        "get_topic": 1,
+        "get_permission_group": 1,
+        "get_permission_group_member": 1,  # members declared; topic permissions are not
+    }
+
+
+@pytest.mark.parametrize(
+    ("pgs", "says"),
+    [
+        ([pg(name="n" * 151)], "at most 150 bytes"),
+        ([pg(), pg()], "listed twice"),
+        ([pg(members=["a", "a"])], "listed twice"),
+        ([pg(topic_permissions={"@TGS#_x@TOPIC#_y": 1})], "is not a topic of"),
+        ([pg(permission=-1)], "permission"),
+    ],
+)
+def test_permission_group_errors_are_located(ws: Workspace, pgs: list, says: str) -> None:
+    path = ws.write([with_pgs(pgs)])
+    run = ws.cli("validate", ".")
+    assert run.code == 1 and f"{path.name}:" in run.text and says in run.text, run
+
+
+def test_permission_groups_need_a_community_with_topics(ws: Workspace) -> None:
+    ws.write([community(permission_groups=[pg()])])
+    run = ws.cli("validate", ".")
+    assert run.code == 1 and "support_topic: true" in run.text, run

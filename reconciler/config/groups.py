@@ -13,7 +13,13 @@ from pydantic import ValidationError
 
 from reconciler import state as st
 from reconciler.config.issues import AT, Pending, dotted
-from reconciler.config.models import GROUP_ADAPTER, GROUP_KEYS, MEMBER_KEYS, TOPIC_KEYS
+from reconciler.config.models import (
+    GROUP_ADAPTER,
+    GROUP_KEYS,
+    MEMBER_KEYS,
+    PERMISSION_GROUP_KEYS,
+    TOPIC_KEYS,
+)
 from reconciler.state import GroupType
 from reconciler.tim import limits
 
@@ -44,7 +50,7 @@ ROOM_KEYS = {
     "banned": "bans are an AVChatRoom feature; remove the member instead",
 }
 # Keys of a Community with topics (seed 003, EN-49471); support_topic is the switch itself.
-TOPIC_GROUP_KEYS = ("enable_permission", "default_permission", "topics")
+TOPIC_GROUP_KEYS = ("enable_permission", "default_permission", "topics", "permission_groups")
 _TOPIC_TEXT_LIMITS = (
     ("name", limits.TOPIC_NAME_MAX_BYTES),
     ("introduction", limits.INTRODUCTION_MAX_BYTES),
@@ -52,7 +58,12 @@ _TOPIC_TEXT_LIMITS = (
     ("face_url", limits.FACE_URL_MAX_BYTES),
     ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
 )
-ALLOWED_KEYS = {(): GROUP_KEYS, ("members",): MEMBER_KEYS, ("topics",): TOPIC_KEYS}
+ALLOWED_KEYS = {
+    (): GROUP_KEYS,
+    ("members",): MEMBER_KEYS,
+    ("topics",): TOPIC_KEYS,
+    ("permission_groups",): PERMISSION_GROUP_KEYS,
+}
 # Stands in for a member that failed validation, so the other members keep their indices.
 PRUNED = "\x00pruned\x00"
 
@@ -223,6 +234,92 @@ class GroupChecker:
                     out[key] = g[key]
             if g.get("topics") is not None:
                 out["topics"] = self._topics(file, (*base, "topics"), label, gid, g["topics"])
+            if g.get("permission_groups") is not None:
+                path = (*base, "permission_groups")
+                out["permission_groups"] = self._permission_groups(
+                    file, path, label, gid, g["permission_groups"]
+                )
+        return out
+
+    def _permission_groups(
+        self, file: int, path: tuple[Any, ...], label: str, gid: str, items: list[Any]
+    ) -> dict[str, dict[str, Any]]:
+        """A Community's permission groups, by the custom part of their IDs."""
+        out: dict[str, dict[str, Any]] = {}
+        first: dict[str, int] = {}
+        prefix = limits.PERMISSION_GROUP_PREFIX
+        for j, item in enumerate(items):
+            if item["id"] == PRUNED:
+                continue
+            where = f"{label}: permission_groups[{j}]"
+            full = item["id"]
+            suffix = full[len(prefix) :] if full.startswith(prefix) else full
+            problem = limits.identifier_problem(
+                suffix, limits.TOPIC_SUFFIX_MAX_BYTES, "permission group ID"
+            )
+            if problem:
+                self.add(file, (*path, j, "id"), f"{where}: {problem}")
+            if suffix in first:
+                self.add(
+                    file,
+                    (*path, j, "id"),
+                    f"{where}: permission group {suffix!r} is listed twice (first at {AT}); "
+                    "keep one",
+                    related=(file, (*path, first[suffix], "id"), "value"),
+                )
+            first.setdefault(suffix, j)
+            for key, limit in (
+                ("name", limits.PERMISSION_GROUP_NAME_MAX_BYTES),
+                ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
+            ):
+                value = item.get(key)
+                size = _over(value, limit) if value is not None else 0
+                if size:
+                    self.add(
+                        file,
+                        (*path, j, key),
+                        f"{where}: {key} is {size} bytes; at most {limit} bytes (UTF-8) - "
+                        "shorten it",
+                    )
+            entry = {k: v for k, v in item.items() if v is not None} | {"id": suffix}
+            members = item.get("members")
+            if members is not None:
+                seen: dict[str, int] = {}
+                for m, account in enumerate(members):
+                    problem = account_problem(account)
+                    if problem:
+                        self.add(
+                            file, (*path, j, "members", m), f"{where}: members[{m}]: {problem}"
+                        )
+                    elif account in seen:
+                        self.add(
+                            file,
+                            (*path, j, "members", m),
+                            f"{where}: member {account!r} is listed twice (first at {AT}); "
+                            "keep one",
+                            related=(file, (*path, j, "members", seen[account]), "value"),
+                        )
+                    seen.setdefault(account, m)
+                entry["members"] = sorted(seen)
+            perms = item.get("topic_permissions")
+            if perms is not None:
+                topics = {}
+                for topic, bits in perms.items():
+                    tsuffix = limits.topic_suffix(gid, topic) or topic
+                    problem = limits.identifier_problem(
+                        tsuffix, limits.TOPIC_SUFFIX_MAX_BYTES, "topic ID"
+                    )
+                    if problem or limits.TOPIC_INFIX in tsuffix:
+                        self.add(
+                            file,
+                            (*path, j, "topic_permissions", topic),
+                            f"{where}: topic_permissions: "
+                            + (problem or f"{topic!r} is not a topic of {gid}"),
+                            "key",
+                        )
+                    topics[tsuffix] = bits
+                entry["topic_permissions"] = topics
+            out[suffix] = entry
         return out
 
     def _topics(
@@ -615,6 +712,7 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
     out = dict(raw)
     members = list(out["members"]) if isinstance(out.get("members"), list) else None
     topics = list(out["topics"]) if isinstance(out.get("topics"), list) else None
+    pgs = list(out["permission_groups"]) if isinstance(out.get("permission_groups"), list) else None
     marks = dict(out["marks"]) if isinstance(out.get("marks"), dict) else None
     for error in err.errors(include_url=False):
         loc = error["loc"]
@@ -627,6 +725,10 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
             topics[loc[1]] = {k: v for k, v in topics[loc[1]].items() if k != loc[2]}
         elif head == "topics" and topics is not None and len(loc) > 1:
             topics[loc[1]] = {"id": PRUNED}
+        elif head == "permission_groups" and pgs is not None and len(loc) > 2 and loc[2] != "id":
+            pgs[loc[1]] = {k: v for k, v in pgs[loc[1]].items() if k != loc[2]}
+        elif head == "permission_groups" and pgs is not None and len(loc) > 1:
+            pgs[loc[1]] = {"id": PRUNED}
         elif head == "marks" and marks is not None and len(loc) > 1:
             marks.pop(loc[1], None)
         else:
@@ -637,6 +739,8 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
         out["marks"] = marks
     if topics is not None:
         out["topics"] = topics
+    if pgs is not None:
+        out["permission_groups"] = pgs
     return out
 
 

@@ -474,6 +474,78 @@ class TopicSpec(TypedDict):
     ]
 
 
+class PermissionGroupSpec(TypedDict):
+    """A Community permission group. Keys left out (or null) are not managed."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
+
+    id: Annotated[
+        str,
+        Field(
+            description="The permission group's custom ID: the part after `@PMG#_` (the full ID "
+            f"is accepted too); printable ASCII, at most {limits.TOPIC_SUFFIX_MAX_BYTES} bytes.",
+            json_schema_extra={"minLength": 1, "pattern": f"^{limits.PRINTABLE_ASCII_CLASS}+$"},
+        ),
+    ]
+    state: NotRequired[
+        Annotated[
+            Literal["present", "absent"],
+            Field(
+                description="present (default) or absent: delete the permission group (only "
+                "with the explicit opt-in of apply, --allow-destroy)."
+            ),
+        ]
+    ]
+    name: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="Name; at most "
+                f"{limits.PERMISSION_GROUP_NAME_MAX_BYTES} bytes (UTF-8). Required to create one.",
+                json_schema_extra=_bytes(limits.PERMISSION_GROUP_NAME_MAX_BYTES),
+            ),
+        ]
+    ]
+    permission: NotRequired[
+        Annotated[
+            int | None,
+            Field(
+                ge=0,
+                le=limits.INT64_MAX,
+                description="What its members may do in the community: a bit set (Permission).",
+            ),
+        ]
+    ]
+    custom_string: NotRequired[
+        Annotated[
+            str | None,
+            Field(
+                description="CustomString: free text for the app; at most "
+                f"{limits.TOPIC_CUSTOM_STRING_MAX_BYTES:,} bytes (UTF-8).",
+                json_schema_extra=_bytes(limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
+            ),
+        ]
+    ]
+    members: NotRequired[
+        Annotated[
+            list[Annotated[str, Field(json_schema_extra=_account_schema())]] | None,
+            Field(
+                description="Its members (accounts that are members of the community); exact: "
+                "others are taken out of the permission group (they stay in the community)."
+            ),
+        ]
+    ]
+    topic_permissions: NotRequired[
+        Annotated[
+            dict[str, Annotated[int, Field(ge=0, le=limits.INT64_MAX)]] | None,
+            Field(
+                description="Topic ID (as under `topics`) -> what its members may do in that "
+                "topic, a bit set. Topics not listed are left alone."
+            ),
+        ]
+    ]
+
+
 class GroupSpec(TypedDict):
     """A chat group. Keys left out (or null) are not managed: the reconciler never changes them."""
 
@@ -722,6 +794,17 @@ class GroupSpec(TypedDict):
             ),
         ]
     ]
+    permission_groups: NotRequired[
+        Annotated[
+            list[PermissionGroupSpec] | None,
+            Field(
+                description="Community with `support_topic: true` only: its permission groups "
+                "(created, modified, and deleted with `state: absent` and --allow-destroy), "
+                "with members and topic permissions. Permission groups not listed are left "
+                "alone."
+            ),
+        ]
+    ]
 
 
 class ConfigFile(BaseModel):
@@ -750,3 +833,4 @@ TOP_LEVEL_KEYS = tuple(ConfigFile.model_fields)
 GROUP_KEYS = tuple(GroupSpec.__annotations__)
 MEMBER_KEYS = tuple(MemberSpec.__annotations__)
 TOPIC_KEYS = tuple(TopicSpec.__annotations__)
+PERMISSION_GROUP_KEYS = tuple(PermissionGroupSpec.__annotations__)

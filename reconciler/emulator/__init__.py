@@ -169,6 +169,29 @@ Community topics (million_group_open_http_svc)
     destroys its topics. ``forbid_send_msg``/``get_group_muted_account`` with a ``TopicId``:
     topic-level mutes are not emulated (10004).
 
+Community permission groups (group_open_http_svc, EN-61232...61242)
+  * create/modify/destroy/get_permission_group, add/delete/get_permission_group_member,
+    add/set/get_topic_permission_group. Chosen: only Communities with topics have them (the
+    pages name Communities and seed 003 ties EnablePermission to topics; others 10007).
+  * ``PermissionGroupId``: ``@PMG#_`` then 1-48 bytes of printable ASCII (the custom part's
+    limit is chosen), else 10004; assigned when omitted; a used one 10021 (chosen).
+    ``PermissionGroupName`` required, 1-150 bytes (documented); ``CustomString`` held to a
+    topic's 3,000 bytes and ``Permission`` any int64 >= 0 (both unconfirmed). Permission
+    groups per Community: not limited (unconfirmed).
+  * Members: ``MemberList`` of ``{Member_Account}``, 1-100 a call (documented; 10005 beyond),
+    each a member of the Community (chosen: 10004 otherwise, nothing added); deleting one not
+    in the group is no error; leaving or being removed from the Community leaves its
+    permission groups. get_permission_group_member pages 100 (chosen) by ``Next``, ``""`` to
+    start and at the end.
+  * Topic permissions: ``TopicPermission`` of ``{TopicId, Permission}``, 1-20 a call (chosen);
+    the topic must exist (10010); add only where the permission group has none in that topic
+    and set only where it has one (10004 otherwise; chosen, the pages give no codes).
+    Destroying a topic drops its permissions; destroying a permission group drops its members
+    and topic permissions (PermissionGroupIdList, 1-20, chosen; a missing one is no error).
+  * get_permission_group: ``PermissionGroupList`` of ``{PermissionGroupId,
+    PermissionGroupName, Permission, CustomString, MemberNum}`` (field names of the answer
+    unconfirmed), a listed one that does not exist with its own ErrorCode 10010.
+
 AVChatRoom marks and online members
   * Marks are >= 1000, or the special 500 and 600; only online AVChatRoom members take them:
     offline or unknown accounts are left out of the answer, all of them: 10004. After the

@@ -725,10 +725,10 @@ def delete_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         raise _no_type(g, "delete_group_member", E.BAD_PARAM)
     if g["owner"] and g["owner"] in accounts:
         raise ApiError(E.NO_PERMISSION, f"the owner {g['owner']} cannot be removed")
-    c.executemany(
-        "DELETE FROM members WHERE group_seq = ? AND account = ?",
-        [(g["seq"], a) for a in dict.fromkeys(accounts)],
-    )
+    gone = [(g["seq"], a) for a in dict.fromkeys(accounts)]
+    c.executemany("DELETE FROM members WHERE group_seq = ? AND account = ?", gone)
+    # Leaving the group leaves its permission groups too.
+    c.executemany("DELETE FROM permission_members WHERE group_seq = ? AND account = ?", gone)
     return {}
 
 
@@ -1066,6 +1066,10 @@ def destroy_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         gone = c.execute(
             "DELETE FROM topics WHERE group_seq = ? AND topic_id = ?", (g["seq"], topic_id)
         ).rowcount
+        c.execute(
+            "DELETE FROM topic_permissions WHERE group_seq = ? AND topic_id = ?",
+            (g["seq"], topic_id),
+        )
         item: dict[str, Any] = {"TopicId": topic_id, "ErrorCode": 0, "ErrorInfo": ""}
         if not gone:
             item.update(ErrorCode=E.GROUP_GONE, ErrorInfo=f"topic {topic_id} does not exist")
@@ -1117,6 +1121,275 @@ def get_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
             }
         )
     return {"TopicInfo": items}
+
+
+# -- Community permission groups (group_open_http_svc) ---------------------------------------
+
+PG_TEXT = {
+    "PermissionGroupName": ("name", R.PERMISSION_GROUP_NAME_BYTES),
+    "CustomString": ("custom_string", R.TOPIC_CUSTOM_STRING_BYTES),
+}
+
+
+def _pg_id_param(value: Any, field: str = "PermissionGroupId") -> str:
+    """ "@PMG#_" then 1-48 bytes of printable ASCII (the custom part's limit is chosen)."""
+    if not isinstance(value, str):
+        raise R.bad(f"{field} must be a string")
+    suffix = value[len(R.PERMISSION_GROUP_PREFIX) :]
+    if (
+        not value.startswith(R.PERMISSION_GROUP_PREFIX)
+        or not suffix
+        or not R.printable_ascii(suffix)
+        or len(suffix) > R.TOPIC_SUFFIX_BYTES
+    ):
+        raise R.bad(
+            f"{field} {value!r}: a permission group ID is {R.PERMISSION_GROUP_PREFIX!r} "
+            f"followed by 1-{R.TOPIC_SUFFIX_BYTES} bytes of printable ASCII"
+        )
+    return value
+
+
+def _existing_pg(c: sqlite3.Connection, g: sqlite3.Row, body: dict) -> str:
+    pg = _pg_id_param(body.get("PermissionGroupId"))
+    row = c.execute(
+        "SELECT 1 FROM permission_groups WHERE group_seq = ? AND pg_id = ?", (g["seq"], pg)
+    ).fetchone()
+    if row is None:
+        raise ApiError(E.GROUP_GONE, f"permission group {pg} does not exist")
+    return pg
+
+
+def _permission_value(body: dict, required: bool = False) -> int | None:
+    return R.get_int(body, "Permission", required=required)
+
+
+def create_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A permission group of a Community with topics (chosen: the same groups as topics;
+    10007 otherwise); PermissionGroupName 1-150 bytes; a used ID 10021 (chosen)."""
+    g = _topic_group(c, body, "create_permission_group")
+    values = {col: R.get_str(body, f, limit) for f, (col, limit) in PG_TEXT.items()}
+    if not values["name"]:
+        raise R.bad("PermissionGroupName is required and must not be empty")
+    permission = _permission_value(body) or 0
+    if body.get("PermissionGroupId") is not None:
+        pg = _pg_id_param(body["PermissionGroupId"])
+    else:
+        pg = R.PERMISSION_GROUP_PREFIX + server_topic_suffix(
+            EmulatorStore.next_counter(c, "permission_group_id")
+        ).replace("@TOPIC#", "@PMG#")
+    used = c.execute(
+        "SELECT 1 FROM permission_groups WHERE group_seq = ? AND pg_id = ?", (g["seq"], pg)
+    ).fetchone()
+    if used:
+        raise ApiError(E.GROUP_ID_USED, f"permission group ID {pg} is already used")
+    c.execute(
+        "INSERT INTO permission_groups(group_seq, pg_id, name, permission, custom_string,"
+        " create_time) VALUES (?,?,?,?,?,?)",
+        (g["seq"], pg, values["name"], permission, values["custom_string"] or "", ctx.now),
+    )
+    return {"PermissionGroupId": pg}
+
+
+def modify_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _topic_group(c, body, "modify_permission_group")
+    pg = _existing_pg(c, g, body)
+    sets: dict[str, Any] = {}
+    for f, (col, limit) in PG_TEXT.items():
+        value = R.get_str(body, f, limit)
+        if value is not None:
+            if col == "name" and not value:
+                raise R.bad("PermissionGroupName must not be empty")
+            sets[col] = value
+    permission = _permission_value(body)
+    if permission is not None:
+        sets["permission"] = permission
+    if sets:
+        c.execute(
+            "UPDATE permission_groups SET "
+            + ", ".join(f"{col} = ?" for col in sets)
+            + " WHERE group_seq = ? AND pg_id = ?",
+            [*sets.values(), g["seq"], pg],
+        )
+    return {}
+
+
+def destroy_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Destroy 1-20 permission groups (a chosen limit), their members and topic permissions;
+    one that does not exist is no error (chosen)."""
+    g = _topic_group(c, body, "destroy_permission_group")
+    ids = _string_list(body, "PermissionGroupIdList")
+    if not ids:
+        raise R.bad("PermissionGroupIdList must list at least one permission group")
+    if len(ids) > R.PERMISSION_GROUP_BATCH:
+        raise R.bad(f"PermissionGroupIdList holds {len(ids)}; at most {R.PERMISSION_GROUP_BATCH}")
+    for pg in dict.fromkeys(ids):
+        _pg_id_param(pg, "PermissionGroupIdList")
+        for table in ("permission_groups", "permission_members", "topic_permissions"):
+            c.execute(f"DELETE FROM {table} WHERE group_seq = ? AND pg_id = ?", (g["seq"], pg))
+    return {}
+
+
+def get_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """The Community's permission groups (those of PermissionGroupIdList, or all); a listed
+    one that does not exist gets its own ErrorCode 10010."""
+    g = _topic_group(c, body, "get_permission_group")
+    rows = c.execute(
+        "SELECT pg_id, name, permission, custom_string FROM permission_groups"
+        " WHERE group_seq = ? ORDER BY create_time, pg_id",
+        (g["seq"],),
+    ).fetchall()
+    by_id = {r[0]: r for r in rows}
+    listed = _string_list(body, "PermissionGroupIdList")
+    order = [_pg_id_param(p) for p in dict.fromkeys(listed)] if listed else list(by_id)
+    items = []
+    for pg in order:
+        r = by_id.get(pg)
+        if r is None:
+            items.append({"PermissionGroupId": pg, "ErrorCode": E.GROUP_GONE, "ErrorInfo": ""})
+            continue
+        count = c.execute(
+            "SELECT count(*) FROM permission_members WHERE group_seq = ? AND pg_id = ?",
+            (g["seq"], pg),
+        ).fetchone()[0]
+        items.append(
+            {
+                "PermissionGroupId": pg,
+                "PermissionGroupName": r[1],
+                "Permission": r[2],
+                "CustomString": r[3],
+                "MemberNum": count,
+                "ErrorCode": 0,
+                "ErrorInfo": "",
+            }
+        )
+    return {"PermissionGroupList": items}
+
+
+def _pg_accounts(body: dict) -> list[str]:
+    items = R.get_list(body, "MemberList") or []
+    if not items:
+        raise R.bad("MemberList must not be empty")
+    if len(items) > R.PERMISSION_MEMBER_BATCH:
+        raise ApiError(
+            E.TOO_MANY_ACCOUNTS,
+            f"MemberList holds {len(items)} accounts; at most {R.PERMISSION_MEMBER_BATCH}",
+        )
+    accounts = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise R.bad("MemberList items must be objects")
+        accounts.append(R.check_user_id(item.get("Member_Account")))
+    return list(dict.fromkeys(accounts))
+
+
+def add_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Add up to 100 members of the Community to a permission group (chosen: an account that
+    is not a member of the Community is 10004, nothing added)."""
+    g = _topic_group(c, body, "add_permission_group_member")
+    pg = _existing_pg(c, g, body)
+    accounts = _pg_accounts(body)
+    strangers = sorted(set(accounts) - _existing_members(c, g["seq"], accounts))
+    if strangers:
+        raise R.bad(f"not members of {g['group_id']}: {', '.join(strangers[:5])}")
+    c.executemany(
+        "INSERT OR IGNORE INTO permission_members(group_seq, pg_id, account) VALUES (?,?,?)",
+        [(g["seq"], pg, a) for a in accounts],
+    )
+    return {}
+
+
+def delete_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Take up to 100 accounts out of a permission group (one not in it is no error)."""
+    g = _topic_group(c, body, "delete_permission_group_member")
+    pg = _existing_pg(c, g, body)
+    c.executemany(
+        "DELETE FROM permission_members WHERE group_seq = ? AND pg_id = ? AND account = ?",
+        [(g["seq"], pg, a) for a in _pg_accounts(body)],
+    )
+    return {}
+
+
+def get_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A permission group's members, 100 a page (chosen) by ``Next`` ("" to start; "" at
+    the end, as the page documents)."""
+    g = _topic_group(c, body, "get_permission_group_member")
+    pg = _existing_pg(c, g, body)
+    cursor = body.get("Next") or ""
+    if not isinstance(cursor, str):
+        raise R.bad("Next must be a string")
+    rows = [
+        r[0]
+        for r in c.execute(
+            "SELECT account FROM permission_members WHERE group_seq = ? AND pg_id = ?"
+            " AND account > ? ORDER BY account LIMIT ?",
+            (g["seq"], pg, cursor, R.PERMISSION_MEMBER_PAGE + 1),
+        )
+    ]
+    more = len(rows) > R.PERMISSION_MEMBER_PAGE
+    rows = rows[: R.PERMISSION_MEMBER_PAGE]
+    return {
+        "MemberList": [{"Member_Account": a} for a in rows],
+        "Next": rows[-1] if more else "",
+    }
+
+
+def _topic_permission_items(c: sqlite3.Connection, g: sqlite3.Row, body: dict) -> dict[str, int]:
+    items = R.get_list(body, "TopicPermission") or []
+    if not items:
+        raise R.bad("TopicPermission must not be empty")
+    if len(items) > R.TOPIC_PERMISSION_BATCH:
+        raise R.bad(f"TopicPermission holds {len(items)}; at most {R.TOPIC_PERMISSION_BATCH}")
+    out: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise R.bad("TopicPermission items must be objects")
+        topic = _topic_id_param(g, item.get("TopicId"))
+        if not _topic_exists(c, g["seq"], topic):
+            raise ApiError(E.GROUP_GONE, f"topic {topic} does not exist")
+        out[topic] = R.get_int(item, "Permission", required=True) or 0
+    return out
+
+
+def _set_topic_permissions(c: sqlite3.Connection, body: dict, api: str, adding: bool) -> dict:
+    """add: topics the permission group has no permission in yet (10004 otherwise); set: only
+    topics it has one in (10004 otherwise). Both chosen: the pages give no codes."""
+    g = _topic_group(c, body, api)
+    pg = _existing_pg(c, g, body)
+    perms = _topic_permission_items(c, g, body)
+    for topic in perms:
+        has = c.execute(
+            "SELECT 1 FROM topic_permissions WHERE group_seq = ? AND pg_id = ? AND topic_id = ?",
+            (g["seq"], pg, topic),
+        ).fetchone()
+        if adding and has:
+            raise R.bad(f"{pg} already has a permission in {topic}: set it instead")
+        if not adding and not has:
+            raise R.bad(f"{pg} has no permission in {topic} to set: add it first")
+    c.executemany(
+        "INSERT INTO topic_permissions(group_seq, pg_id, topic_id, permission) VALUES (?,?,?,?)"
+        " ON CONFLICT(group_seq, pg_id, topic_id) DO UPDATE SET permission = excluded.permission",
+        [(g["seq"], pg, t, p) for t, p in perms.items()],
+    )
+    return {}
+
+
+def add_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    return _set_topic_permissions(c, body, "add_topic_permission_group", adding=True)
+
+
+def set_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    return _set_topic_permissions(c, body, "set_topic_permission_group", adding=False)
+
+
+def get_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    g = _topic_group(c, body, "get_topic_permission_group")
+    pg = _existing_pg(c, g, body)
+    rows = c.execute(
+        "SELECT topic_id, permission FROM topic_permissions WHERE group_seq = ? AND pg_id = ?"
+        " ORDER BY topic_id",
+        (g["seq"], pg),
+    ).fetchall()
+    return {"TopicPermission": [{"TopicId": t, "Permission": p} for t, p in rows]}
 
 
 # -- AVChatRoom ----------------------------------------------------------------------------
@@ -1354,6 +1627,16 @@ HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
     (GROUP_SVC, "get_group_ban_member"): (get_group_ban_member, False),
     (AV_SVC, "modify_user_info"): (modify_user_info, True),
     (AV_SVC, "get_members"): (get_members, False),
+    (GROUP_SVC, "create_permission_group"): (create_permission_group, True),
+    (GROUP_SVC, "modify_permission_group"): (modify_permission_group, True),
+    (GROUP_SVC, "destroy_permission_group"): (destroy_permission_group, True),
+    (GROUP_SVC, "get_permission_group"): (get_permission_group, False),
+    (GROUP_SVC, "add_permission_group_member"): (add_permission_group_member, True),
+    (GROUP_SVC, "delete_permission_group_member"): (delete_permission_group_member, True),
+    (GROUP_SVC, "get_permission_group_member"): (get_permission_group_member, False),
+    (GROUP_SVC, "add_topic_permission_group"): (add_topic_permission_group, True),
+    (GROUP_SVC, "set_topic_permission_group"): (set_topic_permission_group, True),
+    (GROUP_SVC, "get_topic_permission_group"): (get_topic_permission_group, False),
     (TOPIC_SVC, "create_topic"): (create_topic, True),
     (TOPIC_SVC, "modify_topic"): (modify_topic, True),
     (TOPIC_SVC, "destroy_topic"): (destroy_topic, True),
@@ -1446,6 +1729,9 @@ def control_leave(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     if g["owner"] == account:
         raise ApiError(E.OWNER_CANNOT_QUIT, f"{account} owns {g['group_id']} and cannot leave it")
     c.execute("DELETE FROM members WHERE group_seq = ? AND account = ?", (g["seq"], account))
+    c.execute(
+        "DELETE FROM permission_members WHERE group_seq = ? AND account = ?", (g["seq"], account)
+    )
     return {}
 
 

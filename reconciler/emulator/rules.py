@@ -88,6 +88,14 @@ TOPIC_NAME_BYTES = _st.TOPIC_NAME_MAX_BYTES
 TOPIC_CUSTOM_STRING_BYTES = _st.TOPIC_CUSTOM_STRING_MAX_BYTES
 TOPIC_SUFFIX_BYTES = _st.TOPIC_SUFFIX_MAX_BYTES
 DESTROY_TOPIC_BATCH = BATCH["destroy_topic"]
+# Permission groups (EN-61232...61242): IDs "@PMG#_" + custom part, names up to 150 bytes,
+# members 100 a call (documented); the other limits are chosen (reconciler.emulator).
+PERMISSION_GROUP_PREFIX = _st.PERMISSION_GROUP_PREFIX
+PERMISSION_GROUP_NAME_BYTES = _st.PERMISSION_GROUP_NAME_MAX_BYTES
+PERMISSION_MEMBER_BATCH = BATCH["add_permission_group_member"]
+PERMISSION_GROUP_BATCH = BATCH["destroy_permission_group"]
+TOPIC_PERMISSION_BATCH = BATCH["add_topic_permission_group"]
+PERMISSION_MEMBER_PAGE = 100
 ACCOUNT_BATCH = BATCH["account_check"]
 GROUP_LIST_LIMIT = GROUP_LIST_PAGE
 GET_MEMBERS_PAGE = 500

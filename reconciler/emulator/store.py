@@ -105,10 +105,32 @@ CREATE TABLE IF NOT EXISTS topics(
     create_time INTEGER NOT NULL,
     PRIMARY KEY(group_seq, topic_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS permission_groups(
+    group_seq INTEGER NOT NULL,
+    pg_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    permission INTEGER NOT NULL DEFAULT 0,
+    custom_string TEXT NOT NULL DEFAULT '',
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY(group_seq, pg_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS permission_members(
+    group_seq INTEGER NOT NULL,
+    pg_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    PRIMARY KEY(group_seq, pg_id, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topic_permissions(
+    group_seq INTEGER NOT NULL,
+    pg_id TEXT NOT NULL,
+    topic_id TEXT NOT NULL,
+    permission INTEGER NOT NULL,
+    PRIMARY KEY(group_seq, pg_id, topic_id)
+) WITHOUT ROWID;
 """
 # Community topics: a table added after the first release (created in older files when they are
 # opened, as the room tables are); a topic lives and dies with its group.
-GROUP_TABLES = ("topics",)
+GROUP_TABLES = ("topics", "permission_groups", "permission_members", "topic_permissions")
 # AVChatRoom state that outlives a member's presence in the room (admins, mutes and bans are
 # kept across leaving and rejoining): tables added after the first release, created in older
 # files when they are opened (the CREATE ... IF NOT EXISTS above).
@@ -501,6 +523,29 @@ class EmulatorStore:
                         (g["seq"],),
                     )
                 }
+                pgs = {
+                    r[0]: {
+                        "PermissionGroupName": r[1],
+                        "Permission": r[2],
+                        "Members": [],
+                        "TopicPermission": {},
+                    }  # fmt: skip
+                    for r in c.execute(
+                        "SELECT pg_id, name, permission FROM permission_groups WHERE group_seq = ?",
+                        (g["seq"],),
+                    )
+                }
+                for pg, account in c.execute(
+                    "SELECT pg_id, account FROM permission_members WHERE group_seq = ?"
+                    " ORDER BY account",
+                    (g["seq"],),
+                ):
+                    pgs[pg]["Members"].append(account)
+                for pg, topic, bits in c.execute(
+                    "SELECT pg_id, topic_id, permission FROM topic_permissions WHERE group_seq = ?",
+                    (g["seq"],),
+                ):
+                    pgs[pg]["TopicPermission"][topic] = bits
                 groups[g["group_id"]] = {
                     "GroupId": g["group_id"],
                     "Type": g["type"],
@@ -521,7 +566,7 @@ class EmulatorStore:
                     "AppDefinedData": json.loads(g["app_data"]),
                     "MemberList": members,
                     **(room if g["type"] == rules.AVCHATROOM else {}),
-                    **({"Topics": topics} if g["support_topic"] else {}),
+                    **({"Topics": topics, "PermissionGroups": pgs} if g["support_topic"] else {}),
                 }
         return {"accounts": accounts, "groups": groups}
 

@@ -12,9 +12,17 @@ from collections.abc import Iterator, Mapping
 from pydantic import ValidationError
 
 from reconciler.errors import ObserveError
-from reconciler.state import GroupType, LiveMember, Member, ObservedGroup, Topic, normalize_type
+from reconciler.state import (
+    GroupType,
+    LiveMember,
+    Member,
+    ObservedGroup,
+    PermissionGroup,
+    Topic,
+    normalize_type,
+)
 from reconciler.tim.errors import GROUP_GONE_CODES, MALFORMED
-from reconciler.tim.limits import topic_suffix
+from reconciler.tim.limits import PERMISSION_GROUP_PREFIX, topic_suffix
 
 
 def _custom(items: list[dict] | None) -> dict[str, str | None]:
@@ -221,6 +229,58 @@ def topics_from_api(group_id: str, answer: dict) -> dict[str, Topic]:
     except (*MALFORMED, ValidationError) as err:
         raise malformed(group_id, "get_topic", err) from None
     return topics
+
+
+def _pg_suffix(full: object) -> str:
+    if not isinstance(full, str) or not full.startswith(PERMISSION_GROUP_PREFIX):
+        raise ValueError(f"{full!r} is not a permission group ID")
+    return full[len(PERMISSION_GROUP_PREFIX) :]
+
+
+def permission_groups_from_api(group_id: str, answer: dict) -> dict[str, PermissionGroup]:
+    """get_permission_group: PermissionGroupList -> custom part of the ID -> PermissionGroup
+    (members and topic permissions are read apart). Items with an ErrorCode are left out."""
+    out: dict[str, PermissionGroup] = {}
+    try:
+        for item in answer.get("PermissionGroupList") or []:
+            if item.get("ErrorCode", 0):
+                continue
+            suffix = _pg_suffix(item["PermissionGroupId"])
+            out[suffix] = PermissionGroup(
+                id=suffix,
+                name=item.get("PermissionGroupName", ""),
+                permission=int(item.get("Permission") or 0),
+                custom_string=item.get("CustomString", ""),
+            )
+    except (*MALFORMED, ValidationError) as err:
+        raise malformed(group_id, "get_permission_group", err) from None
+    return out
+
+
+def permission_members_from_api(group_id: str, answer: dict) -> list[str]:
+    """One get_permission_group_member page: MemberList of {Member_Account} -> accounts."""
+    try:
+        accounts = [item["Member_Account"] for item in answer.get("MemberList") or []]
+        if not all(type(a) is str for a in accounts):
+            raise ValueError("a Member_Account is not a string")
+    except MALFORMED as err:
+        raise malformed(group_id, "get_permission_group_member", err) from None
+    return accounts
+
+
+def topic_permissions_from_api(group_id: str, answer: dict) -> dict[str, int]:
+    """get_topic_permission_group: TopicPermission of {TopicId, Permission} -> topic (custom
+    part of its ID) -> bit set."""
+    out: dict[str, int] = {}
+    try:
+        for item in answer.get("TopicPermission") or []:
+            suffix = topic_suffix(group_id, item["TopicId"])
+            if suffix is None:
+                raise ValueError(f"topic {item['TopicId']!r} is not a topic of this group")
+            out[suffix] = int(item["Permission"])
+    except MALFORMED as err:
+        raise malformed(group_id, "get_topic_permission_group", err) from None
+    return out
 
 
 def malformed(group_id: str, api: str, err: Exception) -> ObserveError:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
 from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
-from reconciler.tim.limits import HIDDEN_MARK, topic_id
+from reconciler.tim.limits import HIDDEN_MARK, permission_group_id, topic_id
 
 if TYPE_CHECKING:
     from reconciler.tim.client import TimClient
@@ -421,6 +421,137 @@ class DestroyTopics(Request):
         return Outcome()
 
 
+def _pg_body(request: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "GroupId": request.group_id,
+        "PermissionGroupId": permission_group_id(request.permission_group),
+    }
+    for name, wire in (
+        ("name", "PermissionGroupName"),
+        ("permission", "Permission"),
+        ("custom_string", "CustomString"),
+    ):
+        if getattr(request, name, None) is not None:
+            body[wire] = getattr(request, name)
+    return body
+
+
+@dataclass
+class CreatePermissionGroup(Request):
+    """A permission group of a Community under its custom ID ("@PMG#_" + ``permission_group``)."""
+
+    api: ClassVar[str] = "create_permission_group"
+    group_id: str
+    permission_group: str
+    name: str
+    permission: int | None = None
+    custom_string: str | None = None
+
+    async def send(self, client: TimClient) -> Outcome:
+        try:
+            await client.call_group("create_permission_group", _pg_body(self))
+        except TimApiError as err:
+            # A retried create may have made it: look before failing.
+            if err.code in GROUP_GONE_CODES or err.transient:
+                raise
+            pg = permission_group_id(self.permission_group)
+            if self.permission_group not in await client.get_permission_group(self.group_id, [pg]):
+                raise
+            return Outcome(existed=True)
+        return Outcome()
+
+
+@dataclass
+class ModifyPermissionGroup(Request):
+    api: ClassVar[str] = "modify_permission_group"
+    group_id: str
+    permission_group: str
+    name: str | None = None
+    permission: int | None = None
+    custom_string: str | None = None
+
+    async def send(self, client: TimClient) -> Outcome:
+        await client.call_group("modify_permission_group", _pg_body(self))
+        return Outcome()
+
+
+@dataclass
+class DestroyPermissionGroups(Request):
+    api: ClassVar[str] = "destroy_permission_group"
+    group_id: str
+    permission_groups: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.permission_groups)
+
+    async def send(self, client: TimClient) -> Outcome:
+        ids = [permission_group_id(p) for p in self.permission_groups]
+        body = {"GroupId": self.group_id, "PermissionGroupIdList": ids}
+        await client.call_group("destroy_permission_group", body)
+        return Outcome()
+
+
+@dataclass
+class AddPermissionMembers(Request):
+    """Add ``accounts`` (members of the Community) to a permission group."""
+
+    api: ClassVar[str] = "add_permission_group_member"
+    group_id: str
+    permission_group: str
+    accounts: list[str]
+
+    async def send(self, client: TimClient) -> Outcome:
+        body = {
+            "GroupId": self.group_id,
+            "PermissionGroupId": permission_group_id(self.permission_group),
+            "MemberList": [{"Member_Account": a} for a in self.accounts],
+        }
+        await client.call_group(self.api, body)
+        return Outcome()
+
+
+@dataclass
+class RemovePermissionMembers(AddPermissionMembers):
+    """Take ``accounts`` out of a permission group (they stay members of the Community)."""
+
+    api: ClassVar[str] = "delete_permission_group_member"
+
+
+@dataclass
+class AddTopicPermissions(Request):
+    """A permission group's permissions in topics it has none in: topic (custom part of its
+    ID) -> bit set."""
+
+    api: ClassVar[str] = "add_topic_permission_group"
+    group_id: str
+    permission_group: str
+    topics: dict[str, int]
+
+    @property
+    def count(self) -> int:
+        return len(self.topics)
+
+    async def send(self, client: TimClient) -> Outcome:
+        body = {
+            "GroupId": self.group_id,
+            "PermissionGroupId": permission_group_id(self.permission_group),
+            "TopicPermission": [
+                {"TopicId": topic_id(self.group_id, t), "Permission": p}
+                for t, p in self.topics.items()
+            ],
+        }
+        await client.call_group(self.api, body)
+        return Outcome()
+
+
+@dataclass
+class SetTopicPermissions(AddTopicPermissions):
+    """A permission group's permissions in topics it already has permissions in."""
+
+    api: ClassVar[str] = "set_topic_permission_group"
+
+
 @dataclass
 class RemoveMembers(Request):
     api: ClassVar[str] = "delete_group_member"
@@ -468,6 +599,13 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         CreateTopic,
         ModifyTopic,
         DestroyTopics,
+        CreatePermissionGroup,
+        ModifyPermissionGroup,
+        DestroyPermissionGroups,
+        AddPermissionMembers,
+        RemovePermissionMembers,
+        AddTopicPermissions,
+        SetTopicPermissions,
         RemoveMembers,
         DestroyGroup,
         ImportAccounts,

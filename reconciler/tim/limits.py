@@ -49,6 +49,11 @@ BATCH: dict[str, int] = {
     "ban_group_member": 20,
     "unban_group_member": 20,
     "destroy_topic": 20,  # TopicIdList: the pages give no limit (unconfirmed; the emulator's 20)
+    "add_permission_group_member": 100,  # EN-61240: at most 100 members a call
+    "delete_permission_group_member": 100,  # as adding (unconfirmed)
+    "destroy_permission_group": 20,  # unconfirmed, as destroy_topic
+    "add_topic_permission_group": 20,  # topics a call: unconfirmed
+    "set_topic_permission_group": 20,
     "account_check": 100,
     "multiaccount_import": 100,
 }
@@ -184,6 +189,16 @@ TOPIC_INFIX = "@TOPIC#_"
 TOPIC_NAME_MAX_BYTES = 30
 TOPIC_CUSTOM_STRING_MAX_BYTES = 3000
 TOPIC_SUFFIX_MAX_BYTES = 48
+
+
+# Permission groups (EN-61232...61242): custom IDs are "@PMG#_" then the custom part;
+# PermissionGroupName at most 150 bytes. CustomString's limit is not given: held to a topic's.
+PERMISSION_GROUP_PREFIX = "@PMG#_"
+PERMISSION_GROUP_NAME_MAX_BYTES = 150
+
+
+def permission_group_id(suffix: str) -> str:
+    return f"{PERMISSION_GROUP_PREFIX}{suffix}"
 
 
 def topic_id(group_id: str, suffix: str) -> str:
