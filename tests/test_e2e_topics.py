@@ -9,6 +9,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
 from conftest import Workspace, cli_in_process
 from test_e2e_groupapi import calls, observe_calls
@@ -348,3 +349,86 @@ def test_permission_groups_need_a_community_with_topics(ws: Workspace) -> None:
     ws.write([community(permission_groups=[pg()])])
     run = ws.cli("validate", ".")
     assert run.code == 1 and "support_topic: true" in run.text, run
+
+
+class EditionLacks(httpx.AsyncBaseTransport):
+    """The emulator, except that ``apis`` fail with ``code`` (10059: the app's edition lacks
+    them, as the AVChatRoom admin, mute and ban reads do for an app below the Pro edition)."""
+
+    def __init__(self, app: Any, apis: set[str], code: int = 10059) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self._apis, self._code = apis, code
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.rsplit("/", 1)[-1] in self._apis:
+            answer = {"ActionStatus": "FAIL", "ErrorCode": self._code, "ErrorInfo": "no"}
+            return httpx.Response(200, json=answer)
+        return await self._inner.handle_async_request(request)
+
+
+def test_export_leaves_out_room_reads_the_edition_lacks_with_one_warning(ws: Workspace) -> None:
+    from conftest import ADMIN, LOCAL_KEY, SDKAPPID, make_emulator
+
+    from reconciler.export import export_groups
+    from reconciler.tim.client import TimClient
+    from reconciler.tim.errors import TimApiError
+
+    room = {"id": "live-x", "type": "AVChatRoom", "name": "Live", "owner": "o1"}
+    ws.write([room | {"admins": ["a1"]}])
+    ws.converge()
+    out = ws.dir / "export.yaml"
+    room_reads = {"get_admin_list", "get_group_muted_account", "get_group_ban_member"}
+
+    async def go(code: int) -> list[str]:
+        app = make_emulator(ws.db)
+        try:
+            transport = EditionLacks(app, room_reads, code)
+            async with TimClient(sdkappid=SDKAPPID, admin=ADMIN, secret_key=LOCAL_KEY,
+                                 base_url="http://emu", transport=transport) as client:  # fmt: skip
+                return await export_groups(client, {"sdkappid": SDKAPPID}, ["live-x"], str(out))
+        finally:
+            app.state.store.close()
+
+    lines = asyncio.run(go(10059))
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "get_admin_list" in warnings[0], lines
+    text = out.read_text()
+    assert "live-x" in text and "admins:" not in text, text
+    # Any other failure still fails the export.
+    with pytest.raises(TimApiError):
+        asyncio.run(go(10004))
+
+
+def test_a_saved_plan_with_topics_and_permission_groups_applies_as_reviewed(
+    ws: Workspace,
+) -> None:
+    ws.write([with_pgs([pg(members=["a"], topic_permissions={"news": 2})])])
+    saved = ws.dir / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    shown = ws.cli("show", str(saved))
+    assert "+ topic news" in shown.out and "+ permission group mods" in shown.out, shown
+    run = ws.cli("apply", "--plan", str(saved), "--auto-approve")
+    assert run.code == 0, run
+    ws.assert_clean()
+    live = ws.live(GID)
+    assert live["PermissionGroups"]["@PMG#_mods"]["TopicPermission"] == {f"{GID}@TOPIC#_news": 2}
+
+    # A console edit of a declared topic between plan and apply makes the saved plan stale.
+    ws.write([with_pgs([pg(members=["a"], topic_permissions={"news": 2})])
+              | {"topics": [dict(TOPICS[0], name="Renamed"), TOPICS[1]]}])  # fmt: skip
+    assert ws.plan("--out", str(saved)).code == 0
+    from conftest import client_for, make_emulator
+
+    async def edit() -> None:
+        app = make_emulator(ws.db)
+        try:
+            async with client_for(app) as client:
+                await client.modify_topic(
+                    {"GroupId": GID, "TopicId": f"{GID}@TOPIC#_general", "TopicName": "Edited"}
+                )
+        finally:
+            app.state.store.close()
+
+    asyncio.run(edit())
+    stale = ws.cli("apply", "--plan", str(saved), "--auto-approve")
+    assert stale.code == 1 and "stale" in stale.text, stale
