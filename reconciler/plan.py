@@ -132,7 +132,8 @@ class Plan:
         return bool(self.operations)
 
     def destroys(self) -> list[str]:
-        """What the plan destroys: groups, and topics as "<group> topic <id>"."""
+        """What the plan destroys: groups, and topics and permission groups as "<group> topic
+        <id>" and "<group> permission group <id>" (each needs --allow-destroy)."""
         out = []
         for op in self.operations:
             if op.step == "destroy":

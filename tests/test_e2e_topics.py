@@ -432,3 +432,70 @@ def test_a_saved_plan_with_topics_and_permission_groups_applies_as_reviewed(
     asyncio.run(edit())
     stale = ws.cli("apply", "--plan", str(saved), "--auto-approve")
     assert stale.code == 1 and "stale" in stale.text, stale
+
+
+def test_emulator_permission_group_rules(tmp_path) -> None:
+    from conftest import client_for, make_emulator
+
+    from reconciler.tim.errors import TimApiError
+
+    async def go() -> None:
+        app = make_emulator(tmp_path / "emu.sqlite3")
+        try:
+            async with client_for(app, max_attempts=1) as client:
+
+                async def code(api: str, body: dict) -> int:
+                    try:
+                        await client.call("group_open_http_svc", api, {"GroupId": GID, **body})
+                    except TimApiError as err:
+                        return err.code
+                    return 0
+
+                accounts = ["o1", "a", "out", *(f"m{i:03d}" for i in range(101))]
+                for i in range(0, len(accounts), 100):
+                    await client.multiaccount_import(accounts[i : i + 100])
+                body = {"Type": "Community", "GroupId": GID, "Name": "Hub", "Owner_Account": "o1"}
+                await client.create_group(body)
+                pgid = {"PermissionGroupId": "@PMG#_mods"}
+                create = {**pgid, "PermissionGroupName": "Mods"}
+                assert await code("create_permission_group", create) == 10007  # no topics
+                await client.destroy_group(GID)
+                await client.create_group({**body, "SupportTopic": 1, "MemberList": [
+                    {"Member_Account": "a"}, *({"Member_Account": f"m{i:03d}"} for i in range(99))
+                ]})  # fmt: skip
+                bad_name = {**create, "PermissionGroupName": "n" * 151}
+                assert await code("create_permission_group", bad_name) == 10004
+                bad_id = {**create, "PermissionGroupId": "mods"}
+                assert await code("create_permission_group", bad_id) == 10004
+                assert await code("create_permission_group", create) == 0
+                assert await code("create_permission_group", create) == 10021
+
+                def members(*names: str) -> dict:
+                    return {**pgid, "MemberList": [{"Member_Account": n} for n in names]}
+
+                assert await code("add_permission_group_member", members("out")) == 10004
+                many = members(*(f"m{i:03d}" for i in range(101)))
+                assert await code("add_permission_group_member", many) == 10005
+                assert await code("add_permission_group_member", members("a")) == 0
+                assert await client.get_permission_group_member(GID, "@PMG#_mods") == ["a"]
+                tid = f"{GID}@TOPIC#_t"
+                perm = {**pgid, "TopicPermission": [{"TopicId": tid, "Permission": 1}]}
+                assert await code("add_topic_permission_group", perm) == 10010  # no such topic
+                await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "T"})
+                assert await code("set_topic_permission_group", perm) == 10004  # none to set
+                assert await code("add_topic_permission_group", perm) == 0
+                assert await code("add_topic_permission_group", perm) == 10004  # set it instead
+                assert await client.get_topic_permission_group(GID, "@PMG#_mods") == {"t": 1}
+                # Leaving the community leaves its permission groups; a destroyed topic drops
+                # its permissions.
+                await client.delete_group_member(GID, ["a"])
+                assert await client.get_permission_group_member(GID, "@PMG#_mods") == []
+                await client.destroy_topic(GID, [tid])
+                assert await client.get_topic_permission_group(GID, "@PMG#_mods") == {}
+                destroy = {"PermissionGroupIdList": ["@PMG#_mods"]}
+                assert await code("destroy_permission_group", destroy) == 0
+                assert await client.get_permission_group(GID) == {}
+        finally:
+            app.state.store.close()
+
+    asyncio.run(go())
