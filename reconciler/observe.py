@@ -109,11 +109,12 @@ def _room_managed(want: Group) -> bool:
 
 def _reads_topics(want: Group | None, have: ObservedGroup) -> bool:
     """A Community's topics are read (get_topic, one call) when the config declares topics
-    (export: always) and the group may have them."""
+    (export: always) and the group may have them. Only listed topics are managed, so an empty
+    list needs no read."""
     return (
         have.type is GroupType.Community
         and have.support_topic is not False
-        and (want is None or want.topics is not None)
+        and (want is None or bool(want.topics))
     )
 
 
@@ -125,7 +126,7 @@ def _reads_permission_groups(want: Group | None, have: ObservedGroup) -> bool:
     return (
         have.type is GroupType.Community
         and have.support_topic is not False
-        and (want is None or want.permission_groups is not None)
+        and (want is None or bool(want.permission_groups))
     )
 
 

@@ -345,6 +345,23 @@ def test_permission_group_errors_are_located(ws: Workspace, pgs: list, says: str
     assert run.code == 1 and f"{path.name}:" in run.text and says in run.text, run
 
 
+def test_a_topic_permission_on_a_topic_declared_absent_is_a_located_error(
+    ws: Workspace,
+) -> None:
+    group = with_pgs([pg(topic_permissions={"news": 1})])
+    group["topics"] = [TOPICS[0], {"id": "news", "state": "absent"}]
+    path = ws.write([group])
+    run = ws.cli("validate", ".")
+    assert run.code == 1 and f"{path.name}:" in run.text, run
+    assert "declared `state: absent`" in run.text, run
+
+
+def test_an_empty_topic_or_permission_group_list_costs_no_read(ws: Workspace) -> None:
+    ws.write([community(support_topic=True, topics=[], permission_groups=[])])
+    ws.converge()
+    assert observe_calls(ws) == {"get_group_info": 1}
+
+
 def test_permission_groups_need_a_community_with_topics(ws: Workspace) -> None:
     ws.write([community(permission_groups=[pg()])])
     run = ws.cli("validate", ".")

@@ -239,7 +239,23 @@ class GroupChecker:
                 out["permission_groups"] = self._permission_groups(
                     file, path, label, gid, g["permission_groups"]
                 )
+                self._check_absent_topics(file, path, label, out)
         return out
+
+    def _check_absent_topics(
+        self, file: int, path: tuple[Any, ...], label: str, out: dict[str, Any]
+    ) -> None:
+        """A topic permission on a topic this config destroys would fail at apply."""
+        absent = {t for t, v in (out.get("topics") or {}).items() if v.get("state") == "absent"}
+        for j, (pid, pg) in enumerate((out.get("permission_groups") or {}).items()):
+            for topic in sorted(set(pg.get("topic_permissions") or ()) & absent):
+                self.add(
+                    file,
+                    (*path, j, "topic_permissions"),
+                    f"{label}: permission group {pid!r} gives a permission in topic {topic!r}, "
+                    "which is declared `state: absent`; remove one of the two",
+                    "key",
+                )
 
     def _permission_groups(
         self, file: int, path: tuple[Any, ...], label: str, gid: str, items: list[Any]
