@@ -129,7 +129,8 @@ async def export_groups(
     if unavailable:
         notes.append(
             f"warning: {', '.join(sorted(unavailable))} not available to this app (an edition "
-            "feature): AVChatRoom admins, mutes or bans left out of the export"
+            "feature): what they read (AVChatRoom admins, mutes or bans; Community topics or "
+            "permission groups) is left out of the export"
         )
     target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")
     if local_db is not None:

@@ -73,6 +73,17 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     return accounts
 
 
+async def unless_unavailable(read: Awaitable[None], api: str, unavailable: set[str] | None) -> None:
+    """Await ``read``; with ``unavailable`` (export), an API the app's edition does not offer
+    (UNAVAILABLE_CODES) leaves what it reads unset and adds its name instead of failing."""
+    try:
+        await read
+    except TimApiError as err:
+        if unavailable is None or err.code not in UNAVAILABLE_CODES:
+            raise
+        unavailable.add(api)
+
+
 async def read_room(
     client: TimClient,
     group: ObservedGroup,
@@ -84,12 +95,10 @@ async def read_room(
     does not offer (they are Pro-edition APIs) leaves its key unset and adds the API's name."""
 
     async def read(key: str, api: str, call: Callable[[str], Awaitable[object]]) -> None:
-        try:
+        async def one() -> None:
             setattr(group, key, await call(group.id))
-        except TimApiError as err:
-            if unavailable is None or err.code not in UNAVAILABLE_CODES:
-                raise
-            unavailable.add(api)
+
+        await unless_unavailable(one(), api, unavailable)
 
     reads = [
         read(key, api, call)
@@ -266,7 +275,17 @@ async def read_groups(
             for g in groups
             if g.type is GroupType.AVChatRoom
         ),
-        *(read_topics(client, g) for g in groups if g.support_topic),
-        *(read_permission_groups(client, g, None) for g in groups if g.support_topic),
+        *(
+            unless_unavailable(read_topics(client, g), "get_topic", unavailable)
+            for g in groups
+            if g.support_topic
+        ),
+        *(
+            unless_unavailable(
+                read_permission_groups(client, g, None), "get_permission_group", unavailable
+            )
+            for g in groups
+            if g.support_topic
+        ),
     )
     return groups

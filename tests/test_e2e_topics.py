@@ -516,3 +516,31 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
             app.state.store.close()
 
     asyncio.run(go())
+
+
+def test_export_leaves_out_topic_reads_the_edition_lacks(ws: Workspace) -> None:
+    from conftest import ADMIN, LOCAL_KEY, SDKAPPID, make_emulator
+
+    from reconciler.export import export_groups
+    from reconciler.tim.client import TimClient
+
+    ws.write([with_pgs([pg(members=["a"])])])
+    ws.converge()
+    out = ws.dir / "export.yaml"
+
+    async def go() -> list[str]:
+        app = make_emulator(ws.db)
+        try:
+            transport = EditionLacks(app, {"get_topic", "get_permission_group"})
+            async with TimClient(sdkappid=SDKAPPID, admin=ADMIN, secret_key=LOCAL_KEY,
+                                 base_url="http://emu", transport=transport) as client:  # fmt: skip
+                return await export_groups(client, {"sdkappid": SDKAPPID}, [GID], str(out))
+        finally:
+            app.state.store.close()
+
+    lines = asyncio.run(go())
+    (warning,) = [line for line in lines if line.startswith("warning:")]
+    assert "get_permission_group, get_topic" in warning, lines
+    text = out.read_text()
+    assert "support_topic: true" in text and "topics:" not in text, text
+    assert "permission_groups:" not in text
