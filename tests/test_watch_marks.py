@@ -1,5 +1,6 @@
 """Watch's marks path in process: members coming online while a batch holds the app lock have
-their marks set in that batch, without waiting for it to end, and without another lock."""
+their marks set in that batch, without waiting for it to end, and without another lock; mark
+500 renewals survive a restart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from conftest import Workspace
 from reconciler import engine
 from reconciler.config import load_config
 from reconciler.tim.callbacks import MEMBER_STATE, GroupEvent
-from reconciler.watch.controller import MARKS_HOLD_S, Controller
+from reconciler.tim.limits import MARK_ALWAYS_ONLINE
+from reconciler.watch.controller import MARK_500_REFRESH_S, MARKS_HOLD_S, Controller
 from reconciler.watch.metrics import Metrics
 
 ROOMS = ("live1", "live2")
@@ -84,3 +86,48 @@ async def test_marks_falling_due_during_a_batch_join_it(ws: Workspace) -> None:
             controller.stop()
             await worker
             await controls.aclose()
+
+
+async def test_a_restarted_watch_renews_mark_500_it_finds_held(ws: Workspace) -> None:
+    # Seed 000: mark 500 keeps a member online for three days from when it was set. Renewal
+    # times live in memory: a restarted watch derives them from what its first resync sees,
+    # renewing at once the holders it cannot date.
+    member = {"Member_Account": "a1", "Online": True, "Marks": [MARK_ALWAYS_ONLINE]}
+    day = 86400
+    store = ws.store()
+    try:  # mark 500 set two days before this watch starts
+        room = {"GroupId": "live1", "Type": "AVChatRoom", "Name": "live1", "MemberList": [member]}
+        store.seed(groups=[room], accounts=["a1"], now=int(time.time()) - 2 * day)
+    finally:
+        store.close()
+    ws.write([{"id": "live1", "type": "AVChatRoom", "name": "live1", "marks": {500: ["a1"]}}])
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    controls = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+
+    async def control(name: str, body: dict) -> None:
+        assert (await controls.post(f"/emulator/{name}", json=body)).json()["ErrorCode"] == 0
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(config, s, metrics, resync_s=3600, marks_window_s=0.05)
+        worker = asyncio.create_task(controller.run())
+        try:
+            started = time.monotonic()
+            while ("live1", "a1") not in controller.mark500:
+                assert time.monotonic() - started < 10, "mark 500 not renewed"
+                await asyncio.sleep(0.02)
+            assert s.client.stats.calls["modify_user_info"] == 1
+            renew_at = controller.mark500[("live1", "a1")]
+            assert abs(renew_at - (time.time() + MARK_500_REFRESH_S)) < 60
+        finally:
+            controller.stop()
+            await worker
+    # Two more days: four after the first set, two after the renewal; a disconnection is held.
+    await control("clock", {"Advance": 2 * day})
+    await control("online", {"GroupId": "live1", "Account": "a1", "Online": False})
+    await controls.aclose()
+    members = ws.store().dump()["groups"]["live1"]["MemberList"]
+    assert [(m["Member_Account"], MARK_ALWAYS_ONLINE in m["Marks"]) for m in members] == [
+        ("a1", True)
+    ]

@@ -304,6 +304,7 @@ class Controller:
         try:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
+            self._hold_mark500(plan)
         except ReconcilerError as err:
             outcome, calls = "failed", 0
             log.error("resync failed: %s", err.report())
@@ -316,6 +317,24 @@ class Controller:
                 for first in entries.values():
                     self.metrics.latency.observe(finished - first)
         self._log("resync", f"{len(groups)} groups", outcome, calls, started)
+
+    def _hold_mark500(self, plan: Plan) -> None:
+        """Renewal times for the mark 500 holders a resync saw, kept in memory only: a member
+        this plan gave mark 500 is due one hold from now; one that already held it, with no
+        renewal known (a restarted watch cannot know when it was set), is renewed at once."""
+        wall, now = time.time(), self._clock()
+        for change in plan.changes:
+            gid = change.group_id
+            declared = set((change.desired.marks or {}).get(MARK_ALWAYS_ONLINE, ()))
+            if not declared or change.errors or gid not in self.marks_of:
+                continue
+            for account in change.marks_set.get(MARK_ALWAYS_ONLINE, ()):
+                self.mark500[(gid, account)] = wall + MARK_500_REFRESH_S
+            have = change.observed.marks if change.observed is not None else None
+            for account in declared.intersection((have or {}).get(MARK_ALWAYS_ONLINE, ())):
+                if (gid, account) not in self.mark500:
+                    self.marks.setdefault(gid, {}).setdefault(account, now)
+                    self.marks_due.setdefault(gid, now)
 
     async def _reconcile_group(self, gid: str, work: Dirty) -> None:
         started = self._clock()
