@@ -41,6 +41,11 @@ BASE_FIELDS = (
     "default_permission",
 )
 MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
+# Fields some servers leave out of get_group_info answers (InviteJoinOption is read by one SDK
+# only; reference §16.1): unreported, a declared value cannot be verified, so an existing group
+# is not planned to change on its account (it would be planned again on every run). It is still
+# sent when a group is created.
+UNREPORTED_FIELDS = ("invite_join",)
 
 Action = Literal["create", "update", "destroy"]
 
@@ -102,6 +107,8 @@ class GroupChange:
     banned: list[FieldChange] = field(default_factory=list)
     topics: list[TopicChange] = field(default_factory=list)  # Community with topics
     permission_groups: list[PermissionGroupChange] = field(default_factory=list)
+    # Declared fields the server did not report (UNREPORTED_FIELDS): neither verified nor planned.
+    unverified: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     recreate: bool = False  # an error says the group would have to be recreated
 
@@ -252,6 +259,11 @@ def _key(fc: FieldChange) -> tuple[int, str]:
 
 def _explain(change: GroupChange, want: Group, have: ObservedGroup, now: int) -> None:
     before, after = _views(want, have)
+    if change.action == "update":
+        for name in UNREPORTED_FIELDS:
+            if name in after and before[name] is None:
+                del before[name], after[name]
+                change.unverified.append(name)
     if before != after:
         _explain_fields(change, before, after)
     if want.members is not None and have.members is not None:

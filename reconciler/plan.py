@@ -114,6 +114,7 @@ class Plan:
     missing_accounts: list[str] = field(default_factory=list)
     # The batch sizes and rates it was made with (and, after apply, what the server taught).
     limits: Limits | None = None
+    notes: list[str] = field(default_factory=list)  # what the plan could not verify
 
     def __repr__(self) -> str:
         return f"<Plan: {len(self.changes)} group(s), {len(self.operations)} operation(s)>"
@@ -774,6 +775,7 @@ class Planner:
             plan.refusals.extend(refusals)
             if digest is not None:
                 plan.fingerprints[want.id], plan.scopes[want.id] = digest
+        plan.notes = _unverified_notes(plan.changes)
         missing = sorted(missing_accounts)
         plan.missing_accounts = missing
         if missing and self._create_accounts:
@@ -788,6 +790,23 @@ class Planner:
                 "first, or set app.create_missing_accounts: true to have the plan import them"
             )
         return plan
+
+
+def _unverified_notes(changes: list[GroupChange]) -> list[str]:
+    """One note per declared field the server did not report, with the groups it concerns."""
+    groups: dict[str, list[str]] = {}
+    for change in changes:
+        for name in change.unverified:
+            groups.setdefault(name, []).append(change.group_id)
+    notes = []
+    for name, ids in groups.items():
+        shown = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+        notes.append(
+            f"{name} is not reported by this server for {len(ids)} existing group(s) ({shown}): "
+            "it is set when a group is created, but cannot be verified or changed afterwards, "
+            "so no change to it is planned"
+        )
+    return notes
 
 
 def build_plan(desired: list[Group], observation: Observation, **options: Any) -> Plan:

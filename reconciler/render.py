@@ -13,8 +13,9 @@ from reconciler.tim.limits import Limits, min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
 # 4: added members' attributes, tool, tool_version, app, endpoint, has_changes, empty;
-# AVChatRoom admins, mutes and bans (Community topics added since, as a new key)
-JSON_FORMAT_VERSION = 4
+# AVChatRoom admins, mutes and bans; 5: notes (declared fields the server did not report),
+# Community topics and permission groups
+JSON_FORMAT_VERSION = 5
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
 COLOR = {"+": "green", "~": "yellow", "-": "red"}
@@ -206,7 +207,8 @@ def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[st
 
 
 def problem_lines(view: dict[str, Any]) -> list[str]:
-    lines = [f"Error: {e}" for e in view["errors"]]
+    lines = [f"Note: {n}" for n in view.get("notes", ())]  # absent from older saved plans
+    lines += [f"Error: {e}" for e in view["errors"]]
     for r in view["refusals"]:
         how = "override with --force" if r["overridable"] else "not overridable"
         lines.append(f"Refused: group {r['group']}: {r['reason']} ({how})")
@@ -276,6 +278,7 @@ def plan_view(
         "calls_by_api": calls,
         "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
         "errors": plan.errors,
+        "notes": plan.notes,
         "refusals": [r.__dict__ for r in plan.refusals],
         "changes": [_change_view(ch) for ch in plan.reviewable],
         "operations": [

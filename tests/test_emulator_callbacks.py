@@ -151,6 +151,38 @@ async def test_each_state_change_fires_its_documented_callback(tmp_path):
     assert stats["delivered"] == len(receiver.got) == 8 and stats["failed"] == 0
 
 
+async def test_members_online_together_are_one_state_change_callback(tmp_path):
+    # EN-48734: the callback's MemberList is a list; presence is checked periodically, so
+    # members of one group that change together come in one callback. /emulator/online takes
+    # ``Accounts`` to bring several online in one request (a test bed's load driver).
+    receiver = Receiver()
+    app = emulator(tmp_path, receiver)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as h:
+
+        async def online(body: dict) -> dict:
+            return (await h.post("/emulator/online", json={"GroupId": "live", **body})).json()
+
+        assert (await online({"Account": "carol"}))["ErrorCode"] == 0
+        assert (await online({"Accounts": ["bob", "carol", "dave", "bob"]}))["ErrorCode"] == 0
+        assert (await online({"Accounts": ["bob", "dave"], "Online": False}))["ErrorCode"] == 0
+        refused = [
+            await online({"Accounts": []}),
+            await online({"Accounts": "bob"}),
+            await online({"Accounts": [f"u{i}" for i in range(501)]}),
+            await online({"Accounts": ["bob", "nobody"]}),  # not imported: nothing changes
+        ]
+        await settle(app)
+    assert [r["ErrorCode"] for r in refused] == [10004, 10004, 10004, 10019]
+    states = [b for q, b in receiver.got if q["CallbackCommand"].endswith("MemberStateChange")]
+    assert [(s["EventType"], [m["Member_Account"] for m in s["MemberList"]]) for s in states] == [
+        ("Online", ["carol"]),
+        ("Online", ["bob", "dave"]),  # carol was online already
+        ("Offline", ["bob", "dave"]),
+    ]
+    members = app.state.store.dump()["groups"]["live"]["MemberList"]
+    assert [m["Member_Account"] for m in members] == ["carol"]
+
+
 async def test_without_a_token_callbacks_are_unsigned(tmp_path):
     receiver = Receiver()
     app = emulator(tmp_path, receiver, token=None)

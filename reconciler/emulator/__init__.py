@@ -206,6 +206,10 @@ AVChatRoom marks and online members
     ``Avatar`` and ``Marks`` (unconfirmed; included); without ``Mark`` only the latest 1,000
     online joiners. Community is accepted too (its members' online flag is set through
     ``/emulator/online``).
+  * Group.CallbackOnMemberStateChange carries a MemberList; the vendor checks presence
+    periodically (EN-48734), but how many members one callback names is unconfirmed. Chosen:
+    one callback per ``/emulator/online`` request (``Account``, or ``Accounts`` for several),
+    naming every member whose presence it changed.
 """
 
 from .app import Emulator, create_app

@@ -1654,14 +1654,36 @@ SERVICES = frozenset(service for service, _ in HANDLERS)
 # -- emulator controls (outside /v4): what end users do through the client SDK ---------------
 
 
+ONLINE_BATCH = 500  # accounts one /emulator/online request may bring in or out
+
+
+def online_accounts(body: dict) -> list[str]:
+    """The accounts of an /emulator/online request: ``Account``, or ``Accounts`` (up to 500,
+    one group) so that a test bed can bring many members online in one request."""
+    if "Accounts" not in body:
+        return [R.check_user_id(body.get("Account"), "Account")]
+    accounts = body["Accounts"]
+    if not isinstance(accounts, list) or not 0 < len(accounts) <= ONLINE_BATCH:
+        raise R.bad(f"Accounts must be a list of 1-{ONLINE_BATCH} UserIDs")
+    return list(dict.fromkeys(R.check_user_id(a, "Accounts") for a in accounts))
+
+
 def control_online(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    """A user connects to (Online true) or disconnects from an AVChatRoom or Community group."""
-    account = R.check_user_id(body.get("Account"), "Account")
+    """Users connect to (Online true) or disconnect from an AVChatRoom or Community group."""
+    accounts = online_accounts(body)
     online = body.get("Online", True)
     if not isinstance(online, bool):
         raise R.bad("Online must be true or false")
     g = _load_group(c, body)
-    _require_accounts(c, [account])
+    _require_accounts(c, accounts)
+    if g["type"] not in (R.COMMUNITY, R.AVCHATROOM):
+        raise _no_type(g, "online presence")
+    for account in accounts:
+        _connect(ctx, c, g, account, online)
+    return {"Online": online}
+
+
+def _connect(ctx: Ctx, c: sqlite3.Connection, g: sqlite3.Row, account: str, online: bool) -> None:
     now = ctx.now
     m = c.execute(
         "SELECT id, online, marks, mark500_until FROM members WHERE group_seq = ? AND account = ?",
@@ -1671,9 +1693,7 @@ def control_online(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         if m is None:
             raise R.bad(f"{account} is not a member of {g['group_id']}")
         c.execute("UPDATE members SET online = ? WHERE id = ?", (int(online), m["id"]))
-        return {"Online": online}
-    if g["type"] != R.AVCHATROOM:
-        raise _no_type(g, "online presence")
+        return
     if online and _banned(c, g["seq"], account, now):
         raise ApiError(E.NO_PERMISSION, f"{account} is banned from {g['group_id']}")
     if online:
@@ -1695,7 +1715,6 @@ def control_online(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
             c.execute("UPDATE members SET online = 0 WHERE id = ?", (m["id"],))
         else:  # leaving an AVChatRoom drops the member and its marks
             c.execute("DELETE FROM members WHERE id = ?", (m["id"],))
-    return {"Online": online}
 
 
 def control_join(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:

@@ -47,6 +47,8 @@ usual envelope:
 * ``POST /emulator/online {"GroupId", "Account", "Online": true|false}``: the account connects
   to / disconnects from an AVChatRoom (connecting joins it; disconnecting leaves it and drops
   its marks unless mark 500 keeps it online) or sets a Community member's online flag.
+  ``"Accounts": [...]`` (1-500) instead of ``Account`` does it for several at once, in one
+  transaction, with one state-change callback naming them all.
 * ``POST /emulator/join {"GroupId", "Account"}``: the account joins a Public, Meeting or
   Community group by itself (10007 if ApplyJoinOption is DisableApply or the type is Work;
   10014 when full); answers ``{"Result": 1}`` or ``{"Result": 2}`` (already a member).

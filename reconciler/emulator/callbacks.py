@@ -74,6 +74,12 @@ def _present(c: sqlite3.Connection, seq: int, accounts: list[str], now: int) -> 
     return found
 
 
+def _accounts(body: dict) -> list[Any]:
+    """The accounts a control names: ``Account``, or ``Accounts`` (/emulator/online)."""
+    listed = body.get("Accounts")
+    return list(listed) if isinstance(listed, list) else [body.get("Account")]
+
+
 def _members(accounts: list[str]) -> list[dict[str, str]]:
     return [{"Member_Account": a} for a in accounts]
 
@@ -117,7 +123,7 @@ class CallbackSender:
             if command == "delete_group_member":
                 accounts = body.get("MemberToDel_Account") or []
             else:
-                accounts = [body.get("Account")]
+                accounts = _accounts(body)
             return g, _present(c, g["seq"], list(accounts), now)
         if command == "destroy_group":
             g = _group(c, body.get("GroupId"))
@@ -143,7 +149,7 @@ class CallbackSender:
             if g is None:
                 return []
             if g["type"] == R.AVCHATROOM:  # joining an AVChatRoom is coming online
-                return self._state(c, g, before, body.get("Account"), True, now, ms)
+                return self._state(c, g, before, [body.get("Account")], True, now, ms)
             if command == "join":
                 joined = [body["Account"]] if answer.get("Result") == 1 else []
                 operator, how = body["Account"], "Apply"
@@ -167,7 +173,7 @@ class CallbackSender:
                 return []
             g, present = before
             if g["type"] == R.AVCHATROOM:
-                return self._state(c, g, before, body.get("Account"), False, now, ms)
+                return self._state(c, g, before, [body.get("Account")], False, now, ms)
             if not present:
                 return []
             kicked = command == "delete_group_member"
@@ -185,7 +191,7 @@ class CallbackSender:
             g = _group(c, body.get("GroupId"))
             if g is None or g["type"] != R.AVCHATROOM:
                 return []
-            return self._state(c, g, before, body.get("Account"), body.get("Online", True), now, ms)
+            return self._state(c, g, before, _accounts(body), body.get("Online", True), now, ms)
         if command == "modify_group_base_info":
             g = _group(c, body.get("GroupId"))
             if g is None:
@@ -206,17 +212,24 @@ class CallbackSender:
         c: sqlite3.Connection,
         g: sqlite3.Row,
         before: Any,
-        account: Any,
+        accounts: list[Any],
         online: bool,
         now: int,
         ms: int,
     ) -> list[Event]:
-        was = bool(before and before[1].get(account))
-        is_now = _present(c, g["seq"], [account], now).get(account, False)
-        if was == is_now:
+        """One state-change callback for the accounts whose presence changed: its MemberList
+        is a list, and the vendor reports the members of one check together (EN-48734)."""
+        was = before[1] if before else {}
+        is_now = _present(c, g["seq"], accounts, now)
+        changed = [
+            a
+            for a in dict.fromkeys(accounts)
+            if isinstance(a, str) and bool(was.get(a)) != is_now.get(a, False)
+        ]
+        if not changed:
             return []
-        state = "Online" if is_now else "Offline"
-        return [self._event(STATE, g, ms, EventType=state, MemberList=_members([account]))]
+        state = "Online" if online else "Offline"
+        return [self._event(STATE, g, ms, EventType=state, MemberList=_members(changed))]
 
     @staticmethod
     def _event(command: str, g: sqlite3.Row, ms: int, **fields: Any) -> Event:

@@ -9,9 +9,11 @@ Callbacks only enqueue (so they are answered at once); one worker does the work 
                                                                               group, release
 
 A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
-``protect``); a refused group is left until the config changes; ``state: absent`` groups are
-never destroyed here. An event for a group being reconciled makes it due again afterwards.
-A failed call is retried by the client; a group that still fails waits for the next resync.
+``protect``); while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that fall due
+join it, each group free to be taken again once its own call is done. A refused group is left
+until the config changes; ``state: absent`` groups are never destroyed here. An event for a
+group being reconciled makes it due again afterwards. A failed call is retried by the client;
+a group that still fails waits for the next resync.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger("reconciler.watch")
 
 COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
+MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
+MARKS_POLL_S = 0.05  # how often it looks for them
 # Mark 500 lasts three days: set it again well before it lapses.
 MARK_500_REFRESH_S = MARK_500_HOLD_S * 5 // 6
 
@@ -213,10 +217,25 @@ class Controller:
             return
 
         async def work() -> None:
-            await asyncio.gather(
-                *(self._reconcile_group(gid, w) for gid, w in groups.items()),
-                *(self._set_marks(gid, entries) for gid, entries in taken.items()),
-            )
+            tasks = {asyncio.ensure_future(self._reconcile_group(g, w)) for g, w in groups.items()}
+            tasks |= {asyncio.ensure_future(self._set_marks_of(g, e)) for g, e in taken.items()}
+            # While the lock is held, marks that fall due join this batch rather than wait
+            # for it to end: members come online all the time, and each batch's lock costs
+            # calls and a round trip. Bounded, so that the lock is released now and then.
+            hold_until = self._clock() + MARKS_HOLD_S
+            while True:
+                holding = not self._stopping and self._clock() < hold_until
+                if holding:
+                    for gid, entries in self._take_due_marks(self._clock()).items():
+                        tasks.add(asyncio.ensure_future(self._set_marks_of(gid, entries)))
+                if tasks:
+                    _, tasks = await asyncio.wait(
+                        tasks, timeout=MARKS_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                elif holding and self._marks_due_by(hold_until):
+                    await asyncio.sleep(MARKS_POLL_S)
+                else:
+                    break
 
         self.running.update(groups)
         self.running.update(taken)
@@ -232,6 +251,27 @@ class Controller:
         finally:
             self.running.difference_update(groups)
             self.running.difference_update(taken)
+
+    def _take_due_marks(self, now: float) -> dict[str, dict[str, float]]:
+        """The marks batches due by ``now`` of groups not being worked on, taken off the queue
+        and marked running."""
+        due = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
+        taken = {}
+        for gid in due:
+            del self.marks_due[gid]
+            taken[gid] = self.marks.pop(gid, {})
+        self.running.update(taken)
+        return taken
+
+    def _marks_due_by(self, when: float) -> bool:
+        return any(t <= when for g, t in self.marks_due.items() if g not in self.running)
+
+    async def _set_marks_of(self, gid: str, entries: dict[str, float]) -> None:
+        """Set marks; the group may be taken again as soon as this is done, batch or not."""
+        try:
+            await self._set_marks(gid, entries)
+        finally:
+            self.running.discard(gid)
 
     async def _locked(self, work) -> bool:
         """Run ``work`` under the app lock (no lock in a dry run); False if it could not be
@@ -264,6 +304,7 @@ class Controller:
         try:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
+            self._hold_mark500(plan)
         except ReconcilerError as err:
             outcome, calls = "failed", 0
             log.error("resync failed: %s", err.report())
@@ -276,6 +317,24 @@ class Controller:
                 for first in entries.values():
                     self.metrics.latency.observe(finished - first)
         self._log("resync", f"{len(groups)} groups", outcome, calls, started)
+
+    def _hold_mark500(self, plan: Plan) -> None:
+        """Renewal times for the mark 500 holders a resync saw, kept in memory only: a member
+        this plan gave mark 500 is due one hold from now; one that already held it, with no
+        renewal known (a restarted watch cannot know when it was set), is renewed at once."""
+        wall, now = time.time(), self._clock()
+        for change in plan.changes:
+            gid = change.group_id
+            declared = set((change.desired.marks or {}).get(MARK_ALWAYS_ONLINE, ()))
+            if not declared or change.errors or gid not in self.marks_of:
+                continue
+            for account in change.marks_set.get(MARK_ALWAYS_ONLINE, ()):
+                self.mark500[(gid, account)] = wall + MARK_500_REFRESH_S
+            have = change.observed.marks if change.observed is not None else None
+            for account in declared.intersection((have or {}).get(MARK_ALWAYS_ONLINE, ())):
+                if (gid, account) not in self.mark500:
+                    self.marks.setdefault(gid, {}).setdefault(account, now)
+                    self.marks_due.setdefault(gid, now)
 
     async def _reconcile_group(self, gid: str, work: Dirty) -> None:
         started = self._clock()

@@ -1,0 +1,133 @@
+"""Watch's marks path in process: members coming online while a batch holds the app lock have
+their marks set in that batch, without waiting for it to end, and without another lock; mark
+500 renewals survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from conftest import Workspace
+
+from reconciler import engine
+from reconciler.config import load_config
+from reconciler.tim.callbacks import MEMBER_STATE, GroupEvent
+from reconciler.tim.limits import MARK_ALWAYS_ONLINE
+from reconciler.watch.controller import MARK_500_REFRESH_S, MARKS_HOLD_S, Controller
+from reconciler.watch.metrics import Metrics
+
+ROOMS = ("live1", "live2")
+
+
+async def test_marks_falling_due_during_a_batch_join_it(ws: Workspace) -> None:
+    accounts = [f"{p}{r}" for r in (1, 2) for p in ("a", "b")]
+    ws.seed(
+        [{"GroupId": g, "Type": "AVChatRoom", "Name": g} for g in ROOMS],
+        accounts=accounts,
+    )
+    ws.write(
+        [
+            {"id": g, "type": "AVChatRoom", "name": g, "marks": {1000: [f"a{r}", f"b{r}"]}}
+            for r, g in enumerate(ROOMS, 1)
+        ]
+    )
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    controls = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+    marks_calls: list[float] = []
+
+    async def come_online(gid: str, account: str, later: float = 0.0) -> None:
+        body = {"GroupId": gid, "Account": account}
+        assert (await controls.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
+        event = GroupEvent(MEMBER_STATE, "online", gid, [account])
+        controller.on_event(event, received=time.monotonic() + later)
+
+    async def marked(gid: str, account: str) -> bool:
+        dump = (await controls.post("/emulator/stats")).json()  # keeps the loop turning
+        assert dump["ErrorCode"] == 0
+        members = ws.store().dump()["groups"][gid]["MemberList"]
+        return any(m["Member_Account"] == account and 1000 in m["Marks"] for m in members)
+
+    async def wait_marked(gid: str, account: str, within: float) -> float:
+        started = time.monotonic()
+        while not await marked(gid, account):
+            assert time.monotonic() - started < within, f"{gid}/{account} not marked in {within} s"
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(config, s, metrics, resync_s=3600, marks_window_s=0.2)
+        perform = s.client.perform
+
+        async def counted(request):
+            if request.api == "modify_user_info":
+                marks_calls.append(time.monotonic())
+            return await perform(request)
+
+        s.client.perform = counted
+        worker = asyncio.create_task(controller.run())
+        try:
+            while controller.last_resync is None:
+                await asyncio.sleep(0.02)
+            locks = s.client.stats.calls["create_group"]
+            # live2's member is due well after live1's, but within the batch's hold.
+            await come_online("live1", "a1")
+            await come_online("live2", "a2", later=0.6)
+            await wait_marked("live1", "a1", within=1.0)
+            # Held by the batch that set a1's marks: live1 again, before that batch ends.
+            await come_online("live1", "b1")
+            assert await wait_marked("live1", "b1", within=MARKS_HOLD_S / 2) < MARKS_HOLD_S / 2
+            await wait_marked("live2", "a2", within=1.5)
+            assert s.client.stats.calls["create_group"] - locks == 1  # one lock for all three
+            assert len(marks_calls) == 3
+        finally:
+            controller.stop()
+            await worker
+            await controls.aclose()
+
+
+async def test_a_restarted_watch_renews_mark_500_it_finds_held(ws: Workspace) -> None:
+    # Seed 000: mark 500 keeps a member online for three days from when it was set. Renewal
+    # times live in memory: a restarted watch derives them from what its first resync sees,
+    # renewing at once the holders it cannot date.
+    member = {"Member_Account": "a1", "Online": True, "Marks": [MARK_ALWAYS_ONLINE]}
+    day = 86400
+    store = ws.store()
+    try:  # mark 500 set two days before this watch starts
+        room = {"GroupId": "live1", "Type": "AVChatRoom", "Name": "live1", "MemberList": [member]}
+        store.seed(groups=[room], accounts=["a1"], now=int(time.time()) - 2 * day)
+    finally:
+        store.close()
+    ws.write([{"id": "live1", "type": "AVChatRoom", "name": "live1", "marks": {500: ["a1"]}}])
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    controls = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+
+    async def control(name: str, body: dict) -> None:
+        assert (await controls.post(f"/emulator/{name}", json=body)).json()["ErrorCode"] == 0
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(config, s, metrics, resync_s=3600, marks_window_s=0.05)
+        worker = asyncio.create_task(controller.run())
+        try:
+            started = time.monotonic()
+            while ("live1", "a1") not in controller.mark500:
+                assert time.monotonic() - started < 10, "mark 500 not renewed"
+                await asyncio.sleep(0.02)
+            assert s.client.stats.calls["modify_user_info"] == 1
+            renew_at = controller.mark500[("live1", "a1")]
+            assert abs(renew_at - (time.time() + MARK_500_REFRESH_S)) < 60
+        finally:
+            controller.stop()
+            await worker
+    # Two more days: four after the first set, two after the renewal; a disconnection is held.
+    await control("clock", {"Advance": 2 * day})
+    await control("online", {"GroupId": "live1", "Account": "a1", "Online": False})
+    await controls.aclose()
+    members = ws.store().dump()["groups"]["live1"]["MemberList"]
+    assert [(m["Member_Account"], MARK_ALWAYS_ONLINE in m["Marks"]) for m in members] == [
+        ("a1", True)
+    ]
