@@ -358,9 +358,7 @@ def _joining(change: GroupChange) -> set[str]:
 
 
 def _current_members(have: ObservedGroup) -> int:
-    if have.members is not None:
-        return len(have.members)
-    return have.member_num or 0
+    return have.known_members()
 
 
 def _peak_members(change: GroupChange) -> int:
