@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
@@ -197,6 +197,53 @@ async def observe(
     missing = {acct for res in results for acct, ok in res.items() if not ok}
     groups = {want.id: observed[want.id] for want in desired}  # in the config's order
     return Observation(groups=groups, missing_accounts=missing)
+
+
+async def observe_accounts(
+    client: TimClient, wanted: list[Group], accounts: Mapping[str, Sequence[str]], settle: Settle
+) -> None:
+    """Read each group of ``wanted`` again with only the members ``accounts`` names for it (a
+    saved plan's stale check): get_group_info 50 groups a call; those members from its list when
+    it is whole, else by name or paged, whichever takes fewer calls; AVChatRoom marks, admins,
+    mutes and bans as the group manages them. No account is checked. ``settle(want, have)`` is
+    called for each group once it is read."""
+
+    async def read_more(want: Group, have: ObservedGroup) -> None:
+        if have.type is GroupType.AVChatRoom:
+            reads = [read_room(client, have, want)]
+            if want.marks is not None:
+                reads.append(read_marks(client, have, sorted(want.marks)))
+            await asyncio.gather(*reads)
+        else:
+            named = list(accounts.get(want.id) or ())
+            if by_name_is_cheaper(client.limits, len(named), have.member_num):
+                have.members = await client.specified_members(have.id, named)
+                have.members_selected = True
+            else:
+                have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+        settle(want, have)
+
+    async def read_batch(batch: list[Group]) -> None:
+        infos = index_group_info([await client.get_group_info([g.id for g in batch])])
+        more = []
+        for want in batch:
+            have = parse_group_info(want.id, infos.get(want.id))
+            if have is None or want.state == "absent":
+                settle(want, have)
+            elif have.type is GroupType.AVChatRoom and _room_managed(want):
+                more.append(read_more(want, have))
+            elif have.type is not GroupType.AVChatRoom and accounts.get(want.id):
+                if have.members_partial():
+                    more.append(read_more(want, have))
+                else:
+                    settle(want, have)
+            else:
+                settle(want, have)
+        await asyncio.gather(*more)
+
+    await asyncio.gather(
+        *(read_batch(batch) for batch in chunks(wanted, client.limits.batch_of("get_group_info")))
+    )
 
 
 async def read_groups(client: TimClient, ids: list[str]) -> list[ObservedGroup]:

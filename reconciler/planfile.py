@@ -18,15 +18,15 @@ import orjson
 from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
-from reconciler.observe import observe
+from reconciler.observe import observe_accounts
 from reconciler.plan import Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, ObservedGroup
 from reconciler.tim.calls import request_from_json, request_to_json
 from reconciler.tim.client import TimClient
 
 # 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
-# scope of each fingerprint recorded
-PLAN_FORMAT_VERSION = 4
+# scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches
+PLAN_FORMAT_VERSION = 5
 TOOL = "tim-reconciler"
 
 
@@ -174,7 +174,9 @@ def read(path: str | Path) -> SavedPlan:
 
 
 async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
-    """Observe the groups the plan touches again; raise StalePlanError if any changed."""
+    """Read what each touched group's fingerprint covers again, and nothing more (only the
+    members the plan touches: by name where the API allows it); raise StalePlanError if any
+    changed. All of it before the first write."""
     now: dict[str, str] = {}
 
     def settle(want: Group, have: ObservedGroup | None) -> None:
@@ -183,7 +185,8 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
         if have is not None:
             have.release_members()
 
-    await observe(client, saved.groups, settle)
+    accounts = {gid: scope.accounts for gid, scope in saved.scopes.items()}
+    await observe_accounts(client, saved.groups, accounts, settle)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
     if stale:
         raise StalePlanError(stale)
