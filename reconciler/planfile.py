@@ -76,9 +76,9 @@ def check_writable(path: str | Path) -> None:
 
 
 def _stale_check_entry(group: Group) -> dict[str, Any]:
-    """What apply needs to observe a touched group again exactly as plan did: the group without
-    defaults and with its member list elided to ``{}`` (observation depends on whether members
-    are managed, never on who is declared; a million listed members made the plan file 60 MB)."""
+    """What apply needs to read a touched group again: the group without defaults and with its
+    member list elided to ``{}`` (the stale check reads the members its scope names, never the
+    declared list; a million listed members made the plan file 60 MB)."""
     entry = group.model_dump(mode="json", exclude_defaults=True, exclude={"members"})
     if group.members is not None:
         entry["members"] = {}

@@ -195,3 +195,27 @@ async def test_many_declared_accounts_page_when_pages_are_fewer(tmp_path: Path) 
         await observe(client, [want])
     calls = _calls(app)  # 301 accounts by name: 7 calls; 400 members: 2 pages
     assert calls["get_group_member_info"] == 2 and "get_specified_group_member_info" not in calls
+
+
+def test_the_benchmarks_minimum_reads_declared_members_of_additive_groups_by_name() -> None:
+    """benchmarks.scale_shape counts from the shape and the documented limits: 3 declared
+    accounts and the owner of a 5,000-member additive Community are 1 read by name; the same
+    group authoritative is 25 pages; the stale check reads only the members the plan touches."""
+    from benchmarks.scale_shape import DEFAULT, GroupShape, Shape, minimum
+
+    live = {"o": ("Owner", *DEFAULT[1:]), **{f"m{i}": DEFAULT for i in range(4999)}}
+    want = {"m0": DEFAULT, "m1": ("Member", "One", *DEFAULT[2:]), "m2": DEFAULT}
+    profile = ("Big", "", "")
+    group = GroupShape(
+        "@TGS#_big", "Community", "Community", "o", True, "present", profile, profile
+    )
+    group.live, group.want, group.mode = live, want, "additive"
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    assert mins.observe == {"get_group_info": 1, "get_specified_group_member_info": 1}
+    assert mins.apply == {"modify_group_member_info": 1}
+    assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
+    group.mode, group.want = "authoritative", dict(live)
+    group.want["m1"] = want["m1"]
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    assert mins.observe == {"get_group_info": 1, "get_group_member_info": 25}
+    assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
