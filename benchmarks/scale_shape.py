@@ -478,11 +478,11 @@ def _member_reads(named: int, live: int) -> tuple[str, int]:
     return "get_group_member_info", pages
 
 
-def _online_reads(g: GroupShape) -> int:
-    """get_members calls for an AVChatRoom's declared marks: the online list (500 a page, the
-    latest 1,000), then each declared mark."""
+def _online_reads(g: GroupShape, marks) -> int:
+    """get_members calls that read an AVChatRoom's ``marks``: the online list (500 a page, the
+    latest 1,000), then each mark."""
     calls = _pages(min(len(g.online), ONLINE_LIST_CAP), ONLINE_PAGE)
-    for mark in g.want_marks or ():
+    for mark in marks:
         calls += _pages(len((g.live_marks or {}).get(mark, ())), ONLINE_PAGE)
     return calls
 
@@ -530,7 +530,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
 
     Stale check (apply --plan): get_group_info 50 a call for every group the plan touches; for
     a touched group get_group_info does not list whole, the members the plan adds, modifies or
-    removes, by name 50 a call or paged when fewer; an AVChatRoom's declared marks as observed.
+    removes, by name 50 a call or paged when fewer; of an AVChatRoom, the online list and the
+    marks the plan sets or deletes.
     """
     obs: Counter = Counter()
     app: Counter = Counter()
@@ -562,7 +563,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                 api, n = "get_group_member_info", _pages(len(g.live), MEMBER_PAGE)
             obs[api] += n
         if g.exists and g.api_type == "AVChatRoom" and g.want_marks is not None:
-            obs["get_members"] += _online_reads(g)
+            obs["get_members"] += _online_reads(g, g.want_marks)
         live = g.live if g.exists and g.live is not None else {}
         if g.want is not None:
             joining.update(a for a in g.want if a not in live)
@@ -648,10 +649,14 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             online = set(g.online)
             gain: set[str] = set()
             lose: set[str] = set()
+            changed: list[int] = []  # the marks the plan sets or deletes
             for mark, accounts in g.want_marks.items():
                 have = set(live_marks.get(mark, ()))
-                gain.update(a for a in set(accounts) - have if a in online)
+                sets = {a for a in set(accounts) - have if a in online}
+                gain.update(sets)
                 lose.update(have - set(accounts))
+                if sets or have - set(accounts):
+                    changed.append(mark)
             changes["marks_set"] += len(gain)
             changes["marks_delete"] += len(lose)
             if gain:
@@ -660,8 +665,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             if lose:
                 app["modify_user_info"] += _ceil(len(lose), MARKS_BATCH)
                 steps.add("delete_marks")
-            if gain or lose:
-                stale["get_members"] += _online_reads(g)
+            if changed:
+                stale["get_members"] += _online_reads(g, changed)
         if steps or g.want_profile != g.live_profile:
             touched += 1
         depth = max(depth, len(steps))

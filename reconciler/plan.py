@@ -513,15 +513,17 @@ class Scope:
 
     fields: tuple[str, ...] = ()  # declared profile fields
     custom: tuple[str, ...] = ()  # declared custom keys of the group
-    # The members the plan touches: their membership, and the attributes each declares ("custom.KEY"
-    # for custom data; "role" for the owner set by `owner`).
+    # The members the plan touches: whether each is one, and the attributes each declares
+    # ("custom.KEY" for custom data; "role" for the owner set by `owner`).
     accounts: tuple[str, ...] = ()
     declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
     member_num: bool = False  # the plan changes max_members, which the member count bounds
+    # AVChatRoom: the marks the plan sets or deletes (who carries each), whether it changes
+    # admins (the admin list), and the accounts whose mute or ban it changes.
     marks: tuple[int, ...] = ()
-    admins: bool = False  # AVChatRoom: the admin list is managed
-    muted: tuple[str, ...] = ()  # AVChatRoom: accounts whose mute is declared
-    banned: tuple[str, ...] = ()  # AVChatRoom: accounts whose ban is declared
+    admins: bool = False
+    muted: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, want: Group, change: GroupChange) -> Scope:
@@ -545,10 +547,10 @@ class Scope:
             accounts=tuple(sorted(touched)),
             declared=dict(sorted(declared.items())),
             member_num=any(fc.field == "max_members" for fc in change.fields),
-            marks=tuple(sorted(want.marks or {})),
-            admins=want.admins is not None,
-            muted=tuple(sorted(want.muted or {})),
-            banned=tuple(sorted(want.banned or {})),
+            marks=tuple(sorted({*change.marks_set, *change.marks_delete})),
+            admins=bool(change.admins_add or change.admins_remove),
+            muted=tuple(sorted(fc.field for fc in change.muted)),
+            banned=tuple(sorted(fc.field for fc in change.banned)),
         )
 
     @classmethod

@@ -20,7 +20,7 @@ from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.observe import observe_accounts
 from reconciler.plan import Operation, Plan, Scope, fingerprint
-from reconciler.state import Group, ObservedGroup
+from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.calls import request_from_json, request_to_json
 from reconciler.tim.client import TimClient
 
@@ -173,6 +173,21 @@ def read(path: str | Path) -> SavedPlan:
         raise PlanFileError(f"{path}: not a usable plan file: {what}") from None
 
 
+def _scoped(group: Group, scope: Scope | None) -> Group:
+    """The group as far as its fingerprint reads it: of an AVChatRoom's marks, admins, mutes
+    and bans only those the plan changes."""
+    if scope is None or group.type is not GroupType.AVChatRoom:
+        return group
+    return group.model_copy(
+        update={
+            "marks": {m: [] for m in scope.marks} or None,
+            "admins": [] if scope.admins else None,
+            "muted": dict.fromkeys(scope.muted, 0) or None,
+            "banned": dict.fromkeys(scope.banned, 0) or None,
+        }
+    )
+
+
 async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
     """Read what each touched group's fingerprint covers again, and nothing more (only the
     members the plan touches: by name where the API allows it); raise StalePlanError if any
@@ -186,7 +201,8 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
             have.release_members()
 
     accounts = {gid: scope.accounts for gid, scope in saved.scopes.items()}
-    await observe_accounts(client, saved.groups, accounts, settle)
+    wanted = [_scoped(g, saved.scopes.get(g.id)) for g in saved.groups]
+    await observe_accounts(client, wanted, accounts, settle)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
     if stale:
         raise StalePlanError(stale)

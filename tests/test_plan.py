@@ -333,3 +333,31 @@ def test_a_planned_group_lets_its_member_list_go_and_says_so():
     assert apis(plan) == ["import_group_member"]
     assert have.members is None and have.members_released and have.member_num == 1
     assert plan.changes[0].observed is have
+
+
+def test_an_avchatroom_fingerprint_covers_the_marks_admins_mutes_and_bans_the_plan_changes():
+    live = observed(gid="av", gtype=GroupType.AVChatRoom, accounts=(), owner="t1")
+    live.members, live.online = None, ["h", "v"]
+    live.marks, live.admins, live.muted, live.banned = {1000: ["h"]}, ["h"], {}, {}
+    want = Group(
+        id="av",
+        type=GroupType.AVChatRoom,
+        name="G v2",
+        marks={1000: ["h"], 1001: []},
+        admins=["h"],
+        muted={"v": 0},
+        banned={"x": 0},
+    )
+    renamed = _scope(want, live)  # only the name changes: nothing of the room is covered
+    assert (renamed.marks, renamed.admins, renamed.muted, renamed.banned) == ((), False, (), ())
+    other = live.model_copy(update={"marks": {1000: ["h", "v"]}, "admins": ["h", "v"]})
+    assert fingerprint(other, renamed) == fingerprint(live, renamed)
+    busy = want.model_copy(update={"marks": {1000: [], 1001: ["v"]}, "muted": {"v": NOW + 900}})
+    scope = _scope(busy, live)
+    assert (scope.marks, scope.admins, scope.muted, scope.banned) == (
+        (1000, 1001),
+        False,
+        ("v",),
+        (),
+    )
+    assert fingerprint(other, scope) != fingerprint(live, scope)
