@@ -199,14 +199,30 @@ async def observe(
     return Observation(groups=groups, missing_accounts=missing)
 
 
+@dataclass(frozen=True)
+class Reread:
+    """What a group is read again for (a saved plan's stale check): these members, and these
+    custom keys of the group and of those members."""
+
+    accounts: Sequence[str] = ()
+    group_keys: Sequence[str] = ()
+    member_keys: Sequence[str] = ()
+
+
 async def observe_accounts(
-    client: TimClient, wanted: list[Group], accounts: Mapping[str, Sequence[str]], settle: Settle
+    client: TimClient, wanted: list[Group], needs: Mapping[str, Reread], settle: Settle
 ) -> None:
-    """Read each group of ``wanted`` again with only the members ``accounts`` names for it (a
-    saved plan's stale check): get_group_info 50 groups a call; those members from its list when
-    it is whole, else by name or paged, whichever takes fewer calls; AVChatRoom marks, admins,
-    mutes and bans as the group manages them. No account is checked. ``settle(want, have)`` is
-    called for each group once it is read."""
+    """Read each group of ``wanted`` again for what ``needs`` names of it, and nothing more:
+    get_group_info 50 groups a call, asking only for the profile, the named custom keys and,
+    where members are named, the member fields the state model reads; those members from its
+    list when it is whole, else by name or paged, whichever takes fewer calls; AVChatRoom marks,
+    admins, mutes and bans as the group manages them. No account is checked.
+    ``settle(want, have)`` is called for each group once it is read."""
+    empty = Reread()
+
+    def listed(want: Group) -> bool:  # its members come with get_group_info
+        named = needs.get(want.id, empty).accounts
+        return bool(named) and want.type not in (GroupType.AVChatRoom, GroupType.Community)
 
     async def read_more(want: Group, have: ObservedGroup) -> None:
         if have.type is GroupType.AVChatRoom:
@@ -215,7 +231,7 @@ async def observe_accounts(
                 reads.append(read_marks(client, have, sorted(want.marks)))
             await asyncio.gather(*reads)
         else:
-            named = list(accounts.get(want.id) or ())
+            named = list(needs.get(want.id, empty).accounts)
             if by_name_is_cheaper(client.limits, len(named), have.member_num):
                 have.members = await client.specified_members(have.id, named)
                 have.members_selected = True
@@ -224,7 +240,12 @@ async def observe_accounts(
         settle(want, have)
 
     async def read_batch(batch: list[Group]) -> None:
-        infos = index_group_info([await client.get_group_info([g.id for g in batch])])
+        group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})
+        member_keys = None
+        if any(listed(g) for g in batch):
+            member_keys = sorted({k for g in batch for k in needs.get(g.id, empty).member_keys})
+        answer = await client.get_group_profiles([g.id for g in batch], group_keys, member_keys)
+        infos = index_group_info([answer])
         more = []
         for want in batch:
             have = parse_group_info(want.id, infos.get(want.id))
@@ -232,7 +253,7 @@ async def observe_accounts(
                 settle(want, have)
             elif have.type is GroupType.AVChatRoom and _room_managed(want):
                 more.append(read_more(want, have))
-            elif have.type is not GroupType.AVChatRoom and accounts.get(want.id):
+            elif have.type is not GroupType.AVChatRoom and needs.get(want.id, empty).accounts:
                 if have.members_partial():
                     more.append(read_more(want, have))
                 else:
@@ -241,8 +262,10 @@ async def observe_accounts(
                 settle(want, have)
         await asyncio.gather(*more)
 
+    # Groups whose members get_group_info lists first: the other batches carry no member list.
+    ordered = sorted(wanted, key=lambda g: not listed(g))
     await asyncio.gather(
-        *(read_batch(batch) for batch in chunks(wanted, client.limits.batch_of("get_group_info")))
+        *(read_batch(batch) for batch in chunks(ordered, client.limits.batch_of("get_group_info")))
     )
 
 

@@ -18,7 +18,7 @@ import orjson
 from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
-from reconciler.observe import observe_accounts
+from reconciler.observe import Reread, observe_accounts
 from reconciler.plan import Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.calls import request_from_json, request_to_json
@@ -200,9 +200,23 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
         if have is not None:
             have.release_members()
 
-    accounts = {gid: scope.accounts for gid, scope in saved.scopes.items()}
+    needs = {
+        gid: Reread(
+            accounts=scope.accounts,
+            group_keys=scope.custom,
+            member_keys=sorted(
+                {
+                    name.removeprefix("custom.")
+                    for names in scope.declared.values()
+                    for name in names
+                    if name.startswith("custom.")
+                }
+            ),
+        )
+        for gid, scope in saved.scopes.items()
+    }
     wanted = [_scoped(g, saved.scopes.get(g.id)) for g in saved.groups]
-    await observe_accounts(client, wanted, accounts, settle)
+    await observe_accounts(client, wanted, needs, settle)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
     if stale:
         raise StalePlanError(stale)

@@ -138,6 +138,10 @@ def test_plan_out_into_a_missing_directory_fails_before_any_call(ws: Workspace) 
     assert not ws.db.exists()  # the emulator was never started: no call was made
 
 
+def dept(value: str) -> dict:
+    return {"Key": "dept", "Value": value}
+
+
 def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None = None) -> None:
     """Someone edits the group in the console between plan and apply."""
     import asyncio
@@ -167,6 +171,16 @@ def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None =
         ({"member": {"Member_Account": "m3", "NameCard": "Three!"}}, True),
         ({"member": {"Member_Account": "m3", "MsgFlag": "Discard"}}, True),
         ({"member": {"Member_Account": "m3", "Role": "Admin"}}, False),  # m3 declares no role
+        ({"member": {"Member_Account": "m3", "AppMemberDefinedData": [dept("b")]}}, True),
+        (
+            {
+                "member": {
+                    "Member_Account": "m3",
+                    "AppMemberDefinedData": [{"Key": "x", "Value": "1"}],
+                }
+            },
+            False,
+        ),
         ({"base": {"Introduction": "changed"}}, True),  # declared
     ],
 )
@@ -183,12 +197,17 @@ def test_the_stale_check_covers_what_the_plan_manages_and_only_that(
             "boss",
             "m1",
             {"account": "m2", "name_card": "Two"},
-            {"account": "m3", "name_card": "Three", "msg_flag": "AcceptAndNotify"},
+            {
+                "account": "m3",
+                "name_card": "Three",
+                "msg_flag": "AcceptAndNotify",
+                "custom": {"dept": "a"},
+            },
         ],
     }
     ws.write([group])
     ws.converge()
-    m3 = {"account": "m3", "name_card": "Three v2", "msg_flag": "AcceptAndNotify"}
+    m3 = {**group["members"][3], "name_card": "Three v2"}
     ws.write([{**group, "name": "Club v2", "members": [*group["members"][:3], m3]}])
     assert ws.plan("-o", "plan.json").code == 0
     _console_edit(ws, **edit)
