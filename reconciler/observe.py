@@ -262,8 +262,16 @@ async def observe_accounts(
                 settle(want, have)
         await asyncio.gather(*more)
 
-    # Groups whose members get_group_info lists first: the other batches carry no member list.
-    ordered = sorted(wanted, key=lambda g: not listed(g))
+    def order(want: Group) -> int:
+        if want.type is GroupType.AVChatRoom:
+            return 0 if _room_managed(want) else 2
+        if want.type is GroupType.Community and needs.get(want.id, empty).accounts:
+            return 0
+        return 1 if listed(want) else 2
+
+    # Groups with reads to follow first, so those overlap the other batches; then the groups
+    # get_group_info lists the members of, so the other batches carry no member list.
+    ordered = sorted(wanted, key=order)
     await asyncio.gather(
         *(read_batch(batch) for batch in chunks(ordered, client.limits.batch_of("get_group_info")))
     )
