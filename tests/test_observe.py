@@ -219,3 +219,28 @@ def test_the_benchmarks_minimum_reads_declared_members_of_additive_groups_by_nam
     mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
     assert mins.observe == {"get_group_info": 1, "get_group_member_info": 25}
     assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
+
+
+async def test_the_stale_checks_group_read_asks_only_for_what_a_fingerprint_reads(
+    tmp_path: Path,
+) -> None:
+    members = [
+        {"Member_Account": "a", "NameCard": "A", "AppMemberDefinedData": [
+            {"Key": "dept", "Value": "x"}, {"Key": "other", "Value": "y"}]},
+    ]  # fmt: skip
+    app = _app(
+        tmp_path,
+        [
+            {"GroupId": "g", "Type": "Public", "Name": "G", "Owner_Account": "o",
+             "AppDefinedData": [{"Key": "k", "Value": "v"}, {"Key": "z", "Value": "w"}],
+             "MemberList": members},
+        ],
+    )  # fmt: skip
+    async with client_for(app) as client:
+        bare = (await client.get_group_profiles(["g"], ["k"]))[0]
+        listed = (await client.get_group_profiles(["g"], [], ["dept"]))[0]
+    assert "MemberList" not in bare and bare["AppDefinedData"] == [{"Key": "k", "Value": "v"}]
+    assert bare["Name"] == "G" and bare["MemberNum"] == 2 and bare["Owner_Account"] == "o"
+    a = next(m for m in listed["MemberList"] if m["Member_Account"] == "a")
+    assert a["NameCard"] == "A" and a["AppMemberDefinedData"] == [{"Key": "dept", "Value": "x"}]
+    assert "JoinTime" not in a and "MsgSeq" not in a  # chat moves these: not asked for
