@@ -29,6 +29,7 @@ IMPORT_BATCH = 300
 DELETE_BATCH = 100
 MARKS_BATCH = 500
 MUTE_BATCH = 500  # forbid_send_msg: accounts per call, one MuteTime for all of them
+BY_NAME_BATCH = 50  # get_specified_group_member_info: accounts named per call (CN-112002)
 
 # The account APIs' documented rate (CN 248/4919, EN-34956); the others run at the app's rate.
 ACCOUNT_RATE = 100.0
@@ -96,6 +97,9 @@ class GroupShape:
     online: list[str] = field(default_factory=list)  # AVChatRoom: online accounts
     live_marks: dict[int, list[str]] | None = None
     want_marks: dict[int, list[str]] | None = None
+    # additive: the config lists only some members (the giant Communities list their owner
+    # and admins: people join them by themselves), and nobody else is removed.
+    mode: str = "authoritative"
 
 
 @dataclass
@@ -250,6 +254,8 @@ def generate(
     # --- drift -------------------------------------------------------------------------------
     live = list(shapes)
     big_ids = {shapes[i].gid for i in (*giants, *bigs)}
+    for i in giants:
+        shapes[i].mode = "additive"
     candidates = [g for g in live if g.gid not in big_ids]
     destroyed = set(
         id(g) for g in rng.sample(candidates, min(len(candidates), round(groups * drift / 2)))
@@ -275,13 +281,16 @@ def generate(
             g.want_profile = (name, intro, level)
         if g.live is not None:
             want: dict[str, tuple] = {}
+            listed = g.live
+            if g.mode == "additive":
+                listed = {a: t for a, t in g.live.items() if a == g.owner or t[0] == "Admin"}
             removable = len(g.live) - 1
             cap = removable
             if guarded and len(g.live) >= GUARD_MIN_SIZE:
                 cap = int(GUARD_FRACTION * len(g.live))
             removed = 0
             adds = 0
-            for account, t in g.live.items():
+            for account, t in listed.items():
                 owner = account == g.owner
                 u = rng.random()
                 if u < p and not owner and removed < cap:
@@ -427,6 +436,8 @@ def write_config(
                 continue
             name, intro, level = g.want_profile
             out.append(f"  - id: {json.dumps(g.gid)}\n    type: {display}\n")
+            if g.mode != "authoritative":
+                out.append(f"    members_mode: {g.mode}\n")
             if g.state == "absent":
                 out.append("    state: absent\n")
             out.append(f"    name: {json.dumps(name)}\n    owner: {g.owner}\n")
@@ -458,10 +469,31 @@ def _ceil(n: int, size: int) -> int:
     return math.ceil(n / size)
 
 
+def _member_reads(named: int, live: int) -> tuple[str, int]:
+    """The fewest calls that read ``named`` accounts of a group of ``live`` members that
+    get_group_info does not list whole: by name, 50 a call, or every member, 200 a page."""
+    by_name, pages = _ceil(named, BY_NAME_BATCH), _pages(live, MEMBER_PAGE)
+    if by_name <= pages:
+        return "get_specified_group_member_info", by_name
+    return "get_group_member_info", pages
+
+
+def _online_reads(g: GroupShape, marks) -> int:
+    """get_members calls that read an AVChatRoom's ``marks``: the online list (500 a page, the
+    latest 1,000), then each mark."""
+    calls = _pages(min(len(g.online), ONLINE_LIST_CAP), ONLINE_PAGE)
+    for mark in marks:
+        calls += _pages(len((g.live_marks or {}).get(mark, ())), ONLINE_PAGE)
+    return calls
+
+
 @dataclass
 class Minimum:
     observe: Counter  # api -> calls
     apply: Counter
+    # apply --plan's stale check: what the plan touches, read again (get_group_info 50 groups a
+    # call; the touched members of groups not listed whole, by name or paged; declared marks)
+    stale: Counter
     depth: int  # longest chain of dependent steps in one group (+1 for the account import)
     changes: Counter  # what changes, for the table
     joining: int
@@ -479,7 +511,9 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
 
     Observe: get_group_info 50 groups a call; Community member lists paged 200 a call (Work,
     Public and Meeting groups come whole with get_group_info up to ``reading.info_list_max``
-    members, and are paged 200 a call beyond it); AVChatRoom marks read
+    members, and are paged 200 a call beyond it), except that an additive group's declared
+    accounts and owner are read by name, 50 a call, when that takes no more calls (it removes
+    nobody, so nobody else matters); AVChatRoom marks read
     with get_members: the online list (500 a page, the latest 1,000) and each declared mark;
     account_check 100 a call for every account that would join a group. Nothing is read for
     groups to be destroyed beyond their existence.
@@ -493,9 +527,16 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     accounts a call per distinct deadline (all unmutes of a group share calls); one
     delete_group_member per 100; one modify_group_base_info per group whose profile changes;
     modify_user_info 500 accounts a call per command type; destroy_group 1.
+
+    Stale check (apply --plan): get_group_info 50 a call for every group the plan touches; for
+    a touched group get_group_info does not list whole, the members the plan adds, modifies or
+    removes, by name 50 a call or paged when fewer; of an AVChatRoom, the online list and the
+    marks the plan sets or deletes.
     """
     obs: Counter = Counter()
     app: Counter = Counter()
+    stale: Counter = Counter()
+    touched = 0
     rule_new: Counter = Counter()  # new groups' imports, modifies and mutes
     changes: Counter = Counter()
     declared = shape.groups
@@ -509,16 +550,20 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                 app["destroy_group"] += 1
                 changes["groups_destroy"] += 1
                 steps.add("destroy")
+                touched += 1
             depth = max(depth, len(steps))
             continue
-        if g.exists and g.want is not None and g.live is not None:
-            if g.api_type == "Community" or len(g.live) > reading.info_list_max:
-                obs["get_group_member_info"] += _pages(len(g.live), MEMBER_PAGE)
+        paged = g.live is not None and (
+            g.api_type == "Community" or len(g.live) > reading.info_list_max
+        )
+        if g.exists and g.want is not None and g.live is not None and paged:
+            if g.mode == "additive":
+                api, n = _member_reads(len(g.want) + (g.owner not in g.want), len(g.live))
+            else:
+                api, n = "get_group_member_info", _pages(len(g.live), MEMBER_PAGE)
+            obs[api] += n
         if g.exists and g.api_type == "AVChatRoom" and g.want_marks is not None:
-            visible = min(len(g.online), ONLINE_LIST_CAP)
-            obs["get_members"] += _pages(visible, ONLINE_PAGE)
-            for mark in g.want_marks:
-                obs["get_members"] += _pages(len((g.live_marks or {}).get(mark, ())), ONLINE_PAGE)
+            obs["get_members"] += _online_reads(g, g.want_marks)
         live = g.live if g.exists and g.live is not None else {}
         if g.want is not None:
             joining.update(a for a in g.want if a not in live)
@@ -531,6 +576,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             app["create_group"] += 1
             changes["groups_create"] += 1
             steps.add("create")
+            touched += 1
             if g.want is not None:
                 joiners = [(a, t) for a, t in g.want.items() if a != g.owner]
                 n = len(joiners)
@@ -562,10 +608,15 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                     steps.add("modify")
             depth = max(depth, len(steps))
             continue
+        members_touched = 0
         if g.want is not None:
             added = [a for a in g.want if a not in live]
-            removed = [a for a in live if a not in g.want]
+            removed = [a for a in live if a not in g.want] if g.mode == "authoritative" else []
             modified = [a for a, t in g.want.items() if a in live and t != live[a]]
+            members_touched = len(added) + len(removed) + len(modified)
+            if members_touched and paged:
+                api, n = _member_reads(members_touched, len(live))
+                stale[api] += n
             changes["members_add"] += len(added)
             changes["members_remove"] += len(removed)
             changes["members_modify"] += len(modified)
@@ -598,10 +649,14 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             online = set(g.online)
             gain: set[str] = set()
             lose: set[str] = set()
+            changed: list[int] = []  # the marks the plan sets or deletes
             for mark, accounts in g.want_marks.items():
                 have = set(live_marks.get(mark, ()))
-                gain.update(a for a in set(accounts) - have if a in online)
+                sets = {a for a in set(accounts) - have if a in online}
+                gain.update(sets)
                 lose.update(have - set(accounts))
+                if sets or have - set(accounts):
+                    changed.append(mark)
             changes["marks_set"] += len(gain)
             changes["marks_delete"] += len(lose)
             if gain:
@@ -610,6 +665,10 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             if lose:
                 app["modify_user_info"] += _ceil(len(lose), MARKS_BATCH)
                 steps.add("delete_marks")
+            if changed:
+                stale["get_members"] += _online_reads(g, changed)
+        if steps or g.want_profile != g.live_profile:
+            touched += 1
         depth = max(depth, len(steps))
     existing = set(shape.accounts)
     missing = {a for a in joining if a not in existing}
@@ -620,7 +679,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
         changes["accounts_import"] = len(missing)
         depth += 1  # accounts are imported before any group step
     app += rule_new
-    return Minimum(+obs, +app, depth, changes, len(joining))
+    stale["get_group_info"] = _ceil(touched, GROUP_INFO_BATCH)
+    return Minimum(+obs, +app, +stale, depth, changes, len(joining))
 
 
 def naive_expected_calls(shape: Shape) -> int:
@@ -659,7 +719,8 @@ def naive_expected_calls(shape: Shape) -> int:
             live = g.live or {}
             calls += _pages(len(live), MEMBER_PAGE)
             calls += sum(join(a, t) for a, t in g.want.items() if a not in live)
-            calls += sum(1 for a in live if a not in g.want)
+            if g.mode == "authoritative":
+                calls += sum(1 for a in live if a not in g.want)
             calls += sum(1 for a, t in g.want.items() if a in live and t != live[a])
         if g.want_marks is not None:
             calls += _pages(min(len(g.online), ONLINE_LIST_CAP), ONLINE_PAGE)

@@ -5,6 +5,10 @@
   than the group's MemberNum (big groups, under the newest reading of the docs), the group is
   paged with get_group_member_info by ``Offset``, so no plan adds or removes on a partial list.
 - Community groups whose members are managed: get_group_member_info paged by ``Next``.
+- Additive groups (``members_mode: additive``) that would be paged: only the declared accounts
+  and the owner, get_specified_group_member_info 50 a call, when that takes no more calls than
+  the pages (undeclared members are never removed there, so the plan needs nobody else).
+  Authoritative groups are always read whole: their undeclared members are removed.
 - AVChatRoom groups whose marks are managed: get_members for the online list, and once per
   declared mark (mark 600 hides members from the plain online list, so marks are read by mark).
   Their admins, mutes and bans, when managed: get_admin_list, get_group_muted_account and
@@ -19,7 +23,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
@@ -27,7 +32,7 @@ from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.answers import index_group_info, parse_group_info
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
-from reconciler.tim.limits import chunks, permission_group_id
+from reconciler.tim.limits import MEMBER_PAGE, Limits, chunks, permission_group_id
 
 
 @dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
@@ -175,6 +180,36 @@ def _reads_more(want: Group, have: ObservedGroup) -> bool:
     )
 
 
+def by_name_is_cheaper(limits: Limits, accounts: int, member_num: int | None) -> bool:
+    """Reading ``accounts`` by name (get_specified_group_member_info) takes no more calls than
+    paging a group of ``member_num`` members (200 a page); the named reads also run side by
+    side, where pages follow one another."""
+    named = math.ceil(accounts / limits.batch_of("get_specified_group_member_info"))
+    return named <= max(1, math.ceil((member_num or 0) / MEMBER_PAGE))
+
+
+def _by_name(client: TimClient, want: Group, have: ObservedGroup) -> list[str] | None:
+    """The accounts to read by name instead of paging the group, or None to page it."""
+    if want.members_mode != "additive" or want.members is None:
+        return None
+    accounts = list(want.members)
+    owner = want.owner or have.owner
+    if owner and owner not in want.members:
+        accounts.append(owner)  # the plan checks the owner is one, with the Owner role
+    return accounts if by_name_is_cheaper(client.limits, len(accounts), have.member_num) else None
+
+
+async def read_group_members(client: TimClient, want: Group, have: ObservedGroup) -> None:
+    """The members the plan needs of a group get_group_info did not list whole: the declared
+    ones of an additive group by name when cheaper, else every member, paged."""
+    accounts = _by_name(client, want, have)
+    if accounts is None:
+        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+    else:
+        have.members = await client.specified_members(have.id, accounts)
+        have.members_selected = True
+
+
 Settle = Callable[[Group, ObservedGroup | None], None]
 
 
@@ -197,14 +232,11 @@ async def observe(
         if settle is not None:
             settle(want, have)
 
-    async def read_members(have: ObservedGroup) -> None:
-        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
-
     async def read_more(want: Group, have: ObservedGroup) -> None:
         if have.type is not GroupType.AVChatRoom:
             reads = []
             if want.members is not None and have.members_partial():
-                reads.append(read_members(have))
+                reads.append(read_group_members(client, want, have))
             if _reads_topics(want, have):
                 reads.append(read_topics(client, have))
             if _reads_permission_groups(want, have):
@@ -245,6 +277,100 @@ async def observe(
     missing = {acct for res in results for acct, ok in res.items() if not ok}
     groups = {want.id: observed[want.id] for want in desired}  # in the config's order
     return Observation(groups=groups, missing_accounts=missing)
+
+
+@dataclass(frozen=True)
+class Reread:
+    """What a group is read again for (a saved plan's stale check): these members, and these
+    custom keys of the group and of those members."""
+
+    accounts: Sequence[str] = ()
+    group_keys: Sequence[str] = ()
+    member_keys: Sequence[str] = ()
+    topics: bool = False  # a Community's topics (get_topic), when the plan changes some
+    permission_groups: bool = False  # and its permission groups
+
+    def reads_more(self, listed: bool) -> bool:
+        """Whether reads follow get_group_info: members it did not list, topics, permission
+        groups."""
+        return (bool(self.accounts) and not listed) or self.topics or self.permission_groups
+
+
+async def observe_accounts(
+    client: TimClient, wanted: list[Group], needs: Mapping[str, Reread], settle: Settle
+) -> None:
+    """Read each group of ``wanted`` again for what ``needs`` names of it, and nothing more:
+    get_group_info 50 groups a call, asking only for the profile, the named custom keys and,
+    where members are named, the member fields the state model reads; those members from its
+    list when it is whole, else by name or paged, whichever takes fewer calls; AVChatRoom marks,
+    admins, mutes and bans as the group manages them. No account is checked.
+    ``settle(want, have)`` is called for each group once it is read."""
+    empty = Reread()
+
+    def listed(want: Group) -> bool:  # its members come with get_group_info
+        named = needs.get(want.id, empty).accounts
+        return bool(named) and want.type not in (GroupType.AVChatRoom, GroupType.Community)
+
+    async def read_more(want: Group, have: ObservedGroup) -> None:
+        if have.type is GroupType.AVChatRoom:
+            reads = [read_room(client, have, want)]
+            if want.marks is not None:
+                reads.append(read_marks(client, have, sorted(want.marks)))
+            await asyncio.gather(*reads)
+        else:
+            need = needs.get(want.id, empty)
+            await asyncio.gather(
+                *([read_named(have, list(need.accounts))] if need.accounts else []),
+                *([read_topics(client, have)] if need.topics else []),
+                *([read_permission_groups(client, have, want)] if need.permission_groups else []),
+            )
+        settle(want, have)
+
+    async def read_named(have: ObservedGroup, named: list[str]) -> None:
+        if not have.members_partial():
+            return  # get_group_info listed them
+        if by_name_is_cheaper(client.limits, len(named), have.member_num):
+            have.members = await client.specified_members(have.id, named)
+            have.members_selected = True
+        else:
+            have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+
+    async def read_batch(batch: list[Group]) -> None:
+        group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})
+        member_keys = None
+        if any(listed(g) for g in batch):
+            member_keys = sorted({k for g in batch for k in needs.get(g.id, empty).member_keys})
+        answer = await client.get_group_profiles([g.id for g in batch], group_keys, member_keys)
+        infos = index_group_info([answer])
+        more = []
+        for want in batch:
+            have = parse_group_info(want.id, infos.get(want.id))
+            if have is None or want.state == "absent":
+                settle(want, have)
+            elif have.type is GroupType.AVChatRoom and _room_managed(want):
+                more.append(read_more(want, have))
+            elif have.type is not GroupType.AVChatRoom and needs.get(want.id, empty).reads_more(
+                not have.members_partial()
+            ):
+                more.append(read_more(want, have))
+            else:
+                settle(want, have)
+        await asyncio.gather(*more)
+
+    def order(want: Group) -> int:
+        if want.type is GroupType.AVChatRoom:
+            return 0 if _room_managed(want) else 2
+        need = needs.get(want.id, empty)
+        if want.type is GroupType.Community and need.reads_more(listed=False):
+            return 0
+        return 1 if listed(want) else 2
+
+    # Groups with reads to follow first, so those overlap the other batches; then the groups
+    # get_group_info lists the members of, so the other batches carry no member list.
+    ordered = sorted(wanted, key=order)
+    await asyncio.gather(
+        *(read_batch(batch) for batch in chunks(ordered, client.limits.batch_of("get_group_info")))
+    )
 
 
 async def read_groups(

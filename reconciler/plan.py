@@ -465,9 +465,7 @@ def _joining(change: GroupChange) -> set[str]:
 
 
 def _current_members(have: ObservedGroup) -> int:
-    if have.members is not None:
-        return len(have.members)
-    return have.member_num or 0
+    return have.known_members()
 
 
 def _peak_members(change: GroupChange) -> int:
@@ -616,45 +614,57 @@ def _guards(change: GroupChange, admin: str, fraction: float, min_size: int) -> 
 
 @dataclass(frozen=True)
 class Scope:
-    """What of a group a plan manages: its fingerprint covers that and nothing else, so a
-    reviewed plan is refused when something it manages changed, never for anything else."""
+    """What of a group a plan's operations rest on: its fingerprint covers that and nothing
+    else, so a reviewed plan is refused when something it acts on changed, never for anything
+    else. Of members it covers those the plan adds, modifies or removes (and a new owner): a
+    member who joins or changes after the plan is left as the plan found it, and the next plan
+    deals with them; reading only those accounts keeps the stale check to a few calls."""
 
     fields: tuple[str, ...] = ()  # declared profile fields
     custom: tuple[str, ...] = ()  # declared custom keys of the group
-    members: bool = False  # the member list is managed
-    accounts: tuple[str, ...] | None = None  # additive: only the declared members matter
-    # Members that declare attributes -> those attributes ("custom.KEY" for custom data).
+    # The members the plan touches: whether each is one, and the attributes each declares
+    # ("custom.KEY" for custom data; "role" for the owner set by `owner`).
+    accounts: tuple[str, ...] = ()
     declared: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    member_num: bool = False  # the plan changes max_members, which the member count bounds
+    # AVChatRoom: the marks the plan sets or deletes (who carries each), whether it changes
+    # admins (the admin list), and the accounts whose mute or ban it changes.
     marks: tuple[int, ...] = ()
-    admins: bool = False  # AVChatRoom: the admin list is managed
-    muted: tuple[str, ...] = ()  # AVChatRoom: accounts whose mute is declared
-    banned: tuple[str, ...] = ()  # AVChatRoom: accounts whose ban is declared
-    topics: tuple[str, ...] = ()  # Community: the declared topics
-    permission_groups: tuple[str, ...] = ()  # Community: the declared permission groups
+    admins: bool = False
+    muted: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()
+    # Community: the topics and permission groups the plan creates, modifies or destroys.
+    topics: tuple[str, ...] = ()
+    permission_groups: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, want: Group) -> Scope:
+    def of(cls, want: Group, change: GroupChange) -> Scope:
+        touched = {mc.account for mc in change.members}
+        have = change.observed
+        new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
+        if new_owner and have is not None and have.members is not None:
+            touched.add(new_owner)
         declared: dict[str, tuple[str, ...]] = {}
-        for account, member in (want.members or {}).items():
-            names = [n for n in MEMBER_ATTRIBUTES if getattr(member, n) is not None]
-            names += [f"custom.{key}" for key in sorted(member.custom)]
+        for account in touched:
+            member = (want.members or {}).get(account)
+            names = [n for n in MEMBER_ATTRIBUTES if member and getattr(member, n) is not None]
+            if account == want.owner and "role" not in names:
+                names.insert(0, "role")  # via `owner`
+            names += [f"custom.{key}" for key in sorted(member.custom)] if member else []
             if names:
                 declared[account] = tuple(names)
-        if want.owner is not None and "role" not in declared.get(want.owner, ()):
-            declared[want.owner] = ("role", *declared.get(want.owner, ()))  # via `owner`
-        additive = want.members is not None and want.members_mode == "additive"
         return cls(
             fields=tuple(n for n in BASE_FIELDS if getattr(want, n) is not None),
             custom=tuple(sorted(want.custom)),
-            members=want.members is not None,
-            accounts=tuple(sorted(want.members or {})) if additive else None,
-            declared=declared,
-            marks=tuple(sorted(want.marks or {})),
-            admins=want.admins is not None,
-            muted=tuple(sorted(want.muted or {})),
-            banned=tuple(sorted(want.banned or {})),
-            topics=tuple(sorted(want.topics or {})),
-            permission_groups=tuple(sorted(want.permission_groups or {})),
+            accounts=tuple(sorted(touched)),
+            declared=dict(sorted(declared.items())),
+            member_num=any(fc.field == "max_members" for fc in change.fields),
+            marks=tuple(sorted({*change.marks_set, *change.marks_delete})),
+            admins=bool(change.admins_add or change.admins_remove),
+            muted=tuple(sorted(fc.field for fc in change.muted)),
+            banned=tuple(sorted(fc.field for fc in change.banned)),
+            topics=tuple(sorted(tc.topic for tc in change.topics)),
+            permission_groups=tuple(sorted(pc.permission_group for pc in change.permission_groups)),
         )
 
     @classmethod
@@ -666,7 +676,8 @@ class Scope:
 
 def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
     """A digest of what ``scope`` covers of a group's observed state, to detect changes
-    between plan and apply (chat, unmanaged fields and undeclared attributes do not count)."""
+    between plan and apply (chat, unmanaged fields, untouched members and undeclared
+    attributes do not count)."""
     if group is None:
         return "absent"
     data: dict[str, Any] = {
@@ -678,7 +689,9 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
         "muted": {a: (group.muted or {}).get(a) for a in scope.muted},
         "banned": {a: (group.banned or {}).get(a) for a in scope.banned},
     }
-    if scope.topics:  # only when declared: older saved plans' digests stay as they were
+    if scope.member_num:
+        data["member_num"] = group.member_num
+    if scope.topics:
         live = group.topics or {}
         data["topics"] = {t: live[t].model_dump() if t in live else None for t in scope.topics}
     if scope.permission_groups:
@@ -687,9 +700,8 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
             p: pgs[p].model_dump() if p in pgs else None for p in scope.permission_groups
         }
     members = group.members
-    if scope.members and members is not None:
-        listed = scope.accounts if scope.accounts is not None else members
-        data["members"] = sorted(a for a in listed if a in members)
+    if scope.accounts and members is not None:
+        data["members"] = [a for a in scope.accounts if a in members]
         data["declared"] = {
             account: _managed_values(members, account, names)
             for account, names in scope.declared.items()
@@ -758,7 +770,7 @@ class Planner:
             else:
                 operations.extend(_update_ops(change, now, self._limits))
             refusals = _guards(change, self._admin, self._fraction, self._min_size)
-            scope = Scope.of(want)
+            scope = Scope.of(want, change)
             digest = (fingerprint(have, scope), scope)
         self._done[want.id] = (change, operations, refusals, digest)
         if have is not None:

@@ -18,15 +18,15 @@ import orjson
 from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
-from reconciler.observe import observe
+from reconciler.observe import Reread, observe_accounts
 from reconciler.plan import Operation, Plan, Scope, fingerprint
-from reconciler.state import Group, ObservedGroup
+from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.calls import request_from_json, request_to_json
 from reconciler.tim.client import TimClient
 
 # 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
-# scope of each fingerprint recorded
-PLAN_FORMAT_VERSION = 4
+# scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches
+PLAN_FORMAT_VERSION = 5
 TOOL = "tim-reconciler"
 
 
@@ -76,9 +76,9 @@ def check_writable(path: str | Path) -> None:
 
 
 def _stale_check_entry(group: Group) -> dict[str, Any]:
-    """What apply needs to observe a touched group again exactly as plan did: the group without
-    defaults and with its member list elided to ``{}`` (observation depends on whether members
-    are managed, never on who is declared; a million listed members made the plan file 60 MB)."""
+    """What apply needs to read a touched group again: the group without defaults and with its
+    member list elided to ``{}`` (the stale check reads the members its scope names, never the
+    declared list; a million listed members made the plan file 60 MB)."""
     entry = group.model_dump(mode="json", exclude_defaults=True, exclude={"members"})
     if group.members is not None:
         entry["members"] = {}
@@ -173,8 +173,25 @@ def read(path: str | Path) -> SavedPlan:
         raise PlanFileError(f"{path}: not a usable plan file: {what}") from None
 
 
+def _scoped(group: Group, scope: Scope | None) -> Group:
+    """The group as far as its fingerprint reads it: of an AVChatRoom's marks, admins, mutes
+    and bans only those the plan changes."""
+    if scope is None or group.type is not GroupType.AVChatRoom:
+        return group
+    return group.model_copy(
+        update={
+            "marks": {m: [] for m in scope.marks} or None,
+            "admins": [] if scope.admins else None,
+            "muted": dict.fromkeys(scope.muted, 0) or None,
+            "banned": dict.fromkeys(scope.banned, 0) or None,
+        }
+    )
+
+
 async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
-    """Observe the groups the plan touches again; raise StalePlanError if any changed."""
+    """Read what each touched group's fingerprint covers again, and nothing more (only the
+    members the plan touches: by name where the API allows it); raise StalePlanError if any
+    changed. All of it before the first write."""
     now: dict[str, str] = {}
 
     def settle(want: Group, have: ObservedGroup | None) -> None:
@@ -183,7 +200,25 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
         if have is not None:
             have.release_members()
 
-    await observe(client, saved.groups, settle)
+    needs = {
+        gid: Reread(
+            accounts=scope.accounts,
+            group_keys=scope.custom,
+            member_keys=sorted(
+                {
+                    name.removeprefix("custom.")
+                    for names in scope.declared.values()
+                    for name in names
+                    if name.startswith("custom.")
+                }
+            ),
+            topics=bool(scope.topics),
+            permission_groups=bool(scope.permission_groups),
+        )
+        for gid, scope in saved.scopes.items()
+    }
+    wanted = [_scoped(g, saved.scopes.get(g.id)) for g in saved.groups]
+    await observe_accounts(client, wanted, needs, settle)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
     if stale:
         raise StalePlanError(stale)

@@ -186,16 +186,25 @@ class ObservedGroup(Group):
     create_time: int | None = None  # Unix seconds (imports' JoinTime must lie after it)
     # True once the member list was let go (``release_members``).
     members_released: bool = False
+    # True when ``members`` holds only the accounts read by name (the declared ones of an
+    # additive group): ``member_num`` counts the group.
+    members_selected: bool = False
 
     def members_partial(self) -> bool:
         """The member list is missing or shorter than the member count the API reported: a
         big group's list may be left out of get_group_info or cut short, and then has to be
         paged before anyone is added or removed on its basis."""
-        if self.members_released or self.type is GroupType.AVChatRoom:
+        if self.members_released or self.members_selected or self.type is GroupType.AVChatRoom:
             return False
         if self.members is None:
             return True
         return isinstance(self.member_num, int) and len(self.members) < self.member_num
+
+    def known_members(self) -> int:
+        """How many members the group has: its list's length when the list is whole."""
+        if self.members is not None and not self.members_selected:
+            return len(self.members)
+        return self.member_num or 0
 
     def release_members(self) -> None:
         """Let the member list go once a plan has diffed the group: a million observed members

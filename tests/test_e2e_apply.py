@@ -3,6 +3,7 @@ every group type, apply makes the live state match and the next plan is empty.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -305,29 +306,46 @@ def test_saved_plan_applies_and_converges(ws: Workspace) -> None:
     run = ws.plan("-o", "plan.json")
     assert run.code == 0, run
     doc = json.loads((ws.dir / "plan.json").read_text())
-    assert doc["format_version"] == 4 and doc["operations"]
+    assert doc["format_version"] == 5 and doc["operations"]
     run = ws.cli("apply", "--plan", "plan.json")
     assert run.code == 0, run
     ws.assert_clean()
 
 
+async def _console(ws: Workspace, api: str, body: dict[str, Any]) -> None:
+    """A console edit: one REST call on the workspace's emulator."""
+    from conftest import client_for, make_emulator
+
+    async with client_for(make_emulator(ws.db)) as client:
+        await getattr(client, api)(body)
+
+
 def test_stale_plan_is_refused_naming_the_groups(ws: Workspace) -> None:
-    groups = [base_group(t) for t in ("Public", "Meeting", "Work")]
+    groups = [base_group(t) for t in ("Public", "Meeting", "Work", "Community")]
     ws.write(groups)
     ws.converge()
     for g in groups:
         g["name"] = g["name"] + " v2"
+    ws.seed([], accounts=["late1", "intruder"])
+    groups[0]["members"].append("late1")  # pub-1: the plan adds late1
+    groups[1]["members"][1] = {"account": "m2", "name_card": "Two"}  # meet-1: sets m2's card
+    groups[3]["members"][0]["name_card"] = "First v2"  # the Community: changes m1's card
     ws.write(groups)
     assert ws.plan("-o", "plan.json").code == 0
-    # Someone changes two of the groups between plan and apply.
-    ws.seed([], accounts=["intruder"])
-    ws.control("join", GroupId="pub-1", Account="intruder")
+    # Between plan and apply, members the plan touches change in three of the groups.
+    ws.control("join", GroupId="pub-1", Account="late1")
     ws.control("leave", GroupId="meet-1", Account="m2")
+    edit = {"GroupId": groups[3]["id"], "Member_Account": "m1", "NameCard": "Edited"}
+    asyncio.run(_console(ws, "modify_group_member_info", edit))  # read back by name
+    # Someone joining a group by themselves is no change to what the plan does: the next plan
+    # removes them.
+    ws.control("join", GroupId="pub-1", Account="intruder")
     before = ws.dump()
     run = ws.cli("apply", "--plan", "plan.json")
     assert run.code == 1, run
-    assert "stale" in run.err and "pub-1" in run.err and "meet-1" in run.err, run
-    assert "work-1" not in run.err.split("stale")[1], run
+    stale = run.err.split("stale")[1]
+    assert "pub-1" in stale and "meet-1" in stale and groups[3]["id"] in stale, run
+    assert "work-1" not in stale, run
     assert ws.dump() == before  # nothing applied
     # A fresh plan applies and converges.
     ws.converge()

@@ -357,6 +357,40 @@ async def test_get_group_member_info_paging(app, tim):
     assert len(accounts) == len(set(accounts)) == 251
 
 
+async def test_get_specified_group_member_info_reads_named_members_only(app, tim):
+    """CN-112002: up to 50 named accounts; not AVChatRoom; its documented codes."""
+    members = [{"Member_Account": f"m{i:03d}", "NameCard": f"c{i}"} for i in range(80)]
+    app.state.store.seed(
+        groups=[
+            {"GroupId": "@TGS#_big", "Type": "Community", "Owner_Account": "o",
+             "MemberList": members},
+            {"GroupId": "live", "Type": "AVChatRoom", "Owner_Account": "o"},
+        ]
+    )  # fmt: skip
+    api = G + "get_specified_group_member_info"
+    named = {"GroupId": "@TGS#_big", "Member_List_Account": ["m005", "stranger", "o"]}
+    answer = await tim(api, named)
+    assert answer["GroupId"] == "@TGS#_big"
+    assert [(m["Member_Account"], m["NameCard"]) for m in answer["MemberList"]] == [
+        ("o", ""),
+        ("m005", "c5"),
+    ]  # join order; a non-member is left out
+    roles = await tim(api, {**named, "MemberRoleFilter": ["Owner"]})
+    assert [m["Member_Account"] for m in roles["MemberList"]] == ["o"]
+    only = await tim(api, {**named, "MemberInfoFilter": ["Role"]})
+    assert only["MemberList"][0] == {"Member_Account": "o", "Role": "Owner"}
+    fifty = [f"m{i:03d}" for i in range(50)]
+    assert (
+        len((await tim(api, {"GroupId": "@TGS#_big", "Member_List_Account": fifty}))["MemberList"])
+        == 50
+    )
+    await tim(api, {"GroupId": "@TGS#_big", "Member_List_Account": [*fifty, "o"]}, expect=10005)
+    await tim(api, {"GroupId": "@TGS#_big", "Member_List_Account": []}, expect=10004)
+    await tim(api, {"GroupId": "@TGS#_big"}, expect=10004)
+    await tim(api, {"GroupId": "live", "Member_List_Account": ["o"]}, expect=10007)
+    await tim(api, {"GroupId": "gone", "Member_List_Account": ["o"]}, expect=10010)
+
+
 async def test_get_group_info_caps_member_list(app, tim):
     app.state.store.seed(
         groups=[

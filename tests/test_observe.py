@@ -108,3 +108,139 @@ async def test_read_groups_returns_whole_member_lists_for_export(tmp_path: Path)
     async with client_for(app) as client:
         groups = await read_groups(client, ["w", "@TGS#_c"])
     assert [sorted(g.members) for g in groups] == [["a", "o"], ["o"]]
+
+
+def _community(n: int, **member: object) -> dict:
+    members = [{"Member_Account": f"m{i}"} for i in range(n - 1)]
+    members[1] = {**members[1], **member}
+    return {
+        "GroupId": "@TGS#_big",
+        "Type": "Community",
+        "Name": "Big",
+        "Owner_Account": "o",
+        "MemberList": members,
+    }
+
+
+def _declared(mode: str) -> Group:
+    members = {
+        "m0": Member(account="m0"),
+        "m1": Member(account="m1", name_card="One"),
+        "newbie": Member(account="newbie"),
+    }
+    return Group(id="@TGS#_big", type=GroupType.Community, members_mode=mode, members=members)
+
+
+def _ops(plan) -> list:
+    from reconciler.tim.calls import request_to_json
+
+    return [(op.step, op.api, request_to_json(op.request)) for op in plan.operations]
+
+
+async def test_an_additive_community_reads_only_its_declared_members_and_plans_the_same(
+    tmp_path: Path,
+) -> None:
+    """3 declared accounts of a 5,000-member Community: one read by name, not 25 pages, and the
+    plan is the one a full read gives."""
+    from reconciler.observe import Observation
+    from reconciler.plan import build_plan
+
+    app = _app(tmp_path, [_community(5000, NameCard="old")], accounts=["newbie"])
+    want = _declared("additive")
+    async with client_for(app) as client:
+        observation = await observe(client, [want])
+        whole = await read_groups(client, [want.id])
+    calls = _calls(app)
+    assert calls["get_specified_group_member_info"] == 1
+    # the only pages are export's full read
+    assert calls["get_group_member_info"] == 25
+    have = observation.groups[want.id]
+    assert sorted(have.members) == ["m0", "m1", "o"] and have.members_selected
+    assert have.member_num == 5000
+    options = {"admin": "administrator", "max_removal_fraction": 1.0}
+    by_name = build_plan([want], observation, **options)
+    full = build_plan([want], Observation({want.id: whole[0]}), **options)
+    assert _ops(by_name) == _ops(full)
+    assert [api for _, api, _ in _ops(by_name)] == [
+        "import_group_member",
+        "modify_group_member_info",
+    ]
+    assert not by_name.errors and by_name.counts() == full.counts()
+
+
+async def test_an_authoritative_community_still_pages_every_member(tmp_path: Path) -> None:
+    app = _app(tmp_path, [_community(5000)], accounts=["newbie"])
+    async with client_for(app) as client:
+        observation = await observe(client, [_declared("authoritative")])
+    calls = _calls(app)
+    assert calls["get_group_member_info"] == 25 and "get_specified_group_member_info" not in calls
+    assert len(observation.groups["@TGS#_big"].members) == 5000
+
+
+async def test_additive_groups_listed_whole_or_small_need_no_read_by_name(tmp_path: Path) -> None:
+    public = {**_community(120), "GroupId": "pub", "Type": "Public"}
+    app = _app(tmp_path, [public], accounts=["newbie"])
+    want = _declared("additive").model_copy(update={"id": "pub", "type": GroupType.Public})
+    async with client_for(app) as client:
+        await observe(client, [want])
+    calls = _calls(app)  # get_group_info lists a Public group whole: nothing more to read
+    assert "get_specified_group_member_info" not in calls and "get_group_member_info" not in calls
+
+
+async def test_many_declared_accounts_page_when_pages_are_fewer(tmp_path: Path) -> None:
+    app = _app(tmp_path, [_community(400)])
+    members = {f"m{i}": Member(account=f"m{i}") for i in range(300)}
+    want = Group(id="@TGS#_big", type=GroupType.Community, members_mode="additive", members=members)
+    async with client_for(app) as client:
+        await observe(client, [want])
+    calls = _calls(app)  # 301 accounts by name: 7 calls; 400 members: 2 pages
+    assert calls["get_group_member_info"] == 2 and "get_specified_group_member_info" not in calls
+
+
+def test_the_benchmarks_minimum_reads_declared_members_of_additive_groups_by_name() -> None:
+    """benchmarks.scale_shape counts from the shape and the documented limits: 3 declared
+    accounts and the owner of a 5,000-member additive Community are 1 read by name; the same
+    group authoritative is 25 pages; the stale check reads only the members the plan touches."""
+    from benchmarks.scale_shape import DEFAULT, GroupShape, Shape, minimum
+
+    live = {"o": ("Owner", *DEFAULT[1:]), **{f"m{i}": DEFAULT for i in range(4999)}}
+    want = {"m0": DEFAULT, "m1": ("Member", "One", *DEFAULT[2:]), "m2": DEFAULT}
+    profile = ("Big", "", "")
+    group = GroupShape(
+        "@TGS#_big", "Community", "Community", "o", True, "present", profile, profile
+    )
+    group.live, group.want, group.mode = live, want, "additive"
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    assert mins.observe == {"get_group_info": 1, "get_specified_group_member_info": 1}
+    assert mins.apply == {"modify_group_member_info": 1}
+    assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
+    group.mode, group.want = "authoritative", dict(live)
+    group.want["m1"] = want["m1"]
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    assert mins.observe == {"get_group_info": 1, "get_group_member_info": 25}
+    assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
+
+
+async def test_the_stale_checks_group_read_asks_only_for_what_a_fingerprint_reads(
+    tmp_path: Path,
+) -> None:
+    members = [
+        {"Member_Account": "a", "NameCard": "A", "AppMemberDefinedData": [
+            {"Key": "dept", "Value": "x"}, {"Key": "other", "Value": "y"}]},
+    ]  # fmt: skip
+    app = _app(
+        tmp_path,
+        [
+            {"GroupId": "g", "Type": "Public", "Name": "G", "Owner_Account": "o",
+             "AppDefinedData": [{"Key": "k", "Value": "v"}, {"Key": "z", "Value": "w"}],
+             "MemberList": members},
+        ],
+    )  # fmt: skip
+    async with client_for(app) as client:
+        bare = (await client.get_group_profiles(["g"], ["k"]))[0]
+        listed = (await client.get_group_profiles(["g"], [], ["dept"]))[0]
+    assert "MemberList" not in bare and bare["AppDefinedData"] == [{"Key": "k", "Value": "v"}]
+    assert bare["Name"] == "G" and bare["MemberNum"] == 2 and bare["Owner_Account"] == "o"
+    a = next(m for m in listed["MemberList"] if m["Member_Account"] == "a")
+    assert a["NameCard"] == "A" and a["AppMemberDefinedData"] == [{"Key": "dept", "Value": "x"}]
+    assert "JoinTime" not in a and "MsgSeq" not in a  # chat moves these: not asked for

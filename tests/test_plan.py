@@ -1,5 +1,6 @@
 """Diff and plan on constructed states: what a reviewer sees and which calls apply makes."""
 
+from reconciler.diff import diff_group
 from reconciler.observe import Observation
 from reconciler.plan import STEP_INDEX, Scope, build_plan, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
@@ -244,7 +245,7 @@ def test_destroy_only_when_present():
 
 
 def _live(items, **fields):
-    group = observed(accounts=(), **fields)
+    group = observed(accounts=(), **{"owner": "a", **fields})
     group.members = LiveMembers("g1", "get_group_info", items)
     return group
 
@@ -258,12 +259,19 @@ def _declared(**member_attributes):
     )
 
 
+def _scope(want: Group, live: ObservedGroup) -> Scope:
+    """What the plan of ``want`` against ``live`` fingerprints."""
+    return Scope.of(want, diff_group(want, live, NOW))
+
+
 def test_fingerprint_covers_managed_member_values_in_any_order_and_nothing_else():
     a = {"Member_Account": "a", "Role": "Owner", "NameCard": "", "MsgSeq": 1, "JoinTime": 5}
     b = {"Member_Account": "b", "Role": "Member", "LastSendMsgTime": 0, "MsgSeq": 2}
-    every = Scope.of(
-        _declared(role="Member", name_card="", msg_flag="Discard", muted_until=0, custom={"k": "v"})
+    want = _declared(
+        role="Member", name_card="", msg_flag="Discard", muted_until=0, custom={"k": "v"}
     )
+    every = _scope(want, _live([a, b]))  # b's flag and custom data change: b is touched
+    assert every.accounts == ("b",)
     base = fingerprint(_live([a, b]), every)
     assert fingerprint(_live([b, a]), every) == base  # the API's order is not part of the state
     chatted = {**b, "LastSendMsgTime": 1_800_000_000, "MsgSeq": 40}
@@ -278,7 +286,7 @@ def test_fingerprint_covers_managed_member_values_in_any_order_and_nothing_else(
 def test_fingerprint_leaves_out_what_the_config_does_not_manage():
     a = {"Member_Account": "a", "Role": "Owner"}
     b = {"Member_Account": "b", "Role": "Member", "NameCard": "B"}
-    only_cards = Scope.of(_declared(name_card="B"))
+    only_cards = _scope(_declared(name_card="B2"), _live([a, b]))
     base = fingerprint(_live([a, b]), only_cards)
     # The name card is managed; the message flag and custom data of members are not.
     assert fingerprint(_live([a, {**b, "NameCard": "C"}]), only_cards) != base
@@ -288,18 +296,34 @@ def test_fingerprint_leaves_out_what_the_config_does_not_manage():
     # Group fields the config leaves out: FaceUrl, Notification, ApplyJoinOption.
     for unmanaged in ({"face_url": "u"}, {"notification": "n"}, {"apply_join": "FreeAccess"}):
         assert fingerprint(_live([a, b], **unmanaged), only_cards) == base, unmanaged
-    # A name card of a member declared without one, where nobody declares name cards.
-    plain = Scope.of(_declared())
-    assert fingerprint(_live([a, {**b, "NameCard": "Z"}]), plain) == fingerprint(
-        _live([a, b]), plain
-    )
-    # Additive groups: only declared members count; someone joining by themselves does not.
-    additive = Scope.of(
-        Group(id="g1", type=GroupType.Public, members_mode="additive", members=members("a"))
-    )
+
+
+def test_fingerprint_covers_the_members_the_plan_touches_and_nobody_else():
+    """A member who joins by themselves, or one the plan leaves alone, does not make the
+    applying of the reviewed operations wrong: the next plan deals with them."""
+    a = {"Member_Account": "a", "Role": "Owner"}
+    b = {"Member_Account": "b", "Role": "Member", "NameCard": "B"}
+    c = {"Member_Account": "c", "Role": "Member"}
     joined = {"Member_Account": "z", "Role": "Member"}
-    assert fingerprint(_live([a, b, joined]), additive) == fingerprint(_live([a, b]), additive)
-    assert fingerprint(_live([b]), additive) != fingerprint(_live([a, b]), additive)
+    for mode in ("authoritative", "additive"):
+        want = _declared(name_card="B").model_copy(update={"members_mode": mode})
+        want.members["n"] = Member(account="n")  # the plan adds n
+        scope = _scope(want, _live([a, b, c]))
+        assert scope.accounts == (("c", "n") if mode == "authoritative" else ("n",)), mode
+        base = fingerprint(_live([a, b, c]), scope)
+        assert fingerprint(_live([a, b, c, joined]), scope) == base, mode
+        assert fingerprint(_live([a, {**b, "NameCard": "X"}, c]), scope) == base, mode
+        assert fingerprint(_live([a, b, c, {"Member_Account": "n"}]), scope) != base, mode
+    removed = _scope(_declared(name_card="B"), _live([a, b, c]))
+    assert removed.accounts == ("c",)  # the plan removes c: c leaving meanwhile is a change
+    assert fingerprint(_live([a, b]), removed) != fingerprint(_live([a, b, c]), removed)
+    # Lowering max_members rests on the member count.
+    capped = _declared(name_card="B").model_copy(update={"max_members": 5})
+    scope = _scope(capped, _live([a, b], max_members=50, member_num=2))
+    assert scope.member_num and scope.accounts == ()
+    assert fingerprint(_live([a, b], max_members=50, member_num=3), scope) != fingerprint(
+        _live([a, b], max_members=50, member_num=2), scope
+    )
 
 
 def test_a_planned_group_lets_its_member_list_go_and_says_so():
@@ -309,3 +333,31 @@ def test_a_planned_group_lets_its_member_list_go_and_says_so():
     assert apis(plan) == ["import_group_member"]
     assert have.members is None and have.members_released and have.member_num == 1
     assert plan.changes[0].observed is have
+
+
+def test_an_avchatroom_fingerprint_covers_the_marks_admins_mutes_and_bans_the_plan_changes():
+    live = observed(gid="av", gtype=GroupType.AVChatRoom, accounts=(), owner="t1")
+    live.members, live.online = None, ["h", "v"]
+    live.marks, live.admins, live.muted, live.banned = {1000: ["h"]}, ["h"], {}, {}
+    want = Group(
+        id="av",
+        type=GroupType.AVChatRoom,
+        name="G v2",
+        marks={1000: ["h"], 1001: []},
+        admins=["h"],
+        muted={"v": 0},
+        banned={"x": 0},
+    )
+    renamed = _scope(want, live)  # only the name changes: nothing of the room is covered
+    assert (renamed.marks, renamed.admins, renamed.muted, renamed.banned) == ((), False, (), ())
+    other = live.model_copy(update={"marks": {1000: ["h", "v"]}, "admins": ["h", "v"]})
+    assert fingerprint(other, renamed) == fingerprint(live, renamed)
+    busy = want.model_copy(update={"marks": {1000: [], 1001: ["v"]}, "muted": {"v": NOW + 900}})
+    scope = _scope(busy, live)
+    assert (scope.marks, scope.admins, scope.muted, scope.banned) == (
+        (1000, 1001),
+        False,
+        ("v",),
+        (),
+    )
+    assert fingerprint(other, scope) != fingerprint(live, scope)

@@ -60,8 +60,8 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
     [
         (b"{", "not a usable plan file"),
         (b"[]", "not a tim-reconciler plan file"),
-        (b'{"tool": "tim-reconciler", "format_version": 3}', "format_version 3"),
-        (b'{"tool": "tim-reconciler", "format_version": 4}', "missing"),
+        (b'{"tool": "tim-reconciler", "format_version": 4}', "format_version 4"),
+        (b'{"tool": "tim-reconciler", "format_version": 5}', "missing"),
     ],
 )
 def test_an_unusable_plan_file_is_a_plan_file_error_naming_it(
@@ -138,6 +138,10 @@ def test_plan_out_into_a_missing_directory_fails_before_any_call(ws: Workspace) 
     assert not ws.db.exists()  # the emulator was never started: no call was made
 
 
+def dept(value: str) -> dict:
+    return {"Key": "dept", "Value": value}
+
+
 def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None = None) -> None:
     """Someone edits the group in the console between plan and apply."""
     import asyncio
@@ -161,7 +165,22 @@ def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None =
         ({"base": {"Notification": "read me"}}, False),
         ({"base": {"ApplyJoinOption": "FreeAccess"}}, False),
         ({"member": {"Member_Account": "m1", "NameCard": "M-one"}}, False),  # declared bare
-        ({"member": {"Member_Account": "m2", "NameCard": "Two!"}}, True),  # declares name_card
+        # m2's name card is declared but the plan leaves m2 alone: the next plan sets it back
+        ({"member": {"Member_Account": "m2", "NameCard": "Two!"}}, False),
+        # the plan changes m3's name card: an edit of what m3 declares makes it stale
+        ({"member": {"Member_Account": "m3", "NameCard": "Three!"}}, True),
+        ({"member": {"Member_Account": "m3", "MsgFlag": "Discard"}}, True),
+        ({"member": {"Member_Account": "m3", "Role": "Admin"}}, False),  # m3 declares no role
+        ({"member": {"Member_Account": "m3", "AppMemberDefinedData": [dept("b")]}}, True),
+        (
+            {
+                "member": {
+                    "Member_Account": "m3",
+                    "AppMemberDefinedData": [{"Key": "x", "Value": "1"}],
+                }
+            },
+            False,
+        ),
         ({"base": {"Introduction": "changed"}}, True),  # declared
     ],
 )
@@ -174,11 +193,22 @@ def test_the_stale_check_covers_what_the_plan_manages_and_only_that(
         "name": "Club",
         "introduction": "Hello",
         "owner": "boss",
-        "members": ["boss", "m1", {"account": "m2", "name_card": "Two"}],
+        "members": [
+            "boss",
+            "m1",
+            {"account": "m2", "name_card": "Two"},
+            {
+                "account": "m3",
+                "name_card": "Three",
+                "msg_flag": "AcceptAndNotify",
+                "custom": {"dept": "a"},
+            },
+        ],
     }
     ws.write([group])
     ws.converge()
-    ws.write([{**group, "name": "Club v2"}])
+    m3 = {**group["members"][3], "name_card": "Three v2"}
+    ws.write([{**group, "name": "Club v2", "members": [*group["members"][:3], m3]}])
     assert ws.plan("-o", "plan.json").code == 0
     _console_edit(ws, **edit)
     run = ws.cli("apply", "--plan", "plan.json")
@@ -188,3 +218,62 @@ def test_the_stale_check_covers_what_the_plan_manages_and_only_that(
     else:
         assert run.code == 0, run
         assert ws.live("club")["Name"] == "Club v2"
+
+
+async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) -> None:
+    """A 5,000-member Community where the plan changes one member, and 60 renamed groups: the
+    stale check is 2 get_group_info calls and 1 read by name, not 25 pages of members; a
+    console edit of the touched member still makes it refuse, naming the group."""
+    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+
+    from reconciler.errors import StalePlanError
+    from reconciler.state import Group, Member
+
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    accounts = [f"m{i}" for i in range(4999)]
+    big = {
+        "GroupId": "@TGS#_big",
+        "Type": "Community",
+        "Name": "Big",
+        "Owner_Account": "o",
+        "MemberList": [{"Member_Account": a} for a in accounts],
+    }
+    small = [
+        {"GroupId": f"p{i}", "Type": "Public", "Name": "P", "Owner_Account": "o"} for i in range(60)
+    ]
+    app.state.store.seed([big, *small], accounts=["o", *accounts])
+    declared = {a: Member(account=a) for a in ["o", *accounts]}
+    declared["m1"] = Member(account="m1", name_card="One")
+    desired = [Group(id="@TGS#_big", type=GroupType.Community, owner="o", members=declared)]
+    desired += [Group(id=g["GroupId"], type=GroupType.Public, name="P v2") for g in small]
+
+    def calls() -> dict[str, int]:
+        stats = app.state.emulator.stats()["requests"]
+        return {k.split("/")[1]: v for k, v in stats.items()}
+
+    async with client_for(app) as client:
+        plan = await plan_groups(client, desired)
+        assert len(plan.operations) == 61, plan.operations
+        doc = planfile.document(
+            plan,
+            app={"sdkappid": SDKAPPID},
+            endpoint="local",
+            config_digest="digest",
+            desired=desired,
+            selection=planfile.Selection(),
+            forced=False,
+        )
+        planfile.write(tmp_path / "plan.json", doc)
+        saved = planfile.read(tmp_path / "plan.json")
+        before = calls()
+        await planfile.check_fresh(client, saved)
+        made = {api: n - before.get(api, 0) for api, n in calls().items()}
+        assert {api: n for api, n in made.items() if n} == {
+            "get_group_info": 2,
+            "get_specified_group_member_info": 1,
+        }
+        edit = {"GroupId": "@TGS#_big", "Member_Account": "m1", "NameCard": "Edited"}
+        await client.modify_group_member_info(edit)
+        with pytest.raises(StalePlanError) as refused:
+            await planfile.check_fresh(client, saved)
+    assert "@TGS#_big" in str(refused.value) and "p0" not in str(refused.value)

@@ -115,6 +115,10 @@ Groups
     Offset; Community pages with ``Next`` only: ``""`` to start, and ``""`` again marks the
     end, never after an empty page (chosen by analogy with the permission-group API, which
     documents ``""`` = end); a non-zero Offset is 10004. Answers over 1 MB: 10018.
+    get_specified_group_member_info (CN-112002): ``Member_List_Account`` of 1-50 accounts
+    (10005 beyond), every type but AVChatRoom (10007), the same filters as
+    get_group_member_info; ``MemberList`` holds the named accounts that are members, in join
+    order (chosen: the page is silent on non-members; they are left out, not an error).
     get_members: Timestamp (required) / NextTimestamp, an opaque join-order cursor, 0 = done,
     500 per page.
 

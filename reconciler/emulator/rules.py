@@ -72,6 +72,7 @@ USER_ID_BYTES = _st.ACCOUNT_MAX_BYTES
 # Those the vendor's revisions disagree on (add/import batches, member paging, the member list
 # of get_group_info) are in profiles.PROFILES.
 GROUP_INFO_BATCH = BATCH["get_group_info"]
+SPECIFIED_MEMBERS_BATCH = BATCH["get_specified_group_member_info"]
 CREATE_MEMBERS = BATCH["create_group"]
 DELETE_BATCH = BATCH["delete_group_member"]
 MARKS_BATCH = BATCH["modify_user_info"]

@@ -39,6 +39,7 @@ def service_of(api: str) -> str:
 # Most items one call may carry (group IDs, members, accounts), per API.
 BATCH: dict[str, int] = {
     "get_group_info": 50,
+    "get_specified_group_member_info": 50,  # accounts named in Member_List_Account (CN-112002)
     "create_group": 100,  # the initial MemberList
     "add_group_member": 300,
     "import_group_member": 300,
@@ -106,6 +107,7 @@ APIS = (
     "get_appid_group_list",
     "get_group_info",
     "get_group_member_info",
+    "get_specified_group_member_info",
     "create_group",
     "destroy_group",
     "add_group_member",
