@@ -63,6 +63,12 @@ def observe_floor_s(
     return busiest + chain * latency_s
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_size(args: argparse.Namespace, launcher, workdir: Path, members: int) -> dict:
     """Seed, validate and plan one size; the figures of that size."""
     from benchmarks.scale import ADMIN, KEY, Server, _child_failed, _diff, _reconciler
@@ -109,12 +115,14 @@ def run_size(args: argparse.Namespace, launcher, workdir: Path, members: int) ->
         if validate["rc"] != 0:
             raise _child_failed("reconciler validate", validate)
         s0 = server.stats()
+        server_cpu0 = process_cpu_s(server.proc.pid)
         force = ["--force"] if args.force else []
         plan_file = workdir / "plan.json"
         argv = [*rec, "plan", str(cfg), "-o", str(plan_file), *force]
         plan = launcher.run(argv, env, workdir, workdir / "plan")
         if plan["rc"] != 0:
             raise _child_failed("reconciler plan", plan)
+        server_cpu = process_cpu_s(server.proc.pid) - server_cpu0
         s1 = server.stats()
     finally:
         server.stop()
@@ -139,6 +147,7 @@ def run_size(args: argparse.Namespace, launcher, workdir: Path, members: int) ->
         "observe_floor_s": round(floor_s, 2),
         "observe_chain": chain,
         "plan_wall_vs_load_plus_floor": round(plan["wall_s"] / (load_wall + floor_s), 3),
+        "emulator_cpu_during_plan_s": round(server_cpu, 2),
         "observe_calls": sum(observe.values()),
         "observe_calls_min": sum(mins.observe.values()),
         "rate_limit_errors": limited,
@@ -155,7 +164,8 @@ def _line(r: dict) -> str:
         f"{r['plan_peak_rss_mb']:6.0f} MB ({r['plan_peak_rss_bytes_per_membership']} B/m), "
         f"wall {r['plan_wall_s']:6.2f} s vs load {r['config_load_wall_s']:.2f} + observe floor "
         f"{r['observe_floor_s']:.2f} s = {r['plan_wall_vs_load_plus_floor']:.2f}x | "
-        f"observe {r['observe_calls']:,} calls (min {r['observe_calls_min']:,}) | "
+        f"observe {r['observe_calls']:,} calls (min {r['observe_calls_min']:,}), emulator "
+        f"{r['emulator_cpu_during_plan_s']:.1f} s cpu | "
         f"seed {r['seed_s']:.0f} s"
     )
 
