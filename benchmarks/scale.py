@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--groups", type=int, default=100, help="live groups")
     parser.add_argument("--members", type=int, default=10_000, help="live memberships")
-    parser.add_argument("--drift", type=float, default=0.03, help="fraction that differs")
+    parser.add_argument(
+        "--drift", type=float, help="fraction that differs (default 0.03; 0.01 with --sweep)"
+    )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="emulator latency")
     parser.add_argument("--rate-limit", type=float, default=200.0, help="calls/s per API")
     parser.add_argument("--seed", type=int, default=1)
@@ -227,12 +229,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--naive-timeout", type=float, default=60.0, help="cap (s); 0 = skip")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead of one run: plan and config load (validate) at 100,000, 300,000, "
+        "1,000,000 and 3,000,000 memberships, one group per 100; skips apply and the naive "
+        "baseline; one line per size, then a JSON summary (benchmarks/scale_sweep.py)",
+    )
+    parser.add_argument(
+        "--sweep-sizes", metavar="N,N,...", help="memberships of each size of --sweep"
+    )
     args = parser.parse_args(argv)
+    if args.drift is None:
+        args.drift = 0.01 if args.sweep else 0.03
 
     launcher = Launcher()  # first: children must not inherit the harness's memory peak
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        if args.sweep:
+            from benchmarks.scale_sweep import sweep
+
+            return sweep(args, launcher, workdir)
         return run(args, launcher, workdir)
     finally:
         launcher.close()
@@ -250,6 +268,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         seed_items,
         write_config,
     )
+    from benchmarks.scale_sweep import observe_chain, observe_floor_s
     from reconciler.emulator import EmulatorStore
 
     env = dict(os.environ, TIM_SECRET_KEY=KEY, NO_COLOR="1")
@@ -286,6 +305,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
     yaml_s = time.monotonic() - t0
     yaml_bytes = sum(f.stat().st_size for f in files)
     mins = minimum(shape, reading)
+    obs_chain = observe_chain(shape, reading, mins.joining)
     naive_expected = naive_expected_calls(shape)
     memberships = shape.memberships()
     declared = len(shape.groups)
@@ -346,6 +366,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
     exec_s = _exec_seconds(apply["stderr"])
     latency_s = args.latency_ms / 1000
     floor_s = mins.floor_s(args.rate_limit, latency_s)
+    obs_floor = observe_floor_s(mins.observe, obs_chain, args.rate_limit, latency_s)
 
     naive: dict = {"skipped": True}
     if args.naive_timeout > 0:
@@ -394,6 +415,9 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "member_page_assumed": MEMBER_PAGE,
         "plan_cpu_s": round(plan_cpu, 2),
         "plan_wall_s": round(plan["wall_s"], 2),
+        "observe_floor_s": round(obs_floor, 2),
+        "config_load_wall_s": round(validate["wall_s"], 2),
+        "plan_wall_vs_load_plus_floor": round(plan["wall_s"] / (validate["wall_s"] + obs_floor), 3),
         "plan_peak_rss_mb": round(plan["peak_rss_mb"], 1),
         "config_load_cpu_s": round(load_cpu, 2),
         "config_load_peak_rss_mb": round(validate["peak_rss_mb"], 1),
@@ -461,6 +485,9 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
     add(("plan: cpu / wall / peak RSS", f"{s['plan_cpu_s']:.2f} s / {s['plan_wall_s']:.2f} s / "
          f"{s['plan_peak_rss_mb']:.0f} MB"))  # fmt: skip
     add(("plan cpu beyond config load", f"{s['plan_cpu_beyond_load_s']:.2f} s"))
+    add(("plan wall vs load + observe floor", f"{s['plan_wall_s']:.2f} s / "
+         f"({s['config_load_wall_s']:.2f} + {s['observe_floor_s']:.2f} s) = "
+         f"{s['plan_wall_vs_load_plus_floor']:.2f}x"))  # fmt: skip
     add(("apply calls", f"{s['apply_calls']:,}  (min {s['apply_calls_min']:,}, "
          f"planned {s['planned_calls']:,})"))  # fmt: skip
     add(("  by API", _fmt_counts(s["apply_by_api"])))
@@ -491,6 +518,8 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
     add(("target no rate-limit errors", _yes(s["rate_limit_errors"] == 0)))
     add(("target plan cpu beyond load <= 10 s", _yes(s["plan_cpu_beyond_load_s"] <= 10)))
     add(("target plan peak RSS <= 2 GB", _yes(s["plan_peak_rss_mb"] <= 2048)))
+    add(("target plan wall <= 1.25 x (load + floor)",
+         _yes(s["plan_wall_vs_load_plus_floor"] <= 1.25)))  # fmt: skip
     width = max(len(k) for k, _ in rows)
     print(f"Scale benchmark (seed {args.seed}, drift {args.drift:g})")
     for key, value in rows:

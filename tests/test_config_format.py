@@ -268,3 +268,45 @@ def test_export_style_output_loads(tmp_path: Path) -> None:
     group = load_config(path).groups[0]
     assert list(group.members) == ["10001", "b"]
     assert group.members["b"].muted_until == 1796083200
+
+
+def test_loaded_members_equal_validated_ones_and_refuse_changes(tmp_path: Path) -> None:
+    # Members are built without pydantic's second validation (a config of a million makes one
+    # for each): they must still be exactly what Member(...) makes of the same entry.
+    path = write(
+        tmp_path,
+        APP
+        + textwrap.dedent(
+            """\
+        groups:
+          - id: g1
+            type: Public
+            owner: boss
+            members:
+              - plain
+              - {account: full, role: Admin, name_card: Card, msg_flag: Discard,
+                 muted_until: 1900000000, custom: {Dept: d1, Old: null}, join_time: 5, unread: 2}
+              - {account: nulls, role: null, custom: null}
+              - {account: emptycustom, custom: {}}
+        """
+        ),
+    )
+    members = load_config(path).groups[0].members
+    assert members is not None
+    assert members["plain"] == Member(account="plain")
+    assert members["full"] == Member(
+        account="full",
+        role="Admin",
+        name_card="Card",
+        msg_flag="Discard",
+        muted_until=1900000000,
+        custom={"Dept": "d1", "Old": None},
+        join_time=5,
+        unread=2,
+    )
+    assert members["nulls"] == Member(account="nulls")
+    assert members["emptycustom"] == Member(account="emptycustom")
+    dumped = members["full"].model_dump()
+    assert dumped == Member.model_validate(dumped).model_dump()
+    with pytest.raises(AttributeError):
+        members["plain"].name_card = "changed"  # the loaded state is read-only

@@ -558,16 +558,18 @@ class GroupChecker:
         g: dict[str, Any],
         gtype: GroupType,
         items: list[Any],
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, st.Member]:
         owner = g.get("owner")
         if PRUNED in items:
             kept = [item for item in items if item != PRUNED]
         else:
             kept = items
-        # One pass in a comprehension (the hot loop on big configs): account -> member data.
-        members: dict[str, dict[str, Any]] = {
+        # One pass in a comprehension (the hot loop on big configs): account -> member.
+        members: dict[str, st.Member] = {
             (item if item.__class__ is str else item["account"]): (
-                {"account": item} if item.__class__ is str else item
+                st.loaded_member(item)
+                if item.__class__ is str
+                else st.loaded_member(item["account"], item)
             )
             for item in kept
         }

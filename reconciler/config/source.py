@@ -105,10 +105,15 @@ def decode(data: bytes) -> str:
 
 # Where a tag, an explicit or flow-collection key, or a document marker may start. Matches inside
 # quoted strings or comments are possible; the YAML scanner then decides (see _check_tokens).
+# Each branch begins with the character it consumes, so the engine skips to candidates at C
+# speed (a leading lookbehind made it try every position: 0.5 s instead of 0.08 s per 10 MB).
 _HAZARD = re.compile(
-    r"(?m)(?:^|(?<=[ \t\[\]{},]))(?:!|\?(?=[ \t\r]|$))"
-    r"|[\]}][ \t]*:(?=[ \t\r,\]}]|$)"
-    r"|^(?:---|\.\.\.)(?=[ \t\r]|$)"
+    r"(?m)[!?\]}.\-](?:"
+    r"(?<=!)(?<![^ \t\[\]{},\n].)"  # a tag: at a line start, after a blank or a flow indicator
+    r"|(?<=\?)(?<![^ \t\[\]{},\n].)(?=[ \t\r]|$)"  # an explicit key, likewise
+    r"|(?<=[\]}])[ \t]*:(?=[ \t\r,\]}]|$)"  # a flow collection as a key
+    r"|(?<=-)(?<![^\n].)--(?=[ \t\r]|$)"  # --- at a line start
+    r"|(?<=\.)(?<![^\n].)\.\.(?=[ \t\r]|$))"  # ... at a line start
 )
 SCAN_WHOLE_MAX = 1_000_000  # characters; bigger texts are scanned one suspect chunk at a time
 

@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS members(
     mark500_until INTEGER NOT NULL DEFAULT 0,
     UNIQUE(group_seq, account)
 );
+-- Members in join order without a sort: every member list and page reads them so (a Community
+-- page of a 50,000-member group sorted the rest of the group each time: 7.9 ms, now 1.8 ms).
+CREATE INDEX IF NOT EXISTS members_by_group ON members(group_seq, id);
 CREATE TABLE IF NOT EXISTS room_admins(
     group_seq INTEGER NOT NULL,
     account TEXT NOT NULL,

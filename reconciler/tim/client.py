@@ -71,6 +71,7 @@ from reconciler.tim.limits import (
     Limits,
     chunks,
 )
+from reconciler.tim.slots import PRIORITY, PrioritySlots
 from reconciler.tim.transport import Answer, HttpxTransport, RestTransport
 
 if TYPE_CHECKING:
@@ -330,7 +331,8 @@ class TimClient:
         self._max_retry_wait_s = max_retry_wait_s
         # Per API, so a long queue of one API's calls never holds up another API's.
         self._max_in_flight = max_in_flight
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._semaphores: dict[str, PrioritySlots] = {}
+        self._gates: dict[str, PrioritySlots] = {}
         self._limiters: dict[str, AsyncLimiter] = {}
         self._sig: _Secret | None = None
         self._sig_made_at = 0.0
@@ -471,9 +473,13 @@ class TimClient:
     ) -> dict[str, Any]:
         semaphore = self._semaphores.get(command)
         if semaphore is None:
-            semaphore = self._semaphores[command] = asyncio.Semaphore(self._max_in_flight)
+            semaphore = self._semaphores[command] = PrioritySlots(self._max_in_flight)
         async with semaphore:
-            await self._limiter(command).acquire()
+            gate = self._gates.get(command)
+            if gate is None:
+                gate = self._gates[command] = PrioritySlots(1)
+            async with gate:  # the limiter's queue, in the same order as the slots'
+                await self._limiter(command).acquire()
             if callable(payload):  # a body made now, after any wait for the limiter
                 payload = payload()
             query = f"{self._query_string()}{secrets.randbits(32)}&contenttype=json"
@@ -704,13 +710,21 @@ class TimClient:
         if community:
             cursor = ""
             seen: set[str] = set()
+            to_come = 0  # pages after this one (the slots let the longest chains go first)
             while True:
-                page = await self.get_group_member_info(group_id, next=cursor)
+                token = PRIORITY.set(to_come)
+                try:
+                    page = await self.get_group_member_info(group_id, next=cursor)
+                finally:
+                    PRIORITY.reset(token)
                 for m in page["MemberList"]:
                     members[m["Member_Account"]] = m
                 cursor = str(page.get("Next") or "")
                 if not cursor:
                     return list(members.values())
+                total = page.get("MemberNum")
+                if isinstance(total, int) and not isinstance(total, bool):
+                    to_come = max(0, -(-(total - len(members)) // MEMBER_PAGE) - 1)
                 if cursor in seen:
                     raise TimTransportError(api, f"paging cursor {cursor!r} repeated")
                 seen.add(cursor)
