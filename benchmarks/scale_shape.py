@@ -608,14 +608,14 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                     steps.add("modify")
             depth = max(depth, len(steps))
             continue
-        members_touched = 0
         if g.want is not None:
             added = [a for a in g.want if a not in live]
             removed = [a for a in live if a not in g.want] if g.mode == "authoritative" else []
             modified = [a for a, t in g.want.items() if a in live and t != live[a]]
-            members_touched = len(added) + len(removed) + len(modified)
-            if members_touched and paged:
-                api, n = _member_reads(members_touched, len(live))
+            # The stale check reads again the members the plan modifies (imports and removals
+            # that find their work done count as done).
+            if modified and paged:
+                api, n = _member_reads(len(modified), len(live))
                 stale[api] += n
             changes["members_add"] += len(added)
             changes["members_remove"] += len(removed)

@@ -616,9 +616,10 @@ def _guards(change: GroupChange, admin: str, fraction: float, min_size: int) -> 
 class Scope:
     """What of a group a plan's operations rest on: its fingerprint covers that and nothing
     else, so a reviewed plan is refused when something it acts on changed, never for anything
-    else. Of members it covers those the plan adds, modifies or removes (and a new owner): a
-    member who joins or changes after the plan is left as the plan found it, and the next plan
-    deals with them; reading only those accounts keeps the stale check to a few calls."""
+    else. Of members it covers those the plan modifies (and a new owner): adding a member who
+    has joined meanwhile, or removing one who has left, still ends as reviewed (apply counts
+    both as done), and a member who joins or changes after the plan is left as the plan found
+    it for the next plan; reading only those accounts keeps the stale check to a few calls."""
 
     fields: tuple[str, ...] = ()  # declared profile fields
     custom: tuple[str, ...] = ()  # declared custom keys of the group
@@ -639,7 +640,7 @@ class Scope:
 
     @classmethod
     def of(cls, want: Group, change: GroupChange) -> Scope:
-        touched = {mc.account for mc in change.members}
+        touched = {mc.account for mc in change.members if mc.action == "modify"}
         have = change.observed
         new_owner = next((fc.after for fc in change.fields if fc.field == "owner"), None)
         if new_owner and have is not None and have.members is not None:

@@ -327,13 +327,14 @@ def test_stale_plan_is_refused_naming_the_groups(ws: Workspace) -> None:
     for g in groups:
         g["name"] = g["name"] + " v2"
     ws.seed([], accounts=["late1", "intruder"])
-    groups[0]["members"].append("late1")  # pub-1: the plan adds late1
+    groups[0]["members"][2]["msg_flag"] = "Discard"  # pub-1: changes m3's message flag
     groups[1]["members"][1] = {"account": "m2", "name_card": "Two"}  # meet-1: sets m2's card
     groups[3]["members"][0]["name_card"] = "First v2"  # the Community: changes m1's card
     ws.write(groups)
     assert ws.plan("-o", "plan.json").code == 0
-    # Between plan and apply, members the plan touches change in three of the groups.
-    ws.control("join", GroupId="pub-1", Account="late1")
+    # Between plan and apply, members the plan modifies change in three of the groups.
+    pub_edit = {"GroupId": "pub-1", "Member_Account": "m3", "MsgFlag": "AcceptAndNotify"}
+    asyncio.run(_console(ws, "modify_group_member_info", pub_edit))
     ws.control("leave", GroupId="meet-1", Account="m2")
     edit = {"GroupId": groups[3]["id"], "Member_Account": "m1", "NameCard": "Edited"}
     asyncio.run(_console(ws, "modify_group_member_info", edit))  # read back by name
@@ -349,6 +350,27 @@ def test_stale_plan_is_refused_naming_the_groups(ws: Workspace) -> None:
     assert ws.dump() == before  # nothing applied
     # A fresh plan applies and converges.
     ws.converge()
+
+
+def test_a_member_added_or_removed_first_by_someone_else_leaves_the_plan_valid(
+    ws: Workspace,
+) -> None:
+    """The plan adds late1 and removes m2; between plan and apply late1 joins and m2 leaves by
+    themselves. Applying the plan still ends as reviewed (an import of a member already there
+    and a removal of one already gone count as done), so it is not stale."""
+    group = base_group("Public")
+    ws.write([group])
+    ws.converge()
+    ws.seed([], accounts=["late1"])
+    group["members"] = [group["members"][0], group["members"][2], "late1"]
+    ws.write([group])
+    assert ws.plan("-o", "plan.json").code == 0
+    ws.control("join", GroupId="pub-1", Account="late1")
+    ws.control("leave", GroupId="pub-1", Account="m2")
+    run = ws.cli("apply", "--plan", "plan.json")
+    assert run.code == 0, run
+    assert set(ws.members("pub-1")) == {"o1", "m1", "m3", "late1"}
+    ws.assert_clean()
 
 
 def test_chat_between_plan_and_apply_does_not_make_the_plan_stale(ws: Workspace) -> None:

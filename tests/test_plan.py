@@ -298,25 +298,31 @@ def test_fingerprint_leaves_out_what_the_config_does_not_manage():
         assert fingerprint(_live([a, b], **unmanaged), only_cards) == base, unmanaged
 
 
-def test_fingerprint_covers_the_members_the_plan_touches_and_nobody_else():
-    """A member who joins by themselves, or one the plan leaves alone, does not make the
-    applying of the reviewed operations wrong: the next plan deals with them."""
+def test_fingerprint_covers_the_members_the_plan_modifies_and_nobody_else():
+    """A member who joins by themselves, one the plan leaves alone, one it adds joining first
+    or one it removes leaving first do not make the applying of the reviewed operations wrong
+    (imports and removals that find their work done count as done): the next plan deals with
+    them. A member the plan modifies is covered: whether they are one, and what they declare."""
     a = {"Member_Account": "a", "Role": "Owner"}
     b = {"Member_Account": "b", "Role": "Member", "NameCard": "B"}
     c = {"Member_Account": "c", "Role": "Member"}
     joined = {"Member_Account": "z", "Role": "Member"}
     for mode in ("authoritative", "additive"):
         want = _declared(name_card="B").model_copy(update={"members_mode": mode})
-        want.members["n"] = Member(account="n")  # the plan adds n
+        want.members["n"] = Member(account="n")  # the plan adds n (and removes c if exact)
         scope = _scope(want, _live([a, b, c]))
-        assert scope.accounts == (("c", "n") if mode == "authoritative" else ("n",)), mode
+        assert scope.accounts == (), mode
         base = fingerprint(_live([a, b, c]), scope)
         assert fingerprint(_live([a, b, c, joined]), scope) == base, mode
         assert fingerprint(_live([a, {**b, "NameCard": "X"}, c]), scope) == base, mode
-        assert fingerprint(_live([a, b, c, {"Member_Account": "n"}]), scope) != base, mode
-    removed = _scope(_declared(name_card="B"), _live([a, b, c]))
-    assert removed.accounts == ("c",)  # the plan removes c: c leaving meanwhile is a change
-    assert fingerprint(_live([a, b]), removed) != fingerprint(_live([a, b, c]), removed)
+        assert fingerprint(_live([a, b, c, {"Member_Account": "n"}]), scope) == base, mode
+        assert fingerprint(_live([a, b]), scope) == base, mode
+    modified = _scope(_declared(name_card="B2"), _live([a, b]))
+    assert modified.accounts == ("b",) and modified.declared == {"b": ("name_card",)}
+    base = fingerprint(_live([a, b]), modified)
+    assert fingerprint(_live([a, {**b, "NameCard": "X"}]), modified) != base
+    assert fingerprint(_live([a]), modified) != base  # b left: the modify would fail
+    assert fingerprint(_live([a, {**b, "MsgFlag": "Discard"}]), modified) == base  # undeclared
     # Lowering max_members rests on the member count.
     capped = _declared(name_card="B").model_copy(update={"max_members": 5})
     scope = _scope(capped, _live([a, b], max_members=50, member_num=2))
