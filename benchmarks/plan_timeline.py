@@ -9,7 +9,9 @@ and saves the plan in this process, timing each phase, and prints for every API 
 call started and its last one ended (seconds after the plan began), with the emulator's and this
 process's CPU during the plan, and the observe floor of benchmarks.scale_sweep. ``--fifo`` turns
 off the client's priority for long chains of dependent calls (reconciler/tim/slots.py), for
-comparison. The last line printed is one JSON object.
+comparison. ``--stale`` then times what ``apply --plan`` does before its first write: reading
+the plan file, rendering its text, taking the app lock and the stale check (twice: it only reads).
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=float, default=200.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fifo", action="store_true", help="no priority for long chains")
+    parser.add_argument("--stale", action="store_true", help="time apply --plan's stale check")
     args = parser.parse_args(argv)
 
     from benchmarks.scale import ADMIN, KEY, Server
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             client_cpu = time.process_time() - cpu0
             engine.save_plan(workdir / "plan.json", plan, config)
             t3 = time.monotonic()
+            stale = (
+                _stale_phases(workdir / "plan.json", spans, server.proc.pid) if args.stale else {}
+            )
         finally:
             server.stop()
             tim_client.TimClient.call = original  # type: ignore[method-assign]
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "emulator_cpu_s": round(emulator_cpu, 2),
         "client_cpu_s": round(client_cpu, 2),
         "apis": apis,
+        "stale": stale,
     }
     print(f"Plan timeline: {args.members:,} memberships, {groups:,} groups"
           f"{' (slots first come, first served)' if args.fifo else ''}")  # fmt: skip
@@ -129,8 +136,49 @@ def main(argv: list[str] | None = None) -> int:
     for api, a in sorted(apis.items(), key=lambda kv: kv[1]["first_start_s"]):
         print(f"  {api:<24} {a['calls']:>6,} calls  {a['first_start_s']:6.2f} s .. "
               f"{a['last_end_s']:6.2f} s")  # fmt: skip
+    if stale:
+        print("  apply --plan before its first write: " + ", ".join(
+            f"{k} {v}" for k, v in stale.items() if not isinstance(v, dict)))  # fmt: skip
     print(json.dumps(summary))
     return 0
+
+
+def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int) -> dict:
+    """Seconds of each step apply --plan takes before its first write, as the command runs
+    them (reconciler/cli/apply.py), and the calls of the stale check by API."""
+    from benchmarks.scale_sweep import process_cpu_s
+    from reconciler import engine
+    from reconciler.render import render_text
+
+    t0 = time.monotonic()
+    saved = engine.read_plan(plan_file)
+    t1 = time.monotonic()
+    text = render_text(saved.view, None, False) if saved.view else ""
+    t2 = time.monotonic()
+    out: dict = {"read_plan_s": round(t1 - t0, 2), "render_s": round(t2 - t1, 2),
+                 "text_bytes": len(text)}  # fmt: skip
+
+    async def run() -> None:
+        async with engine.Session(saved.app, saved.base_dir) as session:
+            out["lock_s"] = round(time.monotonic() - t2, 2)
+            for n in (1, 2):
+                spans.clear()
+                emulator0, cpu0, started = (
+                    process_cpu_s(emulator_pid),
+                    time.process_time(),
+                    time.monotonic(),
+                )
+                await session.check_fresh(saved)
+                out[f"check_{n}_s"] = round(time.monotonic() - started, 2)
+                out[f"check_{n}_client_cpu_s"] = round(time.process_time() - cpu0, 2)
+                out[f"check_{n}_emulator_cpu_s"] = round(process_cpu_s(emulator_pid) - emulator0, 2)
+            out["check_by_api"] = {
+                api: {"calls": len(v), "last_end_s": round(max(b for _, b in v) - started, 2)}
+                for api, v in spans.items()
+            }
+
+    asyncio.run(run())
+    return out
 
 
 if __name__ == "__main__":

@@ -192,12 +192,23 @@ def _field_set(value: Any, field: str) -> set[str] | None:
     return {_FIELD_ALIASES.get(v, v) for v in value}
 
 
+def _picked(fields: set[str] | None) -> list[tuple[int, str]] | None:
+    """The columns (index in MEMBER_COLUMNS, answer name) a MemberInfoFilter asks for, worked
+    out once per answer rather than once per member."""
+    if fields is None:
+        return None
+    return [(i, name) for i, name in enumerate(MEMBER_FIELDS, start=2) if name in fields]
+
+
 def _member_json(
-    m: sqlite3.Row, fields: set[str] | None, custom_keys: set[str] | None, with_custom: bool
+    m: sqlite3.Row,
+    picked: list[tuple[int, str]] | None,
+    custom_keys: set[str] | None,
+    with_custom: bool,
 ) -> dict:
     # MEMBER_COLUMNS order: id, account, role, join_time, msg_seq, msg_flag,
     # last_send_msg_time, mute_until, name_card, app_data, ...
-    if fields is None:  # the common case, kept cheap: get_group_info of whole groups
+    if picked is None:  # the common case, kept cheap: get_group_info of whole groups
         out: dict[str, Any] = {
             "Member_Account": m[1],
             "Role": m[2],
@@ -211,11 +222,10 @@ def _member_json(
         }
     else:
         out = {"Member_Account": m[1]}
-        for i, name in enumerate(MEMBER_FIELDS, start=2):
-            if name in fields:
-                out[name] = m[i]
-                if name == "MuteUntil":
-                    out["ShutUpUntil"] = m[i]
+        for i, name in picked:
+            out[name] = m[i]
+            if name == "MuteUntil":
+                out["ShutUpUntil"] = m[i]
     if with_custom:
         raw = m[9]
         out["AppMemberDefinedData"] = [] if raw == "{}" else _custom(json.loads(raw), custom_keys)
@@ -276,7 +286,10 @@ def _group_json(
     item: dict[str, Any] = {"GroupId": g["group_id"], "ErrorCode": 0, "ErrorInfo": ""}
     members: list[sqlite3.Row] | None = None
     want_members = not is_av and (not filtered or mfields is not None)
-    if want_members or (not is_av and (base is None or "MemberNum" in base)):
+    member_num: int | None = None
+    if not want_members and not is_av and (base is None or "MemberNum" in base):
+        member_num = _member_count(c, g["seq"])  # the count alone, without reading the rows
+    if want_members:
         members = c.execute(
             f"SELECT {MEMBER_COLUMNS} FROM members WHERE group_seq = ? ORDER BY id LIMIT ?",
             (g["seq"], cap + 1),
@@ -307,6 +320,8 @@ def _group_json(
         values["EnablePermission"] = g["enable_permission"]
         values["DefaultPermission"] = g["default_permission"]
     big = False
+    if member_num is not None:
+        values["MemberNum"] = member_num
     if members is not None:
         if len(members) > cap:
             values["MemberNum"] = _member_count(c, g["seq"])
@@ -325,7 +340,8 @@ def _group_json(
         return item  # the latest reading: page it with get_group_member_info
     if want_members and members is not None:
         with_custom = not filtered or mkeys is not None
-        item["MemberList"] = [_member_json(m, mfields, mkeys, with_custom) for m in members]
+        picked = _picked(mfields)
+        item["MemberList"] = [_member_json(m, picked, mkeys, with_custom) for m in members]
     return item
 
 
@@ -376,10 +392,10 @@ def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     more = bool(limit) and len(rows) > limit
     if limit:
         rows = rows[:limit]
-    with_custom = mkeys is not None or fields is None
+    with_custom, picked = mkeys is not None or fields is None, _picked(fields)
     out: dict[str, Any] = {
         "MemberNum": _member_count(c, g["seq"]),
-        "MemberList": [_member_json(m, fields, mkeys, with_custom) for m in rows],
+        "MemberList": [_member_json(m, picked, mkeys, with_custom) for m in rows],
     }
     if community:
         out["Next"] = format(rows[-1]["id"], "x") if more else ""
@@ -407,10 +423,10 @@ def get_specified_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict)
         where += f" AND role IN ({','.join('?' * len(roles))})"
         args.extend(sorted(roles))
     rows = c.execute(f"SELECT {MEMBER_COLUMNS} FROM members WHERE {where} ORDER BY id", args)
-    with_custom = mkeys is not None or fields is None
+    with_custom, picked = mkeys is not None or fields is None, _picked(fields)
     return {
         "GroupId": g["group_id"],
-        "MemberList": [_member_json(m, fields, mkeys, with_custom) for m in rows.fetchall()],
+        "MemberList": [_member_json(m, picked, mkeys, with_custom) for m in rows.fetchall()],
     }
 
 
@@ -1508,17 +1524,17 @@ def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     g = _load_group(c, body)
     if g["type"] not in (R.AVCHATROOM, R.COMMUNITY):
         raise _no_type(g, "get_members")
-    now = ctx.now
-    rows = [
-        m
-        for m in c.execute(
-            "SELECT m.id, m.account, m.join_time, m.online, m.marks, m.mark500_until,"
-            " a.nick, a.face_url FROM members m LEFT JOIN accounts a ON a.user_id = m.account"
-            " WHERE m.group_seq = ? ORDER BY m.id",
-            (g["seq"],),
-        )
-        if _online(m, now)
-    ]
+    # Online as _online() says, selected in SQL: a room's offline members are never read.
+    where, args = "m.group_seq = ? AND (m.online OR m.mark500_until > ?)", [g["seq"], ctx.now]
+    if mark is not None:  # no cap to the latest joiners: the page can start in SQL
+        where += " AND m.id > ?"
+        args.append(timestamp)
+    rows = c.execute(
+        "SELECT m.id, m.account, m.join_time, m.online, m.marks, m.mark500_until,"
+        " a.nick, a.face_url FROM members m LEFT JOIN accounts a ON a.user_id = m.account"
+        f" WHERE {where} ORDER BY m.id",
+        args,
+    ).fetchall()
     listed = []
     for m in rows:
         marks = json.loads(m["marks"])
