@@ -307,6 +307,30 @@ _ACCOUNT_DESC = (
 )
 
 
+# Texts a group and a Community topic share, with the same limits.
+Introduction = Annotated[
+    str | None,
+    Field(
+        description=f"Introduction; at most {limits.INTRODUCTION_MAX_BYTES} bytes (UTF-8).",
+        json_schema_extra=_bytes(limits.INTRODUCTION_MAX_BYTES),
+    ),
+]
+Notification = Annotated[
+    str | None,
+    Field(
+        description=f"Notice board text; at most {limits.NOTIFICATION_MAX_BYTES} bytes (UTF-8).",
+        json_schema_extra=_bytes(limits.NOTIFICATION_MAX_BYTES),
+    ),
+]
+FaceUrl = Annotated[
+    str | None,
+    Field(
+        description=f"Avatar URL; at most {limits.FACE_URL_MAX_BYTES} bytes.",
+        json_schema_extra=_bytes(limits.FACE_URL_MAX_BYTES),
+    ),
+]
+
+
 class MemberSpec(TypedDict):
     """A group member. Keys left out are not managed."""
 
@@ -429,33 +453,9 @@ class TopicSpec(TypedDict):
             ),
         ]
     ]
-    introduction: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Introduction; at most 240 bytes (UTF-8).",
-                json_schema_extra=_bytes(limits.INTRODUCTION_MAX_BYTES),
-            ),
-        ]
-    ]
-    notification: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Notice text; at most 300 bytes (UTF-8).",
-                json_schema_extra=_bytes(limits.NOTIFICATION_MAX_BYTES),
-            ),
-        ]
-    ]
-    face_url: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Avatar URL; at most 100 bytes.",
-                json_schema_extra=_bytes(limits.FACE_URL_MAX_BYTES),
-            ),
-        ]
-    ]
+    introduction: NotRequired[Introduction]
+    notification: NotRequired[Notification]
+    face_url: NotRequired[FaceUrl]
     custom_string: NotRequired[
         Annotated[
             str | None,
@@ -601,33 +601,9 @@ class GroupSpec(TypedDict):
             ),
         ]
     ]
-    introduction: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Introduction; at most 240 bytes (UTF-8).",
-                json_schema_extra=_bytes(limits.INTRODUCTION_MAX_BYTES),
-            ),
-        ]
-    ]
-    notification: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Notice board text; at most 300 bytes (UTF-8).",
-                json_schema_extra=_bytes(limits.NOTIFICATION_MAX_BYTES),
-            ),
-        ]
-    ]
-    face_url: NotRequired[
-        Annotated[
-            str | None,
-            Field(
-                description="Avatar URL; at most 100 bytes.",
-                json_schema_extra=_bytes(limits.FACE_URL_MAX_BYTES),
-            ),
-        ]
-    ]
+    introduction: NotRequired[Introduction]
+    notification: NotRequired[Notification]
+    face_url: NotRequired[FaceUrl]
     max_members: NotRequired[
         Annotated[
             int | None,
