@@ -58,6 +58,10 @@ _TOPIC_TEXT_LIMITS = (
     ("face_url", limits.FACE_URL_MAX_BYTES),
     ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
 )
+_PERMISSION_GROUP_TEXT_LIMITS = (
+    ("name", limits.PERMISSION_GROUP_NAME_MAX_BYTES),
+    ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
+)
 ALLOWED_KEYS = {
     (): GROUP_KEYS,
     ("members",): MEMBER_KEYS,
@@ -166,23 +170,33 @@ class GroupChecker:
 
     # --- rules ----------------------------------------------------------------------------------
 
+    def _check_texts(
+        self,
+        file: int,
+        path: tuple[Any, ...],
+        label: str,
+        item: dict[str, Any],
+        text_limits: tuple[tuple[str, int], ...],
+    ) -> None:
+        """A located error for each text of ``item`` over its limit in UTF-8 bytes."""
+        for key, limit in text_limits:
+            value = item.get(key)
+            size = _over(value, limit) if value is not None else 0
+            if size:
+                self.add(
+                    file,
+                    (*path, key),
+                    f"{label}: {key} is {size} bytes; at most {limit} bytes (UTF-8; a CJK "
+                    "character takes 3) - shorten it",
+                )
+
     def _normalize(
         self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any]
     ) -> dict[str, Any] | None:
         gid: str = g["id"]
         gtype = st.normalize_type(g["type"])
         self._check_id(file, base, label, gid, gtype)
-        for key, limit in _TEXT_LIMITS:
-            value = g.get(key)
-            if value is not None:
-                size = _over(value, limit)
-                if size:
-                    self.add(
-                        file,
-                        (*base, key),
-                        f"{label}: {key} is {size} bytes; at most {limit} bytes (UTF-8; a CJK "
-                        "character takes 3) - shorten it",
-                    )
+        self._check_texts(file, base, label, g, _TEXT_LIMITS)
         owner = g.get("owner")
         if owner is not None:
             problem = account_problem(owner)
@@ -284,19 +298,7 @@ class GroupChecker:
                     related=(file, (*path, first[suffix], "id"), "value"),
                 )
             first.setdefault(suffix, j)
-            for key, limit in (
-                ("name", limits.PERMISSION_GROUP_NAME_MAX_BYTES),
-                ("custom_string", limits.TOPIC_CUSTOM_STRING_MAX_BYTES),
-            ):
-                value = item.get(key)
-                size = _over(value, limit) if value is not None else 0
-                if size:
-                    self.add(
-                        file,
-                        (*path, j, key),
-                        f"{where}: {key} is {size} bytes; at most {limit} bytes (UTF-8) - "
-                        "shorten it",
-                    )
+            self._check_texts(file, (*path, j), where, item, _PERMISSION_GROUP_TEXT_LIMITS)
             entry = {k: v for k, v in item.items() if v is not None} | {"id": suffix}
             members = item.get("members")
             if members is not None:
@@ -367,16 +369,7 @@ class GroupChecker:
                     related=(file, (*path, first[suffix], "id"), "value"),
                 )
             first.setdefault(suffix, j)
-            for key, limit in _TOPIC_TEXT_LIMITS:
-                value = item.get(key)
-                size = _over(value, limit) if value is not None else 0
-                if size:
-                    self.add(
-                        file,
-                        (*path, j, key),
-                        f"{where}: {key} is {size} bytes; at most {limit} bytes (UTF-8; a CJK "
-                        "character takes 3) - shorten it",
-                    )
+            self._check_texts(file, (*path, j), where, item, _TOPIC_TEXT_LIMITS)
             if item.get("state") != "absent" and item.get("name") == "":
                 self.add(file, (*path, j, "name"), f"{where}: name is empty")
             topics[suffix] = {k: v for k, v in item.items() if v is not None} | {"id": suffix}
