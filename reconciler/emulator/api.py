@@ -996,6 +996,19 @@ TOPIC_TEXT = {
 }
 
 
+def _text_changes(body: dict, texts: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """Column -> value for the texts a modify request sends (``texts``: field -> (column,
+    byte limit)); a name, if sent, must not be empty."""
+    sets: dict[str, Any] = {}
+    for f, (col, limit) in texts.items():
+        value = R.get_str(body, f, limit)
+        if value is not None:
+            if col == "name" and not value:
+                raise R.bad(f"{f} must not be empty")
+            sets[col] = value
+    return sets
+
+
 def _topic_group(c: sqlite3.Connection, body: dict, api: str) -> sqlite3.Row:
     """The Community the request names; only Communities created with SupportTopic 1 have
     topics (10007 otherwise, the pages' "not supported")."""
@@ -1077,13 +1090,7 @@ def modify_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     topic_id = _topic_id_param(g, body.get("TopicId"))
     if not _topic_exists(c, g["seq"], topic_id):
         raise ApiError(E.GROUP_GONE, f"topic {topic_id} does not exist")
-    sets: dict[str, Any] = {}
-    for f, (col, limit) in TOPIC_TEXT.items():
-        value = R.get_str(body, f, limit)
-        if value is not None:
-            if col == "name" and not value:
-                raise R.bad("TopicName must not be empty")
-            sets[col] = value
+    sets = _text_changes(body, TOPIC_TEXT)
     mute_all = R.mute_all_param(body)
     if mute_all is not None:
         sets["mute_all"] = int(mute_all)
@@ -1239,13 +1246,7 @@ def create_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict
 def modify_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     g = _topic_group(c, body, "modify_permission_group")
     pg = _existing_pg(c, g, body)
-    sets: dict[str, Any] = {}
-    for f, (col, limit) in PG_TEXT.items():
-        value = R.get_str(body, f, limit)
-        if value is not None:
-            if col == "name" and not value:
-                raise R.bad("PermissionGroupName must not be empty")
-            sets[col] = value
+    sets = _text_changes(body, PG_TEXT)
     permission = _permission_value(body)
     if permission is not None:
         sets["permission"] = permission
