@@ -188,26 +188,26 @@ def by_name_is_cheaper(limits: Limits, accounts: int, member_num: int | None) ->
     return named <= max(1, math.ceil((member_num or 0) / MEMBER_PAGE))
 
 
-def _by_name(client: TimClient, want: Group, have: ObservedGroup) -> list[str] | None:
-    """The accounts to read by name instead of paging the group, or None to page it."""
+def _declared_accounts(want: Group, have: ObservedGroup) -> list[str] | None:
+    """The accounts a plan needs of an additive group (its declared members and owner), or
+    None when it needs every member."""
     if want.members_mode != "additive" or want.members is None:
         return None
     accounts = list(want.members)
     owner = want.owner or have.owner
     if owner and owner not in want.members:
         accounts.append(owner)  # the plan checks the owner is one, with the Owner role
-    return accounts if by_name_is_cheaper(client.limits, len(accounts), have.member_num) else None
+    return accounts
 
 
-async def read_group_members(client: TimClient, want: Group, have: ObservedGroup) -> None:
-    """The members the plan needs of a group get_group_info did not list whole: the declared
-    ones of an additive group by name when cheaper, else every member, paged."""
-    accounts = _by_name(client, want, have)
-    if accounts is None:
-        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
-    else:
+async def read_members(client: TimClient, have: ObservedGroup, accounts: list[str] | None) -> None:
+    """Members of a group get_group_info did not list whole: ``accounts`` by name when that
+    takes no more calls than paging, else (or when ``accounts`` is None) every member, paged."""
+    if accounts is not None and by_name_is_cheaper(client.limits, len(accounts), have.member_num):
         have.members = await client.specified_members(have.id, accounts)
         have.members_selected = True
+    else:
+        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -236,7 +236,7 @@ async def observe(
         if have.type is not GroupType.AVChatRoom:
             reads = []
             if want.members is not None and have.members_partial():
-                reads.append(read_group_members(client, want, have))
+                reads.append(read_members(client, have, _declared_accounts(want, have)))
             if _reads_topics(want, have):
                 reads.append(read_topics(client, have))
             if _reads_permission_groups(want, have):
@@ -327,13 +327,8 @@ async def observe_accounts(
         settle(want, have)
 
     async def read_named(have: ObservedGroup, named: list[str]) -> None:
-        if not have.members_partial():
-            return  # get_group_info listed them
-        if by_name_is_cheaper(client.limits, len(named), have.member_num):
-            have.members = await client.specified_members(have.id, named)
-            have.members_selected = True
-        else:
-            have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+        if have.members_partial():  # else get_group_info listed them
+            await read_members(client, have, named)
 
     async def read_batch(batch: list[Group]) -> None:
         group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})
@@ -391,11 +386,8 @@ async def read_groups(
         raise ObserveError(f"group(s) not found in the app: {', '.join(missing)}")
     groups = [g for g in found.values() if g is not None]
 
-    async def read_members(group: ObservedGroup) -> None:
-        group.members = await client.paged_members(group.id, group.type is GroupType.Community)
-
     await asyncio.gather(
-        *(read_members(g) for g in groups if g.members_partial()),
+        *(read_members(client, g, None) for g in groups if g.members_partial()),
         *(
             read_room(client, g, None, unavailable)
             for g in groups
