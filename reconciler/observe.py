@@ -210,6 +210,14 @@ async def read_members(client: TimClient, have: ObservedGroup, accounts: list[st
         have.members = await client.paged_members(have.id, have.type is GroupType.Community)
 
 
+async def read_room_state(client: TimClient, have: ObservedGroup, want: Group) -> None:
+    """An AVChatRoom's admins, mutes and bans as ``want`` manages them, and its declared marks."""
+    await asyncio.gather(
+        read_room(client, have, want),
+        *([read_marks(client, have, sorted(want.marks))] if want.marks is not None else []),
+    )
+
+
 Settle = Callable[[Group, ObservedGroup | None], None]
 
 
@@ -243,10 +251,7 @@ async def observe(
                 reads.append(read_permission_groups(client, have, want))
             await asyncio.gather(*reads)
         else:
-            reads = [read_room(client, have, want)]
-            if want.marks is not None:
-                reads.append(read_marks(client, have, sorted(want.marks)))
-            await asyncio.gather(*reads)
+            await read_room_state(client, have, want)
         complete(want, have)
 
     async def read_batch(batch: list[Group]) -> None:
@@ -313,10 +318,7 @@ async def observe_accounts(
 
     async def read_more(want: Group, have: ObservedGroup) -> None:
         if have.type is GroupType.AVChatRoom:
-            reads = [read_room(client, have, want)]
-            if want.marks is not None:
-                reads.append(read_marks(client, have, sorted(want.marks)))
-            await asyncio.gather(*reads)
+            await read_room_state(client, have, want)
         else:
             need = needs.get(want.id, empty)
             await asyncio.gather(
