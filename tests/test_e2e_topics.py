@@ -451,6 +451,24 @@ def test_a_saved_plan_with_topics_and_permission_groups_applies_as_reviewed(
     assert stale.code == 1 and "stale" in stale.text, stale
 
 
+def test_a_saved_plan_for_a_community_with_topics_is_not_stale_when_nothing_changed(
+    ws: Workspace,
+) -> None:
+    """The stale check reads SupportTopic, EnablePermission and DefaultPermission back (they
+    are in its ResponseFilter), so a declared permission switch does not make every saved plan
+    of that Community stale."""
+    group = with_pgs([pg(members=["a"])]) | {"default_permission": 1}
+    ws.write([group])
+    ws.converge()
+    ws.write([group | {"notification": "new notice"}])
+    saved = ws.dir / "plan.json"
+    assert ws.plan("--out", str(saved)).code == 0
+    run = ws.cli("apply", "--plan", str(saved), "--auto-approve")
+    assert run.code == 0, run
+    assert ws.live(GID)["Notification"] == "new notice"
+    ws.assert_clean()
+
+
 def test_emulator_permission_group_rules(tmp_path) -> None:
     from conftest import client_for, make_emulator
 

@@ -131,6 +131,28 @@ class LiveMembers(Mapping[str, LiveMember]):
         return values
 
 
+# What group_from_api reads of a get_group_info answer (a ResponseFilter asks for these and
+# nothing else); the mute switch under both its names.
+GROUP_FIELDS_READ = (
+    "Type",
+    "Name",
+    "Introduction",
+    "Notification",
+    "FaceUrl",
+    "Owner_Account",
+    "CreateTime",
+    "MemberNum",
+    "MaxMemberNum",
+    "ApplyJoinOption",
+    "InviteJoinOption",
+    "MuteAllMember",
+    "ShutUpAllMember",
+    "SupportTopic",
+    "EnablePermission",
+    "DefaultPermission",
+)
+
+
 def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
     gtype = normalize_type(info["Type"])
     mute = info.get("MuteAllMember")

@@ -37,6 +37,7 @@ from tenacity import (
 from reconciler.state import PermissionGroup, normalize_type
 from reconciler.tim import usersig
 from reconciler.tim.answers import (
+    GROUP_FIELDS_READ,
     LiveMembers,
     admin_accounts,
     banned_accounts,
@@ -103,23 +104,8 @@ BACKOFF_JITTER_S = 0.25
 _GROUP_RENAMES = {"ShutUpAllMember": "MuteAllMember"}
 _MEMBER_RENAMES = {"ShutUpUntil": "MuteUntil"}
 _MEMBER_BODY_RENAMES = {"ShutUpTime": "MuteTime"}
-# What the state model reads of a group and of a member (reconciler.tim.answers), for a
-# get_group_info ResponseFilter; the mute fields under both names.
-_PROFILE_FILTER = (
-    "Type",
-    "Name",
-    "Introduction",
-    "Notification",
-    "FaceUrl",
-    "Owner_Account",
-    "CreateTime",
-    "MemberNum",
-    "MaxMemberNum",
-    "ApplyJoinOption",
-    "InviteJoinOption",
-    "MuteAllMember",
-    "ShutUpAllMember",
-)
+# What the state model reads of a member, for a get_group_info ResponseFilter; the mute
+# under both names.
 _MEMBER_FILTER = ("Role", "NameCard", "MsgFlag", "MuteUntil", "ShutUpUntil")
 
 
@@ -667,7 +653,7 @@ class TimClient:
         list at all. Far smaller answers than ``get_group_info``'s everything."""
         if not group_ids:
             return []
-        response_filter: dict[str, Any] = {"GroupBaseInfoFilter": list(_PROFILE_FILTER)}
+        response_filter: dict[str, Any] = {"GroupBaseInfoFilter": list(GROUP_FIELDS_READ)}
         if group_keys:
             response_filter["AppDefinedDataFilter_Group"] = list(group_keys)
         if member_keys is not None:
