@@ -478,13 +478,15 @@ def _member_reads(named: int, live: int) -> tuple[str, int]:
     return "get_group_member_info", pages
 
 
+def _mark_reads(g: GroupShape, marks) -> int:
+    """get_members calls that read who carries each of an AVChatRoom's ``marks`` (500 a page)."""
+    return sum(_pages(len((g.live_marks or {}).get(mark, ())), ONLINE_PAGE) for mark in marks)
+
+
 def _online_reads(g: GroupShape, marks) -> int:
-    """get_members calls that read an AVChatRoom's ``marks``: the online list (500 a page, the
-    latest 1,000), then each mark."""
-    calls = _pages(min(len(g.online), ONLINE_LIST_CAP), ONLINE_PAGE)
-    for mark in marks:
-        calls += _pages(len((g.live_marks or {}).get(mark, ())), ONLINE_PAGE)
-    return calls
+    """get_members calls that read an AVChatRoom's ``marks`` for a plan: the online list (500 a
+    page, the latest 1,000), then each mark."""
+    return _pages(min(len(g.online), ONLINE_LIST_CAP), ONLINE_PAGE) + _mark_reads(g, marks)
 
 
 @dataclass
@@ -530,8 +532,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
 
     Stale check (apply --plan): get_group_info 50 a call for every group the plan touches; for
     a touched group get_group_info does not list whole, the members the plan adds, modifies or
-    removes, by name 50 a call or paged when fewer; of an AVChatRoom, the online list and the
-    marks the plan sets or deletes.
+    removes, by name 50 a call or paged when fewer; of an AVChatRoom, the marks the plan sets or
+    deletes (not its online list: fingerprints cover marks, not who is online).
     """
     obs: Counter = Counter()
     app: Counter = Counter()
@@ -666,7 +668,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                 app["modify_user_info"] += _ceil(len(lose), MARKS_BATCH)
                 steps.add("delete_marks")
             if changed:
-                stale["get_members"] += _online_reads(g, changed)
+                stale["get_members"] += _mark_reads(g, changed)
         if steps or g.want_profile != g.live_profile:
             touched += 1
         depth = max(depth, len(steps))

@@ -47,14 +47,16 @@ class Observation:
         )
 
 
-async def read_marks(client: TimClient, group: ObservedGroup, marks: list[int]) -> None:
-    """An AVChatRoom's online members, and who carries each of ``marks``."""
-    online, *per_mark = await asyncio.gather(
-        client.online_accounts(group.id), *(client.online_accounts(group.id, m) for m in marks)
-    )
+async def read_marks(
+    client: TimClient, group: ObservedGroup, marks: list[int], online: bool = True
+) -> None:
+    """Who carries each of ``marks`` in an AVChatRoom, and (``online``) its online members."""
+    plain = [client.online_accounts(group.id)] if online else []
+    listed = await asyncio.gather(*plain, *(client.online_accounts(group.id, m) for m in marks))
+    per_mark = listed[len(plain) :]
     observed = {mark: accounts for mark, accounts in zip(marks, per_mark, strict=True) if accounts}
-    # Marked members are online by definition (600 only hides them from the plain list).
-    group.online = sorted(set(online).union(*observed.values()))
+    if online:  # marked members are online by definition (600 only hides them from the list)
+        group.online = sorted(set(listed[0]).union(*observed.values()))
     group.marks = observed
 
 
@@ -210,12 +212,13 @@ async def read_members(client: TimClient, have: ObservedGroup, accounts: list[st
         have.members = await client.paged_members(have.id, have.type is GroupType.Community)
 
 
-async def read_room_state(client: TimClient, have: ObservedGroup, want: Group) -> None:
-    """An AVChatRoom's admins, mutes and bans as ``want`` manages them, and its declared marks."""
-    await asyncio.gather(
-        read_room(client, have, want),
-        *([read_marks(client, have, sorted(want.marks))] if want.marks is not None else []),
-    )
+async def read_room_state(
+    client: TimClient, have: ObservedGroup, want: Group, online: bool = True
+) -> None:
+    """An AVChatRoom's admins, mutes and bans as ``want`` manages them, and its declared marks
+    (with ``online``, its online list too: a plan sets marks only on online members)."""
+    marks = [read_marks(client, have, sorted(want.marks), online)] if want.marks is not None else []
+    await asyncio.gather(read_room(client, have, want), *marks)
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
@@ -317,8 +320,8 @@ async def observe_accounts(
         return bool(named) and want.type not in (GroupType.AVChatRoom, GroupType.Community)
 
     async def read_more(want: Group, have: ObservedGroup) -> None:
-        if have.type is GroupType.AVChatRoom:
-            await read_room_state(client, have, want)
+        if have.type is GroupType.AVChatRoom:  # fingerprints cover marks, not who is online
+            await read_room_state(client, have, want, online=False)
         else:
             need = needs.get(want.id, empty)
             await asyncio.gather(

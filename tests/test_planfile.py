@@ -277,3 +277,62 @@ async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) 
         with pytest.raises(StalePlanError) as refused:
             await planfile.check_fresh(client, saved)
     assert "@TGS#_big" in str(refused.value) and "p0" not in str(refused.value)
+
+
+async def test_the_stale_check_reads_the_marks_a_plan_changes_not_the_online_list(
+    tmp_path: Path,
+) -> None:
+    """A live room with 1,200 online members where the plan sets mark 1000 on one more: the
+    stale check reads mark 1000 (one get_members call), not the two pages of the online list
+    (its latest 1,000) the plan needed; someone else changing mark 1000 meanwhile still makes
+    it refuse."""
+    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+
+    from reconciler.errors import StalePlanError
+    from reconciler.state import Group
+    from reconciler.tim.calls import ChangeMarks
+
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    online = [f"u{i}" for i in range(1200)]
+    room = {
+        "GroupId": "live",
+        "Type": "AVChatRoom",
+        "Name": "Live",
+        "Owner_Account": "o",
+        "MemberList": [
+            {"Member_Account": a, "Online": True, "Marks": [1000] if i < 2 else []}
+            for i, a in enumerate(online)
+        ],
+    }
+    app.state.store.seed([room], accounts=["o", *online])
+    marks = {1000: [*online[:2], online[-1]]}  # the latest joiner is in the online list
+    desired = [Group(id="live", type=GroupType.AVChatRoom, owner="o", marks=marks)]
+
+    def calls() -> dict[str, int]:
+        stats = app.state.emulator.stats()["requests"]
+        return {k.split("/")[1]: v for k, v in stats.items()}
+
+    async with client_for(app) as client:
+        before = calls()
+        plan = await plan_groups(client, desired)
+        assert calls()["get_members"] - before.get("get_members", 0) == 2 + 1
+        assert [op.api for op in plan.operations] == ["modify_user_info"]
+        doc = planfile.document(
+            plan,
+            app={"sdkappid": SDKAPPID},
+            endpoint="local",
+            config_digest="digest",
+            desired=desired,
+            selection=planfile.Selection(),
+            forced=False,
+        )
+        planfile.write(tmp_path / "plan.json", doc)
+        saved = planfile.read(tmp_path / "plan.json")
+        before = calls()
+        await planfile.check_fresh(client, saved)
+        made = {api: n - before.get(api, 0) for api, n in calls().items()}
+        assert {api: n for api, n in made.items() if n} == {"get_group_info": 1, "get_members": 1}
+        await ChangeMarks(group_id="live", marks={"u5": [1000]}).send(client)
+        with pytest.raises(StalePlanError) as refused:
+            await planfile.check_fresh(client, saved)
+    assert "live" in str(refused.value)
