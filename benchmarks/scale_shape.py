@@ -469,13 +469,22 @@ def _ceil(n: int, size: int) -> int:
     return math.ceil(n / size)
 
 
-def _member_reads(named: int, live: int) -> tuple[str, int]:
+def _member_reads(named: int, live: int, chosen: Counter) -> tuple[str, int]:
     """The fewest calls that read ``named`` accounts of a group of ``live`` members that
-    get_group_info does not list whole: by name, 50 a call, or every member, 200 a page."""
+    get_group_info does not list whole: by name, 50 a call, or every member, 200 a page; on a
+    tie, the API with fewer calls in ``chosen`` so far (each has its own rate limit), where the
+    choice is added. Which API a tie goes to depends on the order groups are read in, so only
+    the sum of the two is exact."""
     by_name, pages = _ceil(named, BY_NAME_BATCH), _pages(live, MEMBER_PAGE)
-    if by_name <= pages:
-        return "get_specified_group_member_info", by_name
-    return "get_group_member_info", pages
+    if by_name < pages or (
+        by_name == pages
+        and chosen["get_specified_group_member_info"] <= chosen["get_group_member_info"]
+    ):
+        api, n = "get_specified_group_member_info", by_name
+    else:
+        api, n = "get_group_member_info", pages
+    chosen[api] += n
+    return api, n
 
 
 def _mark_reads(g: GroupShape, marks) -> int:
@@ -538,6 +547,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     obs: Counter = Counter()
     app: Counter = Counter()
     stale: Counter = Counter()
+    obs_chosen: Counter = Counter()  # reads by name or paged, chosen per group (ties split)
+    stale_chosen: Counter = Counter()
     touched = 0
     rule_new: Counter = Counter()  # new groups' imports, modifies and mutes
     changes: Counter = Counter()
@@ -560,7 +571,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
         )
         if g.exists and g.want is not None and g.live is not None and paged:
             if g.mode == "additive":
-                api, n = _member_reads(len(g.want) + (g.owner not in g.want), len(g.live))
+                named = len(g.want) + (g.owner not in g.want)
+                api, n = _member_reads(named, len(g.live), obs_chosen)
             else:
                 api, n = "get_group_member_info", _pages(len(g.live), MEMBER_PAGE)
             obs[api] += n
@@ -617,7 +629,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             # The stale check reads again the members the plan modifies (imports and removals
             # that find their work done count as done).
             if modified and paged:
-                api, n = _member_reads(len(modified), len(live))
+                api, n = _member_reads(len(modified), len(live), stale_chosen)
                 stale[api] += n
             changes["members_add"] += len(added)
             changes["members_remove"] += len(removed)

@@ -182,12 +182,26 @@ def _reads_more(want: Group, have: ObservedGroup) -> bool:
     )
 
 
-def by_name_is_cheaper(limits: Limits, accounts: int, member_num: int | None) -> bool:
-    """Reading ``accounts`` by name (get_specified_group_member_info) takes no more calls than
-    paging a group of ``member_num`` members (200 a page); the named reads also run side by
-    side, where pages follow one another."""
-    named = math.ceil(accounts / limits.batch_of("get_specified_group_member_info"))
-    return named <= max(1, math.ceil((member_num or 0) / MEMBER_PAGE))
+@dataclass
+class MemberReads:
+    """The calls chosen so far to read members by name and by page. A group is read by name
+    (get_specified_group_member_info, 50 accounts a call, the calls side by side) when that
+    takes fewer calls than paging it (200 a page, one after another); on a tie, by the API
+    chosen less so far: each API has its own rate limit, so reads spread over the two wait
+    about half as long."""
+
+    by_name: int = 0
+    paged: int = 0
+
+    def choose_by_name(self, limits: Limits, accounts: int, member_num: int | None) -> bool:
+        named = math.ceil(accounts / limits.batch_of("get_specified_group_member_info"))
+        pages = max(1, math.ceil((member_num or 0) / MEMBER_PAGE))
+        by_name = named < pages or (named == pages and self.by_name <= self.paged)
+        if by_name:
+            self.by_name += named
+        else:
+            self.paged += pages
+        return by_name
 
 
 def _declared_accounts(want: Group, have: ObservedGroup) -> list[str] | None:
@@ -202,10 +216,16 @@ def _declared_accounts(want: Group, have: ObservedGroup) -> list[str] | None:
     return accounts
 
 
-async def read_members(client: TimClient, have: ObservedGroup, accounts: list[str] | None) -> None:
-    """Members of a group get_group_info did not list whole: ``accounts`` by name when that
-    takes no more calls than paging, else (or when ``accounts`` is None) every member, paged."""
-    if accounts is not None and by_name_is_cheaper(client.limits, len(accounts), have.member_num):
+async def read_members(
+    client: TimClient,
+    have: ObservedGroup,
+    accounts: list[str] | None,
+    reads: MemberReads | None = None,
+) -> None:
+    """Members of a group get_group_info did not list whole: ``accounts`` by name or paged, as
+    ``reads`` chooses (see MemberReads); every member, paged, when ``accounts`` is None."""
+    reads = reads if reads is not None else MemberReads()
+    if accounts is not None and reads.choose_by_name(client.limits, len(accounts), have.member_num):
         have.members = await client.specified_members(have.id, accounts)
         have.members_selected = True
     else:
@@ -235,6 +255,7 @@ async def observe(
     its member list go: see ``ObservedGroup.release_members``).
     """
     observed: dict[str, ObservedGroup | None] = {}
+    member_reads = MemberReads()
     joining: set[str] = set()
 
     def complete(want: Group, have: ObservedGroup | None) -> None:
@@ -247,7 +268,8 @@ async def observe(
         if have.type is not GroupType.AVChatRoom:
             reads = []
             if want.members is not None and have.members_partial():
-                reads.append(read_members(client, have, _declared_accounts(want, have)))
+                accounts = _declared_accounts(want, have)
+                reads.append(read_members(client, have, accounts, member_reads))
             if _reads_topics(want, have):
                 reads.append(read_topics(client, have))
             if _reads_permission_groups(want, have):
@@ -314,6 +336,7 @@ async def observe_accounts(
     admins, mutes and bans as the group manages them. No account is checked.
     ``settle(want, have)`` is called for each group once it is read."""
     empty = Reread()
+    member_reads = MemberReads()
 
     def listed(want: Group) -> bool:  # its members come with get_group_info
         named = needs.get(want.id, empty).accounts
@@ -333,7 +356,7 @@ async def observe_accounts(
 
     async def read_named(have: ObservedGroup, named: list[str]) -> None:
         if have.members_partial():  # else get_group_info listed them
-            await read_members(client, have, named)
+            await read_members(client, have, named, member_reads)
 
     async def read_batch(batch: list[Group]) -> None:
         group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})

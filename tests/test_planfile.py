@@ -336,3 +336,65 @@ async def test_the_stale_check_reads_the_marks_a_plan_changes_not_the_online_lis
         with pytest.raises(StalePlanError) as refused:
             await planfile.check_fresh(client, saved)
     assert "live" in str(refused.value)
+
+
+async def test_the_stale_check_spreads_equal_member_reads_over_both_apis(tmp_path: Path) -> None:
+    """Four 100-member Communities, one member modified in each: read by name or paged, each
+    takes one call, so the stale check reads two by name and pages two (each API has its own
+    rate limit), and a console edit of one touched member still makes it refuse."""
+    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+
+    from reconciler.errors import StalePlanError
+    from reconciler.state import Group, Member
+
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    accounts = [f"m{i}" for i in range(99)]
+    ids = [f"@TGS#_c{i}" for i in range(4)]
+    live = [
+        {
+            "GroupId": gid,
+            "Type": "Community",
+            "Name": "C",
+            "Owner_Account": "o",
+            "MemberList": [{"Member_Account": a} for a in accounts],
+        }
+        for gid in ids
+    ]
+    app.state.store.seed(live, accounts=["o", *accounts])
+    declared = {a: Member(account=a) for a in ["o", *accounts]}
+    declared["m1"] = Member(account="m1", name_card="One")
+    desired = [Group(id=gid, type=GroupType.Community, owner="o", members=declared) for gid in ids]
+
+    def calls() -> dict[str, int]:
+        stats = app.state.emulator.stats()["requests"]
+        return {k.split("/")[1]: v for k, v in stats.items()}
+
+    async with client_for(app) as client:
+        plan = await plan_groups(client, desired)
+        assert len(plan.operations) == 4, plan.operations
+        doc = planfile.document(
+            plan,
+            app={"sdkappid": SDKAPPID},
+            endpoint="local",
+            config_digest="digest",
+            desired=desired,
+            selection=planfile.Selection(),
+            forced=False,
+        )
+        planfile.write(tmp_path / "plan.json", doc)
+        saved = planfile.read(tmp_path / "plan.json")
+        before = calls()
+        await planfile.check_fresh(client, saved)
+        made = {api: n - before.get(api, 0) for api, n in calls().items()}
+        assert {api: n for api, n in made.items() if n} == {
+            "get_group_info": 1,
+            "get_specified_group_member_info": 2,
+            "get_group_member_info": 2,
+        }
+        for gid in ids:
+            edit = {"GroupId": gid, "Member_Account": "m1", "NameCard": "Edited"}
+            await client.modify_group_member_info(edit)
+            with pytest.raises(StalePlanError) as refused:
+                await planfile.check_fresh(client, saved)
+            assert str(refused.value).count("@TGS#_c") == 1 and gid in str(refused.value)
+            await client.modify_group_member_info({**edit, "NameCard": ""})  # as planned

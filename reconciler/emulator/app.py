@@ -95,6 +95,7 @@ from .store import EmulatorStore
 
 FAULT_KINDS = ("error", "http502", "drop", "stall")
 _SIG_CACHE_MAX = 4096
+READERS = 4  # threads that run read commands (writes have one of their own)
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
 
@@ -178,8 +179,12 @@ class Emulator:
         self.callbacks = callbacks  # third-party callbacks (reconciler.emulator.callbacks)
         # RequestIds: unique across restarts on the same file (a fresh token per process).
         self._request_token = secrets.token_hex(16)
-        # One thread: commands run one at a time, in the order they were admitted.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator")
+        # Writes run one at a time on one thread, in the order they were admitted. Reads run
+        # on a few threads beside it, each on its own connection, as a real server's would:
+        # an answer of thousands of members holds up no request but its own (SQLite writes
+        # member lists without holding the GIL).
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator")
+        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="emulator-read")
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -254,8 +259,14 @@ class Emulator:
             # The command (SQLite, and encoding answers of up to tens of thousands of members,
             # hundreds of ms) runs on one worker thread, so this loop keeps reading, timing
             # and admitting the requests that arrive meanwhile, as a real server would.
+            writes = api.HANDLERS[(parts[0], parts[1])][1]
             answer = await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._execute, parts, raw, request_id, events
+                self._writer if writes else self._readers,
+                self._execute,
+                parts,
+                raw,
+                request_id,
+                events,
             )
         except ApiError as exc:
             self.errors[exc.code] += 1
@@ -314,12 +325,12 @@ class Emulator:
         request_id: str | None = None,
         events: list | None = None,
     ) -> bytes:
-        """Steps 6-7: the body and the command, in one transaction (on the worker thread); the
-        callbacks it fires are added to ``events``."""
+        """Steps 6-7: the body and the command, in one transaction (on the writer's thread, or
+        a reader's for a read); the callbacks it fires are added to ``events``."""
         body = self._body(raw, parts[0])
         handler, writes = api.HANDLERS[(parts[0], parts[1])]
         ctx = api.Ctx(self.sdkappid, self.admin, self.now(), self.profile)
-        with self.store.transaction(write=writes) as c:
+        with self.store.transaction(write=True) if writes else self.store.snapshot() as c:
             payload = self._run(parts[1], handler, ctx, c, body, events)
         answer = envelope(payload, request_id=request_id)
         if parts[1] in self.profile.size_limited and len(answer) > api.R.RESPONSE_MAX_BYTES:

@@ -270,18 +270,15 @@ class EmulatorStore:
         self.admin = admin
         self._lock = threading.RLock()
         check_store_path(self.path)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn = self._connect()
         # Marked before WAL is on, so the mark is in the main file's header from the start.
         if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA cache_size=-32000")
-        conn.execute("PRAGMA temp_store=MEMORY")
         self._conn = conn
+        self._reader = threading.local()  # each reading thread's own connection
+        self._readers: list[sqlite3.Connection] = []
         with self.transaction(write=True) as c:
             for statement in _statements(SCHEMA):
                 c.execute(statement)
@@ -292,6 +289,17 @@ class EmulatorStore:
             self._ensure_admin(c)
 
     # -- plumbing -------------------------------------------------------------------------
+    def _connect(self, read_only: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32000")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        if read_only:
+            conn.execute("PRAGMA query_only=ON")
+        return conn
+
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction on the store's connection; rolled back if the block raises."""
@@ -305,8 +313,30 @@ class EmulatorStore:
                 raise
             c.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read-only transaction on the calling thread's own connection, so reads run beside
+        each other and beside a write (WAL: they see the last commit); on the shared connection
+        for an in-memory store, which no other connection can open."""
+        if self.path == ":memory:":
+            with self.transaction() as shared:
+                yield shared
+            return
+        c = getattr(self._reader, "conn", None)
+        if c is None:
+            c = self._reader.conn = self._connect(read_only=True)
+            with self._lock:
+                self._readers.append(c)
+        c.execute("BEGIN")
+        try:
+            yield c
+        finally:
+            c.execute("ROLLBACK")  # nothing to keep (query_only refuses any write)
+
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
             self._conn.close()
 
     def _ensure_admin(self, c: sqlite3.Connection) -> None:
