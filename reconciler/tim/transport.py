@@ -13,7 +13,6 @@ Every failure leaves as an httpx exception, so the client has one set of errors 
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import dataclass
 
 import aiohttp
@@ -51,6 +50,8 @@ class RestTransport:
     def _proxy(self, url: URL) -> str | None:
         key = (url.scheme, url.host)
         if key not in self._proxies:
+            import urllib.request  # once per host, and slow to import
+
             proxies = urllib.request.getproxies()
             bypass = urllib.request.proxy_bypass(url.host or "")
             self._proxies[key] = None if bypass else proxies.get(url.scheme, proxies.get("all"))
