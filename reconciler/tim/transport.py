@@ -68,12 +68,13 @@ class RestTransport:
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str | None], str | None] = {}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._ssl: ssl.SSLContext | None = None  # loading certificates takes 40 ms: for https only
 
     def _new_session(self) -> aiohttp.ClientSession:
         # No pool limit: the client bounds the calls in flight per API. aiohttp's own trust_env
         # looks up netrc and the proxy in a worker thread on every request; the proxy is looked
         # up here once per host instead.
-        connector = aiohttp.TCPConnector(limit=0, ssl=_ssl_context())
+        connector = aiohttp.TCPConnector(limit=0)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     def _proxy(self, url: URL) -> str | None:
@@ -93,6 +94,9 @@ class RestTransport:
                 sock_connect=timeout_s, sock_read=timeout_s
             )
         target = URL(url, encoded=True)  # already encoded: send as it is
+        tls: ssl.SSLContext | bool = True  # not used for http
+        if target.scheme == "https":
+            tls = self._ssl = self._ssl or _ssl_context()
         try:
             async with self._session.post(
                 target,
@@ -101,6 +105,7 @@ class RestTransport:
                 allow_redirects=False,
                 timeout=timeout,
                 proxy=self._proxy(target),
+                ssl=tls,
             ) as answer:
                 content = await answer.read()
                 return Answer(
