@@ -4,6 +4,7 @@ a bad plan file is still refused clearly."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Server, Workspace, cli_env, dump_yaml, run_cli
+
+from reconciler import engine
 
 # What only config-reading commands, or the embedded emulator, use; `apply --plan` against a
 # real endpoint reads a plan file, not a config.
@@ -95,3 +98,17 @@ def test_a_bad_plan_file_is_refused_naming_it_and_nothing_is_applied(
     assert "plan.json" in run.err and needle in run.err, run
     assert "Traceback" not in run.err
     assert ws.dump() == before
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_plan_leaves_the_collector_as_it_was(ws: Workspace, enabled: bool) -> None:
+    ws.write([{"id": "club", "type": "Public", "name": "C", "owner": "boss", "members": ["a"]}])
+    assert ws.plan("-o", "plan.json").code == 0
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        saved = engine.read_plan(ws.dir / "plan.json")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert "club" in {op.group for op in saved.operations}
