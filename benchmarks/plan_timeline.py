@@ -11,6 +11,7 @@ process's CPU during the plan, and the observe floor of benchmarks.scale_sweep. 
 off the client's priority for long chains of dependent calls (reconciler/tim/slots.py), for
 comparison. ``--stale`` then times what ``apply --plan`` does before its first write: reading
 the plan file, rendering its text, taking the app lock and the stale check (twice: it only reads).
+``--keep DIR`` copies the saved plan there (DIR/plan.json), to time reading it on its own.
 The last line printed is one JSON object.
 """
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fifo", action="store_true", help="no priority for long chains")
     parser.add_argument("--stale", action="store_true", help="time apply --plan's stale check")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="copy the plan file into DIR")
     args = parser.parse_args(argv)
 
     from benchmarks.scale import ADMIN, KEY, Server
@@ -96,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             client_cpu = time.process_time() - cpu0
             engine.save_plan(workdir / "plan.json", plan, config)
             t3 = time.monotonic()
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(workdir / "plan.json", args.keep / "plan.json")
             stale = (
                 _stale_phases(workdir / "plan.json", spans, server.proc.pid) if args.stale else {}
             )

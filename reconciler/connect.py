@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
-
 from reconciler.errors import CredentialsError, EndpointError
 from reconciler.tim.client import TimClient
 from reconciler.tim.endpoints import resolve_endpoint
@@ -59,6 +57,8 @@ def make_client(
     secret = os.environ.get(app.secret_key_env)
     transport = None
     if base_url == "local":
+        import httpx  # its ASGI transport; a real endpoint's calls go through aiohttp
+
         secret = secret or LOCAL_SECRET_KEY
         asgi = emulator if emulator is not None else embedded_emulator(app, base_dir)
         transport = httpx.ASGITransport(app=asgi)

@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deepdiff import DeepDiff
-
 from reconciler.state import (
     MUTE_TOLERANCE_S,
     PERMISSION_GROUP_FIELDS,
@@ -202,6 +200,8 @@ def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
 
 
 def _explain_fields(change: GroupChange, before: dict, after: dict) -> None:
+    from deepdiff import DeepDiff  # only a plan that changes fields needs it (not apply --plan)
+
     tree = DeepDiff(before, after, view="tree", threshold_to_diff_deeper=0)
     for kind, levels in tree.items():
         for level in levels:

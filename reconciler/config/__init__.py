@@ -12,12 +12,30 @@ Public API (other modules code against exactly this):
 - ``config_roots(paths)``: the configs that changed files belong to (for pre-commit)
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-from reconciler.config.discover import config_roots
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from reconciler.config.errors import ConfigError, Issue, Location
-from reconciler.config.loader import Config, config_files, load_config, render_sources
 from reconciler.config.models import REGIONS, AppConfig, Policy
+
+if TYPE_CHECKING:
+    from reconciler.config.discover import config_roots
+    from reconciler.config.loader import Config, config_files, load_config, render_sources
+
+
+def __getattr__(name: str) -> Any:
+    """The loader (YAML parsers, Jinja2, the group checks) is imported on first use: a saved
+    plan's app section needs only the models (`apply --plan` starts faster without it)."""
+    if name in ("Config", "config_files", "load_config", "render_sources"):
+        from reconciler.config import loader as module
+    elif name == "config_roots":
+        from reconciler.config import discover as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(module, name)
+    return value
 
 
 def json_schema() -> dict:

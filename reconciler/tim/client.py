@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
 import orjson
 from aiolimiter import AsyncLimiter
 from tenacity import (
@@ -73,9 +72,19 @@ from reconciler.tim.limits import (
     chunks,
 )
 from reconciler.tim.slots import PRIORITY, PrioritySlots
-from reconciler.tim.transport import Answer, HttpxTransport, RestTransport
+from reconciler.tim.transport import (
+    Answer,
+    CallTimeout,
+    ConnectFailed,
+    ConnectionLost,
+    HttpxTransport,
+    RestTransport,
+    TransportError,
+)
 
 if TYPE_CHECKING:
+    import httpx
+
     from reconciler.tim.calls import Outcome, Request
 
 logger = logging.getLogger(__name__)
@@ -474,14 +483,14 @@ class TimClient:
             started = time.perf_counter()
             try:
                 answer = await self._transport.post(url, payload, self._timeout_s)
-            except httpx.TimeoutException as exc:
+            except CallTimeout as exc:
                 self._log_call(command, url, payload, "timeout", started)
                 raise TimTransportError(
                     api,
-                    f"timed out ({type(exc).__name__}, limit {self._timeout_s:g} s)",
+                    f"timed out ({exc.kind}, limit {self._timeout_s:g} s)",
                     transient=True,
                 ) from None
-            except httpx.ConnectError as exc:
+            except ConnectFailed as exc:
                 self._log_call(command, url, payload, "network error", started)
                 refused = _certificate_failure(exc)
                 if refused is not None:
@@ -490,20 +499,18 @@ class TimClient:
                     ) from None
                 detail = self._scrub(str(exc)) or "no detail"
                 raise TimTransportError(
-                    api, f"network error ({type(exc).__name__}: {detail})", transient=True
+                    api, f"network error ({exc.kind}: {detail})", transient=True
                 ) from None
-            except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            except ConnectionLost as exc:
                 self._log_call(command, url, payload, "network error", started)
                 detail = self._scrub(str(exc)) or "no detail"
                 raise TimTransportError(
-                    api, f"network error ({type(exc).__name__}: {detail})", transient=True
+                    api, f"network error ({exc.kind}: {detail})", transient=True
                 ) from None
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 self._log_call(command, url, payload, "error", started)
                 detail = self._scrub(str(exc)) or "no detail"
-                raise TimTransportError(
-                    api, f"request failed ({type(exc).__name__}: {detail})"
-                ) from None
+                raise TimTransportError(api, f"request failed ({exc.kind}: {detail})") from None
         self._log_call(command, url, payload, answer.status, started)
         return self._parse(api, answer)
 

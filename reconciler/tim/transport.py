@@ -6,21 +6,49 @@
   apply from its floor (README, Performance). None of httpx.AsyncClient's layer (URL merging,
   cookies, auth, redirects) is needed either way.
 - ``HttpxTransport``, for any httpx transport: the embedded emulator (httpx's ASGI transport)
-  and the tests' mock transports.
+  and the tests' mock transports. Only it imports httpx: a run against a real endpoint starts
+  without it.
 
-Every failure leaves as an httpx exception, so the client has one set of errors to classify.
+Every failure leaves as a ``TransportError`` (one of the kinds below), so the client has one set
+of errors to classify, whichever transport sent the call.
 """
 
 from __future__ import annotations
 
+import os
+import ssl
 import urllib.request
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
-import httpx
 from yarl import URL
 
+if TYPE_CHECKING:
+    import httpx
+
 HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class TransportError(Exception):
+    """A call that got no answer. ``kind`` names the transport's own error (ConnectError,
+    ClientConnectorError, ...), as messages show it; the original is the ``__cause__``."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class CallTimeout(TransportError):
+    """No answer within the timeout."""
+
+
+class ConnectFailed(TransportError):
+    """No connection: refused, unresolvable, unreachable, or its certificate refused."""
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped, or the answer was truncated or malformed."""
 
 
 @dataclass(slots=True)
@@ -40,12 +68,13 @@ class RestTransport:
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str | None], str | None] = {}
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._ssl: ssl.SSLContext | None = None  # loading certificates takes 40 ms: for https only
 
     def _new_session(self) -> aiohttp.ClientSession:
         # No pool limit: the client bounds the calls in flight per API. aiohttp's own trust_env
         # looks up netrc and the proxy in a worker thread on every request; the proxy is looked
         # up here once per host instead.
-        connector = aiohttp.TCPConnector(limit=0, ssl=httpx.create_ssl_context())
+        connector = aiohttp.TCPConnector(limit=0)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     def _proxy(self, url: URL) -> str | None:
@@ -65,6 +94,9 @@ class RestTransport:
                 sock_connect=timeout_s, sock_read=timeout_s
             )
         target = URL(url, encoded=True)  # already encoded: send as it is
+        tls: ssl.SSLContext | bool = True  # not used for http
+        if target.scheme == "https":
+            tls = self._ssl = self._ssl or _ssl_context()
         try:
             async with self._session.post(
                 target,
@@ -73,6 +105,7 @@ class RestTransport:
                 allow_redirects=False,
                 timeout=timeout,
                 proxy=self._proxy(target),
+                ssl=tls,
             ) as answer:
                 content = await answer.read()
                 return Answer(
@@ -82,11 +115,11 @@ class RestTransport:
                     answer.headers.get("Content-Type", ""),
                 )
         except TimeoutError as exc:  # aiohttp's connect and read timeouts are TimeoutErrors
-            raise httpx.TimeoutException(_detail(exc)) from exc
+            raise CallTimeout(type(exc).__name__, _detail(exc)) from exc
         except aiohttp.ClientConnectorError as exc:  # refused, unresolvable, unreachable
-            raise httpx.ConnectError(_detail(exc)) from exc
+            raise ConnectFailed(type(exc).__name__, _detail(exc)) from exc
         except (aiohttp.ClientError, OSError) as exc:  # dropped, truncated or malformed answer
-            raise httpx.RemoteProtocolError(_detail(exc)) from exc
+            raise ConnectionLost(type(exc).__name__, _detail(exc)) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -101,15 +134,26 @@ class HttpxTransport:
         self._inner = transport
 
     async def post(self, url: str, body: bytes, timeout_s: float) -> Answer:
+        import httpx  # already imported: whoever made the transport did
+
         timeouts = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
         request = httpx.Request(
             "POST", url, headers=HEADERS, content=body, extensions={"timeout": timeouts}
         )
-        response = await self._inner.handle_async_request(request)
         try:
-            await response.aread()
-        finally:
-            await response.aclose()
+            response = await self._inner.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException as exc:
+            raise CallTimeout(type(exc).__name__, str(exc)) from exc
+        except httpx.ConnectError as exc:
+            raise ConnectFailed(type(exc).__name__, str(exc)) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise ConnectionLost(type(exc).__name__, str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(type(exc).__name__, str(exc)) from exc
         return Answer(
             response.status_code,
             response.reason_phrase,
@@ -119,6 +163,18 @@ class HttpxTransport:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """The certificates httpx trusts, as it finds them: SSL_CERT_FILE, else SSL_CERT_DIR, else
+    certifi's bundle."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _detail(exc: BaseException) -> str:
