@@ -311,12 +311,13 @@ async def observe(
 
 @dataclass(frozen=True)
 class Reread:
-    """What a group is read again for (a saved plan's stale check): these members, and these
-    custom keys of the group and of those members."""
+    """What a group is read again for (a saved plan's stale check): these members and these
+    of their attributes, and these custom keys of the group and of those members."""
 
     accounts: Sequence[str] = ()
     group_keys: Sequence[str] = ()
     member_keys: Sequence[str] = ()
+    member_fields: Sequence[str] = ()  # the attributes of those members but custom ones
     topics: bool = False  # a Community's topics (get_topic), when the plan changes some
     permission_groups: bool = False  # and its permission groups
 
@@ -360,10 +361,14 @@ async def observe_accounts(
 
     async def read_batch(batch: list[Group]) -> None:
         group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})
-        member_keys = None
+        member_keys: list[str] | None = None
+        fields: list[str] | None = None
         if any(listed(g) for g in batch):
             member_keys = sorted({k for g in batch for k in needs.get(g.id, empty).member_keys})
-        answer = await client.get_group_profiles([g.id for g in batch], group_keys, member_keys)
+            fields = sorted({f for g in batch for f in needs.get(g.id, empty).member_fields})
+            fields = fields or ["role"]  # a member list comes only with some field asked for
+        ids = [g.id for g in batch]
+        answer = await client.get_group_profiles(ids, group_keys, member_keys, fields)
         infos = index_group_info([answer])
         more = []
         for want in batch:
@@ -380,16 +385,19 @@ async def observe_accounts(
                 settle(want, have)
         await asyncio.gather(*more)
 
-    def order(want: Group) -> int:
+    def order(want: Group) -> tuple:
         if want.type is GroupType.AVChatRoom:
-            return 0 if _room_managed(want) else 2
+            return (0,) if _room_managed(want) else (2,)
         need = needs.get(want.id, empty)
         if want.type is GroupType.Community and need.reads_more(listed=False):
-            return 0
-        return 1 if listed(want) else 2
+            return (0,)
+        if listed(want):
+            return (1, tuple(need.member_fields), tuple(need.member_keys))
+        return (2,)
 
     # Groups with reads to follow first, so those overlap the other batches; then the groups
-    # get_group_info lists the members of, so the other batches carry no member list.
+    # get_group_info lists the members of, so the other batches carry no member list, and
+    # those alike side by side, so each list carries only the fields its groups' need.
     ordered = sorted(wanted, key=order)
     await asyncio.gather(
         *(read_batch(batch) for batch in chunks(ordered, client.limits.batch_of("get_group_info")))

@@ -212,6 +212,14 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
                     if name.startswith("custom.")
                 }
             ),
+            member_fields=sorted(
+                {
+                    name
+                    for names in scope.declared.values()
+                    for name in names
+                    if not name.startswith("custom.")
+                }
+            ),
             topics=bool(scope.topics),
             permission_groups=bool(scope.permission_groups),
         )

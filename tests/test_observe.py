@@ -239,6 +239,12 @@ async def test_the_stale_checks_group_read_asks_only_for_what_a_fingerprint_read
     async with client_for(app) as client:
         bare = (await client.get_group_profiles(["g"], ["k"]))[0]
         listed = (await client.get_group_profiles(["g"], [], ["dept"]))[0]
+        cards = (await client.get_group_profiles(["g"], [], [], ["name_card"]))[0]
+    # only the fields asked for: a plan that changes name cards is checked by name cards
+    assert {m["Member_Account"]: m for m in cards["MemberList"]}["a"] == {
+        "Member_Account": "a",
+        "NameCard": "A",
+    }
     assert "MemberList" not in bare and bare["AppDefinedData"] == [{"Key": "k", "Value": "v"}]
     assert bare["Name"] == "G" and bare["MemberNum"] == 2 and bare["Owner_Account"] == "o"
     a = next(m for m in listed["MemberList"] if m["Member_Account"] == "a")

@@ -41,6 +41,13 @@ _MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
 MemberRow = tuple[object, object, object, object, object]
 # The Member attributes those are, in that order.
 MEMBER_ROW = ("role", "name_card", "msg_flag", "muted_until", "custom")
+# The MemberInfoFilter names that ask for each of them but custom (the mute by both its names).
+MEMBER_FILTER_NAMES = {
+    "role": ("Role",),
+    "name_card": ("NameCard",),
+    "msg_flag": ("MsgFlag",),
+    "muted_until": ("MuteUntil", "ShutUpUntil"),
+}
 
 
 def _member(account: str, row: MemberRow) -> LiveMember:

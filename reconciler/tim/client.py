@@ -17,7 +17,7 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from reconciler.state import PermissionGroup, normalize_type
 from reconciler.tim import usersig
 from reconciler.tim.answers import (
     GROUP_FIELDS_READ,
+    MEMBER_FILTER_NAMES,
     LiveMembers,
     admin_accounts,
     banned_accounts,
@@ -115,7 +116,6 @@ _MEMBER_RENAMES = {"ShutUpUntil": "MuteUntil"}
 _MEMBER_BODY_RENAMES = {"ShutUpTime": "MuteTime"}
 # What the state model reads of a member, for a get_group_info ResponseFilter; the mute
 # under both names.
-_MEMBER_FILTER = ("Role", "NameCard", "MsgFlag", "MuteUntil", "ShutUpUntil")
 
 
 # --- redaction -------------------------------------------------------------------------------
@@ -653,18 +653,23 @@ class TimClient:
         group_ids: list[str],
         group_keys: list[str],
         member_keys: list[str] | None = None,
+        member_fields: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """get_group_info asking only for what the state model reads of a group: its profile,
         MemberNum and the custom keys ``group_keys``; with ``member_keys`` (custom keys of
-        members) also each member's role, name card, message flag and mute, else no member
-        list at all. Far smaller answers than ``get_group_info``'s everything."""
+        members) also the member list, with each member's ``member_fields`` (Member attribute
+        names; all of role, name card, message flag and mute when None), else no member list
+        at all. Far smaller answers than ``get_group_info``'s everything."""
         if not group_ids:
             return []
         response_filter: dict[str, Any] = {"GroupBaseInfoFilter": list(GROUP_FIELDS_READ)}
         if group_keys:
             response_filter["AppDefinedDataFilter_Group"] = list(group_keys)
         if member_keys is not None:
-            response_filter["MemberInfoFilter"] = list(_MEMBER_FILTER)
+            fields = MEMBER_FILTER_NAMES if member_fields is None else member_fields
+            response_filter["MemberInfoFilter"] = [
+                name for attribute in fields for name in MEMBER_FILTER_NAMES[attribute]
+            ]
             if member_keys:
                 response_filter["AppDefinedDataFilter_GroupMember"] = list(member_keys)
 
