@@ -32,7 +32,14 @@ BASE = 300_000  # the linear-growth targets compare the largest size with this o
 def observe_chain(shape, reading, joining: int) -> int:
     """Dependent read steps of the longest chain (see the module docstring); ``joining``: the
     accounts that join a group (Minimum.joining), checked after the member lists are read."""
-    from benchmarks.scale_shape import MEMBER_PAGE, ONLINE_LIST_CAP, ONLINE_PAGE, _pages
+    from benchmarks.scale_shape import (
+        BY_NAME_BATCH,
+        MEMBER_PAGE,
+        ONLINE_LIST_CAP,
+        ONLINE_PAGE,
+        _ceil,
+        _pages,
+    )
 
     deepest = 0
     for g in shape.groups:
@@ -40,9 +47,14 @@ def observe_chain(shape, reading, joining: int) -> int:
             continue
         if g.want is not None and g.live is not None:
             # Community lists come one ``Next`` cursor after another; other types are paged by
-            # offset (all pages at once) when get_group_info leaves them out.
+            # offset (all pages at once) when get_group_info leaves them out. An additive
+            # group read by name (when that takes no more calls) is read side by side.
+            pages = _pages(len(g.live), MEMBER_PAGE)
+            named = _ceil(len(g.want) + (g.owner not in g.want), BY_NAME_BATCH)
+            if g.mode == "additive" and named <= pages:
+                pages = 1
             if g.api_type == "Community":
-                deepest = max(deepest, _pages(len(g.live), MEMBER_PAGE))
+                deepest = max(deepest, pages)
             elif len(g.live) > reading.info_list_max:
                 deepest = max(deepest, 1)
         if g.api_type == "AVChatRoom" and g.want_marks is not None:

@@ -119,6 +119,16 @@ async def read_room(
     await asyncio.gather(*reads)
 
 
+def _lists_members(want: Group) -> bool:
+    """Whether get_group_info is to list the group's members: they are managed, and the group
+    is not an AVChatRoom (whose answer has no member list)."""
+    return (
+        want.members is not None
+        and want.state != "absent"
+        and want.type is not GroupType.AVChatRoom
+    )
+
+
 def _room_managed(want: Group) -> bool:
     return any(getattr(want, key) is not None for key in ("marks", "admins", "muted", "banned"))
 
@@ -247,20 +257,36 @@ Settle = Callable[[Group, ObservedGroup | None], None]
 async def observe(
     client: TimClient, desired: list[Group], settle: Settle | None = None
 ) -> Observation:
-    """Observe every desired group; then check the accounts that would join a group.
+    """Observe every desired group, and check the accounts that would join a group.
 
-    Groups are read 50 per get_group_info call, and those that need more (Community members,
-    AVChatRoom marks) are read on as soon as their batch arrives. ``settle(want, have)``, when
-    given, is called for each group once it is read in full (a plan diffs it then, and lets
-    its member list go: see ``ObservedGroup.release_members``).
+    Groups are read 50 per get_group_info call (asking only for what a plan compares), those
+    with reads to follow (Community members, AVChatRoom marks) in the first calls, and read on
+    as soon as their batch arrives. The accounts that would join are checked 100 a call as
+    groups complete, beside the reads.
+    ``settle(want, have)``, when given, is called for each group once it is read in full (a
+    plan diffs it then, and lets its member list go: see ``ObservedGroup.release_members``).
     """
     observed: dict[str, ObservedGroup | None] = {}
     member_reads = MemberReads()
-    joining: set[str] = set()
+    one_batch = asyncio.Lock()
+    limits = client.limits
+    check_batch = limits.batch_of("account_check")
+    to_check: list[str] = []  # joining accounts not yet sent to account_check
+    sent: set[str] = set()
+    checks: list[asyncio.Future[dict[str, bool]]] = []
+
+    def check(accounts: list[str]) -> None:
+        checks.append(asyncio.ensure_future(client.account_check(accounts)))
 
     def complete(want: Group, have: ObservedGroup | None) -> None:
         observed[want.id] = have
-        joining.update(_joining(want, have))
+        for account in _joining(want, have):
+            if account not in sent:
+                sent.add(account)
+                to_check.append(account)
+        while len(to_check) >= check_batch:
+            check(to_check[:check_batch])
+            del to_check[:check_batch]
         if settle is not None:
             settle(want, have)
 
@@ -280,30 +306,55 @@ async def observe(
         complete(want, have)
 
     async def read_batch(batch: list[Group]) -> None:
-        # Each answer is parsed as it arrives, so the raw JSON of at most the batches in flight
-        # is held at once (the raw answers of a big app would not fit otherwise).
-        infos = index_group_info([await client.get_group_info([g.id for g in batch])])
+        # Only what the plan reads: the profile, the declared custom keys and, where members
+        # are managed, their lists with the fields and declared custom keys the plan compares
+        # (half the bytes of everything). Each answer is parsed as it arrives, so the raw
+        # JSON of at most the batches in flight is held at once.
+        group_keys = sorted({key for want in batch for key in want.custom})
+        member_keys = None
+        if any(_lists_members(want) for want in batch):
+            member_keys = sorted(
+                {key for want in batch for m in (want.members or {}).values() for key in m.custom}
+            )
+        ids = [g.id for g in batch]
+        infos = index_group_info([await client.get_group_profiles(ids, group_keys, member_keys)])
         more = []
-        for want in batch:
-            have = parse_group_info(want.id, infos.get(want.id))
-            if have is not None and want.state != "absent" and _reads_more(want, have):
-                more.append(read_more(want, have))
-            else:
-                complete(want, have)
+        # One batch at a time, a turn for the loop after each group: a batch of whole member
+        # lists takes tens of ms to read and diff, and with many at once the calls waiting
+        # for the limiter meanwhile (the busiest read API's) would go out late.
+        async with one_batch:
+            for want in batch:
+                have = parse_group_info(want.id, infos.get(want.id))
+                if have is not None and want.state != "absent" and _reads_more(want, have):
+                    more.append(read_more(want, have))
+                else:
+                    complete(want, have)
+                await asyncio.sleep(0)
         await asyncio.gather(*more)
 
-    limits = client.limits
-    await asyncio.gather(
-        *(read_batch(batch) for batch in chunks(desired, limits.batch_of("get_group_info")))
-    )
-
-    to_check = sorted(joining)
-    results = await asyncio.gather(
-        *(
-            client.account_check(batch)
-            for batch in chunks(to_check, limits.batch_of("account_check"))
+    def reads_follow(want: Group) -> bool:
+        if want.state == "absent":
+            return False
+        if want.type is GroupType.AVChatRoom:
+            return _room_managed(want)
+        return want.type is GroupType.Community and (
+            want.members is not None or bool(want.topics) or bool(want.permission_groups)
         )
-    )
+
+    # Groups with reads to follow first, so those run beside the other batches (the busiest
+    # read API starts at once instead of after every group's profile).
+    ordered = sorted(desired, key=lambda want: not reads_follow(want))
+    try:
+        await asyncio.gather(
+            *(read_batch(batch) for batch in chunks(ordered, limits.batch_of("get_group_info")))
+        )
+        for batch in chunks(to_check, check_batch):
+            check(batch)
+        results = await asyncio.gather(*checks)
+    except BaseException:
+        for pending in checks:
+            pending.cancel()
+        raise
     missing = {acct for res in results for acct, ok in res.items() if not ok}
     groups = {want.id: observed[want.id] for want in desired}  # in the config's order
     return Observation(groups=groups, missing_accounts=missing)
@@ -338,6 +389,7 @@ async def observe_accounts(
     ``settle(want, have)`` is called for each group once it is read."""
     empty = Reread()
     member_reads = MemberReads()
+    one_batch = asyncio.Lock()
 
     def listed(want: Group) -> bool:  # its members come with get_group_info
         named = needs.get(want.id, empty).accounts
@@ -371,18 +423,20 @@ async def observe_accounts(
         answer = await client.get_group_profiles(ids, group_keys, member_keys, fields)
         infos = index_group_info([answer])
         more = []
-        for want in batch:
-            have = parse_group_info(want.id, infos.get(want.id))
-            if have is None or want.state == "absent":
-                settle(want, have)
-            elif have.type is GroupType.AVChatRoom and _room_managed(want):
-                more.append(read_more(want, have))
-            elif have.type is not GroupType.AVChatRoom and needs.get(want.id, empty).reads_more(
-                not have.members_partial()
-            ):
-                more.append(read_more(want, have))
-            else:
-                settle(want, have)
+        async with one_batch:  # as in observe
+            for want in batch:
+                have = parse_group_info(want.id, infos.get(want.id))
+                if have is None or want.state == "absent":
+                    settle(want, have)
+                elif have.type is GroupType.AVChatRoom and _room_managed(want):
+                    more.append(read_more(want, have))
+                elif have.type is not GroupType.AVChatRoom and needs.get(want.id, empty).reads_more(
+                    not have.members_partial()
+                ):
+                    more.append(read_more(want, have))
+                else:
+                    settle(want, have)
+                await asyncio.sleep(0)
         await asyncio.gather(*more)
 
     def order(want: Group) -> tuple:

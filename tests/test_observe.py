@@ -46,6 +46,33 @@ async def test_fifty_groups_per_read_and_community_members_by_paging(tmp_path: P
     assert list(observation.groups) == [g.id for g in desired]  # in the config's order
 
 
+async def test_groups_with_reads_to_follow_are_read_first_and_results_keep_the_config_order(
+    tmp_path: Path,
+) -> None:
+    """The Community listed last in the config is in the first get_group_info call, so its
+    member pages run beside the other groups' reads; the observation stays in config order."""
+    live = [
+        {"GroupId": f"p{i}", "Type": "Public", "Name": "P", "Owner_Account": "o"}
+        for i in range(120)
+    ]
+    community = {"GroupId": "@TGS#_c", "Type": "Community", "Name": "C", "Owner_Account": "o"}
+    app = _app(tmp_path, [*live, community])
+    desired = [Group(id=g["GroupId"], type=GroupType.Public, members={}) for g in live]
+    desired.append(Group(id="@TGS#_c", type=GroupType.Community, members={}))
+    asked: list[list[str]] = []
+    async with client_for(app) as client:
+        read = client.get_group_profiles
+
+        async def recorded(ids: list[str], *rest):
+            asked.append(list(ids))
+            return await read(ids, *rest)
+
+        client.get_group_profiles = recorded  # type: ignore[method-assign]
+        observation = await observe(client, desired)
+    assert asked[0][0] == "@TGS#_c" and len(asked) == 3
+    assert list(observation.groups) == [g.id for g in desired]
+
+
 async def test_only_accounts_that_would_join_are_checked_and_missing_ones_reported(
     tmp_path: Path,
 ) -> None:

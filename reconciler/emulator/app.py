@@ -95,7 +95,7 @@ from .store import EmulatorStore
 
 FAULT_KINDS = ("error", "http502", "drop", "stall")
 _SIG_CACHE_MAX = 4096
-READERS = 4  # threads that run read commands (writes have one of their own)
+READERS_PER_API = 2  # threads that run one read command (writes have one of their own)
 _JSON = [(b"content-type", b"application/json; charset=utf-8")]
 
 
@@ -180,11 +180,11 @@ class Emulator:
         # RequestIds: unique across restarts on the same file (a fresh token per process).
         self._request_token = secrets.token_hex(16)
         # Writes run one at a time on one thread, in the order they were admitted. Reads run
-        # on a few threads beside it, each on its own connection, as a real server's would:
-        # an answer of thousands of members holds up no request but its own (SQLite writes
-        # member lists without holding the GIL).
+        # beside it, each API's on threads of its own with their own connections, as a real
+        # service's would: get_group_info answers of thousands of members hold up no other
+        # API's reads (SQLite writes member lists without holding the GIL).
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator")
-        self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="emulator-read")
+        self._readers: dict[str, ThreadPoolExecutor] = {}
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -261,7 +261,7 @@ class Emulator:
             # and admitting the requests that arrive meanwhile, as a real server would.
             writes = api.HANDLERS[(parts[0], parts[1])][1]
             answer = await asyncio.get_running_loop().run_in_executor(
-                self._writer if writes else self._readers,
+                self._writer if writes else self._reader_of(parts[1]),
                 self._execute,
                 parts,
                 raw,
@@ -298,6 +298,14 @@ class Emulator:
             raise EmulatedTimeout(f"emulated fault: no answer for {self.stall_s} s")
         else:
             await _respond(send, 200, answer)
+
+    def _reader_of(self, command: str) -> ThreadPoolExecutor:
+        pool = self._readers.get(command)
+        if pool is None:
+            pool = self._readers[command] = ThreadPoolExecutor(
+                max_workers=READERS_PER_API, thread_name_prefix=f"emulator-{command}"
+            )
+        return pool
 
     def _check(
         self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None

@@ -296,8 +296,9 @@ class EmulatorStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-32000")
         conn.execute("PRAGMA temp_store=MEMORY")
-        if read_only:
+        if read_only:  # one per reading thread: a smaller cache each (the OS caches the file)
             conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA cache_size=-8000")
         return conn
 
     @contextmanager
