@@ -254,6 +254,18 @@ async def read_room_state(
 Settle = Callable[[Group, ObservedGroup | None], None]
 
 
+class Intake:
+    """How get_group_info answers are taken in. At most ``size`` batches are fetched and not
+    yet read (the others wait unfetched, so a slow reader holds no pile of answers), and they
+    are read one at a time, with a turn for the loop after each group: a batch of whole member
+    lists takes tens of ms to read and diff, and with many read at once the calls waiting for
+    the limiter meanwhile (the busiest read API's) would go out late."""
+
+    def __init__(self, size: int) -> None:
+        self.in_hand = asyncio.Semaphore(size)
+        self.reading = asyncio.Lock()
+
+
 async def observe(
     client: TimClient, desired: list[Group], settle: Settle | None = None
 ) -> Observation:
@@ -268,7 +280,7 @@ async def observe(
     """
     observed: dict[str, ObservedGroup | None] = {}
     member_reads = MemberReads()
-    one_batch = asyncio.Lock()
+    intake = Intake(client.max_in_flight)
     limits = client.limits
     check_batch = limits.batch_of("account_check")
     to_check: list[str] = []  # joining accounts not yet sent to account_check
@@ -308,8 +320,7 @@ async def observe(
     async def read_batch(batch: list[Group]) -> None:
         # Only what the plan reads: the profile, the declared custom keys and, where members
         # are managed, their lists with the fields and declared custom keys the plan compares
-        # (half the bytes of everything). Each answer is parsed as it arrives, so the raw
-        # JSON of at most the batches in flight is held at once.
+        # (half the bytes of everything).
         group_keys = sorted({key for want in batch for key in want.custom})
         member_keys = None
         if any(_lists_members(want) for want in batch):
@@ -317,19 +328,18 @@ async def observe(
                 {key for want in batch for m in (want.members or {}).values() for key in m.custom}
             )
         ids = [g.id for g in batch]
-        infos = index_group_info([await client.get_group_profiles(ids, group_keys, member_keys)])
         more = []
-        # One batch at a time, a turn for the loop after each group: a batch of whole member
-        # lists takes tens of ms to read and diff, and with many at once the calls waiting
-        # for the limiter meanwhile (the busiest read API's) would go out late.
-        async with one_batch:
-            for want in batch:
-                have = parse_group_info(want.id, infos.get(want.id))
-                if have is not None and want.state != "absent" and _reads_more(want, have):
-                    more.append(read_more(want, have))
-                else:
-                    complete(want, have)
-                await asyncio.sleep(0)
+        async with intake.in_hand:
+            answer = await client.get_group_profiles(ids, group_keys, member_keys)
+            async with intake.reading:
+                infos = index_group_info([answer])
+                for want in batch:
+                    have = parse_group_info(want.id, infos.get(want.id))
+                    if have is not None and want.state != "absent" and _reads_more(want, have):
+                        more.append(read_more(want, have))
+                    else:
+                        complete(want, have)
+                    await asyncio.sleep(0)
         await asyncio.gather(*more)
 
     def reads_follow(want: Group) -> bool:
@@ -389,7 +399,7 @@ async def observe_accounts(
     ``settle(want, have)`` is called for each group once it is read."""
     empty = Reread()
     member_reads = MemberReads()
-    one_batch = asyncio.Lock()
+    intake = Intake(client.max_in_flight)
 
     def listed(want: Group) -> bool:  # its members come with get_group_info
         named = needs.get(want.id, empty).accounts
@@ -420,23 +430,25 @@ async def observe_accounts(
             fields = sorted({f for g in batch for f in needs.get(g.id, empty).member_fields})
             fields = fields or ["role"]  # a member list comes only with some field asked for
         ids = [g.id for g in batch]
-        answer = await client.get_group_profiles(ids, group_keys, member_keys, fields)
-        infos = index_group_info([answer])
         more = []
-        async with one_batch:  # as in observe
-            for want in batch:
-                have = parse_group_info(want.id, infos.get(want.id))
-                if have is None or want.state == "absent":
-                    settle(want, have)
-                elif have.type is GroupType.AVChatRoom and _room_managed(want):
-                    more.append(read_more(want, have))
-                elif have.type is not GroupType.AVChatRoom and needs.get(want.id, empty).reads_more(
-                    not have.members_partial()
-                ):
-                    more.append(read_more(want, have))
-                else:
-                    settle(want, have)
-                await asyncio.sleep(0)
+        async with intake.in_hand:
+            answer = await client.get_group_profiles(ids, group_keys, member_keys, fields)
+            async with intake.reading:
+                infos = index_group_info([answer])
+                for want in batch:
+                    have = parse_group_info(want.id, infos.get(want.id))
+                    need = needs.get(want.id, empty)
+                    if have is None or want.state == "absent":
+                        settle(want, have)
+                    elif have.type is GroupType.AVChatRoom and _room_managed(want):
+                        more.append(read_more(want, have))
+                    elif have.type is not GroupType.AVChatRoom and need.reads_more(
+                        not have.members_partial()
+                    ):
+                        more.append(read_more(want, have))
+                    else:
+                        settle(want, have)
+                    await asyncio.sleep(0)
         await asyncio.gather(*more)
 
     def order(want: Group) -> tuple:

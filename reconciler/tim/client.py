@@ -412,6 +412,11 @@ class TimClient:
             exc,
         )
 
+    @property
+    def max_in_flight(self) -> int:
+        """Calls of one API in flight at most."""
+        return self._max_in_flight
+
     async def call(
         self,
         service: str,
