@@ -10,7 +10,9 @@ call started and its last one ended (seconds after the plan began), with the emu
 process's CPU during the plan, and the observe floor of benchmarks.scale_sweep. ``--fifo`` turns
 off the client's priority for long chains of dependent calls (reconciler/tim/slots.py), for
 comparison. ``--stale`` then times what ``apply --plan`` does before its first write: reading
-the plan file, rendering its text, taking the app lock and the stale check (twice: it only reads).
+the plan file, rendering its text, taking the app lock and the stale check (twice: it only reads);
+with ``--apply`` it then executes the plan in-process, timing the execution and, per API, when
+its first call started and its last one ended.
 ``--keep DIR`` copies the saved plan there (DIR/plan.json), to time reading it on its own.
 The last line printed is one JSON object.
 """
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fifo", action="store_true", help="no priority for long chains")
     parser.add_argument("--stale", action="store_true", help="time apply --plan's stale check")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="copy the plan file into DIR")
+    parser.add_argument("--apply", action="store_true", help="with --stale: then apply the plan")
     args = parser.parse_args(argv)
 
     from benchmarks.scale import ADMIN, KEY, Server
@@ -98,11 +101,21 @@ def main(argv: list[str] | None = None) -> int:
             client_cpu = time.process_time() - cpu0
             engine.save_plan(workdir / "plan.json", plan, config)
             t3 = time.monotonic()
+            apis = {  # the plan's calls (the stale phases below count theirs apart)
+                api: {
+                    "calls": len(s),
+                    "first_start_s": round(min(a for a, _ in s) - t1, 2),
+                    "last_end_s": round(max(b for _, b in s) - t1, 2),
+                }
+                for api, s in spans.items()
+            }
             if args.keep:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(workdir / "plan.json", args.keep / "plan.json")
             stale = (
-                _stale_phases(workdir / "plan.json", spans, server.proc.pid) if args.stale else {}
+                _stale_phases(workdir / "plan.json", spans, server.proc.pid, args.apply)
+                if args.stale
+                else {}
             )
         finally:
             server.stop()
@@ -110,14 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    apis = {
-        api: {
-            "calls": len(s),
-            "first_start_s": round(min(a for a, _ in s) - t1, 2),
-            "last_end_s": round(max(b for _, b in s) - t1, 2),
-        }
-        for api, s in spans.items()
-    }
     summary = {
         "benchmark": "plan-timeline",
         "memberships": args.members,
@@ -144,11 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     if stale:
         print("  apply --plan before its first write: " + ", ".join(
             f"{k} {v}" for k, v in stale.items() if not isinstance(v, dict)))  # fmt: skip
+    for api, a in sorted(stale.get("apply_by_api", {}).items(), key=lambda kv: -kv[1]["calls"]):
+        print(f"  apply {api:<24} {a['calls']:>6,} calls  {a['first_start_s']:6.2f} s .. "
+              f"{a['last_end_s']:6.2f} s")  # fmt: skip
     print(json.dumps(summary))
     return 0
 
 
-def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int) -> dict:
+def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int, apply: bool) -> dict:
     """Seconds of each step apply --plan takes before its first write, as the command runs
     them (reconciler/cli/apply.py), and the calls of the stale check by API."""
     from benchmarks.scale_sweep import process_cpu_s
@@ -181,6 +189,20 @@ def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int) -> dict:
                 api: {"calls": len(v), "last_end_s": round(max(b for _, b in v) - started, 2)}
                 for api, v in spans.items()
             }
+            if apply:
+                spans.clear()
+                started = time.monotonic()
+                result = await session.apply(saved.operations)
+                out["apply_s"] = round(time.monotonic() - started, 2)
+                out["apply_ok"] = result.ok
+                out["apply_by_api"] = {
+                    api: {
+                        "calls": len(v),
+                        "first_start_s": round(min(a for a, _ in v) - started, 2),
+                        "last_end_s": round(max(b for _, b in v) - started, 2),
+                    }
+                    for api, v in spans.items()
+                }
 
     asyncio.run(run())
     return out

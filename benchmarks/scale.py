@@ -70,6 +70,7 @@ READ_APIS = {
 # What apply spends on the app's lock (the README's "One writer per app"): creating the lock
 # group takes it, reading and destroying it releases it; the holder renews its lease every
 # RENEW_EVERY_S. Not part of the plan: counted apart.
+FULL_GROUPS = 10_000  # the scale of the performance targets
 LOCK_WRITES = Counter({"create_group": 1, "destroy_group": 1})
 LOCK_READS = Counter({"get_group_info": 1})  # the lease, read before it is taken
 
@@ -433,6 +434,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "apply_floor_s": round(floor_s, 2),
         "apply_depth": mins.depth,
         "apply_process_s": round(apply["wall_s"], 2),
+        "apply_process_vs_floor": round(apply["wall_s"] / floor_s, 3) if floor_s else None,
         "apply_verify_calls": sum(apply_reads.values()),
         # The reads of apply --plan are its stale check's, and the lock's of its own group.
         "stale_check_calls": sum(apply_reads.values()),
@@ -515,6 +517,12 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
     add(("target apply <= 1.15 x floor",
          _yes(wall is not None and wall <= 1.15 * floor)
          + (f" ({wall / floor:.2f} x)" if wall and floor else "")))  # fmt: skip
+    # The target is at full scale: below it, the command's fixed start outweighs the
+    # floor.
+    whole = s["apply_process_s"]
+    verdict = _yes(whole <= 1.15 * floor) if args.groups >= FULL_GROUPS else "not at this size"
+    add(("target apply --plan <= 1.15 x floor",
+         verdict + (f" ({whole / floor:.2f} x)" if floor else "")))  # fmt: skip
     add(("target no rate-limit errors", _yes(s["rate_limit_errors"] == 0)))
     add(("target plan cpu beyond load <= 10 s", _yes(s["plan_cpu_beyond_load_s"] <= 10)))
     add(("target plan peak RSS <= 2 GB", _yes(s["plan_peak_rss_mb"] <= 2048)))
