@@ -220,11 +220,41 @@ def test_the_stale_check_covers_what_the_plan_manages_and_only_that(
         assert ws.live("club")["Name"] == "Club v2"
 
 
+def _calls(app) -> dict[str, int]:
+    """Calls the emulator has answered, by API."""
+    return {k.split("/")[1]: v for k, v in app.state.emulator.stats()["requests"].items()}
+
+
+async def _check_calls(app, client, saved: planfile.SavedPlan) -> dict[str, int]:
+    """The calls one stale check of ``saved`` makes, by API."""
+    before = _calls(app)
+    await planfile.check_fresh(client, saved)
+    made = {api: n - before.get(api, 0) for api, n in _calls(app).items()}
+    return {api: n for api, n in made.items() if n}
+
+
+def _saved(tmp_path: Path, plan, desired) -> planfile.SavedPlan:
+    """``plan`` as ``plan --out`` saves it and ``apply --plan`` reads it back."""
+    from conftest import SDKAPPID
+
+    doc = planfile.document(
+        plan,
+        app={"sdkappid": SDKAPPID},
+        endpoint="local",
+        config_digest="digest",
+        desired=desired,
+        selection=planfile.Selection(),
+        forced=False,
+    )
+    planfile.write(tmp_path / "plan.json", doc)
+    return planfile.read(tmp_path / "plan.json")
+
+
 async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) -> None:
     """A 5,000-member Community where the plan changes one member, and 60 renamed groups: the
     stale check is 2 get_group_info calls and 1 read by name, not 25 pages of members; a
     console edit of the touched member still makes it refuse, naming the group."""
-    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+    from conftest import client_for, make_emulator, plan_groups
 
     from reconciler.errors import StalePlanError
     from reconciler.state import Group, Member
@@ -247,28 +277,11 @@ async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) 
     desired = [Group(id="@TGS#_big", type=GroupType.Community, owner="o", members=declared)]
     desired += [Group(id=g["GroupId"], type=GroupType.Public, name="P v2") for g in small]
 
-    def calls() -> dict[str, int]:
-        stats = app.state.emulator.stats()["requests"]
-        return {k.split("/")[1]: v for k, v in stats.items()}
-
     async with client_for(app) as client:
         plan = await plan_groups(client, desired)
         assert len(plan.operations) == 61, plan.operations
-        doc = planfile.document(
-            plan,
-            app={"sdkappid": SDKAPPID},
-            endpoint="local",
-            config_digest="digest",
-            desired=desired,
-            selection=planfile.Selection(),
-            forced=False,
-        )
-        planfile.write(tmp_path / "plan.json", doc)
-        saved = planfile.read(tmp_path / "plan.json")
-        before = calls()
-        await planfile.check_fresh(client, saved)
-        made = {api: n - before.get(api, 0) for api, n in calls().items()}
-        assert {api: n for api, n in made.items() if n} == {
+        saved = _saved(tmp_path, plan, desired)
+        assert await _check_calls(app, client, saved) == {
             "get_group_info": 2,
             "get_specified_group_member_info": 1,
         }
@@ -286,7 +299,7 @@ async def test_the_stale_check_reads_the_marks_a_plan_changes_not_the_online_lis
     stale check reads mark 1000 (one get_members call), not the two pages of the online list
     (its latest 1,000) the plan needed; someone else changing mark 1000 meanwhile still makes
     it refuse."""
-    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+    from conftest import client_for, make_emulator, plan_groups
 
     from reconciler.errors import StalePlanError
     from reconciler.state import Group
@@ -308,30 +321,12 @@ async def test_the_stale_check_reads_the_marks_a_plan_changes_not_the_online_lis
     marks = {1000: [*online[:2], online[-1]]}  # the latest joiner is in the online list
     desired = [Group(id="live", type=GroupType.AVChatRoom, owner="o", marks=marks)]
 
-    def calls() -> dict[str, int]:
-        stats = app.state.emulator.stats()["requests"]
-        return {k.split("/")[1]: v for k, v in stats.items()}
-
     async with client_for(app) as client:
-        before = calls()
         plan = await plan_groups(client, desired)
-        assert calls()["get_members"] - before.get("get_members", 0) == 2 + 1
+        assert _calls(app)["get_members"] == 2 + 1
         assert [op.api for op in plan.operations] == ["modify_user_info"]
-        doc = planfile.document(
-            plan,
-            app={"sdkappid": SDKAPPID},
-            endpoint="local",
-            config_digest="digest",
-            desired=desired,
-            selection=planfile.Selection(),
-            forced=False,
-        )
-        planfile.write(tmp_path / "plan.json", doc)
-        saved = planfile.read(tmp_path / "plan.json")
-        before = calls()
-        await planfile.check_fresh(client, saved)
-        made = {api: n - before.get(api, 0) for api, n in calls().items()}
-        assert {api: n for api, n in made.items() if n} == {"get_group_info": 1, "get_members": 1}
+        saved = _saved(tmp_path, plan, desired)
+        assert await _check_calls(app, client, saved) == {"get_group_info": 1, "get_members": 1}
         await ChangeMarks(group_id="live", marks={"u5": [1000]}).send(client)
         with pytest.raises(StalePlanError) as refused:
             await planfile.check_fresh(client, saved)
@@ -342,7 +337,7 @@ async def test_the_stale_check_spreads_equal_member_reads_over_both_apis(tmp_pat
     """Four 100-member Communities, one member modified in each: read by name or paged, each
     takes one call, so the stale check reads two by name and pages two (each API has its own
     rate limit), and a console edit of one touched member still makes it refuse."""
-    from conftest import SDKAPPID, client_for, make_emulator, plan_groups
+    from conftest import client_for, make_emulator, plan_groups
 
     from reconciler.errors import StalePlanError
     from reconciler.state import Group, Member
@@ -365,28 +360,11 @@ async def test_the_stale_check_spreads_equal_member_reads_over_both_apis(tmp_pat
     declared["m1"] = Member(account="m1", name_card="One")
     desired = [Group(id=gid, type=GroupType.Community, owner="o", members=declared) for gid in ids]
 
-    def calls() -> dict[str, int]:
-        stats = app.state.emulator.stats()["requests"]
-        return {k.split("/")[1]: v for k, v in stats.items()}
-
     async with client_for(app) as client:
         plan = await plan_groups(client, desired)
         assert len(plan.operations) == 4, plan.operations
-        doc = planfile.document(
-            plan,
-            app={"sdkappid": SDKAPPID},
-            endpoint="local",
-            config_digest="digest",
-            desired=desired,
-            selection=planfile.Selection(),
-            forced=False,
-        )
-        planfile.write(tmp_path / "plan.json", doc)
-        saved = planfile.read(tmp_path / "plan.json")
-        before = calls()
-        await planfile.check_fresh(client, saved)
-        made = {api: n - before.get(api, 0) for api, n in calls().items()}
-        assert {api: n for api, n in made.items() if n} == {
+        saved = _saved(tmp_path, plan, desired)
+        assert await _check_calls(app, client, saved) == {
             "get_group_info": 1,
             "get_specified_group_member_info": 2,
             "get_group_member_info": 2,
