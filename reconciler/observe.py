@@ -262,8 +262,28 @@ class Intake:
     the limiter meanwhile (the busiest read API's) would go out late."""
 
     def __init__(self, size: int) -> None:
-        self.in_hand = asyncio.Semaphore(size)
-        self.reading = asyncio.Lock()
+        self._in_hand = asyncio.Semaphore(size)
+        self._reading = asyncio.Lock()
+
+    async def take(
+        self,
+        batch: list[Group],
+        fetch: Callable[[], Awaitable[list[dict]]],
+        visit: Callable[[Group, ObservedGroup | None], Awaitable[None] | None],
+    ) -> None:
+        """Fetch one batch's answer, hand each group of it to ``visit(want, have)``, which
+        returns the reads that follow (or None), and then await those."""
+        more = []
+        async with self._in_hand:
+            answer = await fetch()
+            async with self._reading:
+                infos = index_group_info([answer])
+                for want in batch:
+                    follow = visit(want, parse_group_info(want.id, infos.get(want.id)))
+                    if follow is not None:
+                        more.append(follow)
+                    await asyncio.sleep(0)
+        await asyncio.gather(*more)
 
 
 async def observe(
@@ -328,19 +348,16 @@ async def observe(
                 {key for want in batch for m in (want.members or {}).values() for key in m.custom}
             )
         ids = [g.id for g in batch]
-        more = []
-        async with intake.in_hand:
-            answer = await client.get_group_profiles(ids, group_keys, member_keys)
-            async with intake.reading:
-                infos = index_group_info([answer])
-                for want in batch:
-                    have = parse_group_info(want.id, infos.get(want.id))
-                    if have is not None and want.state != "absent" and _reads_more(want, have):
-                        more.append(read_more(want, have))
-                    else:
-                        complete(want, have)
-                    await asyncio.sleep(0)
-        await asyncio.gather(*more)
+
+        def visit(want: Group, have: ObservedGroup | None) -> Awaitable[None] | None:
+            if have is not None and want.state != "absent" and _reads_more(want, have):
+                return read_more(want, have)
+            complete(want, have)
+            return None
+
+        await intake.take(
+            batch, lambda: client.get_group_profiles(ids, group_keys, member_keys), visit
+        )
 
     def reads_follow(want: Group) -> bool:
         if want.state == "absent":
@@ -430,26 +447,23 @@ async def observe_accounts(
             fields = sorted({f for g in batch for f in needs.get(g.id, empty).member_fields})
             fields = fields or ["role"]  # a member list comes only with some field asked for
         ids = [g.id for g in batch]
-        more = []
-        async with intake.in_hand:
-            answer = await client.get_group_profiles(ids, group_keys, member_keys, fields)
-            async with intake.reading:
-                infos = index_group_info([answer])
-                for want in batch:
-                    have = parse_group_info(want.id, infos.get(want.id))
-                    need = needs.get(want.id, empty)
-                    if have is None or want.state == "absent":
-                        settle(want, have)
-                    elif have.type is GroupType.AVChatRoom and _room_managed(want):
-                        more.append(read_more(want, have))
-                    elif have.type is not GroupType.AVChatRoom and need.reads_more(
-                        not have.members_partial()
-                    ):
-                        more.append(read_more(want, have))
-                    else:
-                        settle(want, have)
-                    await asyncio.sleep(0)
-        await asyncio.gather(*more)
+
+        def visit(want: Group, have: ObservedGroup | None) -> Awaitable[None] | None:
+            if have is None or want.state == "absent":
+                settle(want, have)
+            elif have.type is GroupType.AVChatRoom:
+                if _room_managed(want):
+                    return read_more(want, have)
+                settle(want, have)
+            elif needs.get(want.id, empty).reads_more(not have.members_partial()):
+                return read_more(want, have)
+            else:
+                settle(want, have)
+            return None
+
+        await intake.take(
+            batch, lambda: client.get_group_profiles(ids, group_keys, member_keys, fields), visit
+        )
 
     def order(want: Group) -> tuple:
         if want.type is GroupType.AVChatRoom:
