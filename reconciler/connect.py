@@ -34,7 +34,7 @@ def embedded_emulator(app, base_dir: Path, **options):
     db = local_db_path(app, base_dir)
     if db.parent.resolve().is_relative_to(base_dir.resolve()):  # never make dirs elsewhere
         db.parent.mkdir(parents=True, exist_ok=True)
-    secret = os.environ.get(app.secret_key_env) or LOCAL_SECRET_KEY
+    secret = secret_key(app)
     try:
         return create_app(
             db,
@@ -48,27 +48,35 @@ def embedded_emulator(app, base_dir: Path, **options):
         raise EndpointError(str(err)) from None
 
 
+def secret_key(app) -> str:
+    """The app's secret key: from the environment variable ``app.secret_key_env``, or for the
+    embedded emulator a fixed key when that variable is not set. CredentialsError otherwise."""
+    secret = os.environ.get(app.secret_key_env)
+    if secret:
+        return secret
+    if app.endpoint == "local":
+        return LOCAL_SECRET_KEY
+    raise CredentialsError(
+        f"the secret key is read from the environment variable {app.secret_key_env} "
+        f"(app.secret_key_env), which is not set: export {app.secret_key_env}=<key from "
+        "the Chat console> and run again"
+    )
+
+
 def make_client(
     app, base_dir: Path, *, max_in_flight: int | None = None, emulator=None
 ) -> TimClient:
     """``app`` is a config.AppConfig (or anything with the same attributes); ``emulator``, for
     ``endpoint: local``, an embedded emulator to share (``embedded_emulator``)."""
     base_url = resolve_endpoint(app.endpoint)
-    secret = os.environ.get(app.secret_key_env)
+    secret = secret_key(app)
     transport = None
     if base_url == "local":
         import httpx  # its ASGI transport; a real endpoint's calls go through aiohttp
 
-        secret = secret or LOCAL_SECRET_KEY
         asgi = emulator if emulator is not None else embedded_emulator(app, base_dir)
         transport = httpx.ASGITransport(app=asgi)
         base_url = LOCAL_BASE_URL
-    elif not secret:
-        raise CredentialsError(
-            f"the secret key is read from the environment variable {app.secret_key_env} "
-            f"(app.secret_key_env), which is not set: export {app.secret_key_env}=<key from "
-            "the Chat console> and run again"
-        )
     kwargs = {"max_in_flight": max_in_flight} if max_in_flight else {}
     return TimClient(
         sdkappid=app.sdkappid,

@@ -197,7 +197,6 @@ def save_plan(
 ) -> None:
     """Write ``plan`` for ``apply --plan`` (check the path first with planfile.check_writable)."""
     selection = selection or Selection()
-    view = plan_view(config, plan)
     doc = planfile.document(
         plan,
         app=app_record(config),
@@ -206,9 +205,10 @@ def save_plan(
         desired=select(config.groups, selection),
         selection=selection,
         forced=forced,
-        view=view,
+        before=render.before_values(plan),
+        view=plan_view(config, plan),
     )
-    planfile.write(path, doc)
+    planfile.write(path, doc, connect.secret_key(config.app))
 
 
 def plan_view(config: Config, plan: Plan) -> dict:
@@ -222,25 +222,42 @@ def plan_view(config: Config, plan: Plan) -> dict:
 
 
 def saved_view(saved: SavedPlan) -> dict:
-    """What a saved plan shows (``reconciler show``), read without calling the API."""
-    if saved.view is None:
-        raise PlanFileError(
-            f"{saved.path} has no view of its changes (an older plan file): run plan again."
-        )
-    return saved.view
+    """What a saved plan shows (``reconciler show``, ``apply --plan``), made from its verified
+    operations (``render.operations_view``), without calling the API."""
+    return render.operations_view(
+        saved.operations,
+        types={g.id: g.type for g in saved.groups},
+        before=saved.before,
+        pending=saved.pending_marks,
+        notes=saved.notes,
+        limits=saved.app.limits_table(),
+        app=saved.app.sdkappid,
+        endpoint=connect.describe_endpoint(saved.app, saved.base_dir),
+    )
 
 
 def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
-    """Read a saved plan and check it was made from ``config`` (when given). The stale check
-    comes later, under the lock: ``Session.check_fresh``."""
+    """Read a saved plan, its MAC checked with the app's secret key, and check it is for
+    ``config``'s app and was made from it (when given). The stale check comes later, under
+    the lock: ``Session.check_fresh``."""
     # A plan of a million memberships is half a million objects that live until the end and
     # hold no cycles: unpaused, the collector walks them while they are made (0.3 s instead of
     # 0.1 s) and again at every later full collection, down to the one at exit.
     with collector_paused():
-        saved = planfile.read(path)
+        saved = planfile.read(path, connect.secret_key)
         gc.freeze()
-    if config is not None and config.digest != saved.config_digest:
-        raise PlanFileError(f"{path} was made from another version of the config: run plan again.")
+    if config is not None:
+        made_for = (saved.app.sdkappid, saved.endpoint)
+        given = (config.app.sdkappid, resolve_endpoint(config.app.endpoint))
+        if made_for != given:
+            raise PlanFileError(
+                f"{path} was made for app {made_for[0]} at {made_for[1]}, but the config is "
+                f"for app {given[0]} at {given[1]}; nothing was applied."
+            )
+        if config.digest != saved.config_digest:
+            raise PlanFileError(
+                f"{path} was made from another version of the config: run plan again."
+            )
     return saved
 
 

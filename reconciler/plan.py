@@ -21,6 +21,7 @@ from reconciler.observe import Observation
 from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
 from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import (
+    EXACT,
     PERMISSION_FIELDS,
     PROFILE_FIELDS,
     AddPermissionMembers,
@@ -76,6 +77,33 @@ STEPS = (
     "destroy",
 )
 STEP_INDEX = {name: i for i, name in enumerate(STEPS)}
+# The steps each API's operations are planned in: a saved plan whose operation says otherwise
+# was not made by the planner (planfile.read refuses it).
+API_STEPS: dict[str, tuple[str, ...]] = {
+    "multiaccount_import": ("import_accounts",),
+    "create_group": ("create",),
+    "modify_group_base_info": ("base", "lower_max"),
+    "create_topic": ("create_topics",),
+    "modify_topic": ("modify_topics",),
+    "destroy_topic": ("destroy_topics",),
+    "create_permission_group": ("permission_groups",),
+    "modify_permission_group": ("permission_groups",),
+    "import_group_member": ("import_members",),
+    "change_group_owner": ("change_owner",),
+    "modify_admin": ("revoke_admins", "modify_members"),
+    "modify_group_member_info": ("modify_members",),
+    "forbid_send_msg": ("modify_members",),
+    "unban_group_member": ("modify_members",),
+    "add_permission_group_member": ("permission_members",),
+    "delete_permission_group_member": ("permission_members",),
+    "add_topic_permission_group": ("permission_members",),
+    "set_topic_permission_group": ("permission_members",),
+    "modify_user_info": ("set_marks", "delete_marks"),
+    "destroy_permission_group": ("destroy_permission_groups",),
+    "delete_group_member": ("remove_members",),
+    "ban_group_member": ("remove_members",),
+    "destroy_group": ("destroy",),
+}
 
 
 @dataclass
@@ -621,6 +649,7 @@ class Scope:
     both as done), and a member who joins or changes after the plan is left as the plan found
     it for the next plan; reading only those accounts keeps the stale check to a few calls."""
 
+    __pydantic_config__ = EXACT  # read back from a plan file exactly as written
     fields: tuple[str, ...] = ()  # declared profile fields
     custom: tuple[str, ...] = ()  # declared custom keys of the group
     # The members the plan touches: whether each is one, and the attributes each declares

@@ -4,30 +4,68 @@ A plan file is versioned, secret-free JSON. It records what the plan was made wi
 app, endpoint, selection, refusals overridden with --force), the operations, and a fingerprint of
 each touched group's observed state; before the first write, ``check_fresh`` observes those
 groups again and refuses the plan if any fingerprint changed.
+
+It is authenticated: its first line carries an HMAC-SHA256 of every byte after it, under a key
+derived from the app's secret key (``mac_key``), so only a holder of the key that apply needs
+anyway can make a plan that apply accepts, and any byte changed (a duplicated key included) is
+refused. ``read`` checks the MAC before it parses anything, then reads the document strictly:
+exactly the fields and types ``document`` writes, operations only for the touched groups, each
+in the step the planner puts it in. The ``view`` it carries is for other tools; nothing here
+reads it back (``render.operations_view`` shows what runs).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.observe import Reread, observe_accounts
-from reconciler.plan import Operation, Plan, Scope, fingerprint
+from reconciler.plan import API_STEPS, Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, GroupType, ObservedGroup
-from reconciler.tim.calls import request_from_json, request_to_json
+from reconciler.tim.calls import (
+    REQUEST_TYPES,
+    ChangeAdmins,
+    ChangeMarks,
+    CreateGroup,
+    DestroyGroup,
+    ImportAccounts,
+    request_to_json,
+)
 from reconciler.tim.client import TimClient
 
 # 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
-# scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches
-PLAN_FORMAT_VERSION = 5
+# scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches.
+# 6: authenticated (the MAC line), read strictly; notes, and what each change replaces.
+PLAN_FORMAT_VERSION = 6
+# The formats this version executes exactly as the version that wrote them would.
+EXECUTES_IDENTICALLY = frozenset({6})
 TOOL = "tim-reconciler"
+MAC_SCHEME = "hmac-sha256"
+# The first line: the MAC, and what names the key (the app, and where its secret key is read).
+_HEAD = re.compile(
+    rb'\{"mac":"hmac-sha256:(?P<mac>[0-9a-f]{64})","sdkappid":(?P<app>[0-9]{1,10}),'
+    rb'"secret_key_env":"(?P<env>[A-Za-z_][A-Za-z0-9_]{0,127})","local":(?P<local>true|false),\n'
+)
+
+
+def mac_key(secret_key: str, sdkappid: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869, one block) of the app's secret key, bound to this purpose and the
+    app: a plan file's MAC key. The secret key itself never signs anything but UserSigs."""
+    prk = hmac.new(b"tim-reconciler plan file", secret_key.encode(), hashlib.sha256).digest()
+    info = f"plan-file-mac v1 sdkappid={sdkappid}".encode()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()
 
 
 @dataclass
@@ -47,6 +85,7 @@ class SavedPlan:
     path: Path
     app: AppConfig
     base_dir: Path  # where a relative local_db is found: the plan file's directory
+    endpoint: str
     config_digest: str
     tool_version: str
     selection: Selection
@@ -55,24 +94,67 @@ class SavedPlan:
     fingerprints: dict[str, str]
     scopes: dict[str, Scope]  # what each fingerprint covers
     operations: list[Operation]
-    view: dict[str, Any] | None = None  # the plan as render shows it (render.plan_view)
+    notes: list[str] = field(default_factory=list)  # what the plan could not verify
+    pending_marks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    before: dict[str, dict[str, Any]] = field(default_factory=dict)  # render.before_values
 
     def __repr__(self) -> str:
         return f"<SavedPlan {self.path}: {len(self.operations)} operation(s)>"
 
     def destroys(self) -> list[str]:
-        return sorted({op.group for op in self.operations if op.step == "destroy"})
+        """What it destroys, recognised from the operations themselves (``Plan.destroys``)."""
+        return Plan([], self.operations).destroys()
+
+    @property
+    def version_note(self) -> str | None:
+        if self.tool_version == __version__:
+            return None
+        return (
+            f"this plan was made by {TOOL} {self.tool_version}; its format "
+            f"{PLAN_FORMAT_VERSION} is one {TOOL} {__version__} executes identically"
+        )
 
 
-def check_writable(path: str | Path) -> None:
-    """Refuse an output path before anything is observed, not after."""
-    parent = Path(path).resolve().parent
+def is_plan_file(path: Path) -> bool:
+    """Whether ``path`` holds a plan file (of any format): what ``plan --out`` may replace."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return bool(_HEAD.match(head)) or (
+        head.startswith(b"{") and b'"tool": "tim-reconciler"' in head and b'"operations"' in head
+    )
+
+
+def check_writable(
+    path: str | Path,
+    *,
+    inputs: list[Path] = (),
+    force: bool = False,  # type: ignore[assignment]
+) -> None:
+    """Refuse an output path before anything is observed, not after: a missing or read-only
+    directory, a directory, one of the run's own inputs (config, template, values file), or
+    an existing file that is not a plan file (unless ``force``)."""
+    target = Path(path)
+    parent = target.resolve().parent
     if not parent.is_dir():
         raise PlanFileError(f"{path}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise PlanFileError(f"{path}: the directory {parent} is not writable")
-    if Path(path).is_dir():
+    if target.is_dir():
         raise PlanFileError(f"{path} is a directory; give a file name for the plan")
+    resolved = target.resolve()
+    if any(resolved == Path(p).resolve() for p in inputs):
+        raise PlanFileError(
+            f"{path} is an input of this run (a config, template or values file); "
+            "give another file name for the plan"
+        )
+    if target.exists() and not force and not is_plan_file(target):
+        raise PlanFileError(
+            f"{path} exists and is not a plan file; give another file name, or pass --force "
+            "to replace it"
+        )
 
 
 def _stale_check_entry(group: Group) -> dict[str, Any]:
@@ -94,10 +176,11 @@ def document(
     desired: list[Group],
     selection: Selection,
     forced: bool,
+    before: dict[str, dict[str, Any]],
     view: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plan file's content (``app`` is the app section, local_db made absolute; ``view``
-    what ``reconciler show`` prints from it)."""
+    """The plan file's content (``app`` is the app section, local_db made absolute; ``before``
+    what each change replaces, ``render.before_values``; ``view`` for other tools)."""
     touched = set(plan.fingerprints)
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -108,6 +191,7 @@ def document(
         "config_digest": config_digest,
         "selection": {"only": selection.only, "exclude": selection.exclude},
         "forced": [f"group {r.group}: {r.reason}" for r in plan.refusals if forced],
+        "notes": plan.notes,
         "counts": plan.counts(),
         "calls_by_api": plan.calls_by_api(),
         "fingerprints": plan.fingerprints,
@@ -128,49 +212,198 @@ def document(
             for c in plan.changes
             if c.marks_pending
         },
+        "before": before,
         "view": view,
     }
 
 
-def write(path: str | Path, doc: dict[str, Any]) -> None:
-    Path(path).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+def write(path: str | Path, doc: dict[str, Any], secret_key: str) -> None:
+    """Write ``doc`` signed (see the module docstring), atomically: a reader never sees half
+    a plan, and a failed write leaves what was there."""
+    body = orjson.dumps(doc, option=orjson.OPT_INDENT_2)  # starts with b"{\n"
+    app = doc["app"]
+    tag = hmac.new(mac_key(secret_key, app["sdkappid"]), body, hashlib.sha256).hexdigest()
+    head = orjson.dumps(
+        {
+            "mac": f"{MAC_SCHEME}:{tag}",
+            "sdkappid": app["sdkappid"],
+            "secret_key_env": app["secret_key_env"],
+            "local": doc["endpoint"] == "local",
+        }
+    )
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".plan-", dir=target.resolve().parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(head[:-1] + b",\n" + body[2:] + b"\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def read(path: str | Path) -> SavedPlan:
-    """A plan file written by ``write``; PlanFileError when it is not one this version reads."""
+class _Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _operation_model(cls: type) -> type[BaseModel]:
+    return create_model(
+        f"{cls.__name__}Operation",
+        __base__=_Exact,
+        group=(str, ...),
+        step=(Literal[API_STEPS[cls.api]], ...),  # type: ignore[valid-type]
+        api=(Literal[cls.api], ...),  # type: ignore[valid-type]
+        request=(cls, ...),
+    )
+
+
+OperationRecord = Annotated[
+    Union[tuple(_operation_model(cls) for cls in REQUEST_TYPES.values())],  # noqa: UP007
+    Field(discriminator="api"),
+]
+
+
+class SelectionRecord(_Exact):
+    only: list[str]
+    exclude: list[str]
+
+
+class PlanDocument(_Exact):
+    """Everything after a plan file's MAC line, as ``document`` writes it."""
+
+    format_version: Literal[6]
+    tool: Literal["tim-reconciler"]
+    tool_version: str
+    app: AppConfig
+    endpoint: str
+    config_digest: str
+    selection: SelectionRecord
+    forced: list[str]
+    notes: list[str]
+    counts: dict[str, int]
+    calls_by_api: dict[str, int]
+    fingerprints: dict[str, str]
+    scopes: dict[str, Scope]
+    groups: list[Group]
+    operations: list[OperationRecord]  # type: ignore[valid-type]
+    pending_marks: dict[str, dict[str, list[str]]]
+    before: dict[str, dict[str, Any]]
+    view: dict[str, Any] | None
+
+
+def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
+    """A plan file written by ``write``, its MAC checked with the key ``secret_key_for(app)``
+    returns for the app it names; PlanFileError when it is not one this version executes
+    exactly as made. Every check happens here, before the first call."""
     path = Path(path)
     try:
-        doc = orjson.loads(path.read_bytes())
-        if not isinstance(doc, dict) or doc.get("tool") != TOOL:
-            raise ValueError("it is not a tim-reconciler plan file")
-        if doc.get("format_version") != PLAN_FORMAT_VERSION:
-            raise ValueError(
-                f"format_version {doc.get('format_version')!r} is not "
-                f"{PLAN_FORMAT_VERSION}, the one this version reads; run plan again"
-            )
-        selection = doc["selection"]
-        return SavedPlan(
-            path=path,
-            app=AppConfig(**doc["app"]),
-            base_dir=path.resolve().parent,
-            config_digest=str(doc["config_digest"]),
-            tool_version=str(doc["tool_version"]),
-            selection=Selection(list(selection["only"]), list(selection["exclude"])),
-            forced=[str(r) for r in doc["forced"]],
-            groups=[Group.model_validate(g) for g in doc["groups"]],
-            fingerprints=dict(doc["fingerprints"]),
-            scopes={gid: Scope.from_json(v) for gid, v in doc["scopes"].items()},
-            operations=[
-                Operation(op["group"], op["step"], request_from_json(op["api"], op["request"]))
-                for op in doc["operations"]
-            ],
-            view=doc.get("view"),
-        )
+        data = path.read_bytes()
     except OSError as err:
         raise PlanFileError(f"{path}: cannot be read ({err.strerror or err})") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        what = f"missing {err}" if isinstance(err, KeyError) else str(err)
-        raise PlanFileError(f"{path}: not a usable plan file: {what}") from None
+    head = _HEAD.match(data)
+    if head is None or not data.endswith(b"}\n"):
+        raise PlanFileError(f"{path}: {_not_signed(data)}")
+    body = b"{\n" + data[head.end() : -1]
+    sdkappid, env = int(head["app"]), head["env"].decode()
+    key_app = AppConfig.model_construct(
+        sdkappid=sdkappid, secret_key_env=env, endpoint="local" if head["local"] == b"true" else "-"
+    )
+    key = mac_key(secret_key_for(key_app), sdkappid)
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, head["mac"].decode()):
+        raise PlanFileError(
+            f"{path}: refused: the file was changed after plan made it, or it was made for "
+            f"another app or with another secret key than app {sdkappid}'s (read from "
+            f"{env}); nothing was applied. Make the plan again."
+        )
+    try:
+        doc = PlanDocument.model_validate_json(body)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanFileError(
+            f"{path}: not a plan file this version reads: {where}: {first['msg']}"
+        ) from None
+    if (doc.app.sdkappid, doc.app.secret_key_env) != (sdkappid, env) or (
+        doc.endpoint == "local"
+    ) != (head["local"] == b"true"):
+        raise PlanFileError(f"{path}: its first line names another app than its content")
+    operations = [Operation(op.group, op.step, op.request) for op in doc.operations]
+    _check_operations(path, doc, operations)
+    return SavedPlan(
+        path=path,
+        app=doc.app,
+        base_dir=path.resolve().parent,
+        endpoint=doc.endpoint,
+        config_digest=doc.config_digest,
+        tool_version=doc.tool_version,
+        selection=Selection(doc.selection.only, doc.selection.exclude),
+        forced=doc.forced,
+        groups=doc.groups,
+        fingerprints=doc.fingerprints,
+        scopes=doc.scopes,
+        operations=operations,
+        notes=doc.notes,
+        pending_marks=doc.pending_marks,
+        before=doc.before,
+    )
+
+
+def _not_signed(data: bytes) -> str:
+    """Why a file without a valid MAC line is not read, as precisely as can be told."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return "not a plan file (not JSON)"
+    if not isinstance(doc, dict) or doc.get("tool") != TOOL:
+        return "not a tim-reconciler plan file"
+    version = doc.get("format_version")
+    if version != PLAN_FORMAT_VERSION:
+        return (
+            f"format_version {version!r} is not {PLAN_FORMAT_VERSION}, the one this version "
+            f"({__version__}) reads; run plan again"
+        )
+    return (
+        "refused: its MAC line is missing or was changed; nothing was applied. Make the plan again"
+    )
+
+
+def _check_operations(path: Path, doc: PlanDocument, operations: list[Operation]) -> None:
+    """The operations are the planner's: each for a touched group, its request for that
+    group, in its API's step; creates and destroys as the group's record says."""
+    touched = set(doc.fingerprints)
+    records = {g.id: g for g in doc.groups}
+    problems = []
+    if set(doc.scopes) != touched or set(records) != touched or len(records) != len(doc.groups):
+        problems.append("its fingerprints, scopes and groups do not name the same groups")
+    if operations and not touched and any(op.group for op in operations):
+        problems.append("it has operations but no fingerprints to check them against")
+    for n, op in enumerate(operations):
+        req = op.request
+        where = f"operation {n} ({op.api} of group {op.group!r})"
+        if isinstance(req, ImportAccounts) != (op.group == ""):
+            problems.append(f"{where}: only the account import is app-wide")
+        elif op.group and op.group not in touched:
+            problems.append(f"{where}: the group is not one the plan touches")
+        elif req.group_id != op.group:
+            problems.append(f"{where}: its request is for group {req.group_id!r}")
+        elif isinstance(req, ChangeAdmins) and req.remove != (op.step == "revoke_admins"):
+            problems.append(f"{where}: step {op.step} does not match the request")
+        elif isinstance(req, ChangeMarks) and req.delete != (op.step == "delete_marks"):
+            problems.append(f"{where}: step {op.step} does not match the request")
+        elif isinstance(req, DestroyGroup) and records[op.group].state != "absent":
+            problems.append(f"{where}: the group is not declared state: absent")
+        elif isinstance(req, CreateGroup) and (
+            records[op.group].state == "absent" or GroupType(req.type) != records[op.group].type
+        ):
+            problems.append(f"{where}: the group is not declared as created")
+        if len(problems) >= 5:
+            break
+    if problems:
+        raise PlanFileError(
+            f"{path}: not a plan the planner made: " + "; ".join(problems[:5]) + ". Nothing was "
+            "applied; make the plan again."
+        )
 
 
 def _scoped(group: Group, scope: Scope | None) -> Group:

@@ -6,9 +6,32 @@ import json
 from typing import Any
 
 from reconciler import __version__
-from reconciler.diff import GroupChange
+from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange
 from reconciler.plan import Operation, Plan, calls_by_api
-from reconciler.state import DISPLAY_TYPE, utc_text
+from reconciler.state import DISPLAY_TYPE, GroupType, utc_text
+from reconciler.tim.calls import (
+    AddPermissionMembers,
+    AddTopicPermissions,
+    BanMembers,
+    ChangeAdmins,
+    ChangeMarks,
+    ChangeOwner,
+    CreateGroup,
+    CreatePermissionGroup,
+    CreateTopic,
+    DestroyGroup,
+    DestroyPermissionGroups,
+    DestroyTopics,
+    ImportMembers,
+    ModifyGroup,
+    ModifyMember,
+    ModifyPermissionGroup,
+    ModifyTopic,
+    MuteMembers,
+    RemoveMembers,
+    RemovePermissionMembers,
+    UnbanMembers,
+)
 from reconciler.tim.limits import Limits, min_seconds
 
 # The JSON view's own version; it changes when a field of that document does.
@@ -371,3 +394,325 @@ def _diff_symbol(symbol: str) -> str:
 
 def render_json(plan: Plan | dict[str, Any], rate_limit: float | None = None) -> str:
     return json.dumps(_view(plan, rate_limit), indent=2, ensure_ascii=False, default=str)
+
+
+# ---- What a saved plan shows: made from its operations, the only part of it that runs ----
+
+_MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
+_TOPIC_FIELDS = ("name", "introduction", "notification", "face_url", "custom_string", "mute_all")
+_PG_FIELDS = ("name", "permission", "custom_string")
+
+
+def _flat_before(changes: list[FieldChange]) -> dict[str, Any]:
+    """Field -> the value it had, a whole ``custom`` mapping spread over ``custom.KEY``."""
+    out: dict[str, Any] = {}
+    for fc in changes:
+        if fc.field == "custom":
+            out.update({f"custom.{k}": v for k, v in (fc.before or {}).items()})
+        elif fc.before is not None:
+            out[fc.field] = fc.before
+    return out
+
+
+def before_values(plan: Plan) -> dict[str, dict[str, Any]]:
+    """What each change of ``plan`` replaces, per group: the live values a saved plan shows
+    beside the new ones its operations carry (labels only: nothing here is executed)."""
+    out: dict[str, dict[str, Any]] = {}
+    for ch in plan.reviewable:
+        entry: dict[str, Any] = {
+            "fields": _flat_before(ch.fields),
+            "members": {
+                m.account: _flat_before(m.fields) for m in ch.members if m.action == "modify"
+            },
+            "muted": {fc.field: fc.before for fc in ch.muted},
+            "banned": {fc.field: fc.before for fc in ch.banned},
+            "topics": {t.topic: _flat_before(t.fields) for t in ch.topics},
+            "permission_groups": {
+                p.permission_group: _flat_before(p.fields) for p in ch.permission_groups
+            },
+            "topic_permissions": {
+                p.permission_group: {fc.field: fc.before for fc in p.topic_permissions}
+                for p in ch.permission_groups
+            },
+        }
+        if ch.action == "destroy":
+            entry["members_before"] = _change_view(ch)["members_before"]
+        entry = {k: v for k, v in entry.items() if v or k == "members_before"}
+        if entry:
+            out[ch.group_id] = entry
+    return out
+
+
+def _custom_fields(prefix: str, custom: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}{k}": v for k, v in sorted(custom.items())}
+
+
+class _GroupView:
+    """One group's ``changes`` item of a view, built operation by operation."""
+
+    def __init__(self, gid: str, gtype: GroupType, before: dict[str, Any]) -> None:
+        self.gid, self.type, self.before = gid, gtype, before
+        self.action = "update"
+        self.fields: dict[str, Any] = {}
+        self.members: dict[str, dict[str, Any]] = {}
+        self.marks: dict[str, dict[str, list[str]]] = {"marks_set": {}, "marks_delete": {}}
+        self.admins: dict[str, list[str]] = {"admins_add": [], "admins_remove": []}
+        self.muted: dict[str, int] = {}
+        self.banned: dict[str, int] = {}
+        self.topics: dict[str, dict[str, Any]] = {}
+        self.pgs: dict[str, dict[str, Any]] = {}
+
+    def _member(self, account: str, action: str) -> dict[str, Any]:
+        entry = self.members.setdefault(account, {"action": action, "values": {}})
+        if action != "modify":
+            entry["action"] = action
+        return entry
+
+    def _member_values(self, account: str, values: dict[str, Any]) -> None:
+        self._member(account, "modify")["values"].update(values)
+
+    def add(self, req: Any) -> None:
+        """Take in one request (``reconciler.tim.calls``) of this group."""
+        if isinstance(req, CreateGroup):
+            self.action = "create"
+            values = {n: getattr(req, n) for n in BASE_FIELDS if getattr(req, n, None) is not None}
+            values |= _custom_fields("custom.", req.custom)
+            if req.support_topic:
+                values["support_topic"] = True
+            self.fields.update(values)
+            if req.owner:
+                self._member(req.owner, "add")
+            for j in req.members:
+                self._member(j.account, "add")["values"].update(
+                    ({"role": "Admin"} if j.admin else {}) | _custom_fields("custom.", j.custom)
+                )
+        elif isinstance(req, DestroyGroup):
+            self.action = "destroy"
+        elif isinstance(req, ModifyGroup):
+            self.fields.update(
+                {n: getattr(req, n) for n in BASE_FIELDS if getattr(req, n, None) is not None}
+            )
+            self.fields.update(_custom_fields("custom.", req.custom))
+        elif isinstance(req, ChangeOwner):
+            self.fields["owner"] = req.owner
+        elif isinstance(req, ImportMembers):
+            for j in req.members:
+                self._member(j.account, "add")["values"].update(
+                    {"role": "Admin"} if j.admin else {}
+                )
+        elif isinstance(req, ModifyMember):
+            values = {n: getattr(req, n) for n in _MEMBER_FIELDS if getattr(req, n) is not None}
+            self._member_values(req.account, values | _custom_fields("custom.", req.custom))
+        elif isinstance(req, MuteMembers):
+            for account in req.accounts:
+                if self.type is GroupType.AVChatRoom:
+                    self.muted[account] = req.muted_until
+                else:
+                    self._member_values(account, {"muted_until": req.muted_until})
+        elif isinstance(req, RemoveMembers):
+            for account in req.accounts:
+                self._member(account, "remove")
+        elif isinstance(req, ChangeAdmins):
+            self.admins["admins_remove" if req.remove else "admins_add"].extend(req.accounts)
+        elif isinstance(req, BanMembers | UnbanMembers):
+            until = req.banned_until if isinstance(req, BanMembers) else 0
+            self.banned.update(dict.fromkeys(req.accounts, until))
+        elif isinstance(req, ChangeMarks):
+            marks = self.marks["marks_delete" if req.delete else "marks_set"]
+            for account, numbers in req.marks.items():
+                for mark in numbers:
+                    marks.setdefault(str(mark), []).append(account)
+        else:
+            self._add_community(req)
+
+    def _add_community(self, req: Any) -> None:
+        if isinstance(req, CreateTopic | ModifyTopic):
+            topic = self.topics.setdefault(req.topic, {"action": "update", "values": {}})
+            if isinstance(req, CreateTopic):
+                topic["action"] = "create"
+            values = {n: getattr(req, n, None) for n in _TOPIC_FIELDS}
+            topic["values"].update({k: v for k, v in values.items() if v is not None})
+        elif isinstance(req, DestroyTopics):
+            for t in req.topics:
+                self.topics[t] = {"action": "destroy", "values": {}}
+        elif isinstance(req, DestroyPermissionGroups):
+            for p in req.permission_groups:
+                self._pg(p)["action"] = "destroy"
+        else:
+            pg = self._pg(req.permission_group)
+            if isinstance(req, CreatePermissionGroup):
+                pg["action"] = "create"
+            if isinstance(req, CreatePermissionGroup | ModifyPermissionGroup):
+                values = {n: getattr(req, n) for n in _PG_FIELDS}
+                pg["values"].update({k: v for k, v in values.items() if v is not None})
+            elif isinstance(req, RemovePermissionMembers):
+                pg["members_remove"].extend(req.accounts)
+            elif isinstance(req, AddPermissionMembers):
+                pg["members_add"].extend(req.accounts)
+            elif isinstance(req, AddTopicPermissions):
+                pg["topic_permissions"].update(req.topics)
+
+    def _pg(self, pid: str) -> dict[str, Any]:
+        return self.pgs.setdefault(
+            pid,
+            {
+                "action": "update",
+                "values": {},
+                "members_add": [],
+                "members_remove": [],
+                "topic_permissions": {},
+            },
+        )
+
+    def view(self, pending: dict[str, list[str]]) -> dict[str, Any]:
+        before = self.before
+        fields_before = before.get("fields", {})
+        members_before = before.get("members", {})
+
+        def changes(values: dict[str, Any], was: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{"field": k, "before": was.get(k), "after": v} for k, v in values.items()]
+
+        order = {name: i for i, name in enumerate(BASE_FIELDS)}
+        fields = sorted(
+            self.fields.items(), key=lambda kv: (kv[0] not in order, order.get(kv[0], 0))
+        )
+        members = []
+        for account, entry in sorted(self.members.items()):
+            item: dict[str, Any] = {"account": account, "action": entry["action"], "fields": []}
+            if entry["action"] == "add":
+                attributes = {
+                    k: v for k, v in entry["values"].items() if not k.startswith("custom.")
+                }
+                custom = {
+                    k[len("custom.") :]: v
+                    for k, v in entry["values"].items()
+                    if k.startswith("custom.") and v is not None
+                }
+                item["attributes"] = attributes | ({"custom": custom} if custom else {})
+            elif entry["action"] == "modify":
+                item["fields"] = changes(entry["values"], members_before.get(account, {}))
+            members.append(item)
+        topics_before = before.get("topics", {})
+        pgs_before = before.get("permission_groups", {})
+        tp_before = before.get("topic_permissions", {})
+        doc: dict[str, Any] = {
+            "group": self.gid,
+            "type": DISPLAY_TYPE[self.type],
+            "action": self.action,
+            "fields": changes(dict(fields), fields_before),
+            "members": members,
+            **{k: dict(sorted(v.items())) for k, v in self.marks.items()},
+            "marks_pending": pending,
+            **self.admins,
+            "muted": [
+                {"field": a, "before": before.get("muted", {}).get(a, 0), "after": until}
+                for a, until in sorted(self.muted.items())
+            ],
+            "banned": [
+                {"field": a, "before": before.get("banned", {}).get(a, 0), "after": until}
+                for a, until in sorted(self.banned.items())
+            ],
+            "topics": [
+                {
+                    "topic": t,
+                    "action": tc["action"],
+                    "fields": changes(tc["values"], topics_before.get(t, {})),
+                }
+                for t, tc in sorted(self.topics.items())
+            ],
+            "permission_groups": [
+                {
+                    "permission_group": p,
+                    "action": pc["action"],
+                    "fields": changes(pc["values"], pgs_before.get(p, {})),
+                    "members_add": pc["members_add"],
+                    "members_remove": pc["members_remove"],
+                    "topic_permissions": changes(pc["topic_permissions"], tp_before.get(p, {})),
+                }
+                for p, pc in sorted(self.pgs.items())
+            ],
+        }
+        doc["empty"] = self.action == "update" and not any(
+            doc[k]
+            for k in (
+                "fields",
+                "members",
+                "marks_set",
+                "marks_delete",
+                "admins_add",
+                "admins_remove",
+                "muted",
+                "banned",
+                "topics",
+                "permission_groups",
+            )
+        )
+        if self.action == "destroy":
+            doc["members_before"] = before.get("members_before", 0)
+        return doc
+
+
+def _view_counts(changes: list[dict[str, Any]], operations: list[Operation]) -> dict[str, int]:
+    changed = [c for c in changes if not c["empty"]]
+
+    def members(action: str) -> int:
+        return sum(m["action"] == action for c in changed for m in c["members"])
+
+    return {
+        "groups_create": sum(c["action"] == "create" for c in changed),
+        "groups_update": sum(c["action"] == "update" for c in changed),
+        "groups_destroy": sum(c["action"] == "destroy" for c in changed),
+        "members_add": members("add"),
+        "members_modify": members("modify"),
+        "members_remove": members("remove"),
+        "marks_pending": sum(len(a) for c in changes for a in c["marks_pending"].values()),
+        "api_calls": len(operations),
+    }
+
+
+def operations_view(
+    operations: list[Operation],
+    *,
+    types: dict[str, GroupType],
+    before: dict[str, dict[str, Any]],
+    pending: dict[str, dict[str, list[str]]],
+    notes: list[str],
+    limits: Limits,
+    app: int,
+    endpoint: str,
+) -> dict[str, Any]:
+    """A saved plan's view, in ``plan_view``'s form, made from the operations that run (what
+    they set, add, remove and destroy) and ``before`` (what each change replaces): what a
+    reviewer sees is what executes."""
+    groups: dict[str, _GroupView] = {}
+    for op in operations:
+        if op.group:
+            view = groups.get(op.group)
+            if view is None:
+                view = groups[op.group] = _GroupView(
+                    op.group, types[op.group], before.get(op.group, {})
+                )
+            view.add(op.request)
+    for gid in pending:  # marks are an AVChatRoom's: a group with only pending ones is one
+        groups.setdefault(gid, _GroupView(gid, GroupType.AVChatRoom, before.get(gid, {})))
+    changes = [groups[gid].view(pending.get(gid, {})) for gid in sorted(groups)]
+    calls = calls_by_api(operations, limits)
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "tool": "tim-reconciler",
+        "tool_version": __version__,
+        "app": app,
+        "endpoint": endpoint,
+        "has_changes": bool(operations),
+        "counts": _view_counts(changes, operations),
+        "calls_by_api": calls,
+        "min_seconds": round(limits.min_seconds(calls), 3),
+        "errors": [],
+        "notes": notes,
+        "refusals": [],
+        "changes": changes,
+        "operations": [
+            {"group": op.group, "step": op.step, "api": op.api, "items": op.items}
+            for op in operations
+        ],
+    }

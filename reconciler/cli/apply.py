@@ -187,12 +187,10 @@ def apply(
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
         saved = engine.read_plan(plan_file, load(path, var, values) if path else None)
-        if saved.view is not None:
-            view = saved.view
-            show_plan(view, err=fmt == "json")
-        else:  # a plan file from before views were saved: it still applies
-            view = {"app": saved.app.sdkappid, "endpoint": saved.app.endpoint}
-            echo_err(f"App {view['app']} at {view['endpoint']}")
+        if saved.version_note:
+            echo_err(f"Note: {saved.version_note}.")
+        view = engine.saved_view(saved)
+        show_plan(view, err=fmt == "json")
         for refusal in saved.forced:
             echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)

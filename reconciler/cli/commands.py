@@ -74,7 +74,8 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     config = load(path, var, values)
     selection = Selection(list(only), list(exclude))
     if out:
-        engine.check_writable(out)
+        inputs = [*config.files, *(Path(v) for v in values)]
+        engine.check_writable(out, inputs=inputs, force=force)
     the_plan = asyncio.run(engine.plan(config, selection))
     view = engine.plan_view(config, the_plan)
     if fmt == "json":
@@ -106,8 +107,12 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     show_default=True,
 )
 def show(plan_file, fmt) -> None:
-    """Show a plan saved by plan --out, without calling the API."""
-    view = engine.saved_view(engine.read_plan(plan_file))
+    """Show a plan saved by plan --out, without calling the API (its MAC is checked with the
+    app's secret key, so the key's variable must be set)."""
+    saved = engine.read_plan(plan_file)
+    if saved.version_note:
+        echo_err(f"Note: {saved.version_note}.")
+    view = engine.saved_view(saved)
     if fmt == "json":
         click.echo(render_json(view))
     elif fmt == "markdown":

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import ConfigDict
+
 from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
 from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
 from reconciler.tim.limits import HIDDEN_MARK, permission_group_id, topic_id
@@ -28,9 +30,16 @@ class Outcome:
     existed: bool = False  # create_group: a group of the declared type was there already
 
 
+# A saved plan's requests are read back only in the shape they were written: no unknown field,
+# no coercion (planfile.read validates them with pydantic).
+EXACT = ConfigDict(extra="forbid", strict=True)
+
+
 @dataclass
 class Joiner:
     """A member joining through create_group or import_group_member."""
+
+    __pydantic_config__ = EXACT
 
     account: str
     admin: bool = False
@@ -71,6 +80,7 @@ def _permission_body(request: Any) -> dict[str, int]:
 class Request:
     """A write call. ``api`` is the command; ``count`` the items it carries (for summaries)."""
 
+    __pydantic_config__ = EXACT
     api: ClassVar[str]
     group_id: str
 
