@@ -53,6 +53,7 @@ __all__ = [
     "export",
     "config_roots",
     "json_schema",
+    "plan_json_schema",
     "load_config",
     "lock_holder",
     "read_plan",
@@ -86,6 +87,11 @@ def config_roots(paths: list[str]) -> list[str]:
     from reconciler.config import config_roots as roots
 
     return roots(paths)
+
+
+def plan_json_schema() -> dict:
+    """The JSON Schema of a plan file (``reconciler.planfile``)."""
+    return planfile.json_schema()
 
 
 def describe_endpoint(config: Config) -> str:

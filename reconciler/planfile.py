@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reconciler import __version__
 from reconciler.config import AppConfig
-from reconciler.errors import PlanFileError, StalePlanError
+from reconciler.errors import CredentialsError, PlanFileError, StalePlanError
 from reconciler.observe import Reread, observe_accounts
 from reconciler.plan import API_STEPS, Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, GroupType, ObservedGroup
@@ -291,6 +291,25 @@ class PlanDocument(_Exact):
     view: dict[str, Any] | None
 
 
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "plan.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a plan file: the MAC line's fields, then the document
+    ``read`` accepts (generated from ``PlanDocument``; schemas/plan.schema.json)."""
+    schema = PlanDocument.model_json_schema(mode="validation")
+    head = {
+        "mac": {"type": "string", "pattern": "^hmac-sha256:[0-9a-f]{64}$"},
+        "sdkappid": {"type": "integer"},
+        "secret_key_env": {"type": "string"},
+        "local": {"type": "boolean"},
+    }
+    schema["properties"] = head | schema["properties"]
+    schema["required"] = [*head, *schema["required"]]
+    schema["title"] = "tim-reconciler plan file"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
 def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
     """A plan file written by ``write``, its MAC checked with the key ``secret_key_for(app)``
     returns for the app it names; PlanFileError when it is not one this version executes
@@ -308,7 +327,10 @@ def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
     key_app = AppConfig.model_construct(
         sdkappid=sdkappid, secret_key_env=env, endpoint="local" if head["local"] == b"true" else "-"
     )
-    key = mac_key(secret_key_for(key_app), sdkappid)
+    try:
+        key = mac_key(secret_key_for(key_app), sdkappid)
+    except CredentialsError as err:
+        raise PlanFileError(f"{path}: its MAC cannot be checked: {err}") from None
     expected = hmac.new(key, body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, head["mac"].decode()):
         raise PlanFileError(

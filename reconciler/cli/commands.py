@@ -184,9 +184,11 @@ def fmt_command(paths, check) -> None:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout."
 )
-def schema(output) -> None:
-    """Print the JSON Schema of the config format (for editors and CI)."""
-    text = json.dumps(engine.json_schema(), indent=2) + "\n"
+@click.option("--plan", "plan_file", is_flag=True, help="The plan file's schema instead.")
+def schema(output, plan_file) -> None:
+    """Print the JSON Schema of the config format (for editors and CI), or of plan files."""
+    doc = engine.plan_json_schema() if plan_file else engine.json_schema()
+    text = json.dumps(doc, indent=2) + "\n"
     if output:
         Path(output).write_text(text)
     else:
