@@ -21,7 +21,10 @@ def local_db_path(app, base_dir: Path) -> Path:
 
 def describe_endpoint(app, base_dir: Path) -> str:
     if app.endpoint == "local":
-        return f"embedded emulator ({local_db_path(app, base_dir)})"
+        db = local_db_path(app, base_dir)
+        if db.is_absolute() and db.is_relative_to(Path.cwd()):  # a saved plan's: as plan said
+            db = db.relative_to(Path.cwd())
+        return f"embedded emulator ({db})"
     return resolve_endpoint(app.endpoint)
 
 

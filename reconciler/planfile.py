@@ -320,9 +320,9 @@ def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
     except OSError as err:
         raise PlanFileError(f"{path}: cannot be read ({err.strerror or err})") from None
     head = _HEAD.match(data)
-    if head is None or not data.endswith(b"}\n"):
+    if head is None:
         raise PlanFileError(f"{path}: {_not_signed(data)}")
-    body = b"{\n" + data[head.end() : -1]
+    body = b"{\n" + data[head.end() : -1]  # what write signed: no final newline
     sdkappid, env = int(head["app"]), head["env"].decode()
     key_app = AppConfig.model_construct(
         sdkappid=sdkappid, secret_key_env=env, endpoint="local" if head["local"] == b"true" else "-"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import io
 import logging
 import os
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml_rs
 
@@ -130,6 +133,30 @@ def run_cli(
         timeout=timeout,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def split_plan(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """A plan file's MAC line and its document."""
+    line, _, rest = data.partition(b"\n")
+    return line, orjson.loads(b"{\n" + rest)
+
+
+def sign_plan(doc: dict[str, Any], key: str = LOCAL_KEY, sdkappid: int | None = None) -> bytes:
+    """``doc`` as a plan file signed as ``planfile.write`` signs it, with ``key``."""
+    from reconciler.planfile import mac_key
+
+    body = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    app = sdkappid if sdkappid is not None else doc["app"]["sdkappid"]
+    mac = hmac.new(mac_key(key, app), body, hashlib.sha256).hexdigest()
+    head = orjson.dumps(
+        {
+            "mac": f"hmac-sha256:{mac}",
+            "sdkappid": app,
+            "secret_key_env": doc["app"]["secret_key_env"],
+            "local": doc["endpoint"] == "local",
+        }
+    )
+    return head[:-1] + b",\n" + body[2:] + b"\n"
 
 
 # --- the embedded emulator's state ------------------------------------------------------------

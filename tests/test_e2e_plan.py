@@ -639,7 +639,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
     are never all held); that plan is the one a complete observation gives, in config order."""
     import asyncio
 
-    from reconciler import engine, planfile
+    from reconciler import engine, planfile, render
     from reconciler.config import load_config
     from reconciler.connect import make_client
     from reconciler.observe import observe
@@ -682,6 +682,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
             desired=config.groups,
             selection=planfile.Selection(),
             forced=False,
+            before=render.before_values(plan),
         )
 
     assert [c.group_id for c in streamed.changes] == [g.id for g in config.groups]

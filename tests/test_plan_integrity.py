@@ -12,8 +12,6 @@ the planner never writes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +19,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import LOCAL_KEY, Workspace
+from conftest import Workspace, sign_plan, split_plan
 
-from reconciler import engine, planfile
+from reconciler import engine
 
 Doc = dict[str, Any]
 
@@ -70,25 +68,7 @@ def case(reviewed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Wor
     return ws
 
 
-def split(data: bytes) -> tuple[bytes, Doc]:
-    line, _, rest = data.partition(b"\n")
-    return line, orjson.loads(b"{\n" + rest)
-
-
-def sign(doc: Doc, key: str = LOCAL_KEY, sdkappid: int | None = None) -> bytes:
-    """``doc`` as a plan file signed like ``planfile.write`` does, with ``key``."""
-    body = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
-    app = sdkappid if sdkappid is not None else doc["app"]["sdkappid"]
-    mac = hmac.new(planfile.mac_key(key, app), body, hashlib.sha256).hexdigest()
-    head = orjson.dumps(
-        {
-            "mac": f"hmac-sha256:{mac}",
-            "sdkappid": app,
-            "secret_key_env": doc["app"]["secret_key_env"],
-            "local": doc["endpoint"] == "local",
-        }
-    )
-    return head[:-1] + b",\n" + body[2:] + b"\n"
+split, sign = split_plan, sign_plan
 
 
 def refused(ws: Workspace, monkeypatch: pytest.MonkeyPatch, *needles: str, args=()) -> None:

@@ -9,9 +9,10 @@ import pytest
 from conftest import Workspace
 
 from reconciler import __version__, planfile
+from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError
-from reconciler.plan import Operation, Plan
-from reconciler.state import GroupType
+from reconciler.plan import Operation, Plan, Scope
+from reconciler.state import Group, GroupType
 from reconciler.tim.calls import ChangeMarks, CreateGroup, ImportMembers, Joiner, ModifyMember
 
 
@@ -38,18 +39,25 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
         ),
         Operation("live", "set_marks", ChangeMarks("live", {"h": [1000, 1001]})),
     ]
+    desired = [
+        Group(id="g1", type=GroupType.Public, name="G"),
+        Group(id="live", type=GroupType.AVChatRoom, name="L"),
+    ]
+    plan = Plan([], ops, fingerprints={"g1": "f1", "live": "f2"})
+    plan.scopes = {"g1": Scope(), "live": Scope(marks=(1000, 1001))}
     doc = planfile.document(
-        Plan([], ops),
-        app={"sdkappid": 1400000000},
+        plan,
+        app=AppConfig(sdkappid=1400000000).model_dump(),
         endpoint="local",
         config_digest="d",
-        desired=[],
+        desired=desired,
         selection=planfile.Selection(["g1"], []),
         forced=False,
+        before={},
     )
     path = tmp_path / "p.json"
-    planfile.write(path, doc)
-    saved = planfile.read(path)
+    planfile.write(path, doc, "k")
+    saved = planfile.read(path, lambda app: "k")
     assert saved.operations == ops
     assert saved.selection == planfile.Selection(["g1"], [])
     assert saved.tool_version == __version__ and saved.forced == []
@@ -58,10 +66,10 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        (b"{", "not a usable plan file"),
+        (b"{", r"not a plan file \(not JSON\)"),
         (b"[]", "not a tim-reconciler plan file"),
-        (b'{"tool": "tim-reconciler", "format_version": 4}', "format_version 4"),
-        (b'{"tool": "tim-reconciler", "format_version": 5}', "missing"),
+        (b'{"tool": "tim-reconciler", "format_version": 4}', "format_version 4 is not 6"),
+        (b'{"tool": "tim-reconciler", "format_version": 5}', "format_version 5 is not 6"),
     ],
 )
 def test_an_unusable_plan_file_is_a_plan_file_error_naming_it(
@@ -70,7 +78,7 @@ def test_an_unusable_plan_file_is_a_plan_file_error_naming_it(
     path = tmp_path / "p.json"
     path.write_bytes(content)
     with pytest.raises(PlanFileError, match=needle) as caught:
-        planfile.read(path)
+        planfile.read(path, lambda app: "k")
     assert str(path) in str(caught.value)
 
 
@@ -239,15 +247,16 @@ def _saved(tmp_path: Path, plan, desired) -> planfile.SavedPlan:
 
     doc = planfile.document(
         plan,
-        app={"sdkappid": SDKAPPID},
+        app=AppConfig(sdkappid=SDKAPPID).model_dump(),
         endpoint="local",
         config_digest="digest",
         desired=desired,
         selection=planfile.Selection(),
         forced=False,
+        before={},
     )
-    planfile.write(tmp_path / "plan.json", doc)
-    return planfile.read(tmp_path / "plan.json")
+    planfile.write(tmp_path / "plan.json", doc, "k")
+    return planfile.read(tmp_path / "plan.json", lambda app: "k")
 
 
 async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) -> None:

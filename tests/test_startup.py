@@ -81,9 +81,9 @@ def _corrupt(path: Path, how: str) -> None:
 @pytest.mark.parametrize(
     ("how", "needle"),
     [
-        ("truncated", "not a usable plan file"),
+        ("truncated", "changed after plan made it"),
         ("old format", "format_version 4 is not"),
-        ("operation edited", "not a usable plan file"),
+        ("operation edited", "MAC line is missing or was changed"),
     ],
 )
 def test_a_bad_plan_file_is_refused_naming_it_and_nothing_is_applied(
