@@ -383,8 +383,17 @@ async def lock_holder(config: Config, *, break_it: bool = False) -> Lease | None
         return await (break_lock(client) if break_it else current_lease(client))
 
 
-async def export(config: Config, ids: list[str] | None, output: str | None) -> list[str]:
-    """Write config YAML for live groups (all of the app's when ``ids`` is None)."""
+async def export(
+    config: Config,
+    ids: list[str] | None,
+    output: str | None,
+    *,
+    force: bool = False,
+    variables: dict[str, str] | None = None,
+    values: list[str] | None = None,
+) -> list[str]:
+    """Write config YAML for live groups (all of the app's when ``ids`` is None); see
+    export.export_groups for the files it refuses to replace."""
     app = config.app.model_dump(exclude_defaults=True) | {"sdkappid": config.app.sdkappid}
     local_db = (
         local_db_path(config.app, config.base_dir) if config.app.endpoint == "local" else None
@@ -392,7 +401,16 @@ async def export(config: Config, ids: list[str] | None, output: str | None) -> l
     from reconciler.export import export_groups
 
     async with make_client(config.app, config.base_dir) as client:
-        return await export_groups(client, app, ids, output, local_db=local_db)
+        return await export_groups(
+            client,
+            app,
+            ids,
+            output,
+            local_db=local_db,
+            force=force,
+            variables=variables,
+            values=values,
+        )
 
 
 def rendered(path: str | Path, variables: dict[str, str], values_files: list[str]) -> dict:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml_rs
 
+from reconciler.config.loader import (
+    CONFIG_MAX_BYTES,
+    FileProblem,
+    config_files,
+    read_regular,
+    render_sources,
+)
+from reconciler.errors import UsageError
 from reconciler.observe import read_groups
 from reconciler.state import (
     DISPLAY_TYPE,
@@ -109,6 +119,69 @@ def _dump(app: dict | None, groups: list[ObservedGroup] | None) -> str:
     return yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
 
 
+# The first line of every file export writes: export replaces a file only while it starts with
+# this line and the digest in it still matches the rest (nobody edited it since).
+HEADER = "# Written by reconciler export; it replaces this file only while unchanged. sha256: "
+
+
+def _signed(text: str) -> str:
+    return f"{HEADER}{hashlib.sha256(text.encode()).hexdigest()}\n{text}"
+
+
+def _is_own(text: str) -> bool:
+    head, _, body = text.partition("\n")
+    return head.startswith(HEADER) and _signed(body) == text
+
+
+def _declared(
+    directory: Path, writing: set[Path], variables: dict[str, str], values: list[str]
+) -> tuple[dict[str, Path], Path | None]:
+    """The group IDs the directory's other config files declare (where), and the file that
+    declares its `app:` section; templates rendered as the loader does. A file that does not
+    parse is left to the loader to report."""
+    groups: dict[str, Path] = {}
+    app = None
+    if not directory.is_dir() or not config_files(directory):
+        return groups, app
+    for path, text in render_sources(directory, variables, values).items():
+        if path.resolve() in writing:
+            continue
+        try:
+            data = yaml_rs.loads(text)
+        except yaml_rs.YAMLDecodeError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        if "app" in data:
+            app = path
+        for item in data.get("groups") or []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                groups.setdefault(item["id"], path)
+    return groups, app
+
+
+def _check_targets(files: Iterable[Path], force: bool) -> None:
+    """Refuse to replace a file export did not write (unless ``force``) or any app.yaml."""
+    for path in files:
+        if not path.exists() and not path.is_symlink():
+            continue
+        if path.name == "app.yaml":
+            raise UsageError(
+                f"{path} exists; export never replaces an app.yaml (even with --force): "
+                "export to a directory, which keeps its app.yaml, or to another file name"
+            )
+        try:
+            own = _is_own(read_regular(path, CONFIG_MAX_BYTES).decode())
+        except (FileProblem, UnicodeDecodeError):
+            own = False
+        if not own and not force:
+            raise UsageError(
+                f"{path} exists and was not written by export (or was edited since); "
+                "export replaces only its own unchanged files: choose another --output, or "
+                "add --force to replace it"
+            )
+
+
 async def export_groups(
     client: TimClient,
     app: dict[str, Any],
@@ -116,10 +189,16 @@ async def export_groups(
     output: str | None,
     *,
     local_db: Path | None = None,
+    force: bool = False,
+    variables: dict[str, str] | None = None,
+    values: list[str] | None = None,
 ) -> list[str]:
     """Write the YAML of groups ``ids`` (all of the app's when None) with the app section
     ``app``; return lines telling what was written. ``local_db``: the embedded emulator's
-    file, which the written config must keep pointing at."""
+    file, which the written config must keep pointing at. Nothing is written when a file
+    export would replace is not its own (see ``_check_targets``) or when another file of the
+    target directory (templates rendered with ``variables`` and ``values``) already declares
+    an exported group."""
     if not ids:  # every group of the app but the app lock (reconciler.lock), which is ours
         ids = [gid for gid in await client.iter_all_group_ids() if gid != LOCK_GROUP_ID]
     unavailable: set[str] = set()
@@ -139,20 +218,39 @@ async def export_groups(
         print(_dump(app, groups), end="")
         return [*notes, f"exported {len(groups)} group(s)"]
     target = Path(output)
-    if target.suffix in (".yaml", ".yml") and len(groups) <= SPLIT_ABOVE:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_dump(app, groups))
-        return [*notes, f"wrote {len(groups)} group(s) to {target}"]
-    # A directory: the app section once, then one file per group type.
-    if target.suffix in (".yaml", ".yml"):
-        target = target.with_suffix("")
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "app.yaml").write_text(_dump(app, None))
-    lines = [*notes, f"wrote {target / 'app.yaml'}"]
-    for gtype in GroupType:
-        subset = [g for g in groups if g.type is gtype]
-        if subset:
-            path = target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"
-            path.write_text(_dump(None, subset))
-            lines.append(f"wrote {len(subset)} group(s) to {path}")
-    return lines
+    single = target.suffix in (".yaml", ".yml") and len(groups) <= SPLIT_ABOVE
+    if not single and target.suffix in (".yaml", ".yml"):
+        target = target_dir = target.with_suffix("")
+    app_file = None if single else target / "app.yaml"
+    files: dict[Path, list[ObservedGroup] | None] = {}  # what to write: path -> its groups
+    if app_file is None:
+        files[target] = groups
+    else:  # a directory: the app section once, then one file per group type
+        if app_file.exists() or app_file.is_symlink():
+            notes.append(f"kept {app_file} as it is: export never replaces an app.yaml")
+        else:
+            files[app_file] = None
+        for gtype in GroupType:
+            subset = [g for g in groups if g.type is gtype]
+            if subset:
+                files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = subset
+    _check_targets(files, force)
+    declared, app_from = _declared(
+        target_dir, {p.resolve() for p in files}, variables or {}, values or []
+    )
+    for group in groups:
+        if group.id in declared:
+            raise UsageError(
+                f"{declared[group.id]} already declares group {group.id!r}; the export would "
+                "declare it twice: export to another directory, or leave the group out "
+                "(export --group ID for the others)"
+            )
+    if app_from is not None and (single or app_file in files):
+        files = {path: subset for path, subset in files.items() if path != app_file}
+        notes.append(f"wrote no app section: {app_from} has the directory's")
+    for path, subset in files.items():
+        with_app = (single or subset is None) and app_from is None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_signed(_dump(app if with_app else None, subset)))
+        notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
+    return notes

@@ -17,7 +17,7 @@ import yaml_rs
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from reconciler.config import config_files
+from reconciler.config.loader import CONFIG_MAX_BYTES, FileProblem, config_files, read_regular
 from reconciler.errors import UsageError
 
 SUFFIXES = (".yaml", ".yml")
@@ -60,24 +60,30 @@ class Outcome:
     changed: bool
 
 
-def files(paths: list[str]) -> list[Path]:
-    """The YAML files PATHS stand for: files as given, directories' config files."""
-    found: list[Path] = []
+def files(paths: list[str]) -> list[tuple[Path, Path | None]]:
+    """The YAML files PATHS stand for, each with the directory it must stay inside (the
+    loader's rule: a directory's symlinks resolve inside it): files as given, directories'
+    config files."""
+    found: list[tuple[Path, Path | None]] = []
     for raw in paths:
         path = Path(raw)
-        entries = config_files(path) if path.is_dir() else [path]
-        found += [p for p in entries if p.name.endswith(SUFFIXES) and p.is_file()]
+        root = path if path.is_dir() else None
+        entries = config_files(path) if root else [path]
+        found += [(p, root) for p in entries if p.name.endswith(SUFFIXES) and p.is_file()]
     return found
 
 
 def format_paths(paths: list[str], *, check: bool) -> list[Outcome]:
-    """Rewrite (or with ``check`` only compare) every file; the files that differ."""
-    outcomes = []
-    for path in files(paths):
-        text = path.read_text(encoding="utf-8")
-        result = canonical(text, str(path))
-        changed = result != text
-        if changed and not check:
+    """Rewrite (or with ``check`` only compare) every file; the files that differ. Every file
+    is read and formatted before the first is written: on any error nothing is written."""
+    results = []
+    for path, root in files(paths):
+        try:
+            text = read_regular(path, CONFIG_MAX_BYTES, root).decode("utf-8")
+        except FileProblem as err:
+            raise UsageError(f"{path}: {err}") from None
+        results.append((path, text, canonical(text, str(path))))
+    for path, text, result in results:
+        if result != text and not check:
             path.write_text(result, encoding="utf-8")
-        outcomes.append(Outcome(path, changed))
-    return outcomes
+    return [Outcome(path, result != text) for path, text, result in results]

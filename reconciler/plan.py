@@ -190,15 +190,17 @@ class Plan:
         blocking = self.blocking(force)
         if blocking:
             removals = self.counts()["members_remove"]
+            bans = sum(1 for c in self.changed for fc in c.banned if fc.after)
             hint = (
                 "Review the removals; if they are intended, run again with --force."
                 if all(r.overridable for r in blocking)
-                else "Protected groups (protect: true) are never destroyed or emptied; "
-                "set protect: false first if this is intended."
+                else "Protected groups (protect: true) are never destroyed, emptied or banned "
+                "from; set protect: false first if this is intended."
             )
             raise PlanRefused(
-                f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s) in "
-                f"all; see 'Refused:' above). Nothing was applied. {hint}"
+                f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s)"
+                f"{f' and {bans} ban(s)' if bans else ''} in all; see 'Refused:' above). "
+                f"Nothing was applied. {hint}"
             )
 
     def calls_by_api(self) -> dict[str, int]:
@@ -614,22 +616,24 @@ def _guards(change: GroupChange, admin: str, fraction: float, min_size: int) -> 
             )
         return refusals
     removed = [mc.account for mc in change.members_by("remove")]
-    if not removed:
+    banned = [fc.field for fc in change.banned if fc.after]  # a ban removes from the room
+    if not removed and not banned:
         return refusals
     if change.desired.protect:
-        refusals.append(
-            Refusal(
-                gid,
-                f"group is protected (protect: true): {len(removed)} member removal(s) refused",
-                False,
-            )
+        refusals.extend(
+            Refusal(gid, f"group is protected (protect: true): {len(out)} {what} refused", False)
+            for out, what in ((removed, "member removal(s)"), (banned, "ban(s)"))
+            if out
         )
     have = change.observed
-    if admin in removed:
-        refusals.append(Refusal(gid, f"would remove the app admin identifier {admin!r}", True))
     staying_owner = change.desired.owner or (have.owner if have else None)
-    if staying_owner in removed:
-        refusals.append(Refusal(gid, f"would remove the group owner {staying_owner!r}", True))
+    for out, verb in ((removed, "remove"), (banned, "ban")):
+        if admin in out:
+            refusals.append(Refusal(gid, f"would {verb} the app admin identifier {admin!r}", True))
+        if staying_owner in out:
+            refusals.append(Refusal(gid, f"would {verb} the group owner {staying_owner!r}", True))
+    if not removed:
+        return refusals
     current = len(have.members or {}) if have else 0
     if current >= min_size and len(removed) / current > fraction:
         refusals.append(

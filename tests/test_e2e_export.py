@@ -148,3 +148,79 @@ def test_export_after_apply_round_trips(ws: Workspace, tmp_path: Path) -> None:
     out = tmp_path / "rt"
     assert ws.cli("export", ".", "--all", "-o", str(out)).code == 0
     assert cli_in_process("plan", str(out), "--detailed-exitcode").code == 0
+
+
+# Issue 25, 12: export writes over nothing it did not write.
+HAND_APP = (
+    "# ours\napp:\n  sdkappid: 1400000000\n  rate_limit: 50\npolicy:\n  max_removal_fraction: 0.5\n"
+)
+OWN = "# Written by reconciler export; it replaces this file only while unchanged. sha256: "
+
+
+def snapshot(ws: Workspace, *paths: Path) -> tuple:
+    """The config directory's files, ``paths``, and the emulator's state."""
+    files = sorted((p, p.read_bytes()) for p in [*ws.dir.iterdir(), *paths] if p.is_file())
+    return files, ws.dump()
+
+
+def test_export_into_its_config_keeps_app_yaml_and_never_declares_a_group_twice(
+    adopted: Workspace,
+) -> None:
+    (adopted.dir / "groups.yaml").unlink()
+    (adopted.dir / "app.yaml").write_text(HAND_APP)
+    teams = adopted.dir / "teams.yaml"
+    teams.write_text("groups:\n  - id: pub-1\n    type: Public\n    name: 'Public: one'\n")
+    before = snapshot(adopted)
+    for force in ([], ["--force"]):
+        run = adopted.cli("export", ".", "--all", "-o", ".", *force)
+        assert run.code == 1, run
+        assert "teams.yaml already declares group 'pub-1'; the export would declare it twice" in (
+            run.err
+        )
+        assert snapshot(adopted) == before
+    teams.unlink()
+    run = adopted.cli("export", ".", "--all", "-o", ".")
+    assert run.code == 0, run
+    assert "kept app.yaml as it is: export never replaces an app.yaml" in run.err
+    assert (adopted.dir / "app.yaml").read_text() == HAND_APP  # comments, policy, 50 kept
+    assert (adopted.dir / "groups-public.yaml").read_text().startswith(OWN)
+    adopted.assert_clean()
+
+
+def test_export_replaces_only_its_own_unchanged_files(adopted: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "all.yaml"
+    out.write_text("# mine\n")
+    export = ("export", ".", "--group", "pub-1", "-o", str(out))
+    before = snapshot(adopted, out)
+    run = adopted.cli(*export)
+    assert run.code == 1, run
+    assert f"{out} exists and was not written by export (or was edited since)" in run.err
+    assert "add --force to replace it" in run.err and snapshot(adopted, out) == before
+    assert adopted.cli(*export, "--force").code == 0
+    assert out.read_text().startswith(OWN)
+    assert adopted.cli(*export).code == 0  # its own file, unchanged: replaced
+    out.write_text(out.read_text().replace("Public: one", "Public: 1"))  # edited since
+    before = snapshot(adopted, out)
+    run = adopted.cli(*export)
+    assert run.code == 1 and "was not written by export (or was edited since)" in run.err, run
+    assert snapshot(adopted, out) == before
+    app = tmp_path / "app.yaml"
+    app.write_text(HAND_APP)
+    before = snapshot(adopted, app)
+    run = adopted.cli("export", ".", "--group", "pub-1", "-o", str(app), "--force")
+    assert run.code == 1, run
+    assert f"{app} exists; export never replaces an app.yaml (even with --force)" in run.err
+    assert snapshot(adopted, app) == before
+
+
+def test_export_into_a_directory_with_an_app_section_writes_no_second_one(
+    adopted: Workspace, tmp_path: Path
+) -> None:
+    target = tmp_path / "cfg2"
+    target.mkdir()
+    (target / "app.yaml").write_text(HAND_APP)
+    run = adopted.cli("export", ".", "--group", "pub-1", "-o", str(target / "pub.yaml"))
+    assert run.code == 0, run
+    assert f"wrote no app section: {target / 'app.yaml'} has the directory's" in run.err
+    assert "app:" not in (target / "pub.yaml").read_text()
+    assert cli_in_process("validate", str(target)).code == 0

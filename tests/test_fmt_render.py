@@ -70,6 +70,25 @@ def test_fmt_names_the_place_of_a_yaml_error(tmp_path):
     assert path.read_text() == "app:\n  sdkappid: [1\n"
 
 
+def test_fmt_follows_symlinks_only_inside_the_directory_and_writes_nothing_else(tmp_path):
+    # Issue 25, 12: the loader's rule; a link out of the directory is refused before any write.
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(MESSY)
+    (cfg / "a.yaml").write_text(MESSY)
+    (cfg / "b.yaml").symlink_to(outside)
+    (cfg / "c.yaml").symlink_to("a.yaml")  # inside: followed
+    run = cli_in_process("fmt", cfg)
+    assert run.code == 1, run
+    assert f"{cfg / 'b.yaml'}: a symlink to a file outside the config directory ({cfg})" in run.err
+    assert outside.read_text() == MESSY and (cfg / "a.yaml").read_text() == MESSY
+    (cfg / "b.yaml").unlink()
+    run = cli_in_process("fmt", cfg)
+    assert run.code == 0 and f"reformatted {cfg / 'c.yaml'}" in run.out, run
+    assert (cfg / "a.yaml").read_text() != MESSY
+
+
 def test_fmt_leaves_templates_alone(tmp_path):
     shutil.copy(EXAMPLES / "roster" / "groups.yaml.j2", tmp_path)
     run = cli_in_process("fmt", "--check", tmp_path)

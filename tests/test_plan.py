@@ -167,6 +167,30 @@ def test_removing_admin_identifier_or_owner_is_refused():
     assert "administrator" in reasons
 
 
+def test_banning_admin_identifier_or_owner_is_refused_and_protect_never_bans():
+    # Built as Group directly: validation refuses a declared owner or app.admin in `banned`.
+    until = NOW + 86400
+    room = observed(gtype=GroupType.AVChatRoom, owner="host1", banned={})
+    want = Group(
+        id="g1", type=GroupType.AVChatRoom, banned={"host1": until, "administrator": until}
+    )
+    plan = plan_for(want, room)
+    assert [(r.reason, r.overridable) for r in plan.refusals] == [
+        ("would ban the app admin identifier 'administrator'", True),
+        ("would ban the group owner 'host1'", True),  # the live owner: `owner` not declared
+    ]
+    assert plan.blocking(force=True) == []
+    protected = Group(id="g1", type=GroupType.AVChatRoom, protect=True, banned={"spam": until})
+    refusals = plan_for(protected, room).refusals
+    assert [(r.reason, r.overridable) for r in refusals] == [
+        ("group is protected (protect: true): 1 ban(s) refused", False)
+    ]
+    unban = Group(id="g1", type=GroupType.AVChatRoom, protect=True, banned={"spam": 0})
+    assert (
+        plan_for(unban, observed(gtype=GroupType.AVChatRoom, banned={"spam": until})).refusals == []
+    )
+
+
 def test_custom_null_deletes_and_undeclared_keys_are_left_alone():
     want = Group(id="g1", type=GroupType.Public, custom={"Keep": "v2", "Drop": None})
     have = observed(custom={"Keep": "v1", "Drop": "x", "Other": "o"})

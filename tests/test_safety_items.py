@@ -351,3 +351,68 @@ def test_13_plan_out_directory_is_checked_before_observing(tmp_path, capsys):
     code, out, err = run(capsys, "plan", str(tmp_path), "--out", str(tmp_path / "no" / "p.json"))
     assert code == 1 and f"the directory {tmp_path / 'no'} does not exist" in err
     assert not (tmp_path / ".reconciler").exists()  # no observe happened
+
+
+# Issue 25, 13: bans are removals. Banning the owner or the app admin identifier is refused like
+# removing them; a protected room never bans.
+def room(extra: str) -> str:
+    head = f"{APPLIED_APP}groups:\n  - id: live1\n    type: AVChatRoom\n    name: Live\n"
+    return head + extra
+
+
+BAN = "      {}: 2030-01-01T00:00:00Z\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "where", "message"),
+    [
+        (
+            "    owner: host1\n    banned:\n" + BAN.format("host1"),
+            "c.yaml:10:7",
+            "group 'live1': bans its own owner 'host1' (`owner:` at line 8)",
+        ),
+        (
+            "    banned:\n" + BAN.format("spam") + BAN.format("administrator"),
+            "c.yaml:10:7",
+            "group 'live1': bans the app admin identifier 'administrator' (app.admin)",
+        ),
+    ],
+)
+def test_25_13_validate_refuses_a_room_banning_its_owner_or_the_admin(
+    tmp_path, capsys, extra, where, message
+):
+    applied(tmp_path, capsys, room("    owner: host1\n"))
+    (tmp_path / "c.yaml").write_text(room(extra))
+    refused(tmp_path, capsys, where, message)
+    refused(tmp_path, capsys, where, message, "--force")
+    refused(tmp_path, capsys, where, message, command="validate")
+
+
+def guarded(tmp_path, capsys, command, message, *args):
+    """``command`` exits 3 with ``message`` and the emulator's file is unchanged."""
+    before = state(tmp_path)
+    extra = ["--auto-approve"] if command == "apply" else []
+    code, out, err = run(capsys, command, str(tmp_path), *extra, *args)
+    assert code == 3, out + err
+    assert message in out + err and "Nothing was applied" in err
+    assert state(tmp_path) == before
+
+
+def test_25_13_banning_the_live_owner_is_refused_unless_forced(tmp_path, capsys):
+    applied(tmp_path, capsys, room("    owner: host1\n"))
+    (tmp_path / "c.yaml").write_text(room("    banned:\n" + BAN.format("host1")))  # no owner:
+    message = "Refused: group live1: would ban the group owner 'host1' (override with --force)"
+    guarded(tmp_path, capsys, "plan", message)
+    guarded(tmp_path, capsys, "apply", message)
+    code, out, err = run(capsys, "plan", str(tmp_path), "--force")
+    assert code == 0 and "- ban host1 until 2030-01-01T00:00:00Z" in out, out + err
+
+
+def test_25_13_a_protected_room_never_bans(tmp_path, capsys):
+    applied(tmp_path, capsys, room("    owner: host1\n    protect: true\n"))
+    (tmp_path / "c.yaml").write_text(
+        room("    owner: host1\n    protect: true\n    banned:\n" + BAN.format("spam"))
+    )
+    message = "Refused: group live1: group is protected (protect: true): 1 ban(s) refused"
+    guarded(tmp_path, capsys, "plan", message)
+    guarded(tmp_path, capsys, "apply", message, "--force")

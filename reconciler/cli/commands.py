@@ -130,12 +130,23 @@ def show(plan_file, fmt) -> None:
 @click.option(
     "--output", "-o", type=click.Path(), help="A file, or a directory for one file per type."
 )
-def export(path, var, values, only, all_groups, output) -> None:
+@click.option(
+    "--force", is_flag=True, help="Replace files export did not write (never an app.yaml)."
+)
+def export(path, var, values, only, all_groups, output, force) -> None:
     """Write config YAML for live groups, so existing groups can be adopted."""
     if not only and not all_groups:
         raise UsageError("Say which groups to export: --group ID (repeatable) or --all.")
     config = load(path, var, values)
-    for line in asyncio.run(engine.export(config, list(only) or None, output)):
+    lines = engine.export(
+        config,
+        list(only) or None,
+        output,
+        force=force,
+        variables=variables(var),
+        values=list(values),
+    )
+    for line in asyncio.run(lines):
         echo_err(line)
 
 

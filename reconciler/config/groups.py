@@ -103,19 +103,21 @@ class GroupChecker:
         self.seen: dict[str, tuple[int, int]] = {}  # group id -> (file, item index)
         self.groups: list[st.Group] = []
         self.build = True  # stop building state once there is an error (only checks then)
+        self.bans: list[tuple[int, tuple[Any, ...], str, set[str]]] = []  # who rooms ban
 
     def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
             related: tuple[int, tuple[Any, ...], str] | None = None) -> None:  # fmt: skip
         self.issues.append(Pending(file, path, message, target, related))
         self.build = False
 
-    def mark(self) -> tuple[int, int, bool, set[str]]:
-        return len(self.groups), len(self.issues), self.build, set(self.seen)
+    def mark(self) -> tuple[int, int, int, bool, set[str]]:
+        return len(self.groups), len(self.issues), len(self.bans), self.build, set(self.seen)
 
-    def rollback(self, mark: tuple[int, int, bool, set[str]]) -> None:
-        groups, issues, build, seen = mark
+    def rollback(self, mark: tuple[int, int, int, bool, set[str]]) -> None:
+        groups, issues, bans, build, seen = mark
         del self.groups[groups:]
         del self.issues[issues:]
+        del self.bans[bans:]
         self.build = build
         for gid in set(self.seen) - seen:
             del self.seen[gid]
@@ -154,6 +156,19 @@ class GroupChecker:
                 self.groups.append(st.Group.model_validate(group))
             except ValidationError as err:  # should not happen: the spec is stricter
                 self.add(file, base, f"{label}: {err}")
+
+    def check_admin_bans(self, admin: str) -> None:
+        """No AVChatRoom bans the app admin identifier ``admin`` (``app.admin``), who signs
+        every call: a ban removes them from the room."""
+        for file, base, label, banned in self.bans:
+            if admin in banned:
+                self.add(
+                    file,
+                    (*base, "banned", admin),
+                    f"{label}: bans the app admin identifier {admin!r} (app.admin), who signs "
+                    "every call; a ban removes them from the room - remove the ban",
+                    "key",
+                )
 
     def _check_unique(self, file: int, index: int, gid: str) -> None:
         first = self.seen.get(gid)
@@ -242,6 +257,18 @@ class GroupChecker:
             value = g.get(key)
             if value is not None and gtype is GroupType.AVChatRoom:
                 out[key] = self._room_accounts(file, (*base, key), label, key, value)
+        banned = {a for a, until in (out.get("banned") or {}).items() if until is not None}
+        if banned:
+            self.bans.append((file, base, label, banned))
+        if owner in banned:
+            self.add(
+                file,
+                (*base, "banned", owner),
+                f"{label}: bans its own owner {owner!r} (`owner:` at {AT}); a ban removes them "
+                "from the room - remove the ban",
+                "key",
+                related=(file, (*base, "owner"), "value"),
+            )
         if gtype is GroupType.Community:
             for key in ("support_topic", "enable_permission", "default_permission"):
                 if g.get(key) is not None:

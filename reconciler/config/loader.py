@@ -371,6 +371,8 @@ class _Loader:
                     "one file of the config)",
                 )
             )
+        if app_config is not None:
+            checker.check_admin_bans(app_config.admin)
         pending.extend(checker.issues)
         self._resolve(pending)
         if self.issues:
