@@ -166,7 +166,7 @@ def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int, apply: bool) 
     t0 = time.monotonic()
     saved = engine.read_plan(plan_file)
     t1 = time.monotonic()
-    text = render_text(saved.view, None, False) if saved.view else ""
+    text = render_text(engine.saved_view(saved), None, False)
     t2 = time.monotonic()
     out: dict = {"read_plan_s": round(t1 - t0, 2), "render_s": round(t2 - t1, 2),
                  "text_bytes": len(text)}  # fmt: skip

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from reconciler import planfile
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.startup", description=__doc__)
@@ -38,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         listener.settimeout(120)
-        doc = json.loads(args.plan.read_bytes())
-        doc["app"]["endpoint"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        # Pointed at the socket and signed again with this run's key (its MAC covers both).
+        _, _, body = args.plan.read_bytes().partition(b"\n")
+        doc = json.loads(b"{\n" + body)
+        doc["app"]["endpoint"] = doc["endpoint"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
         plan = Path(tmp) / "plan.json"
-        plan.write_text(json.dumps(doc))
+        planfile.write(plan, doc, env["TIM_SECRET_KEY"])
         del doc
         for _ in range(args.runs):
             started = time.monotonic()

@@ -21,7 +21,7 @@ import orjson
 import pytest
 from conftest import Workspace, sign_plan, split_plan
 
-from reconciler import engine
+from reconciler import engine, planfile
 
 Doc = dict[str, Any]
 
@@ -479,3 +479,25 @@ def test_the_plan_file_matches_its_json_schema(case: Workspace) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = orjson.loads((Path(__file__).parents[1] / "schemas" / "plan.schema.json").read_bytes())
     jsonschema.validate(orjson.loads((case.dir / "p.json").read_bytes()), schema)
+
+
+def test_the_committed_plan_schema_is_the_generated_one() -> None:
+    committed = orjson.loads(planfile.SCHEMA_PATH.read_bytes())
+    assert committed == orjson.loads(orjson.dumps(planfile.json_schema())), (
+        "schemas/plan.schema.json is stale: run `reconciler schema --plan -o schemas/plan.schema.json`"
+    )
+
+
+def test_plan_out_refuses_the_runs_own_config_and_foreign_files(case: Workspace) -> None:
+    config = case.dir / "groups.yaml"
+    text = config.read_text()
+    run = case.plan("--out", "groups.yaml")
+    assert run.code == 1 and "is an input of this run" in run.err, run
+    assert config.read_text() == text
+    notes = case.dir / "notes.txt"
+    notes.write_text("mine\n")
+    run = case.plan("--out", "notes.txt")
+    assert run.code == 1 and "exists and is not a plan file" in run.err, run
+    assert notes.read_text() == "mine\n"
+    assert case.plan("--out", "notes.txt", "--force").code == 0
+    assert case.plan("--out", "p.json").code == 0  # a plan file is replaced
