@@ -484,7 +484,8 @@ def test_the_plan_file_matches_its_json_schema(case: Workspace) -> None:
 def test_the_committed_plan_schema_is_the_generated_one() -> None:
     committed = orjson.loads(planfile.SCHEMA_PATH.read_bytes())
     assert committed == orjson.loads(orjson.dumps(planfile.json_schema())), (
-        "schemas/plan.schema.json is stale: run `reconciler schema --plan -o schemas/plan.schema.json`"
+        "schemas/plan.schema.json is stale: "
+        "run `reconciler schema --plan -o schemas/plan.schema.json`"
     )
 
 
