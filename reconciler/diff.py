@@ -209,7 +209,7 @@ def _explain_fields(change: GroupChange, before: dict, after: dict) -> None:
             new = level.t2 if kind != "dictionary_item_removed" else None
             name = ".".join(str(p) for p in level.path(output_format="list"))
             change.fields.append(FieldChange(name, old, new))
-    change.fields.sort(key=_key)
+    change.fields.sort(key=field_order)
 
 
 def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberChange]:
@@ -244,15 +244,22 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
             for account in current
             if account not in wanted and account != owner
         )
-    order = {"add": 0, "modify": 1, "remove": 2}
-    changes.sort(key=lambda m: (order[m.action], m.account))
+    changes.sort(key=member_order)
     return changes
+
+
+MEMBER_ACTION_ORDER = {"add": 0, "modify": 1, "remove": 2}
+
+
+def member_order(change: MemberChange) -> tuple[int, str]:
+    """Members as a plan shows them: added, modified, removed; each by account."""
+    return MEMBER_ACTION_ORDER[change.action], change.account
 
 
 FIELD_ORDER = {name: i for i, name in enumerate((*BASE_FIELDS, *MEMBER_FIELDS))}
 
 
-def _key(fc: FieldChange) -> tuple[int, str]:
+def field_order(fc: FieldChange) -> tuple[int, str]:
     """Fields in the order of the config format; custom keys last, by name."""
     return FIELD_ORDER.get(fc.field, len(FIELD_ORDER)), fc.field
 

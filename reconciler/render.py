@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from reconciler import __version__
-from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange
+from reconciler.diff import (
+    BASE_FIELDS,
+    MEMBER_ACTION_ORDER,
+    FieldChange,
+    GroupChange,
+    field_order,
+)
 from reconciler.plan import Operation, Plan, calls_by_api
 from reconciler.state import DISPLAY_TYPE, GroupType, utc_text
 from reconciler.tim.calls import (
@@ -495,6 +501,8 @@ class _GroupView:
             self.fields.update(_custom_fields("custom.", req.custom))
         elif isinstance(req, ChangeOwner):
             self.fields["owner"] = req.owner
+            if self.members.get(req.owner, {}).get("action") != "add":
+                self._member_values(req.owner, {"role": "Owner"})
         elif isinstance(req, ImportMembers):
             for j in req.members:
                 self._member(j.account, "add")["values"].update(
@@ -527,7 +535,7 @@ class _GroupView:
 
     def _add_community(self, req: Any) -> None:
         if isinstance(req, CreateTopic | ModifyTopic):
-            topic = self.topics.setdefault(req.topic, {"action": "update", "values": {}})
+            topic = self.topics.setdefault(req.topic, {"action": "modify", "values": {}})
             if isinstance(req, CreateTopic):
                 topic["action"] = "create"
             values = {n: getattr(req, n, None) for n in _TOPIC_FIELDS}
@@ -556,7 +564,7 @@ class _GroupView:
         return self.pgs.setdefault(
             pid,
             {
-                "action": "update",
+                "action": "modify",
                 "values": {},
                 "members_add": [],
                 "members_remove": [],
@@ -570,14 +578,14 @@ class _GroupView:
         members_before = before.get("members", {})
 
         def changes(values: dict[str, Any], was: dict[str, Any]) -> list[dict[str, Any]]:
-            return [{"field": k, "before": was.get(k), "after": v} for k, v in values.items()]
+            fields = [FieldChange(k, was.get(k), v) for k, v in values.items()]
+            return [fc.__dict__ for fc in sorted(fields, key=field_order)]
 
-        order = {name: i for i, name in enumerate(BASE_FIELDS)}
-        fields = sorted(
-            self.fields.items(), key=lambda kv: (kv[0] not in order, order.get(kv[0], 0))
-        )
         members = []
-        for account, entry in sorted(self.members.items()):
+        by_order = sorted(
+            self.members.items(), key=lambda kv: (MEMBER_ACTION_ORDER[kv[1]["action"]], kv[0])
+        )
+        for account, entry in by_order:
             item: dict[str, Any] = {"account": account, "action": entry["action"], "fields": []}
             if entry["action"] == "add":
                 attributes = {
@@ -599,7 +607,7 @@ class _GroupView:
             "group": self.gid,
             "type": DISPLAY_TYPE[self.type],
             "action": self.action,
-            "fields": changes(dict(fields), fields_before),
+            "fields": changes(self.fields, fields_before),
             "members": members,
             **{k: dict(sorted(v.items())) for k, v in self.marks.items()},
             "marks_pending": pending,

@@ -12,6 +12,7 @@ the planner never writes.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -502,3 +503,118 @@ def test_plan_out_refuses_the_runs_own_config_and_foreign_files(case: Workspace)
     assert notes.read_text() == "mine\n"
     assert case.plan("--out", "notes.txt", "--force").code == 0
     assert case.plan("--out", "p.json").code == 0  # a plan file is replaced
+
+
+# --- what a saved plan shows is the text plan printed, for every kind of change -------------
+
+_ROOM = {
+    "id": "room",
+    "type": "AVChatRoom",
+    "name": "Room",
+    "admins": ["h1"],
+    "muted": {"m1": "2030-01-01T00:00:00Z"},
+    "banned": {"b1": "2030-01-01T00:00:00Z"},
+    "marks": {1000: ["h1"]},
+}
+_COMMUNITY = {
+    "id": "@TGS#_c1",
+    "type": "Community",
+    "name": "C",
+    "owner": "o1",
+    "support_topic": True,
+    "members": ["o1", "a", "b"],
+    "topics": [{"id": "t1", "name": "T1"}, {"id": "t2", "name": "T2"}],
+    "permission_groups": [
+        {
+            "id": "p1",
+            "name": "P1",
+            "permission": 1,
+            "members": ["a"],
+            "topic_permissions": {"t1": 1},
+        }
+    ],
+}
+
+CHANGES: dict[str, tuple[list[dict], list[dict]]] = {
+    "profile, custom data, owner and members": (
+        [{**_g1(), "custom": {"K": "v"}, "max_members": 50}],
+        [
+            {
+                "id": "g1",
+                "type": "Public",
+                "name": "G1b",
+                "owner": "a",
+                "introduction": "new",
+                "custom": {"K": "w"},
+                "max_members": 10,
+                "members": [
+                    "o1",
+                    {"account": "a", "name_card": "A"},
+                    {"account": "b", "role": "Admin", "msg_flag": "Discard"},
+                    {"account": "d", "muted_until": "2030-01-01T00:00:00Z"},
+                ],
+            }
+        ],
+    ),
+    "room admins, mutes, bans and marks": (
+        [_ROOM],
+        [
+            {
+                **_ROOM,
+                "admins": ["h2"],
+                "muted": {"m1": None, "m2": "2031-01-01T00:00:00Z"},
+                "banned": {"b1": None, "b2": "2031-01-01T00:00:00Z"},
+                "marks": {1000: ["h2"]},
+            }
+        ],
+    ),
+    "topics and permission groups": (
+        [_COMMUNITY],
+        [
+            {
+                **_COMMUNITY,
+                "topics": [
+                    {"id": "t1", "name": "T1b", "mute_all": True},
+                    {"id": "t3", "name": "T3"},
+                ],
+                "permission_groups": [
+                    {
+                        "id": "p1",
+                        "name": "P1b",
+                        "permission": 3,
+                        "members": ["b"],
+                        "topic_permissions": {"t1": 3},
+                    },
+                    {"id": "p2", "name": "P2", "permission": 1},
+                ],
+            }
+        ],
+    ),
+    "a destroy": ([_g1(), G2], [_g1(), {**G2, "state": "absent"}]),
+}
+
+
+@pytest.mark.parametrize(("first", "then"), CHANGES.values(), ids=CHANGES.keys())
+def test_a_saved_plan_shows_what_plan_showed(
+    ws: Workspace, first: list[dict], then: list[dict]
+) -> None:
+    ws.write(first)
+    ws.seed([], ["h1", "h2"])
+    ws.converge()
+    if then[0]["id"] == "room":  # marks are set and deleted on members who are online
+        for host in ("h1", "h2"):
+            ws.control("online", GroupId="room", Account=host, Online=True)
+    ws.write(then)
+    live = ws.plan("--out", "p.json", "--force")
+    assert live.code == 0, live
+    for fmt in ("text", "json"):
+        planned = ws.plan("--format", fmt).out
+        shown = ws.cli("show", "p.json", "--format", fmt).out
+        if fmt == "json":
+            planned_doc, shown_doc = json.loads(planned), json.loads(shown)
+            assert {**planned_doc, "operations": None} == {**shown_doc, "operations": None}
+        else:
+            assert shown.splitlines()[1:] == planned.splitlines()[1:]
+    run = ws.cli("apply", "--plan", "p.json", "--auto-approve", "--allow-destroy")
+    assert run.code == 0, run
+    ws.assert_clean()
