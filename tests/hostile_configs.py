@@ -121,6 +121,86 @@ CASES: list[tuple[str, dict, str, str]] = [
     ("tpl-center", tpl("{{ 'a'|center(999999999) }}"), "c.yaml.j2:6:12", "center filter"),
     ("tpl-ljust", tpl("{{ 'a'.ljust(999999999) }}"), "c.yaml.j2:6:12", "over the template budget"),
     ("tpl-product", tpl("{{ (2 ** 200) * (2 ** 200) }}"), "c.yaml.j2:6:12", "too large"),
+    # every way a template builds text is sized before it is built (issue 25, item 14)
+    (
+        "tpl-tilde-doubling-macro",
+        tpl("{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s }}{% endmacro %}{{ d('x', 40) }}"),
+        "c.yaml.j2:6:12",
+        "joining with ~ would build",
+    ),
+    (
+        "tpl-plus-doubling",
+        tpl(
+            "{% set ns = namespace(s='x') %}{% for _ in range(40) %}"
+            "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}"
+        ),
+        "c.yaml.j2:6:12",
+        "adding these two values",
+    ),
+    (
+        "tpl-set-block-doubling",
+        tpl(
+            "{% set ns = namespace(s='x') %}{% for _ in range(40) %}{% set t %}{{ ns.s }}"
+            "{{ ns.s }}{% endset %}{% set ns.s = t %}{% endfor %}{{ ns.s }}"
+        ),
+        "c.yaml.j2:6:12",
+        "a macro's or block's output",
+    ),
+    (
+        "tpl-macro-loop",
+        tpl(
+            "{% macro m(s) %}{% for _ in range(99999) %}{{ s }}{% endfor %}{% endmacro %}"
+            "{{ m('x' * 1000000) }}"
+        ),
+        "c.yaml.j2:6:12",
+        "a macro's or block's output",
+    ),
+    ("tpl-percent-star", tpl("{{ '%.*f' % (10 ** 9, 1.0) }}"), "c.yaml.j2:6:12", "this format"),
+    (
+        "tpl-percent-star-filter",
+        tpl("{{ '%.*f'|format(600000000, 1) }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    (
+        "tpl-percent-widths-add-up",
+        tpl("{{ ('%9999999s' * 99) % ((1,) * 99) }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    (
+        "tpl-format-nested-width",
+        tpl("{{ '{:{}}'.format(1, '999999999') }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    ("tpl-join", tpl("{{ (['x' * 1000000] * 1000)|join }}"), "c.yaml.j2:6:12", "join filter"),
+    ("tpl-str-join", tpl("{{ ''.join(['x' * 1000000] * 1000) }}"), "c.yaml.j2:6:12", "str.join"),
+    (
+        "tpl-replace",
+        tpl("{{ ('x' * 1000000)|replace('x', 'y' * 1000) }}"),
+        "c.yaml.j2:6:12",
+        "replace filter",
+    ),
+    ("tpl-indent", tpl("{{ ('\\n' * 1000000)|indent(1000) }}"), "c.yaml.j2:6:12", "indent filter"),
+    (
+        "tpl-expandtabs",
+        tpl("{{ ('\\t' * 1000000).expandtabs(1000) }}"),
+        "c.yaml.j2:6:12",
+        "str.expandtabs",
+    ),
+    (
+        "tpl-print-list",
+        tpl("{{ ['x' * 1000000] * 1000 }}"),
+        "c.yaml.j2:6:12",
+        "printing this value",
+    ),
+    (
+        "tpl-sum-lists",
+        tpl("{{ ([[0] * 1000000] * 100)|sum(start=[]) }}"),
+        "c.yaml.j2:6:12",
+        "sum filter",
+    ),
     ("tpl-surrogate", tpl("{{ '\\ud800' }}"), "c.yaml.j2:6:12", "lone surrogate"),
     ("tpl-nul", tpl("{{ '\\x00' }}"), "c.yaml.j2:6:12", "NUL byte"),
     ("tpl-tag", {T: grp("name: {{ '!foo' }} x")}, "c.yaml.j2:6:11", "tag !foo"),
