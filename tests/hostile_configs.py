@@ -89,6 +89,32 @@ CASES: list[tuple[str, dict, str, str]] = [
         "c.yaml:6:24",
         "duplicate key '1000.0'",
     ),
+    # located at the offending key or use, not at the map or the anchor (issue 25, item 15)
+    (
+        "group-repeated-by-alias",
+        {"c.yaml": APP + "groups:\n  - &g\n    id: g1\n    type: Public\n  - *g\n"},
+        "c.yaml:7:5",
+        "group ID 'g1' is declared twice: here and at line 5",
+    ),
+    ("bool-key-in-group", {"c.yaml": grp("true: x")}, "c.yaml:6:5", "a key must be a name"),
+    (
+        "dup-mark-hex-and-decimal",
+        {"c.yaml": grp("marks:\n  0x3E8: [a]\n  1000: [b]", "AVChatRoom")},
+        "c.yaml:8:7",
+        "duplicate key '1000' (first at line 7)",
+    ),
+    (
+        "dup-mark-hex-flow",
+        {"c.yaml": grp("marks: {0x3E8: [a], 1000: [b]}", "AVChatRoom")},
+        "c.yaml:6:25",
+        "duplicate key '1000'",
+    ),
+    (
+        "mark-nan-key",
+        {"c.yaml": grp("marks:\n  1000: [a]\n  .nan: [b]", "AVChatRoom")},
+        "c.yaml:8:7",
+        "marks are whole numbers",
+    ),
     (
         "alias-amplification",
         {
