@@ -9,6 +9,17 @@ BIG = "x" * 100_000
 T = "c.yaml.j2"
 
 
+def community(body: str) -> dict:
+    """A Community with members o1 and a, a topic `rules`, and permission group `ed` + body."""
+    head = grp(
+        "owner: o1\nmembers: [o1, a]\nsupport_topic: true\nenable_permission: true\n"
+        "topics:\n  - id: rules\n    name: Rules\npermission_groups:\n  - id: ed\n    name: Ed",
+        "Community",
+        '"@TGS#_c1"',
+    )
+    return {"c.yaml": head + "".join(f"        {line}\n" for line in body.splitlines())}
+
+
 def tpl(expr: str) -> dict:
     return {T: grp(f'name: "{expr}"')}
 
@@ -365,6 +376,49 @@ CASES: list[tuple[str, dict, str, str]] = [
         {"c.yaml": grp("members:\n  - account: a\n    unread: 18446744073709551616")},
         "c.yaml:8:17",
         "less than or equal to",
+    ),
+    # nothing silently merged or ignored (issue 25, item 16)
+    (
+        "topic-permission-two-spellings",
+        community('topic_permissions:\n  rules: 1\n  "@TGS#_c1@TOPIC#_rules": 3'),
+        "c.yaml:18:11",
+        "topic 'rules' is listed twice (first at line 17, as 'rules')",
+    ),
+    (
+        "topic-two-spellings",
+        {
+            "c.yaml": grp(
+                'support_topic: true\ntopics:\n  - {id: rules}\n  - {id: "@TGS#_c1@TOPIC#_rules"}',
+                "Community",
+                '"@TGS#_c1"',
+            )
+        },
+        "c.yaml:9:14",
+        "topic 'rules' is listed twice (first at line 8)",
+    ),
+    (
+        "permission-member-not-in-community",
+        community("members: [a, stranger]"),
+        "c.yaml:16:22",
+        "'stranger' is not a member of the Community",
+    ),
+    (
+        "absent-permission-group-members",
+        community("state: absent\nmembers: [a]"),
+        "c.yaml:17:9",
+        "members of a permission group declared `state: absent` would be ignored",
+    ),
+    (
+        "absent-permission-group-topic-permissions",
+        community("state: absent\ntopic_permissions: {rules: 1}"),
+        "c.yaml:17:9",
+        "topic_permissions of a permission group declared `state: absent`",
+    ),
+    (
+        "community-id-prefix-only",
+        {"c.yaml": grp("name: C", "Community", '"@TGS#_"')},
+        "c.yaml:4:9",
+        "a Community ID needs a custom part after @TGS#_",
     ),
     # IDs and accounts
     (
