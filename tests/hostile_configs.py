@@ -420,6 +420,25 @@ CASES: list[tuple[str, dict, str, str]] = [
         "c.yaml:4:9",
         "a Community ID needs a custom part after @TGS#_",
     ),
+    # both *_env keys name a variable; neither holds the secret (issue 25, item 17)
+    (
+        "callback-token-env-holds-a-token",
+        {"c.yaml": APP + "  callback_token_env: 3f9a0c1b7e2d4a5b8c6d9e0f1a2b3c4d5e6f7a8b\n"},
+        "c.yaml:3:23",
+        "app: callback_token_env: this looks like a callback token, not the name",
+    ),
+    (
+        "callback-token-env-not-a-name",
+        {"c.yaml": APP + "  callback_token_env: my-token\n"},
+        "c.yaml:3:23",
+        "must be an environment variable name",
+    ),
+    (
+        "secret-key-env-not-a-name",
+        {"c.yaml": APP + "  secret_key_env: 1KEY\n"},
+        "c.yaml:3:19",
+        "must be an environment variable name",
+    ),
     # IDs and accounts
     (
         "group-id-tab",

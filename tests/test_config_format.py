@@ -221,6 +221,15 @@ def test_secret_key_is_never_echoed(tmp_path: Path) -> None:
     assert "the secret key never goes in YAML" in text
 
 
+def test_callback_token_is_never_echoed(tmp_path: Path) -> None:
+    token = "3f9a0c1b7e2d4a5b8c6d9e0f1a2b3c4d5e6f7a8b"
+    path = write(tmp_path, f"app:\n  sdkappid: 1\n  callback_token_env: {token}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert token not in str(err.value)
+    assert "looks like a callback token" in str(err.value)
+
+
 def test_policy_bounds(tmp_path: Path) -> None:
     path = write(tmp_path, APP + "policy:\n  max_removal_fraction: 1.5\n")
     with pytest.raises(ConfigError) as err:
