@@ -116,6 +116,10 @@ groups:
         ("2026-12-01T00:00:00Z", 1796083200),
         ("2026-12-01T08:00:00+08:00", 1796083200),
         ("'2026-12-01T00:00:00Z'", 1796083200),
+        # RFC 3339 (the schema's format: date-time) allows a lowercase t and z.
+        ("2026-12-01t00:00:00z", 1796083200),
+        ("2026-12-01T00:00:00z", 1796083200),
+        ("2026-12-01t08:00:00+08:00", 1796083200),
         ("1796083200", 1796083200),
         ("0", 0),
         ("null", 0),
@@ -135,6 +139,16 @@ groups:
 """,
     )
     assert load_config(path).groups[0].members["a"].muted_until == expected
+
+
+def test_validate_accepts_a_lowercase_t_and_z(tmp_path: Path, capsys) -> None:
+    from reconciler.cli import main
+
+    write(tmp_path, APP + "groups:\n  - id: g\n    type: AVChatRoom\n"
+          "    muted: {a: 2030-01-01t00:00:00z}\n")  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(["validate", str(tmp_path)])
+    assert stop.value.code == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["Work", "Private", "Public", "Meeting", "ChatRoom", "Community"])

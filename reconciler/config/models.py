@@ -266,7 +266,8 @@ def to_unix_seconds(value: Any) -> Any:
         raise ValueError("expected a date-time like 2026-12-01T00:00:00Z or Unix seconds")
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            # RFC 3339 (the schema's date-time) allows a lowercase t and z.
+            value = datetime.fromisoformat(value.strip().upper())
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a date-time; write it like 2026-12-01T00:00:00Z, "
