@@ -2,7 +2,8 @@
 
 A config is a directory whose YAML (or template) files declare the ``app`` section once. A
 changed file belongs to the nearest directory at or above it, up to ``top``, that holds a file
-with a top-level ``app:`` key (quoted or not); files of no config (workflows, other tools' YAML) are skipped.
+with a top-level ``app:`` key (quoted or not); files of no config (workflows, other tools' YAML)
+are skipped.
 """
 
 from __future__ import annotations
