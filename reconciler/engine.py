@@ -121,7 +121,8 @@ class PlanOptions:
 def select(groups: list[Group], selection: Selection) -> list[Group]:
     """The declared groups a selection covers. Each name is an ID or a shell-style pattern
     (``stg-*``, ``class-?a``, ``[ab]-*``; an ID that exists is taken literally even if it holds
-    such characters). UsageError, with a did-you-mean, for a name that matches nothing."""
+    such characters). UsageError, with a did-you-mean, for a name that matches nothing, and for a
+    selection that leaves no group at all."""
     known = [g.id for g in groups]
     exact = set(known)
     problems: list[str] = []
@@ -143,7 +144,15 @@ def select(groups: list[Group], selection: Selection) -> list[Group]:
     exclude = matching("--exclude-group", selection.exclude)
     if problems:
         raise UsageError("\n".join(problems))
-    return [g for g in groups if (not selection.only or g.id in only) and g.id not in exclude]
+    chosen = [g for g in groups if (not selection.only or g.id in only) and g.id not in exclude]
+    if groups and not chosen:
+        flags = [f"--group {n!r}" for n in selection.only]
+        flags += [f"--exclude-group {n!r}" for n in selection.exclude]
+        raise UsageError(
+            f"{' '.join(flags)} leaves none of the config's {len(groups)} group(s): nothing "
+            "would be planned, and 'No changes' would hide any drift; select at least one group"
+        )
+    return chosen
 
 
 def _hint(name: str, known: list[str]) -> str:

@@ -9,6 +9,17 @@ BIG = "x" * 100_000
 T = "c.yaml.j2"
 
 
+def community(body: str) -> dict:
+    """A Community with members o1 and a, a topic `rules`, and permission group `ed` + body."""
+    head = grp(
+        "owner: o1\nmembers: [o1, a]\nsupport_topic: true\nenable_permission: true\n"
+        "topics:\n  - id: rules\n    name: Rules\npermission_groups:\n  - id: ed\n    name: Ed",
+        "Community",
+        '"@TGS#_c1"',
+    )
+    return {"c.yaml": head + "".join(f"        {line}\n" for line in body.splitlines())}
+
+
 def tpl(expr: str) -> dict:
     return {T: grp(f'name: "{expr}"')}
 
@@ -89,6 +100,32 @@ CASES: list[tuple[str, dict, str, str]] = [
         "c.yaml:6:24",
         "duplicate key '1000.0'",
     ),
+    # located at the offending key or use, not at the map or the anchor (issue 25, item 15)
+    (
+        "group-repeated-by-alias",
+        {"c.yaml": APP + "groups:\n  - &g\n    id: g1\n    type: Public\n  - *g\n"},
+        "c.yaml:7:5",
+        "group ID 'g1' is declared twice: here and at line 5",
+    ),
+    ("bool-key-in-group", {"c.yaml": grp("true: x")}, "c.yaml:6:5", "a key must be a name"),
+    (
+        "dup-mark-hex-and-decimal",
+        {"c.yaml": grp("marks:\n  0x3E8: [a]\n  1000: [b]", "AVChatRoom")},
+        "c.yaml:8:7",
+        "duplicate key '1000' (first at line 7)",
+    ),
+    (
+        "dup-mark-hex-flow",
+        {"c.yaml": grp("marks: {0x3E8: [a], 1000: [b]}", "AVChatRoom")},
+        "c.yaml:6:25",
+        "duplicate key '1000'",
+    ),
+    (
+        "mark-nan-key",
+        {"c.yaml": grp("marks:\n  1000: [a]\n  .nan: [b]", "AVChatRoom")},
+        "c.yaml:8:7",
+        "marks are whole numbers",
+    ),
     (
         "alias-amplification",
         {
@@ -121,6 +158,86 @@ CASES: list[tuple[str, dict, str, str]] = [
     ("tpl-center", tpl("{{ 'a'|center(999999999) }}"), "c.yaml.j2:6:12", "center filter"),
     ("tpl-ljust", tpl("{{ 'a'.ljust(999999999) }}"), "c.yaml.j2:6:12", "over the template budget"),
     ("tpl-product", tpl("{{ (2 ** 200) * (2 ** 200) }}"), "c.yaml.j2:6:12", "too large"),
+    # every way a template builds text is sized before it is built (issue 25, item 14)
+    (
+        "tpl-tilde-doubling-macro",
+        tpl("{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s }}{% endmacro %}{{ d('x', 40) }}"),
+        "c.yaml.j2:6:12",
+        "joining with ~ would build",
+    ),
+    (
+        "tpl-plus-doubling",
+        tpl(
+            "{% set ns = namespace(s='x') %}{% for _ in range(40) %}"
+            "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}"
+        ),
+        "c.yaml.j2:6:12",
+        "adding these two values",
+    ),
+    (
+        "tpl-set-block-doubling",
+        tpl(
+            "{% set ns = namespace(s='x') %}{% for _ in range(40) %}{% set t %}{{ ns.s }}"
+            "{{ ns.s }}{% endset %}{% set ns.s = t %}{% endfor %}{{ ns.s }}"
+        ),
+        "c.yaml.j2:6:12",
+        "a macro's or block's output",
+    ),
+    (
+        "tpl-macro-loop",
+        tpl(
+            "{% macro m(s) %}{% for _ in range(99999) %}{{ s }}{% endfor %}{% endmacro %}"
+            "{{ m('x' * 1000000) }}"
+        ),
+        "c.yaml.j2:6:12",
+        "a macro's or block's output",
+    ),
+    ("tpl-percent-star", tpl("{{ '%.*f' % (10 ** 9, 1.0) }}"), "c.yaml.j2:6:12", "this format"),
+    (
+        "tpl-percent-star-filter",
+        tpl("{{ '%.*f'|format(600000000, 1) }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    (
+        "tpl-percent-widths-add-up",
+        tpl("{{ ('%9999999s' * 99) % ((1,) * 99) }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    (
+        "tpl-format-nested-width",
+        tpl("{{ '{:{}}'.format(1, '999999999') }}"),
+        "c.yaml.j2:6:12",
+        "this format",
+    ),
+    ("tpl-join", tpl("{{ (['x' * 1000000] * 1000)|join }}"), "c.yaml.j2:6:12", "join filter"),
+    ("tpl-str-join", tpl("{{ ''.join(['x' * 1000000] * 1000) }}"), "c.yaml.j2:6:12", "str.join"),
+    (
+        "tpl-replace",
+        tpl("{{ ('x' * 1000000)|replace('x', 'y' * 1000) }}"),
+        "c.yaml.j2:6:12",
+        "replace filter",
+    ),
+    ("tpl-indent", tpl("{{ ('\\n' * 1000000)|indent(1000) }}"), "c.yaml.j2:6:12", "indent filter"),
+    (
+        "tpl-expandtabs",
+        tpl("{{ ('\\t' * 1000000).expandtabs(1000) }}"),
+        "c.yaml.j2:6:12",
+        "str.expandtabs",
+    ),
+    (
+        "tpl-print-list",
+        tpl("{{ ['x' * 1000000] * 1000 }}"),
+        "c.yaml.j2:6:12",
+        "printing this value",
+    ),
+    (
+        "tpl-sum-lists",
+        tpl("{{ ([[0] * 1000000] * 100)|sum(start=[]) }}"),
+        "c.yaml.j2:6:12",
+        "sum filter",
+    ),
     ("tpl-surrogate", tpl("{{ '\\ud800' }}"), "c.yaml.j2:6:12", "lone surrogate"),
     ("tpl-nul", tpl("{{ '\\x00' }}"), "c.yaml.j2:6:12", "NUL byte"),
     ("tpl-tag", {T: grp("name: {{ '!foo' }} x")}, "c.yaml.j2:6:11", "tag !foo"),
@@ -259,6 +376,68 @@ CASES: list[tuple[str, dict, str, str]] = [
         {"c.yaml": grp("members:\n  - account: a\n    unread: 18446744073709551616")},
         "c.yaml:8:17",
         "less than or equal to",
+    ),
+    # nothing silently merged or ignored (issue 25, item 16)
+    (
+        "topic-permission-two-spellings",
+        community('topic_permissions:\n  rules: 1\n  "@TGS#_c1@TOPIC#_rules": 3'),
+        "c.yaml:18:11",
+        "topic 'rules' is listed twice (first at line 17, as 'rules')",
+    ),
+    (
+        "topic-two-spellings",
+        {
+            "c.yaml": grp(
+                'support_topic: true\ntopics:\n  - {id: rules}\n  - {id: "@TGS#_c1@TOPIC#_rules"}',
+                "Community",
+                '"@TGS#_c1"',
+            )
+        },
+        "c.yaml:9:14",
+        "topic 'rules' is listed twice (first at line 8)",
+    ),
+    (
+        "permission-member-not-in-community",
+        community("members: [a, stranger]"),
+        "c.yaml:16:22",
+        "'stranger' is not a member of the Community",
+    ),
+    (
+        "absent-permission-group-members",
+        community("state: absent\nmembers: [a]"),
+        "c.yaml:17:9",
+        "members of a permission group declared `state: absent` would be ignored",
+    ),
+    (
+        "absent-permission-group-topic-permissions",
+        community("state: absent\ntopic_permissions: {rules: 1}"),
+        "c.yaml:17:9",
+        "topic_permissions of a permission group declared `state: absent`",
+    ),
+    (
+        "community-id-prefix-only",
+        {"c.yaml": grp("name: C", "Community", '"@TGS#_"')},
+        "c.yaml:4:9",
+        "a Community ID needs a custom part after @TGS#_",
+    ),
+    # both *_env keys name a variable; neither holds the secret (issue 25, item 17)
+    (
+        "callback-token-env-holds-a-token",
+        {"c.yaml": APP + "  callback_token_env: 3f9a0c1b7e2d4a5b8c6d9e0f1a2b3c4d5e6f7a8b\n"},
+        "c.yaml:3:23",
+        "app: callback_token_env: this looks like a callback token, not the name",
+    ),
+    (
+        "callback-token-env-not-a-name",
+        {"c.yaml": APP + "  callback_token_env: my-token\n"},
+        "c.yaml:3:23",
+        "must be an environment variable name",
+    ),
+    (
+        "secret-key-env-not-a-name",
+        {"c.yaml": APP + "  secret_key_env: 1KEY\n"},
+        "c.yaml:3:19",
+        "must be an environment variable name",
     ),
     # IDs and accounts
     (

@@ -288,3 +288,51 @@ def test_a_plan_file_without_a_stored_view_shows_and_applies(ws: Workspace) -> N
     run = ws.cli("apply", "--plan", "plan.json")
     assert run.code == 0, run
     assert ws.live("a") is not None
+
+
+# --- flags that were accepted or misread (issue 25, item 18) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("var", "said"),
+    [("=prod", "the key is empty"), ("a.=1", "the key has an empty part"), (".a=1", "the key has")],
+)
+def test_a_var_with_an_empty_key_is_a_usage_error(tmp_path: Path, var: str, said: str) -> None:
+    (tmp_path / "app.yaml").write_text(f"app:\n  sdkappid: {SDKAPPID}\ngroups: []\n")
+    run = run_cli("plan", tmp_path, "--var", var)
+    assert run.code == 1, run.out + run.err
+    assert f"--var {var!r}: {said}" in run.err
+    assert not (tmp_path / ".reconciler").exists()  # no call was made
+
+
+@pytest.mark.parametrize(
+    "head", [b"\xef\xbb\xbfapp:\n", b'"app":\n', b"'app' :\n"], ids=["bom", "double", "single"]
+)
+def test_discover_finds_an_app_key_written_any_valid_way(tmp_path: Path, head: bytes) -> None:
+    config = tmp_path / "cfg"
+    config.mkdir()
+    body = f"  sdkappid: {SDKAPPID}\ngroups:\n  - id: g1\n    type: Public\n    nmae: G\n"
+    (config / "app.yaml").write_bytes(head + body.encode())
+    whole = run_cli("validate", "cfg", cwd=tmp_path)
+    found = run_cli("validate", "--discover", "cfg/app.yaml", cwd=tmp_path)
+    assert whole.code == found.code == 1, found.out + found.err
+    assert "cfg/app.yaml:6:5: group 'g1': nmae: unknown key 'nmae'" in found.err
+    assert found.err == whole.err
+
+
+def test_emulator_serve_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        db = tmp_path / "e.sqlite3"
+        run = run_cli(
+            *("emulator", "serve", "--sdkappid", SDKAPPID, "--port", port, "--db", db),
+            env=cli_env(TIM_SECRET_KEY=SERVER_KEY),
+        )
+    assert run.code == 1, run.out + run.err
+    assert f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)" in run.err
+    assert "--port" in run.err and "This is a bug" not in run.err
+    assert not db.exists()

@@ -116,6 +116,10 @@ groups:
         ("2026-12-01T00:00:00Z", 1796083200),
         ("2026-12-01T08:00:00+08:00", 1796083200),
         ("'2026-12-01T00:00:00Z'", 1796083200),
+        # RFC 3339 (the schema's format: date-time) allows a lowercase t and z.
+        ("2026-12-01t00:00:00z", 1796083200),
+        ("2026-12-01T00:00:00z", 1796083200),
+        ("2026-12-01t08:00:00+08:00", 1796083200),
         ("1796083200", 1796083200),
         ("0", 0),
         ("null", 0),
@@ -135,6 +139,16 @@ groups:
 """,
     )
     assert load_config(path).groups[0].members["a"].muted_until == expected
+
+
+def test_validate_accepts_a_lowercase_t_and_z(tmp_path: Path, capsys) -> None:
+    from reconciler.cli import main
+
+    write(tmp_path, APP + "groups:\n  - id: g\n    type: AVChatRoom\n"
+          "    muted: {a: 2030-01-01t00:00:00z}\n")  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main(["validate", str(tmp_path)])
+    assert stop.value.code == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["Work", "Private", "Public", "Meeting", "ChatRoom", "Community"])
@@ -219,6 +233,15 @@ def test_secret_key_is_never_echoed(tmp_path: Path) -> None:
     assert secret not in text
     assert "looks like a secret key" in text
     assert "the secret key never goes in YAML" in text
+
+
+def test_callback_token_is_never_echoed(tmp_path: Path) -> None:
+    token = "3f9a0c1b7e2d4a5b8c6d9e0f1a2b3c4d5e6f7a8b"
+    path = write(tmp_path, f"app:\n  sdkappid: 1\n  callback_token_env: {token}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert token not in str(err.value)
+    assert "looks like a callback token" in str(err.value)
 
 
 def test_policy_bounds(tmp_path: Path) -> None:

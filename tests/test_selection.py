@@ -69,3 +69,25 @@ def test_a_region_typo_gets_a_did_you_mean():
         resolve_endpoint("singapur")
     with pytest.raises(ValueError, match="did you mean 'silicon-valley'"):
         resolve_endpoint("silicon_valley")
+
+
+def test_a_selection_that_leaves_no_group_is_refused():
+    with pytest.raises(UsageError, match="--exclude-group '\\*' leaves none of the config's 5"):
+        _ids(exclude=["*"])
+    with pytest.raises(UsageError, match="--group 'stg-\\*' --exclude-group 'stg-\\*' leaves"):
+        _ids(["stg-*"], ["stg-*"])
+
+
+def test_excluding_every_group_never_says_no_changes(ws: Workspace):
+    """Issue 25, item 18: with drift in the app, `--exclude-group '*'` is an error (exit 1),
+    not "No changes" (exit 0 under --detailed-exitcode), and nothing is written."""
+    ws.write([{"id": "team-a", "type": "Public", "name": "A"}])
+    ws.converge()
+    ws.write([{"id": "team-a", "type": "Public", "name": "A2"}])  # drift: a rename
+    assert ws.plan("--detailed-exitcode").code == 2
+    before = ws.dump()
+    run = ws.plan("--detailed-exitcode", "--exclude-group", "*")
+    assert run.code == 1, run.out + run.err
+    assert "--exclude-group '*' leaves none of the config's 1 group(s)" in run.err
+    assert "No changes" not in run.out
+    assert ws.dump() == before

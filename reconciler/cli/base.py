@@ -137,5 +137,11 @@ def variables(var: tuple[str, ...]) -> dict[str, str]:
         if "=" not in pair:
             raise UsageError(f"--var {pair!r}: expected key=value")
         key, value = pair.split("=", 1)
-        variables[key.strip()] = value
+        key = key.strip()
+        if not all(part.strip() for part in key.split(".")):
+            raise UsageError(
+                f"--var {pair!r}: the key {'is empty' if not key else 'has an empty part'}; "
+                "expected key=value or a.b=value"
+            )
+        variables[key] = value
     return variables

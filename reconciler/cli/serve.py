@@ -113,13 +113,22 @@ def serve(
     callback_url,
 ) -> None:
     """Serve the emulator over HTTP. The secret key comes from TIM_SECRET_KEY."""
+    from reconciler.emulator.server import bind
     from reconciler.emulator.server import serve as run_server
 
     key = os.environ.get("TIM_SECRET_KEY")
     if not key:
         raise UsageError("Set TIM_SECRET_KEY: the emulator verifies UserSigs with it.")
     Path(db).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sock = bind(host, port)
+    except OSError as err:
+        raise UsageError(
+            f"cannot listen on {host}:{port} ({err.strerror}); if another server holds the "
+            "port, stop it or choose another with --port"
+        ) from None
     run_server(
+        sock=sock,
         host=host,
         port=port,
         db=db,

@@ -2,7 +2,8 @@
 
 A config is a directory whose YAML (or template) files declare the ``app`` section once. A
 changed file belongs to the nearest directory at or above it, up to ``top``, that holds a file
-with a top-level ``app:`` key; files of no config (workflows, other tools' YAML) are skipped.
+with a top-level ``app:`` key (quoted or not); files of no config (workflows, other tools' YAML)
+are skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from reconciler.config.loader import CONFIG_SUFFIXES
 from reconciler.config.templating import TEMPLATE_SUFFIXES
 
-APP_KEY = re.compile(rb"^app[ \t]*:", re.MULTILINE)
+# `app:` in column 0, plain or quoted, on the first line after a UTF-8 byte-order mark too.
+APP_KEY = re.compile(rb"^(?:\xef\xbb\xbf)?(?:app|\"app\"|'app')[ \t]*:", re.MULTILINE)
 HEAD_BYTES = 1 << 20  # the app section comes first in practice; never read a huge file whole
 
 

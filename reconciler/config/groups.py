@@ -281,6 +281,7 @@ class GroupChecker:
                     file, path, label, gid, g["permission_groups"]
                 )
                 self._check_absent_topics(file, path, label, out)
+                self._check_permission_members(file, path, label, g, out)
         return out
 
     def _check_absent_topics(
@@ -297,6 +298,26 @@ class GroupChecker:
                     "which is declared `state: absent`; remove one of the two",
                     "key",
                 )
+
+    def _check_permission_members(
+        self, file: int, path: tuple[Any, ...], label: str, g: dict[str, Any], out: dict[str, Any]
+    ) -> None:
+        """Members of a permission group must be members of the Community (known when its
+        member list is declared and authoritative: then it is the whole membership)."""
+        if out.get("members") is None or g.get("members_mode") == "additive":
+            return
+        community = set(out["members"]) | {g.get("owner")}
+        for j, item in enumerate(g["permission_groups"]):
+            if item["id"] == PRUNED or item.get("state") == "absent":
+                continue
+            for m, account in enumerate(item.get("members") or ()):
+                if account not in community:
+                    self.add(
+                        file,
+                        (*path, j, "members", m),
+                        f"{label}: permission_groups[{j}]: {account!r} is not a member of the "
+                        "Community; add them to the group's members, or remove them here",
+                    )
 
     def _permission_groups(
         self, file: int, path: tuple[Any, ...], label: str, gid: str, items: list[Any]
@@ -326,6 +347,16 @@ class GroupChecker:
                 )
             first.setdefault(suffix, j)
             self._check_texts(file, (*path, j), where, item, _PERMISSION_GROUP_TEXT_LIMITS)
+            if item.get("state") == "absent":
+                for key in ("members", "topic_permissions"):
+                    if item.get(key) is not None:
+                        self.add(
+                            file,
+                            (*path, j, key),
+                            f"{where}: {key} of a permission group declared `state: absent` "
+                            "would be ignored (the group is deleted); remove them",
+                            "key",
+                        )
             entry = {k: v for k, v in item.items() if v is not None} | {"id": suffix}
             members = item.get("members")
             if members is not None:
@@ -349,6 +380,7 @@ class GroupChecker:
             perms = item.get("topic_permissions")
             if perms is not None:
                 topics = {}
+                spelled: dict[str, str] = {}
                 for topic, bits in perms.items():
                     tsuffix = limits.topic_suffix(gid, topic) or topic
                     problem = limits.identifier_problem(
@@ -362,6 +394,20 @@ class GroupChecker:
                             + (problem or f"{topic!r} is not a topic of {gid}"),
                             "key",
                         )
+                    if tsuffix in spelled:
+                        self.add(
+                            file,
+                            (*path, j, "topic_permissions", topic),
+                            f"{where}: topic_permissions: topic {tsuffix!r} is listed twice "
+                            f"(first at {AT}, as {spelled[tsuffix]!r}); keep one",
+                            "key",
+                            related=(
+                                file,
+                                (*path, j, "topic_permissions", spelled[tsuffix]),
+                                "key",
+                            ),
+                        )
+                    spelled.setdefault(tsuffix, topic)
                     topics[tsuffix] = bits
                 entry["topic_permissions"] = topics
             out[suffix] = entry
@@ -453,7 +499,14 @@ class GroupChecker:
                 "lock`); it belongs to the tool and cannot be declared: use another ID",
             )
         if gtype is GroupType.Community:
-            if not gid.startswith("@TGS#_"):
+            if gid == "@TGS#_":
+                self.add(
+                    file,
+                    path,
+                    f"{label}: a Community ID needs a custom part after @TGS#_ "
+                    "(e.g. '@TGS#_guild')",
+                )
+            elif not gid.startswith("@TGS#_"):
                 self.add(
                     file,
                     path,

@@ -117,6 +117,8 @@ def describe(error: dict[str, Any], allowed: dict[tuple[str, ...], tuple[str, ..
         if key == "<<":
             return "YAML merge keys (<<) are not supported (YAML 1.2); use a Jinja2 template"
         return f"unknown key '{key}'{hint}"
+    if kind == "invalid_key":
+        return f"a key must be a name, got {_got(value)}{_quote_hint(value)}"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
@@ -183,6 +185,9 @@ def from_validation_error(
         target = "value"
         if loc and loc[-1] == "[key]":
             loc, target = loc[:-1], "key"
+        if loc and (target == "key" or error["type"] == "invalid_key"):
+            # pydantic shows a key as text (nan) or as a number (True as 1): use the key itself.
+            loc, target = (*loc[:-1], error["input"]), "key"
         message = describe(error, allowed)
         raw_loc = error["loc"]
         if raw_loc[-1:] == ("[key]",) and "marks" in raw_loc:

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
 )
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -211,20 +212,22 @@ class AppConfig(BaseModel):
             raise ValueError(problem)
         return value
 
-    @field_validator("secret_key_env")
+    @field_validator("secret_key_env", "callback_token_env")
     @classmethod
-    def _secret_key_env(cls, value: str) -> str:
-        # Never echo the value: a common mistake is to paste the key itself here.
+    def _env_name(cls, value: str, info: ValidationInfo) -> str:
+        # Never echo the value: a common mistake is to paste the secret itself here.
+        example = cls.model_fields[info.field_name or ""].default
+        what = "secret key" if info.field_name == "secret_key_env" else "callback token"
         if len(value) >= 32 and not re.fullmatch(r"[A-Z0-9_]+", value):
             raise ValueError(
-                "this looks like a secret key, not the name of an environment variable; put the "
-                "key in an environment variable (e.g. TIM_SECRET_KEY) and write its name here "
-                "(and rotate the key if this file was shared)"
+                f"this looks like a {what}, not the name of an environment variable; put the "
+                f"{what} in an environment variable (e.g. {example}) and write its name here "
+                f"(and rotate the {what} if this file was shared)"
             )
         if not _ENV_NAME.fullmatch(value):
             raise ValueError(
                 "must be an environment variable name (letters, digits, _; not starting with a "
-                "digit), e.g. TIM_SECRET_KEY"
+                f"digit), e.g. {example}"
             )
         return value
 
@@ -263,7 +266,8 @@ def to_unix_seconds(value: Any) -> Any:
         raise ValueError("expected a date-time like 2026-12-01T00:00:00Z or Unix seconds")
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            # RFC 3339 (the schema's date-time) allows a lowercase t and z.
+            value = datetime.fromisoformat(value.strip().upper())
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a date-time; write it like 2026-12-01T00:00:00Z, "

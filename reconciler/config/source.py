@@ -414,17 +414,38 @@ def _walk_duplicates(node: Any) -> tuple[tuple[int, int], tuple[int, int], str] 
 
 
 def _key_value(node: Any) -> Any:
-    """A scalar key as the parser sees it: plain 1000 and 1000.0 are the same number."""
+    """A scalar key as the parser sees it: plain 1000, 0x3E8 and 1000.0 are the same number."""
     value = getattr(node, "value", None)
     if not isinstance(value, str):
         return None
-    if getattr(node, "style", None) is None:
-        for kind in (int, float):
-            try:
-                return kind(value.replace("_", ""))
-            except ValueError:
-                pass
-    return value
+    return _plain_key(value) if getattr(node, "style", None) is None else value
+
+
+def _plain_key(text: str) -> Any:
+    """A plain (unquoted) key's value, comparable with ``==``: true is not 1, .nan is .nan."""
+    try:
+        value = yaml_rs.loads(text)
+    except Exception:  # noqa: BLE001 - not a scalar on its own: compare the text
+        return text
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, float) and value != value:
+        return (float, "nan")
+    return value if isinstance(value, int | float) else text
+
+
+def _key_is(written: str, step: Any) -> bool:
+    """Whether a key as written (``1000``, ``0x3E8``, ``.nan``, ``true``) is the data's key."""
+    key = _unquote(written)
+    if key == str(step):
+        return True
+    if isinstance(step, str) or key != written.strip():
+        return False
+    if isinstance(step, bool):
+        step = (bool, step)
+    elif isinstance(step, float) and step != step:
+        step = (float, "nan")
+    return _plain_key(key) == step
 
 
 def _compose(text: str) -> Any:
@@ -782,7 +803,8 @@ def resolve_block(
     for depth, step in enumerate(path):
         last = depth == len(path) - 1
         if node.inline:
-            return None
+            # Inside an alias (`- *g`): the data is the anchor's, but this use is here.
+            return (node.row, node.col) if lines[node.row][node.col : node.col + 1] == "*" else None
         col = node.col
         if _dash_at(lines[node.row], col):
             if not isinstance(step, int):
@@ -811,13 +833,12 @@ def resolve_block(
                 return node.row, node.col
             continue
         # A mapping: find the key among rows at this indentation.
-        want = str(step)
         key_row = colon = None
         for r in range(node.row, node.end):
             if indents[r] != col or not content[r]:
                 continue
             colon = _key_end(lines[r], col)
-            if colon is not None and _unquote(lines[r][col:colon]) == want:
+            if colon is not None and _key_is(lines[r][col:colon], step):
                 key_row = r
                 break
         if key_row is None or colon is None:
@@ -860,7 +881,7 @@ def resolve_nodes(root: Any, path: tuple[Any, ...], target: str) -> tuple[int, i
             node = node.value[step]
         elif isinstance(node, MappingNode):
             for key_node, value_node in node.value:
-                if str(getattr(key_node, "value", None)) == str(step):
+                if _key_is(str(getattr(key_node, "value", None)), step):
                     if last and target == "key":
                         mark = key_node.start_mark
                         return mark.line, mark.column

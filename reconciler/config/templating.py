@@ -3,8 +3,11 @@
 The environment is ``ImmutableSandboxedEnvironment`` (no access to Python internals, no mutation
 of passed-in values) with ``StrictUndefined`` (a missing variable is an error, not an empty
 string). A template also has budgets, so that none can hang CI or eat the machine: arithmetic
-whose result would be huge (``7 ** 123456789``, ``"x" * 10**9``) is refused, and one render may
-take at most ``RENDER_SECONDS`` and produce at most ``RENDER_MAX_CHARS``.
+whose result would be huge (``7 ** 123456789``) is refused; no one operation may build a string
+or list over ``SIZE_MAX`` (the size is computed before the value is: ``*``, ``+``, ``~``, ``%``
+and ``format`` widths, string methods, filters such as ``join``/``replace``/``indent``, printing a
+list, and the output of a macro, ``call`` or ``set`` block); one render may take at most
+``RENDER_SECONDS`` and produce at most ``RENDER_MAX_CHARS``.
 ``{% include %}`` / ``{% import %}`` read only files inside the config directory: the loader
 resolves symlinks and refuses anything outside. Nothing else is reachable: no environment
 variables, no other files.
@@ -12,15 +15,19 @@ variables, no other files.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import itertools
 import os
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.compiler import CodeGenerator
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -33,7 +40,10 @@ RENDER_SECONDS = 20.0  # per template file; a big config renders in well under a
 RENDER_MAX_CHARS = 200_000_000  # far above any real config, far below what exhausts memory
 NUMBER_MAX_BITS = 256  # config integers are 64-bit; a template never needs more than this
 SIZE_MAX = 10_000_000  # a string, list or width one operation may produce
-_WIDTH = re.compile(r"%[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?|\{[^{}]*:[^{}]*?(\d+)[^{}]*\}")
+# A %-conversion's flags, width and precision; a {}-field's format spec (nested fields allowed).
+_PERCENT = re.compile(r"%[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?")
+_BRACE_SPEC = re.compile(r"\{[^{}]*:((?:[^{}]|\{[^{}]*\})*)\}")
+_END = object()
 
 
 class BudgetError(Exception):
@@ -53,12 +63,68 @@ def _check_number(value: Any) -> Any:
     return value
 
 
-def _check_widths(fmt: Any) -> None:
-    if isinstance(fmt, str):
-        for match in _WIDTH.finditer(fmt):
-            for width in match.groups():
-                if width and width != "*" and int(width) > SIZE_MAX:
-                    raise BudgetError(f"a format width of {width} is over the template budget")
+def _check_size(size: int, what: str) -> None:
+    if size > SIZE_MAX:
+        raise BudgetError(
+            f"{what} would build {size:,} or more characters or items, over the template "
+            f"budget ({SIZE_MAX:,}); split the work with a loop"
+        )
+
+
+def _size(*values: Any) -> int:
+    """About how many characters ``str()`` of the values take; counting stops just over SIZE_MAX."""
+    total, stack = 0, [iter(values)]
+    while stack and total <= SIZE_MAX:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += 2 + 4 * len(item)
+            stack.append(itertools.chain.from_iterable(item.items()))
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 2 + 2 * len(item)
+            stack.append(iter(item))
+        else:
+            total += max(24, _bits(item) // 3)
+    return total
+
+
+def _width(value: Any) -> int:
+    """A value used as a width or precision (``'%*d'``, ``'{:{}}'``, ``indent``)."""
+    if isinstance(value, int):
+        return abs(value)
+    if not isinstance(value, str):
+        return 0
+    return len(value) if not value.isdigit() else int(value) if len(value) < 12 else SIZE_MAX + 1
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_shape(fmt: str) -> tuple[int, bool]:
+    """A format's own size (its text, widths and precisions), and whether values set widths."""
+    specs = [m[1] for m in _BRACE_SPEC.finditer(fmt)]
+    widths = [n for m in _PERCENT.finditer(fmt) for n in m.groups() if n and n != "*"]
+    widths += [n for spec in specs for n in re.findall(r"\d+", spec)]
+    for width in widths:
+        if len(width) > 12 or int(width) > SIZE_MAX:
+            raise BudgetError(f"a format width of {width} is over the template budget")
+    return len(fmt) + sum(map(int, widths)), "*" in fmt or "{" in "".join(specs)
+
+
+def _check_format(fmt: Any, values: Iterable[Any]) -> None:
+    """A %- or {}-format's result size: its own size, its values, and widths taken from them."""
+    if not isinstance(fmt, str):
+        return
+    size, dynamic = _format_shape(fmt)
+    for value in values:
+        if isinstance(value, str):
+            size += len(value) + (_width(value) if dynamic else 0)
+        elif isinstance(value, int | float) and not dynamic:
+            size += 80  # at most 256 bits, or a float
+        else:
+            size += _size(value) + (0 if isinstance(value, float) else _width(value))
+    _check_size(size, "this format")
 
 
 def _sized(value: Any) -> bool:
@@ -102,12 +168,28 @@ class RootedLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+class _SizedConcat(CodeGenerator):
+    """Jinja's code generator, with ``a ~ b`` sized before it is joined."""
+
+    def visit_Concat(self, node: Any, frame: Any) -> None:
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        else:
+            join = "markup_join" if frame.eval_ctx.autoescape else "str_join"
+        self.write(f"{join}(environment.joinable((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(")))")
+
+
 class BudgetedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox, plus bounds on what one operation may compute and a deadline per render."""
 
     # Intercepted operators are also never folded at compile time (a constant 7 ** 123456789
     # would otherwise hang the compiler, before any render starts).
     intercepted_binops = frozenset({"**", "*", "%", "//", "+", "-"})
+    code_generator_class = _SizedConcat
     deadline: float = float("inf")
 
     def tick(self) -> None:
@@ -115,6 +197,17 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
             raise BudgetError(
                 f"the template ran for more than {RENDER_SECONDS:g} s; simplify its loops"
             )
+
+    def joinable(self, parts: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``a ~ b``: the parts, once their joined size is known to be within the budget."""
+        _check_size(_size(*parts), "joining with ~")
+        return parts
+
+    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+        """The output of a macro, a ``call``, a ``set`` or ``filter`` block."""
+        parts = list(parts)
+        _check_size(sum(map(len, parts)), "a macro's or block's output")
+        return "".join(parts)
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
         self.tick()
@@ -135,42 +228,111 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
                 raise BudgetError(
                     f"a product of more than {NUMBER_MAX_BITS} bits is too large for a template"
                 )
+        elif op == "+" and _sized(left) and _sized(right):
+            _check_size(len(left) + len(right), "adding these two values")
         elif op == "%" and isinstance(left, str):
-            _check_widths(left)
+            _check_format(left, right if isinstance(right, tuple) else (right,))
         return _check_number(self.binop_table[op](left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         __self.tick()
-        if isinstance(getattr(__obj, "__self__", None), str):
-            # str methods: ljust/center/zfill/format... with a huge width or count.
-            for arg in (*args, *kwargs.values()):
-                if isinstance(arg, int) and arg > SIZE_MAX:
-                    raise BudgetError(f"an argument of {arg} is over the template budget")
+        text = getattr(__obj, "__self__", None)
+        if isinstance(text, str):
+            name = __obj.__name__
+            if name == "join" and args:
+                args = (list(args[0]), *args[1:])  # read once here, once by join
+            size = _STR_METHOD_SIZES.get(name)
+            if size is not None:
+                _check_size(size(text, *args, **kwargs), f"str.{name}")
         return super().call(__context, __obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Any:
         wrapped = super().wrap_str_format(value)
         if wrapped is None:
             return None
-        _check_widths(value.__self__)  # "{:999999999}".format(1)
-        return wrapped
+        text, name = value.__self__, value.__name__
+
+        def sized(*args: Any, **kwargs: Any) -> str:
+            _check_size(_STR_METHOD_SIZES[name](text, *args, **kwargs), f"str.{name}")
+            return wrapped(*args, **kwargs)
+
+        return sized
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, once its size is known to be within the budget."""
+    _check_size(_size(value), "turning this value into text")
+    return str(value)
+
+
+def _replaced(text: Any, old: Any, new: Any, count: Any = -1) -> int:
+    text, old, new = _text(text), _text(old), _text(new)
+    found = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    return len(text) + found * max(0, len(new) - len(old))
+
+
+def _format_map_size(text: str, mapping: Any = None) -> int:
+    _check_format(text, mapping.values() if isinstance(mapping, Mapping) else ())
+    return 0
+
+
+def _format_size(text: str, *args: Any, **kwargs: Any) -> int:
+    _check_format(text, (*args, *kwargs.values()))
+    return 0
+
+
+# The size of a str method's result, from its arguments, before it runs.
+_STR_METHOD_SIZES: dict[str, Callable[..., int]] = {
+    "format": _format_size,
+    "format_map": _format_map_size,
+    "join": lambda text, items=(), *_: _size(*items) + len(text) * len(items),
+    "replace": _replaced,
+    **dict.fromkeys(("center", "ljust", "rjust", "zfill"), lambda _, width, *__: _width(width)),
+    "expandtabs": lambda text, tabsize=8: len(text) + text.count("\t") * _width(tabsize),
+}
+
+# The size of a filter's result, from its bound arguments, before it runs.
+_FILTER_SIZES: dict[str, Callable[[dict[str, Any]], int]] = {
+    "center": lambda a: _width(a["width"]),
+    "indent": lambda a: len(_text(a["s"])) + (_text(a["s"]).count("\n") + 1) * _width(a["width"]),
+    "wordwrap": lambda a: len(_text(a["s"])) * (1 + len(_text(a["wrapstring"] or "\n"))),
+    "format": lambda a: _format_size(a["value"], *a["args"], **a["kwargs"]),
+    "join": lambda a: _size(*a["value"]) + len(_text(a["d"])) * len(a["value"]),
+    "replace": lambda a: _replaced(a["s"], a["old"], a["new"], a["count"]),
+    "sum": lambda a: sum(len(v) for v in a["iterable"] if _sized(v)) if _sized(a["start"]) else 0,
+    "string": lambda a: _size(a["value"]),
+    "pprint": lambda a: _size(a["value"]),
+    "tojson": lambda a: _size(a["value"]),
+}
 
 
 def _bounded_filter(env: jinja2.Environment, name: str) -> None:
     original = env.filters[name]
+    signature = inspect.signature(original)
+    size = _FILTER_SIZES[name]
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        for arg in (*args[1:], *kwargs.values()):
-            if isinstance(arg, int) and arg > SIZE_MAX:
-                raise BudgetError(f"the {name} filter's argument {arg} is over the template budget")
-        if name == "format" and args:
-            _check_widths(args[0])
-        return original(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        for many in ("value", "iterable"):  # read once here, once by the filter
+            if name in ("join", "sum") and many in bound.arguments:
+                bound.arguments[many] = list(bound.arguments[many])
+        _check_size(size(bound.arguments), f"the {name} filter")
+        return original(*bound.args, **bound.kwargs)
 
     for attr in ("jinja_pass_arg",):
         if hasattr(original, attr):
             setattr(bounded, attr, getattr(original, attr))
     env.filters[name] = bounded
+
+
+def _printable(value: Any) -> Any:
+    """``{{ value }}``: a list or mapping is sized before it is turned into text."""
+    if isinstance(value, list | tuple | Mapping | set | frozenset):
+        _check_size(_size(value), "printing this value")
+    return value
 
 
 def make_environment(root: Path) -> BudgetedEnvironment:
@@ -180,10 +342,10 @@ def make_environment(root: Path) -> BudgetedEnvironment:
         autoescape=False,
         keep_trailing_newline=True,
         auto_reload=False,
+        finalize=_printable,
     )
-    for name in ("center", "indent", "truncate", "wordwrap", "format", "filesizeformat"):
-        if name in env.filters:
-            _bounded_filter(env, name)
+    for name in _FILTER_SIZES:
+        _bounded_filter(env, name)
     return env
 
 

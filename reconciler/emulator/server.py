@@ -79,8 +79,10 @@ def serve(
     announce: Callable[[str], None] | None = None,
     callback_url: str | None = None,
     callback_token: str | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the emulator with uvicorn on ``host:port`` until interrupted.
+    """Serve the emulator with uvicorn on ``host:port`` (or ``sock``, from ``bind``) until
+    interrupted.
 
     Any Tencent Chat REST client can use ``http://host:port`` as its domain; the state lives in
     the SQLite file ``db`` and survives restarts. ``secret_key`` verifies UserSigs. ``profile``:
@@ -106,7 +108,7 @@ def serve(
     )
     if access_log:
         app = AccessLog(app, lambda line: print(line, file=sys.stderr, flush=True))
-    sock = bind(host, port)
+    sock = sock or bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     if announce is not None:
