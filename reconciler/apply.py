@@ -1,7 +1,9 @@
 """Execute a plan's operations: each group's steps in order, groups concurrently.
 
 The client holds the rate limiters and retries transient failures; here an operation that
-finally fails stops the later steps of its group, and every other group goes on.
+finally fails stops the later steps of its group, and every other group goes on. When the
+app lock's fence (``TimClient.fence``) refuses a call, this run no longer holds the lock: no
+further call is started, and ``execute`` raises that error once the calls out have ended.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from reconciler import __version__
+from reconciler.errors import LockError
 from reconciler.plan import STEP_INDEX, Operation
 from reconciler.tim.calls import ChangeMarks
 from reconciler.tim.client import TimClient, retry_counter
@@ -151,8 +154,10 @@ async def execute(
     progress: Progress | None = None,
 ) -> ApplyResult:
     """Run ``operations``: app-wide ones first, then every group's steps in order, groups
-    concurrently. Failures are collected in the result; nothing here raises for them."""
+    concurrently. Failures are collected in the result; nothing here raises for them, only
+    for a lost app lock (``LockError``)."""
     result = ApplyResult()
+    stopped: list[LockError] = []
 
     async def one(op: Operation) -> bool:
         retries = [0]
@@ -161,6 +166,9 @@ async def execute(
         done = OperationResult(op.group, op.step, op.api, op.items, "ok")
         try:
             await _run(client, op, result)
+        except LockError as err:  # refused by the fence before it was sent
+            stopped.append(err)
+            done.outcome = "skipped"
         except TimError as err:
             message = _message(err)
             result.failures.append(Failure(op.group, op.api, message))
@@ -197,6 +205,9 @@ async def execute(
             steps.setdefault(STEP_INDEX[op.step], []).append(op)
         order = sorted(steps)
         for n, index in enumerate(order):
+            if stopped:
+                skip([op for later in order[n:] for op in steps[later]])
+                return
             outcomes = await asyncio.gather(*(one(op) for op in steps[index]))
             if not all(outcomes):
                 skip([op for later in order[n + 1 :] for op in steps[later]])
@@ -205,6 +216,8 @@ async def execute(
     app_wide = [op for op in operations if not op.group]
     if app_wide:
         await group_chain(app_wide)
+        if stopped:
+            raise stopped[0]
         if result.failures:
             skip([op for op in operations if op.group])
             return result
@@ -220,4 +233,6 @@ async def execute(
         if n % START_BATCH == 0:
             await asyncio.sleep(0)
     await asyncio.gather(*chains)
+    if stopped:
+        raise stopped[0]
     return result

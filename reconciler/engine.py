@@ -47,6 +47,7 @@ __all__ = [
     "Selection",
     "apply",
     "apply_operations",
+    "break_app_lock",
     "check_writable",
     "describe_endpoint",
     "embedded_emulator",
@@ -386,10 +387,19 @@ async def apply(
         return result, session.client.stats
 
 
-async def lock_holder(config: Config, *, break_it: bool = False) -> Lease | None:
-    """Who holds the app's lock (None when free); with ``break_it`` the lock is removed."""
+async def lock_holder(config: Config) -> Lease | None:
+    """Who holds the app's lock (None when free)."""
     async with make_client(config.app, config.base_dir) as client:
-        return await (break_lock(client) if break_it else current_lease(client))
+        return await current_lease(client)
+
+
+async def break_app_lock(
+    config: Config, *, lock_id: str | None = None, force: bool = False
+) -> Lease | None:
+    """Remove the app's lock and return the lease it held (``reconciler.lock.break_lock``:
+    a live lease only given its lock ID and ``force``)."""
+    async with make_client(config.app, config.base_dir) as client:
+        return await break_lock(client, lock_id=lock_id, force=force)
 
 
 async def export(

@@ -19,6 +19,7 @@ exception outside this tree is a bug.
     │   └── RecreateRequired a group would have to be recreated (e.g. support_topic changed)
     ├── PlanRefused          a safety guard refused the plan (exit 3)
     └── LockError            another run holds the app's lock (reconciler.lock)
+        └── LockLost         the lease this run held was broken or taken over
 """
 
 from __future__ import annotations
@@ -106,3 +107,7 @@ class PlanRefused(ReconcilerError):
 
 class LockError(ReconcilerError):
     """Another run holds the app's lock and did not let it go in time."""
+
+
+class LockLost(LockError):
+    """The lease this run held on the app's lock is no longer its own: it stopped writing."""

@@ -8,6 +8,12 @@ holder was a process on this host that no longer runs, is taken over: destroyed 
 again. The config may not declare this group, export leaves
 it out, and plan never takes it.
 
+The lease is fenced: while held, the lock is its client's fence (``TimClient.fence``), which
+every write passes just before it is sent; ``AppLock.check`` reads the lease again at most once
+per ``FENCE_S`` and raises ``LockLost`` once its token (the lock ID) is gone, so a lock broken
+with ``reconciler lock --break --id ID --force`` stops its holder before its next write batch.
+The renewer goes through the same read, and never renews a lease that is no longer its own.
+
 Takeover is safe against a second taker as long as each runner's calls reach the server in the
 order it sends them: a taker reads the expired lease, destroys, then creates; a rival's destroy
 lands before the first taker's create can, and only one create succeeds.
@@ -26,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from reconciler.errors import LockError
+from reconciler.errors import LockError, LockLost
 from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
 from reconciler.tim.calls import CreateGroup, ModifyGroup
 from reconciler.tim.client import TimClient
@@ -39,6 +45,7 @@ LEASE_S = 90  # how long a lease lasts without renewal
 RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
 WAIT_S = 300.0  # how long a writer waits for the lock by default
+FENCE_S = 1.0  # a write is sent only if a read of the lease begun at most this long ago was ours
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class Lease:
     holder: str  # user@host and what it runs, for people
     host: str
     pid: int
-    token: str  # tells this lease from any other of the same holder
+    token: str  # the lock ID: tells this lease from any other, kept by renewals
     since: int
     expires: int
 
@@ -127,6 +134,9 @@ class AppLock:
         self._holder = _holder(purpose)
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
+        self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
+        self._reading: asyncio.Future | None = None  # the read of the lease out now
+        self._lost: LockLost | None = None
 
     def _new_lease(self) -> Lease:
         now = int(self._clock())
@@ -175,16 +185,80 @@ class AppLock:
                 raise LockError(
                     f"the app is locked by {held.describe(self._clock())}; gave up after "
                     f"waiting {self._timeout_s:g} s. Nothing was applied. If that run is dead, "
-                    "wait for its lease to expire or break the lock with: reconciler lock --break"
+                    "wait for its lease to expire or break the lock with: reconciler lock "
+                    f"--break --id {held.token} --force"
                 )
             await asyncio.sleep(POLL_S)
+        self._confirmed, self._lost = 0.0, None  # the first write batch reads the lease
+        if self._client.fence is None:
+            self._client.fence = self.check
         self._renewer = asyncio.create_task(self._renew())
+
+    @property
+    def lost(self) -> LockLost | None:
+        """Why the lease is no longer this run's, once a read has found so."""
+        return self._lost
+
+    async def check(self) -> None:
+        """Return when a read of the lease begun at most ``FENCE_S`` ago found it this run's;
+        raise ``LockLost`` (and keep raising it) once it is not. Every write awaits this just
+        before it is sent (``TimClient.fence``), so a write batch is the writes sent within
+        ``FENCE_S`` of one read, and a takeover visible before that read began stops all of
+        them. The lease is read at most once per ``FENCE_S`` (and before the first write after
+        acquiring); callers that come while a read is out share it."""
+        while True:
+            if self._lost is not None:
+                raise self._lost
+            if self._lease is None:
+                raise LockError("this run does not hold the app lock; nothing more is written")
+            if time.monotonic() - self._confirmed < FENCE_S:
+                return
+            await self._look()
+
+    async def _look(self) -> None:
+        """Read the lease: one read at a time, shared by every caller that comes meanwhile."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read())
+        await asyncio.shield(self._reading)
+
+    async def _read(self) -> None:
+        started = time.monotonic()
+        try:
+            held = await current_lease(self._client)
+        except TimError as err:
+            raise LockError(
+                f"could not read the app lock's lease ({err}); stopped before the next write"
+            ) from err
+        finally:
+            self._reading = None
+        lease = self._lease
+        if lease is None:
+            return
+        if held is not None and held.token == lease.token:
+            self._confirmed = max(self._confirmed, started)
+        elif self._lost is None:
+            now = self._clock()
+            who = (
+                f"taken over by {held.describe(now)}, lock ID {held.token}"
+                if held is not None
+                else "broken (it is free now)"
+            )
+            self._lost = LockLost(
+                f"the app lock (lock ID {lease.token}) was {who} while this run held it. "
+                "Stopped before the next write batch; what was written is kept. Run plan to "
+                "see what is left, and apply again when the app is yours to write."
+            )
 
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                await self._look()  # never renew a lease that is no longer ours
+            except LockError as err:
+                log.warning("%s", err)
+                continue
             lease = self._lease
-            if lease is None:
+            if lease is None or self._lost is not None:
                 return
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
@@ -192,15 +266,17 @@ class AppLock:
                     ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()).body()
                 )
                 self._lease = renewed
-            except TimApiError as err:
+            except (TimApiError, LockError) as err:
                 log.warning("could not renew the app lock: %s", err)
 
     async def release(self) -> None:
         if self._renewer is not None:
             self._renewer.cancel()
             self._renewer = None
+        if self._client.fence == self.check:
+            self._client.fence = None
         lease, self._lease = self._lease, None
-        if lease is None:
+        if lease is None or self._lost is not None:  # a lost lease was reported when found
             return
         try:
             held = await current_lease(self._client)
@@ -223,9 +299,26 @@ class AppLock:
         await asyncio.shield(self.release())
 
 
-async def break_lock(client: TimClient) -> Lease | None:
-    """Destroy the lock group whoever holds it; return the lease that was there."""
+async def break_lock(
+    client: TimClient, *, lock_id: str | None = None, force: bool = False
+) -> Lease | None:
+    """Destroy the lock group and return the lease that was there (None when the lock is
+    free). A live lease is broken only given its lock ID and ``force``; a wrong ID is refused."""
     held = await current_lease(client)
-    if held is not None:
-        await client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+    if held is None:
+        return None
+    now = time.time()
+    if lock_id is not None and lock_id != held.token:
+        raise LockError(
+            f"Refused: the app lock held by {held.describe(now)} has lock ID {held.token}, "
+            f"not {lock_id}; nothing was changed. Run reconciler lock to see who holds it now."
+        )
+    if not held.dead(now) and (lock_id is None or not force):
+        raise LockError(
+            f"Refused: the app lock is held by {held.describe(now)}, a live lease: that run "
+            "may still be writing, and nothing was changed. If it is dead, wait for the lease "
+            f"to expire, or break it with: reconciler lock --break --id {held.token} --force "
+            "(its holder stops before its next write)."
+        )
+    await client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
     return held

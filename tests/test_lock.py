@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import pty
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -20,14 +24,17 @@ from conftest import (
     client_for,
     dump_yaml,
     make_emulator,
+    plan_groups,
     run_cli,
     start_server,
     wait_until,
 )
 
-from reconciler.errors import LockError
-from reconciler.lock import AppLock, Lease, current_lease
-from reconciler.state import LOCK_GROUP_ID
+import reconciler.lock as lock_module
+from reconciler import engine
+from reconciler.errors import LockError, LockLost
+from reconciler.lock import AppLock, Lease, break_lock, current_lease
+from reconciler.state import LOCK_GROUP_ID, Group
 
 
 def _config(cfg: Path, server: Server, groups: list[dict[str, Any]]) -> Path:
@@ -131,7 +138,7 @@ def test_a_locked_app_makes_apply_give_up_naming_the_holder(
     assert run_cli("plan", cfg, env=env).code == 0
     shown = run_cli("lock", cfg, env=env)
     assert shown.code == 0 and "The app is locked by ci@runner-7 (apply) pid 4242" in shown.out
-    broke = run_cli("lock", cfg, "--break", env=env)
+    broke = run_cli("lock", cfg, "--break", "--id", "t" * 16, "--force", env=env)
     assert broke.code == 0 and "Broke the lock held by ci@runner-7" in broke.out
     assert run_cli("lock", cfg, env=env).out.strip() == "The app lock is free."
     assert run_cli("apply", cfg, "--auto-approve", env=env).code == 0
@@ -176,8 +183,6 @@ def test_an_apply_killed_while_holding_the_lock_is_taken_over(
 
 
 async def test_a_lease_is_renewed_while_held_and_a_rival_waits(tmp_path: Path, monkeypatch) -> None:
-    import reconciler.lock as lock_module
-
     monkeypatch.setattr(lock_module, "RENEW_EVERY_S", 0.05)
     monkeypatch.setattr(lock_module, "POLL_S", 0.05)
     app = make_emulator(tmp_path / "emu.sqlite3")
@@ -198,8 +203,6 @@ async def test_a_lease_is_renewed_while_held_and_a_rival_waits(tmp_path: Path, m
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
 
 
@@ -215,3 +218,193 @@ def test_the_lock_group_cannot_be_declared_and_is_not_exported(ws: Workspace) ->
     out = ws.cli("export", ".", "--all")
     assert out.code == 0 and LOCK_GROUP_ID not in out.out and "id: g" in out.out, out
     assert json.dumps(LOCK_GROUP_ID) not in out.out
+
+
+# --- the fenced lock: a lock ID, a refused --break, and a holder that stops -------------------
+
+
+def _live_lease(token: str = "f" * 16) -> Lease:
+    now = int(time.time())
+    return Lease("ci@runner-7 (apply)", "runner-7", 4242, token, now, now + 600)
+
+
+def test_lock_shows_its_id_and_a_live_lease_is_broken_only_with_it_and_force(
+    ws: Workspace,
+) -> None:
+    ws.write([{"id": "g", "type": "Work", "name": "G", "members": ["boss"]}])
+    ws.db.parent.mkdir(exist_ok=True)
+    _seed_lease(ws.db, _live_lease())
+    shown = ws.cli("lock", ".")
+    assert shown.code == 0 and f"Lock ID: {'f' * 16}" in shown.out, shown
+    before = ws.dump()
+    for flags in (
+        ["--break"],
+        ["--break", "--id", "f" * 16],  # the ID, but not --force
+        ["--break", "--force"],  # --force, but not the ID
+    ):
+        run = ws.cli("lock", ".", *flags)
+        assert run.code == 1, (flags, run)
+        assert "Refused" in run.err and "ci@runner-7 (apply) pid 4242" in run.err, run
+        assert f"reconciler lock --break --id {'f' * 16} --force" in run.err, run
+        assert ws.dump() == before  # still held, nothing changed
+    wrong = ws.cli("lock", ".", "--break", "--id", "0" * 16, "--force")
+    assert wrong.code == 1 and f"lock ID {'f' * 16}, not {'0' * 16}" in wrong.err, wrong
+    assert ws.dump() == before
+    alone = ws.cli("lock", ".", "--id", "f" * 16)
+    assert alone.code == 1 and "go with --break" in alone.err, alone
+    broke = ws.cli("lock", ".", "--break", "--id", "f" * 16, "--force")
+    assert broke.code == 0 and "Broke the lock held by ci@runner-7" in broke.out, broke
+    assert LOCK_GROUP_ID not in ws.dump()["groups"]
+    assert ws.cli("lock", ".").out.strip() == "The app lock is free."
+
+
+def test_an_expired_lease_is_broken_by_break_alone_but_not_with_a_wrong_id(
+    ws: Workspace,
+) -> None:
+    ws.write([{"id": "g", "type": "Work", "name": "G", "members": ["boss"]}])
+    ws.db.parent.mkdir(exist_ok=True)
+    long_ago = int(time.time()) - 3600
+    _seed_lease(ws.db, Lease("ci@gone (apply)", "gone", 1, "e" * 16, long_ago, long_ago + 90))
+    wrong = ws.cli("lock", ".", "--break", "--id", "0" * 16)
+    assert wrong.code == 1 and LOCK_GROUP_ID in ws.dump()["groups"], wrong
+    broke = ws.cli("lock", ".", "--break")
+    assert broke.code == 0 and "Broke the lock held by ci@gone" in broke.out, broke
+    assert LOCK_GROUP_ID not in ws.dump()["groups"]
+
+
+def _groups(prefix: str) -> list:
+    return [
+        Group.model_validate({"id": f"{prefix}{i}", "type": "Public", "name": prefix})
+        for i in range(10)
+    ]
+
+
+async def test_a_holder_taken_over_between_batches_stops_before_the_next(tmp_path: Path) -> None:
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    async with client_for(app) as client, client_for(app) as other:
+        holder = AppLock(client)
+        await holder.acquire()
+        first = await plan_groups(client, _groups("a"))
+        reads = client.stats.calls["get_group_info"]
+        started = time.monotonic()
+        done = await engine.apply_operations(client, first.operations)
+        assert done.ok and all(f"a{i}" in app.state.store.dump()["groups"] for i in range(10))
+        # Cheap: one read of the lease before the first write, then at most one per FENCE_S.
+        reads = client.stats.calls["get_group_info"] - reads
+        assert 1 <= reads <= 1 + (time.monotonic() - started) / lock_module.FENCE_S + 1
+        # Between batches, another run breaks the lock with its ID and --force, and takes it.
+        token = (await current_lease(other)).token
+        assert (await break_lock(other, lock_id=token, force=True)).token == token
+        rival = AppLock(other)
+        rival._holder = "ci@rival (apply)"
+        await rival.acquire()
+        second = await plan_groups(client, _groups("b"))
+        assert second.operations
+        await asyncio.sleep(lock_module.FENCE_S)  # the next batch comes after the interval
+        with pytest.raises(LockLost, match=r"taken over by ci@rival \(apply\) pid") as stopped:
+            await engine.apply_operations(client, second.operations)
+        assert f"lock ID {rival._lease.token}" in str(stopped.value)
+        live = app.state.store.dump()["groups"]
+        assert not any(f"b{i}" in live for i in range(10))  # no write of the later batch
+        await holder.release()  # leaves the rival's lock alone
+        assert (await current_lease(other)).token == rival._lease.token
+        await rival.release()
+
+
+def test_an_apply_at_its_prompt_whose_lock_is_broken_applies_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path / "a", server, _club("boss", "a1"))
+    env = server.env(TERM="dumb")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", str(cfg)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen, deadline = b"", time.monotonic() + 60
+
+    def read_until(done) -> None:
+        nonlocal seen
+        while not done() and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                seen += chunk
+
+    try:
+        read_until(lambda: b"Enter a value" in seen)
+        assert b"Enter a value" in seen, seen
+        shown = run_cli("lock", cfg, env=server.env())
+        lock_id = re.search(r"Lock ID: (\w+)", shown.out).group(1)
+        assert run_cli("lock", cfg, "--break", env=server.env()).code == 1  # live: refused
+        broke = run_cli("lock", cfg, "--break", "--id", lock_id, "--force", env=server.env())
+        assert broke.code == 0, broke
+        os.write(leader, b"yes\n")
+        read_until(lambda: proc.poll() is not None)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    text = seen.decode(errors="replace")
+    assert code == 1, text
+    assert f"the app lock (lock ID {lock_id}) was broken" in text and "Stopped before" in text
+    assert "Apply complete" not in text
+    assert not any(g.startswith("club-") for g in server.dump()["groups"])
+
+
+async def test_the_renewer_never_renews_a_lease_taken_over(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(lock_module, "RENEW_EVERY_S", 0.05)
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    async with client_for(app) as client, client_for(app) as other:
+        holder = AppLock(client, lease_s=2)
+        await holder.acquire()
+        await break_lock(other, lock_id=holder._lease.token, force=True)
+        rival = AppLock(other)
+        await rival.acquire()
+        taken = await current_lease(client)
+        await _sleep(0.3)  # several renewals of the holder would have come and gone
+        assert (await current_lease(client)).token == taken.token  # still the rival's
+        assert isinstance(holder.lost, LockLost)
+        with pytest.raises(LockLost):
+            await holder.check()
+        await holder.release()
+        await rival.release()
+
+
+async def test_writes_queued_behind_the_rate_limiter_are_not_sent_after_a_takeover(
+    tmp_path: Path,
+) -> None:
+    """The fence sits where a write leaves (after the limiter), not where it is queued: at
+    20 calls/s, 60 creates queued at once stop within about FENCE_S of the lock's break."""
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    groups = [
+        Group.model_validate({"id": f"q{i}", "type": "Public", "name": "q"}) for i in range(60)
+    ]
+
+    def made() -> int:
+        return sum(g.startswith("q") for g in app.state.store.dump()["groups"])
+
+    async with client_for(app, rate_limit=20) as client, client_for(app) as other:
+        holder = AppLock(client)
+        await holder.acquire()
+        plan = await plan_groups(client, groups)
+        running = asyncio.ensure_future(engine.apply_operations(client, plan.operations))
+        await asyncio.sleep(0.5)
+        await break_lock(other, lock_id=holder._lease.token, force=True)
+        with pytest.raises(LockLost, match=r"was broken \(it is free now\)"):
+            await running
+        stopped_at = made()
+        assert 0 < stopped_at < 60
+        await asyncio.sleep(0.3)
+        assert made() == stopped_at  # nothing left afterwards
+        await holder.release()

@@ -67,6 +67,23 @@ DEFAULTS: dict[str, Responder] = {
 
 def fake_app(overrides: dict[str, Responder]) -> Starlette:
     responders = {**DEFAULTS, **overrides}
+    lock: dict[str, str] = {}  # the lock group's introduction (its lease) while it exists
+
+    def lock_answer(command: str, body: dict[str, Any]) -> Response:
+        """The app lock's calls answered as a server that keeps the lock group would."""
+        if command == "get_group_info":
+            if not lock:
+                return missing(body)
+            info = json.loads(group_info(body).body)
+            info["GroupInfo"][0]["Introduction"] = lock["lease"]
+            return JSONResponse(info)
+        if command == "create_group" and lock:
+            return JSONResponse({**OK, "ActionStatus": "FAIL", "ErrorCode": 10021})
+        if command in ("create_group", "modify_group_base_info"):
+            lock["lease"] = body.get("Introduction", "")
+        elif command == "destroy_group":
+            lock.clear()
+        return JSONResponse(OK)
 
     async def handle(request: Request) -> Response:
         command = request.path_params["command"]
@@ -76,10 +93,9 @@ def fake_app(overrides: dict[str, Responder]) -> Starlette:
             body = {}
         # The app lock's calls (reconciler.lock) get well-behaved answers: these tests are about
         # the calls a plan makes.
-        lock_call = LOCK_GROUP_ID in (body.get("GroupId"), *(body.get("GroupIdList") or []))
-        table = DEFAULTS if lock_call else responders
-        responder = table.get(command, lambda _b: JSONResponse(OK))
-        result = responder(body)
+        if LOCK_GROUP_ID in (body.get("GroupId"), *(body.get("GroupIdList") or [])):
+            return lock_answer(command, body)
+        result = responders.get(command, lambda _b: JSONResponse(OK))(body)
         if asyncio.iscoroutine(result):
             result = await result
         return result

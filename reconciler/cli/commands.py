@@ -153,17 +153,37 @@ def export(path, var, values, only, all_groups, output, force) -> None:
 @cli.command("lock")
 @options(path_argument, var_option, values_option)
 @click.option(
-    "--break", "break_it", is_flag=True, help="Remove the lock, whoever holds it (a dead run's)."
+    "--break",
+    "break_it",
+    is_flag=True,
+    help="Remove the lock when its lease has expired; a live one needs --id and --force.",
 )
-def lock_command(path, var, values, break_it) -> None:
-    """Show who holds the app's lock (apply takes it while it writes), or break it."""
+@click.option(
+    "--id",
+    "lock_id",
+    metavar="ID",
+    help="With --break: the lock ID that `reconciler lock` printed; any other is refused.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --break --id: break a live lease (its holder stops before its next write).",
+)
+def lock_command(path, var, values, break_it, lock_id, force) -> None:
+    """Show who holds the app's lock and its lock ID (apply takes it while it writes), or
+    break it."""
+    if (lock_id is not None or force) and not break_it:
+        raise UsageError("--id and --force go with --break: lock --break --id ID --force")
     config = load(path, var, values)
-    lease = asyncio.run(engine.lock_holder(config, break_it=break_it))
+    if break_it:
+        lease = asyncio.run(engine.break_app_lock(config, lock_id=lock_id, force=force))
+    else:
+        lease = asyncio.run(engine.lock_holder(config))
     if lease is None:
         click.echo("The app lock is free.")
     else:
         verb = "Broke the lock held by" if break_it else "The app is locked by"
-        click.echo(f"{verb} {lease.describe(time.time())}.")
+        click.echo(f"{verb} {lease.describe(time.time())}.\nLock ID: {lease.token}")
 
 
 @cli.command("render")

@@ -71,6 +71,7 @@ from reconciler.tim.limits import (
     TOPIC_SVC,
     Limits,
     chunks,
+    is_read,
 )
 from reconciler.tim.slots import PRIORITY, PrioritySlots
 from reconciler.tim.transport import (
@@ -337,6 +338,9 @@ class TimClient:
         self._sleep = asyncio.sleep  # replaced in tests to observe waits
         self._clock = clock  # what relative times (MuteTime) are computed from
         self.stats = CallStats()
+        # Set by the app lock (reconciler.lock) while it is held: awaited by every write once
+        # the limiter has let it go, just before it is sent; it raises to stop the write.
+        self.fence: Callable[[], Awaitable[None]] | None = None
         install_log_redaction()
         # No HTTP client layer (httpx's URL merging, cookies, auth and redirects cost CPU on
         # every call, and none of it is used here): a transport posts the call.
@@ -480,6 +484,8 @@ class TimClient:
                 gate = self._gates[command] = PrioritySlots(1)
             async with gate:  # the limiter's queue, in the same order as the slots'
                 await self._limiter(command).acquire()
+            if self.fence is not None and not is_read(command):
+                await self.fence()
             if callable(payload):  # a body made now, after any wait for the limiter
                 payload = payload()
             query = f"{self._query_string()}{secrets.randbits(32)}&contenttype=json"

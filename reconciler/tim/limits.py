@@ -124,6 +124,11 @@ APIS = (
 BATCH_MAX = 10_000  # the most an override may set (get_appid_group_list's page)
 
 
+def is_read(api: str) -> bool:
+    """The API only reads: every such API's name starts with get_, but account_check's."""
+    return api.startswith("get_") or api == "account_check"
+
+
 @dataclass
 class Limits:
     """The batch sizes and rates one app is held to, as data: the documented values above, the

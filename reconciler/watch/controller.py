@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from reconciler import engine
 from reconciler.config import Config
-from reconciler.errors import LockError, ReconcilerError
+from reconciler.errors import LockError, LockLost, ReconcilerError
 from reconciler.plan import Operation, Plan
 from reconciler.state import LOCK_GROUP_ID, Group, GroupType, utc_text
 from reconciler.tim.callbacks import GroupEvent
@@ -280,8 +280,14 @@ class Controller:
             await work()
             return True
         try:
-            async with self.session.app_lock("watch"):
-                await work()
+            async with self.session.app_lock("watch") as lock:
+                await work()  # its writes stop once the lease is lost (TimClient.fence)
+            if lock.lost is not None:
+                raise lock.lost
+        except LockLost as err:
+            log.error("%s", err)
+            self.metrics.reconciles.labels("batch", "lock_lost").inc()
+            return False
         except LockError as err:
             log.warning("%s", err)
             self.metrics.reconciles.labels("batch", "lock_timeout").inc()
@@ -305,6 +311,8 @@ class Controller:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
             self._hold_mark500(plan)
+        except LockLost:
+            outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
             log.error("resync failed: %s", err.report())
@@ -345,6 +353,8 @@ class Controller:
         try:
             plan = await engine.plan_groups(self.client, [want], self.options)
             outcome, calls = await self._carry_out(plan, "callback")
+        except LockLost:
+            outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
             log.error("group %s: %s", gid, err.report())
@@ -436,7 +446,7 @@ class Controller:
             nonlocal failed
             try:
                 outcome = await self.client.perform(op.request)
-            except (TimError, *MALFORMED) as err:
+            except (TimError, LockError, *MALFORMED) as err:
                 # All of them went offline again, or the call failed after the client's
                 # retries: the next resync sets what is still missing.
                 failed += 1
