@@ -15,7 +15,7 @@
   get_group_ban_member (member lists do not carry them for AVChatRoom).
 - Community groups with topics that declare topics: get_topic, one call for all of them; that
   declare permission groups: get_permission_group (one call), and for each declared one its
-  members (get_permission_group_member) and topic permissions (get_topic_permission_group)
+  members (get_permission_group_member_list) and topic permissions (get_topic_permission_group)
   when those are declared.
 - account_check, 100 per call, for accounts that would join a group.
 """
@@ -168,7 +168,7 @@ async def read_permission_groups(
         wanted = declared.get(pid) if declared is not None else None
         full = permission_group_id(pid)
         if declared is None or (wanted is not None and wanted.members is not None):
-            live[pid].members = await client.get_permission_group_member(group.id, full)
+            live[pid].members = await client.get_permission_group_member_list(group.id, full)
         if declared is None or (wanted is not None and wanted.topic_permissions is not None):
             perms = await client.get_topic_permission_group(group.id, full)
             live[pid].topic_permissions = perms

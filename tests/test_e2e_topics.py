@@ -236,7 +236,7 @@ def test_emulator_topic_rules() -> None:
                     {"GroupId": GID, "TopicIdList": [tid, f"{GID}@TOPIC#_zz"]},
                 )
                 codes = [i["ErrorCode"] for i in answer["DestroyResultItem"]]
-                assert codes == [0, 10010]
+                assert codes == [0, 110003]  # already deleted (EN-49470)
                 await client.destroy_topic(GID, [tid])  # already gone: done
                 assert set(await client.get_topic(GID)) == {auto["TopicId"].split("_", 2)[2]}
         finally:
@@ -325,7 +325,7 @@ def test_permission_groups_are_read_only_when_declared(ws: Workspace) -> None:
         "get_group_member_info": 1,  # a Community's declared members come by paging
         "get_topic": 1,
         "get_permission_group": 1,
-        "get_permission_group_member": 1,  # members declared; topic permissions are not
+        "get_permission_group_member_list": 1,  # members declared; topic permissions are not
     }
 
 
@@ -492,7 +492,7 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
                 body = {"Type": "Community", "GroupId": GID, "Name": "Hub", "Owner_Account": "o1"}
                 await client.create_group(body)
                 pgid = {"PermissionGroupId": "@PMG#_mods"}
-                create = {**pgid, "PermissionGroupName": "Mods"}
+                create = {**pgid, "PermissionGroupName": "Mods", "Permission": 0}
                 assert await code("create_permission_group", create) == 10007  # no topics
                 await client.destroy_group(GID)
                 await client.create_group({**body, "SupportTopic": 1, "MemberList": [
@@ -502,19 +502,30 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
                 assert await code("create_permission_group", bad_name) == 10004
                 bad_id = {**create, "PermissionGroupId": "mods"}
                 assert await code("create_permission_group", bad_id) == 10004
+                # Permission is required on create (CN-103966); "@PMG#_@PMG#" is the server's.
+                no_bits = {k: v for k, v in create.items() if k != "Permission"}
+                assert await code("create_permission_group", no_bits) == 10004
+                server_id = {**create, "PermissionGroupId": "@PMG#_@PMG#x"}
+                assert await code("create_permission_group", server_id) == 10004
                 assert await code("create_permission_group", create) == 0
                 assert await code("create_permission_group", create) == 10021
 
                 def members(*names: str) -> dict:
                     return {**pgid, "MemberList": [{"Member_Account": n} for n in names]}
 
-                assert await code("add_permission_group_member", members("out")) == 10004
+                # Each account's own Result (CN-103974): not a member of the Community: 0.
+                added = await client.call(
+                    "group_open_http_svc",
+                    "add_permission_group_member",
+                    {"GroupId": GID, **members("out")},
+                )
+                assert added["MemberList"] == [{"Member_Account": "out", "Result": 0}]
                 many = members(*(f"m{i:03d}" for i in range(101)))
                 assert await code("add_permission_group_member", many) == 10005
                 assert await code("add_permission_group_member", members("a")) == 0
-                assert await client.get_permission_group_member(GID, "@PMG#_mods") == ["a"]
+                assert await client.get_permission_group_member_list(GID, "@PMG#_mods") == ["a"]
                 tid = f"{GID}@TOPIC#_t"
-                perm = {**pgid, "TopicPermission": [{"TopicId": tid, "Permission": 1}]}
+                perm = {**pgid, "TopicPermissionList": [{"TopicId": tid, "Permission": 1}]}
                 assert await code("add_topic_permission_group", perm) == 10010  # no such topic
                 await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "T"})
                 assert await code("set_topic_permission_group", perm) == 10004  # none to set
@@ -524,7 +535,7 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
                 # Leaving the community leaves its permission groups; a destroyed topic drops
                 # its permissions.
                 await client.delete_group_member(GID, ["a"])
-                assert await client.get_permission_group_member(GID, "@PMG#_mods") == []
+                assert await client.get_permission_group_member_list(GID, "@PMG#_mods") == []
                 await client.destroy_topic(GID, [tid])
                 assert await client.get_topic_permission_group(GID, "@PMG#_mods") == {}
                 destroy = {"PermissionGroupIdList": ["@PMG#_mods"]}

@@ -334,7 +334,7 @@ class GroupChecker:
             suffix = full[len(prefix) :] if full.startswith(prefix) else full
             problem = limits.identifier_problem(
                 suffix, limits.TOPIC_SUFFIX_MAX_BYTES, "permission group ID"
-            )
+            ) or limits.permission_group_id_problem(suffix)
             if problem:
                 self.add(file, (*path, j, "id"), f"{where}: {problem}")
             if suffix in first:
@@ -386,6 +386,8 @@ class GroupChecker:
                     problem = limits.identifier_problem(
                         tsuffix, limits.TOPIC_SUFFIX_MAX_BYTES, "topic ID"
                     )
+                    if not problem and limits.TOPIC_INFIX not in tsuffix:
+                        problem = limits.topic_id_problem(gid, tsuffix)
                     if problem or limits.TOPIC_INFIX in tsuffix:
                         self.add(
                             file,
@@ -434,6 +436,8 @@ class GroupChecker:
                     f"{where}: topic ID {item['id']!r} is not a topic of {gid}: write the part "
                     f"after '{limits.TOPIC_INFIX}', or {limits.topic_id(gid, 'ID')!r} in full",
                 )
+            elif problem := limits.topic_id_problem(gid, suffix):
+                self.add(file, (*path, j, "id"), f"{where}: {problem}")
             if suffix in first:
                 self.add(
                     file,

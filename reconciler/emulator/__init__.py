@@ -141,7 +141,8 @@ Mutes, AVChatRoom admins and bans
   * modify_admin / get_admin_list (group_open_avchatroom_http_svc): AVChatRoom only (else
     10007); ``CommandType`` 1 set, 2 revoke; ``Admin_Account`` 1-5 accounts (10005 beyond),
     imported (10019); more than 5 admins after the call: 10004, nothing changed. Admins are
-    kept across leaving and rejoining (CN-102857). ``Admin_List`` of ``{Member_Account}``.
+    kept across leaving and rejoining (CN-102857). ``Admin_List`` of ``{Admin_Account,
+    Avatar, NickName}`` (CN-102858; profiles are not emulated: Avatar and NickName are empty).
   * ban_group_member / unban_group_member / get_group_ban_member: AVChatRoom only (chosen:
     other types 10007; the pages list only AVChatRoom); 1-20 accounts (10005 beyond);
     ``Duration`` 1 s to 2^32-1 s (required); ``Description`` at most 1,000 bytes (10004). A
@@ -157,7 +158,8 @@ Community topics (million_group_open_http_svc)
     supported"). ``SupportTopic`` is returned by get_group_info for Communities (unconfirmed
     that the real answer carries it; the client treats a missing one as unknown).
   * Topic IDs: ``<GroupId>@TOPIC#_`` then the custom part (EN-49471); chosen: the custom part
-    is 1-48 bytes of printable ASCII (the pages give no limit), else 10004. Without a TopicId
+    is 1-48 bytes of printable ASCII, the whole ID at most 96 bytes, and the custom part
+    without "@TGS#_" or "@TOPIC#_" (trtc.io 33529), else 10004. Without a TopicId
     one is assigned, ``<GroupId>@TOPIC#_@TOPIC#c`` + 8 characters (EN-49469's sample). A used
     custom TopicId: 10021 (chosen: the group code). Topics per Community: not limited (the
     pages give no number; unconfirmed).
@@ -167,34 +169,42 @@ Community topics (million_group_open_http_svc)
     imported (10019); get_topic requires it (10004 without), its per-user fields are not
     emulated.
   * A missing topic: modify 10010; destroy_topic (``TopicIdList``, 1-20 topics, a chosen
-    limit; 10004 beyond) answers ``DestroyResultItem`` with each topic's own ErrorCode (10010
-    for one that does not exist); get_topic with a ``TopicIdList`` gives a missing topic its
-    own ErrorCode 10010 in ``TopicInfo``. Answers carry both mute names. Destroying a group
-    destroys its topics. ``forbid_send_msg``/``get_group_muted_account`` with a ``TopicId``:
-    topic-level mutes are not emulated (10004).
+    limit; 10004 beyond) answers ``DestroyResultItem`` with each topic's own ErrorCode (110003
+    for one already deleted, EN-49470; a Community with no topics at all: 11000); get_topic
+    with a ``TopicIdList`` gives a missing topic its own ErrorCode 10010 in ``TopicInfo``.
+    Answers carry both mute names. Destroying a group destroys its topics.
+    ``forbid_send_msg``/``get_group_muted_account`` with a ``TopicId``: topic-level mutes are
+    not emulated (10004).
 
 Community permission groups (group_open_http_svc, EN-61232...61242)
-  * create/modify/destroy/get_permission_group, add/delete/get_permission_group_member,
+  * create/modify/destroy/get_permission_group, add/delete_permission_group_member,
+    get_permission_group_member_list,
     add/set/get_topic_permission_group. Chosen: only Communities with topics have them (the
     pages name Communities and seed 003 ties EnablePermission to topics; others 10007).
   * ``PermissionGroupId``: ``@PMG#_`` then 1-48 bytes of printable ASCII (the custom part's
-    limit is chosen), else 10004; assigned when omitted; a used one 10021 (chosen).
-    ``PermissionGroupName`` required, 1-150 bytes (documented); ``CustomString`` held to a
-    topic's 3,000 bytes and ``Permission`` any int64 >= 0 (both unconfirmed). Permission
+    limit is chosen), else 10004; a custom one may not start ``@PMG#_@PMG#`` (the server's,
+    trtc.io 33529; 10004); assigned when omitted; a used one 10021 (chosen).
+    ``PermissionGroupName`` required, 1-150 bytes, and ``Permission`` required on create
+    (CN-103966); ``CustomString`` held to a topic's 3,000 bytes (unconfirmed). Permission
     groups per Community: not limited (unconfirmed).
-  * Members: ``MemberList`` of ``{Member_Account}``, 1-100 a call (documented; 10005 beyond),
-    each a member of the Community (chosen: 10004 otherwise, nothing added); deleting one not
-    in the group is no error; leaving or being removed from the Community leaves its
-    permission groups. get_permission_group_member pages 100 (chosen) by ``Next``, ``""`` to
-    start and at the end.
-  * Topic permissions: ``TopicPermission`` of ``{TopicId, Permission}``, 1-20 a call (chosen);
-    the topic must exist (10010); add only where the permission group has none in that topic
-    and set only where it has one (10004 otherwise; chosen, the pages give no codes).
-    Destroying a topic drops its permissions; destroying a permission group drops its members
-    and topic permissions (PermissionGroupIdList, 1-20, chosen; a missing one is no error).
-  * get_permission_group: ``PermissionGroupList`` of ``{PermissionGroupId,
-    PermissionGroupName, Permission, CustomString, MemberNum}`` (field names of the answer
-    unconfirmed), a listed one that does not exist with its own ErrorCode 10010.
+  * Members: ``MemberList`` of ``{Member_Account}``, 1-100 a call (documented; 10005 beyond);
+    add answers each account's ``Result`` (CN-103974): 1 added, 2 already in it, 0 refused
+    (chosen: not a member of the Community). Deleting one not in the group is no error;
+    leaving or being removed from the Community leaves its permission groups.
+    get_permission_group_member_list pages ``Limit`` (at most 50, CN-103976) by ``Next``,
+    ``""`` to start and at the end.
+  * Topic permissions: ``TopicPermissionList`` of ``{TopicId, Permission}``, 1-50 a call
+    (EN-61236), answered with ``TopicPermissionResultList``; the topic must exist (10010); add
+    only where the permission group has none in that topic and set only where it has one
+    (10004 otherwise; chosen, the pages give no codes). get_topic_permission_group takes an
+    optional ``TopicIdList`` and answers ``TopicPermissionResultList`` (EN-61239). Destroying a
+    topic drops its permissions; destroying a permission group drops its members and topic
+    permissions (PermissionGroupIdList, 1-20, EN-61233), answered per group in
+    ``PermissionGroupResultList`` (a missing one 10010, chosen).
+  * get_permission_group: ``PermissionGroupInfoList`` of ``{PermissionGroupId,
+    PermissionGroupName, Permission, CustomString, MemberCount, ErrorCode, ErrorInfo}`` and
+    ``Next`` (EN-61235): those of ``PermissionGroupIdList`` (a missing one with its own
+    ErrorCode 10010), or all of them ``Limit`` (at most 20; 20 when left out) a page.
 
 AVChatRoom marks and online members
   * Marks are >= 1000, or the special 500 and 600; only online AVChatRoom members take them:

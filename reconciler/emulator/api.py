@@ -924,7 +924,8 @@ def get_admin_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     rows = c.execute(
         "SELECT account FROM room_admins WHERE group_seq = ? ORDER BY account", (g["seq"],)
     )
-    return {"Admin_List": [{"Member_Account": r[0]} for r in rows]}
+    # CN-102858; profiles are not emulated: Avatar and NickName are empty.
+    return {"Admin_List": [{"Admin_Account": r[0], "Avatar": "", "NickName": ""} for r in rows]}
 
 
 def ban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
@@ -1034,6 +1035,9 @@ def _topic_id_param(g: sqlite3.Row, value: Any, field: str = "TopicId") -> str:
             f"{field} {value!r}: a topic ID is {prefix!r} followed by 1-{R.TOPIC_SUFFIX_BYTES} "
             "bytes of printable ASCII"
         )
+    problem = R.topic_id_problem(g["group_id"], suffix)
+    if problem:
+        raise R.bad(f"{field}: {problem}")
     return value
 
 
@@ -1116,6 +1120,8 @@ def destroy_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         raise R.bad("TopicIdList must list at least one topic")
     if len(ids) > R.DESTROY_TOPIC_BATCH:
         raise R.bad(f"TopicIdList holds {len(ids)} topics; at most {R.DESTROY_TOPIC_BATCH}")
+    if not c.execute("SELECT 1 FROM topics WHERE group_seq = ?", (g["seq"],)).fetchone():
+        raise ApiError(E.NO_TOPICS, f"group {g['group_id']} has no topics")
     results = []
     for topic_id in dict.fromkeys(ids):
         _topic_id_param(g, topic_id, "TopicIdList")
@@ -1128,7 +1134,7 @@ def destroy_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         )
         item: dict[str, Any] = {"TopicId": topic_id, "ErrorCode": 0, "ErrorInfo": ""}
         if not gone:
-            item.update(ErrorCode=E.GROUP_GONE, ErrorInfo=f"topic {topic_id} does not exist")
+            item.update(ErrorCode=E.TOPIC_DELETED, ErrorInfo=f"topic {topic_id} does not exist")
         results.append(item)
     return {"DestroyResultItem": results}
 
@@ -1226,9 +1232,12 @@ def create_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict
     values = {col: R.get_str(body, f, limit) for f, (col, limit) in PG_TEXT.items()}
     if not values["name"]:
         raise R.bad("PermissionGroupName is required and must not be empty")
-    permission = _permission_value(body) or 0
+    permission = _permission_value(body, required=True)  # required (CN-103966)
     if body.get("PermissionGroupId") is not None:
         pg = _pg_id_param(body["PermissionGroupId"])
+        problem = R.permission_group_id_problem(pg[len(R.PERMISSION_GROUP_PREFIX) :])
+        if problem:
+            raise R.bad(f"PermissionGroupId: {problem}")
     else:
         pg = R.PERMISSION_GROUP_PREFIX + server_topic_suffix(
             EmulatorStore.next_counter(c, "permission_group_id")
@@ -1272,16 +1281,34 @@ def destroy_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dic
         raise R.bad("PermissionGroupIdList must list at least one permission group")
     if len(ids) > R.PERMISSION_GROUP_BATCH:
         raise R.bad(f"PermissionGroupIdList holds {len(ids)}; at most {R.PERMISSION_GROUP_BATCH}")
+    results = []
     for pg in dict.fromkeys(ids):
         _pg_id_param(pg, "PermissionGroupIdList")
-        for table in ("permission_groups", "permission_members", "topic_permissions"):
-            c.execute(f"DELETE FROM {table} WHERE group_seq = ? AND pg_id = ?", (g["seq"], pg))
-    return {}
+        for table in ("permission_members", "topic_permissions", "permission_groups"):
+            sql = f"DELETE FROM {table} WHERE group_seq = ? AND pg_id = ?"
+            cur = c.execute(sql, (g["seq"], pg))
+        gone = cur.rowcount  # of permission_groups
+        code, info = (0, "") if gone else (E.GROUP_GONE, f"permission group {pg} does not exist")
+        results.append({"ErrorCode": code, "ErrorInfo": info, "PermissionGroupId": pg})
+    return {"PermissionGroupResultList": results}  # CN-103967
+
+
+def _page(body: dict, most: int) -> tuple[int, int]:
+    """``Limit`` (1 to ``most``, ``most`` when left out) and the offset a ``Next`` cursor
+    stands for ("" or absent to start; the pages type it as a string and as an integer)."""
+    limit = R.get_int(body, "Limit", minimum=1, maximum=most) or most
+    cursor = body.get("Next")
+    if cursor in (None, ""):
+        return limit, 0
+    if isinstance(cursor, bool) or not str(cursor).isdigit():
+        raise R.bad("Next must be the Next of the previous answer")
+    return limit, int(cursor)
 
 
 def get_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    """The Community's permission groups (those of PermissionGroupIdList, or all); a listed
-    one that does not exist gets its own ErrorCode 10010."""
+    """The Community's permission groups: those of PermissionGroupIdList (a listed one that
+    does not exist gets its own ErrorCode 10010), or all of them ``Limit`` (at most 20) a page
+    by ``Next`` ("" at the end), as PermissionGroupInfoList (EN-61235)."""
     g = _topic_group(c, body, "get_permission_group")
     rows = c.execute(
         "SELECT pg_id, name, permission, custom_string FROM permission_groups"
@@ -1290,7 +1317,12 @@ def get_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     ).fetchall()
     by_id = {r[0]: r for r in rows}
     listed = _string_list(body, "PermissionGroupIdList")
-    order = [_pg_id_param(p) for p in dict.fromkeys(listed)] if listed else list(by_id)
+    limit, start = _page(body, R.PERMISSION_GROUP_PAGE)
+    if listed:
+        order, more = [_pg_id_param(p) for p in dict.fromkeys(listed)], ""
+    else:
+        order = list(by_id)[start : start + limit]
+        more = str(start + limit) if start + limit < len(by_id) else ""
     items = []
     for pg in order:
         r = by_id.get(pg)
@@ -1307,12 +1339,12 @@ def get_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
                 "PermissionGroupName": r[1],
                 "Permission": r[2],
                 "CustomString": r[3],
-                "MemberNum": count,
+                "MemberCount": count,
                 "ErrorCode": 0,
                 "ErrorInfo": "",
             }
         )
-    return {"PermissionGroupList": items}
+    return {"PermissionGroupInfoList": items, "Next": more}
 
 
 def _pg_accounts(body: dict) -> list[str]:
@@ -1333,19 +1365,18 @@ def _pg_accounts(body: dict) -> list[str]:
 
 
 def add_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    """Add up to 100 members of the Community to a permission group (chosen: an account that
-    is not a member of the Community is 10004, nothing added)."""
+    """Add up to 100 members of the Community to a permission group; each account's Result
+    (CN-103974): 1 added, 2 already in it, 0 refused (chosen: not a member of the Community)."""
     g = _topic_group(c, body, "add_permission_group_member")
     pg = _existing_pg(c, g, body)
     accounts = _pg_accounts(body)
-    strangers = sorted(set(accounts) - _existing_members(c, g["seq"], accounts))
-    if strangers:
-        raise R.bad(f"not members of {g['group_id']}: {', '.join(strangers[:5])}")
-    c.executemany(
-        "INSERT OR IGNORE INTO permission_members(group_seq, pg_id, account) VALUES (?,?,?)",
-        [(g["seq"], pg, a) for a in accounts],
-    )
-    return {}
+    members = _existing_members(c, g["seq"], accounts)
+    sql = "INSERT OR IGNORE INTO permission_members(group_seq, pg_id, account) VALUES (?,?,?)"
+    results = []
+    for a in accounts:
+        added = a in members and c.execute(sql, (g["seq"], pg, a)).rowcount
+        results.append({"Member_Account": a, "Result": 0 if a not in members else 2 - added})
+    return {"MemberList": results}
 
 
 def delete_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
@@ -1359,40 +1390,38 @@ def delete_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) 
     return {}
 
 
-def get_permission_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    """A permission group's members, 100 a page (chosen) by ``Next`` ("" to start; "" at
-    the end, as the page documents)."""
-    g = _topic_group(c, body, "get_permission_group_member")
+def get_permission_group_member_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A permission group's members, ``Limit`` (at most 50) a page by ``Next`` ("" to start
+    and at the end; CN-103976)."""
+    g = _topic_group(c, body, "get_permission_group_member_list")
     pg = _existing_pg(c, g, body)
-    cursor = body.get("Next") or ""
-    if not isinstance(cursor, str):
-        raise R.bad("Next must be a string")
+    limit, start = _page(body, R.PERMISSION_MEMBER_PAGE)
     rows = [
         r[0]
         for r in c.execute(
             "SELECT account FROM permission_members WHERE group_seq = ? AND pg_id = ?"
-            " AND account > ? ORDER BY account LIMIT ?",
-            (g["seq"], pg, cursor, R.PERMISSION_MEMBER_PAGE + 1),
+            " ORDER BY account LIMIT ? OFFSET ?",
+            (g["seq"], pg, limit + 1, start),
         )
     ]
-    more = len(rows) > R.PERMISSION_MEMBER_PAGE
-    rows = rows[: R.PERMISSION_MEMBER_PAGE]
+    more = len(rows) > limit
+    rows = rows[:limit]
     return {
         "MemberList": [{"Member_Account": a} for a in rows],
-        "Next": rows[-1] if more else "",
+        "Next": str(start + limit) if more else "",
     }
 
 
 def _topic_permission_items(c: sqlite3.Connection, g: sqlite3.Row, body: dict) -> dict[str, int]:
-    items = R.get_list(body, "TopicPermission") or []
+    items = R.get_list(body, "TopicPermissionList") or []
     if not items:
-        raise R.bad("TopicPermission must not be empty")
+        raise R.bad("TopicPermissionList must not be empty")
     if len(items) > R.TOPIC_PERMISSION_BATCH:
-        raise R.bad(f"TopicPermission holds {len(items)}; at most {R.TOPIC_PERMISSION_BATCH}")
+        raise R.bad(f"TopicPermissionList holds {len(items)}; at most {R.TOPIC_PERMISSION_BATCH}")
     out: dict[str, int] = {}
     for item in items:
         if not isinstance(item, dict):
-            raise R.bad("TopicPermission items must be objects")
+            raise R.bad("TopicPermissionList items must be objects")
         topic = _topic_id_param(g, item.get("TopicId"))
         if not _topic_exists(c, g["seq"], topic):
             raise ApiError(E.GROUP_GONE, f"topic {topic} does not exist")
@@ -1420,7 +1449,8 @@ def _set_topic_permissions(c: sqlite3.Connection, body: dict, api: str, adding: 
         " ON CONFLICT(group_seq, pg_id, topic_id) DO UPDATE SET permission = excluded.permission",
         [(g["seq"], pg, t, p) for t, p in perms.items()],
     )
-    return {}
+    ok = [{"ErrorCode": 0, "ErrorInfo": "", "TopicId": t} for t in perms]
+    return {"TopicPermissionResultList": ok}  # EN-61236
 
 
 def add_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
@@ -1432,6 +1462,9 @@ def set_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> d
 
 
 def get_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """A permission group's permission in each topic (those of TopicIdList, or all) as
+    TopicPermissionResultList (EN-61239); a listed topic it has none in gets ErrorCode 10010
+    (chosen)."""
     g = _topic_group(c, body, "get_topic_permission_group")
     pg = _existing_pg(c, g, body)
     rows = c.execute(
@@ -1439,7 +1472,15 @@ def get_topic_permission_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> d
         " ORDER BY topic_id",
         (g["seq"], pg),
     ).fetchall()
-    return {"TopicPermission": [{"TopicId": t, "Permission": p} for t, p in rows]}
+    have = dict(rows)
+    wanted = _string_list(body, "TopicIdList")
+    items = []
+    for t in [_topic_id_param(g, t, "TopicIdList") for t in wanted] if wanted else have:
+        item = {"ErrorCode": 0, "ErrorInfo": "", "TopicId": t, "Permission": have.get(t, 0)}
+        if t not in have:
+            item.update(ErrorCode=E.GROUP_GONE, ErrorInfo=f"no permission in topic {t}")
+        items.append(item)
+    return {"TopicPermissionResultList": items}
 
 
 # -- AVChatRoom ----------------------------------------------------------------------------
@@ -1684,7 +1725,7 @@ HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
     (GROUP_SVC, "get_permission_group"): (get_permission_group, False),
     (GROUP_SVC, "add_permission_group_member"): (add_permission_group_member, True),
     (GROUP_SVC, "delete_permission_group_member"): (delete_permission_group_member, True),
-    (GROUP_SVC, "get_permission_group_member"): (get_permission_group_member, False),
+    (GROUP_SVC, "get_permission_group_member_list"): (get_permission_group_member_list, False),
     (GROUP_SVC, "add_topic_permission_group"): (add_topic_permission_group, True),
     (GROUP_SVC, "set_topic_permission_group"): (set_topic_permission_group, True),
     (GROUP_SVC, "get_topic_permission_group"): (get_topic_permission_group, False),

@@ -21,6 +21,8 @@ RESPONSE_TOO_LARGE = 10018  # response would exceed 1 MB; page smaller
 NO_SUCH_ACCOUNT = 10019  # an account does not exist (not imported)
 GROUP_ID_USED = 10021  # custom group ID already in use
 GROUP_ID_USED_BY_OWNER = 10025  # ID in use and the requested owner already owns it
+TOPIC_DELETED = 110003  # destroy_topic: the topic was already deleted (EN-49470)
+NO_TOPICS = 11000  # destroy_topic: the Community has no topics (EN-49470)
 
 # Public REST codes (60000-79999).
 HTTP_PARSE = 60002  # bad URL / HTTP request

@@ -88,6 +88,8 @@ TOPIC_INFIX = _st.TOPIC_INFIX
 TOPIC_NAME_BYTES = _st.TOPIC_NAME_MAX_BYTES
 TOPIC_CUSTOM_STRING_BYTES = _st.TOPIC_CUSTOM_STRING_MAX_BYTES
 TOPIC_SUFFIX_BYTES = _st.TOPIC_SUFFIX_MAX_BYTES
+topic_id_problem = _st.topic_id_problem
+permission_group_id_problem = _st.permission_group_id_problem
 DESTROY_TOPIC_BATCH = BATCH["destroy_topic"]
 # Permission groups (EN-61232...61242): IDs "@PMG#_" + custom part, names up to 150 bytes,
 # members 100 a call (documented); the other limits are chosen (reconciler.emulator).
@@ -96,7 +98,8 @@ PERMISSION_GROUP_NAME_BYTES = _st.PERMISSION_GROUP_NAME_MAX_BYTES
 PERMISSION_MEMBER_BATCH = BATCH["add_permission_group_member"]
 PERMISSION_GROUP_BATCH = BATCH["destroy_permission_group"]
 TOPIC_PERMISSION_BATCH = BATCH["add_topic_permission_group"]
-PERMISSION_MEMBER_PAGE = 100
+PERMISSION_GROUP_PAGE = _st.PERMISSION_GROUP_PAGE
+PERMISSION_MEMBER_PAGE = _st.PERMISSION_MEMBER_PAGE
 ACCOUNT_BATCH = BATCH["account_check"]
 GROUP_LIST_LIMIT = GROUP_LIST_PAGE
 GET_MEMBERS_PAGE = 500

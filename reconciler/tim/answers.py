@@ -21,8 +21,21 @@ from reconciler.state import (
     Topic,
     normalize_type,
 )
-from reconciler.tim.errors import GROUP_GONE_CODES, MALFORMED
-from reconciler.tim.limits import PERMISSION_GROUP_PREFIX, topic_suffix
+from reconciler.tim.errors import GROUP_GONE_CODES, MALFORMED, TimAnswerError
+from reconciler.tim.limits import PERMISSION_GROUP_PREFIX, service_of, topic_suffix
+
+
+def listed(answer: dict, api: str, *fields: str) -> list:
+    """The list an answer of ``api`` carries under the first of ``fields`` (current name
+    first) it has. An answer without it is an error naming the API and the field, never an
+    empty result: an empty result makes a plan create, remove or drop what exists."""
+    for name in fields:
+        if name in answer:
+            items = answer[name]
+            if not isinstance(items, list):
+                raise TimAnswerError(f"{service_of(api)}/{api}", f"{name} is not a list")
+            return items
+    raise TimAnswerError(f"{service_of(api)}/{api}", f"the answer has no {fields[0]} list")
 
 
 def _custom(items: list[dict] | None) -> dict[str, str | None]:
@@ -212,33 +225,42 @@ def _deadlines(group_id: str, api: str, items: object, until: tuple[str, ...]) -
 
 def muted_accounts(group_id: str, answer: dict) -> dict[str, int]:
     """get_group_muted_account: MutedAccountList (older ShuttedUinList) -> account -> until."""
-    items = answer.get("MutedAccountList", answer.get("ShuttedUinList"))
-    return _deadlines(group_id, "get_group_muted_account", items, ("MutedUntil", "ShuttedUntil"))
+    api = "get_group_muted_account"
+    items = listed(answer, api, "MutedAccountList", "ShuttedUinList")
+    return _deadlines(group_id, api, items, ("MutedUntil", "ShuttedUntil"))
 
 
 def banned_accounts(group_id: str, answer: dict) -> dict[str, int]:
     """One get_group_ban_member page: BannedAccountList -> account -> until."""
-    items = answer.get("BannedAccountList")
+    items = listed(answer, "get_group_ban_member", "BannedAccountList")
     return _deadlines(group_id, "get_group_ban_member", items, ("BannedUntil",))
 
 
-def admin_accounts(group_id: str, answer: dict) -> list[str]:
-    """get_admin_list: Admin_List of {Member_Account} -> sorted accounts."""
+def _accounts(group_id: str, api: str, items: list, field: str) -> list[str]:
+    """``[{<field>: account, ...}]`` -> the accounts, in order."""
     try:
-        accounts = [item["Member_Account"] for item in answer.get("Admin_List") or []]
+        accounts = [item[field] for item in items]
         if not all(type(a) is str for a in accounts):
-            raise ValueError("a Member_Account is not a string")
+            raise ValueError(f"a {field} is not a string")
     except MALFORMED as err:
-        raise malformed(group_id, "get_admin_list", err) from None
-    return sorted(accounts)
+        raise malformed(group_id, api, err) from None
+    return accounts
+
+
+def admin_accounts(group_id: str, answer: dict) -> list[str]:
+    """get_admin_list: Admin_List of {Admin_Account, Avatar, NickName} (CN-102858) -> sorted
+    accounts."""
+    items = listed(answer, "get_admin_list", "Admin_List")
+    return sorted(_accounts(group_id, "get_admin_list", items, "Admin_Account"))
 
 
 def topics_from_api(group_id: str, answer: dict) -> dict[str, Topic]:
     """get_topic: TopicInfo items -> topic (the custom part of its ID) -> Topic. Items with a
     non-zero ErrorCode (a topic asked for that does not exist) are left out."""
     topics: dict[str, Topic] = {}
+    items = listed(answer, "get_topic", "TopicInfo")
     try:
-        for item in answer.get("TopicInfo") or []:
+        for item in items:
             if item.get("ErrorCode", 0):
                 continue
             full = item["TopicId"]
@@ -267,11 +289,13 @@ def _pg_suffix(full: object) -> str:
 
 
 def permission_groups_from_api(group_id: str, answer: dict) -> dict[str, PermissionGroup]:
-    """get_permission_group: PermissionGroupList -> custom part of the ID -> PermissionGroup
-    (members and topic permissions are read apart). Items with an ErrorCode are left out."""
+    """One get_permission_group page: PermissionGroupInfoList (EN-61235) -> custom part of the
+    ID -> PermissionGroup (members and topic permissions are read apart). Items with an
+    ErrorCode are left out."""
     out: dict[str, PermissionGroup] = {}
+    items = listed(answer, "get_permission_group", "PermissionGroupInfoList")
     try:
-        for item in answer.get("PermissionGroupList") or []:
+        for item in items:
             if item.get("ErrorCode", 0):
                 continue
             suffix = _pg_suffix(item["PermissionGroupId"])
@@ -287,22 +311,21 @@ def permission_groups_from_api(group_id: str, answer: dict) -> dict[str, Permiss
 
 
 def permission_members_from_api(group_id: str, answer: dict) -> list[str]:
-    """One get_permission_group_member page: MemberList of {Member_Account} -> accounts."""
-    try:
-        accounts = [item["Member_Account"] for item in answer.get("MemberList") or []]
-        if not all(type(a) is str for a in accounts):
-            raise ValueError("a Member_Account is not a string")
-    except MALFORMED as err:
-        raise malformed(group_id, "get_permission_group_member", err) from None
-    return accounts
+    """One get_permission_group_member_list page: MemberList of {Member_Account} -> accounts."""
+    api = "get_permission_group_member_list"
+    return _accounts(group_id, api, listed(answer, api, "MemberList"), "Member_Account")
 
 
 def topic_permissions_from_api(group_id: str, answer: dict) -> dict[str, int]:
-    """get_topic_permission_group: TopicPermission of {TopicId, Permission} -> topic (custom
-    part of its ID) -> bit set."""
+    """get_topic_permission_group: TopicPermissionResultList of {ErrorCode, ErrorInfo, TopicId,
+    Permission} (EN-61239) -> topic (custom part of its ID) -> bit set; items with an
+    ErrorCode are left out."""
     out: dict[str, int] = {}
+    items = listed(answer, "get_topic_permission_group", "TopicPermissionResultList")
     try:
-        for item in answer.get("TopicPermission") or []:
+        for item in items:
+            if item.get("ErrorCode", 0):
+                continue
             suffix = topic_suffix(group_id, item["TopicId"])
             if suffix is None:
                 raise ValueError(f"topic {item['TopicId']!r} is not a topic of this group")

@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from reconciler.state import TYPE_ALIASES, GroupType, MsgFlag, Role
 from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
-from reconciler.tim.limits import HIDDEN_MARK, permission_group_id, topic_id
+from reconciler.tim.limits import HIDDEN_MARK, permission_group_id, service_of, topic_id
 
 if TYPE_CHECKING:
     from reconciler.tim.client import TimClient
@@ -409,7 +409,7 @@ class ModifyTopic(Request):
     async def send(self, client: TimClient) -> Outcome:
         body = _topic_body(self)
         if self.mute_all is not None:
-            body["ShutUpAllMember"] = "On" if self.mute_all else "Off"
+            body["MuteAllMember"] = "On" if self.mute_all else "Off"  # CN-78205
         await client.modify_topic(body)
         return Outcome()
 
@@ -431,7 +431,8 @@ class DestroyTopics(Request):
         return Outcome()
 
 
-def _pg_body(request: Any) -> dict[str, Any]:
+def _pg_body(request: Any, create: bool = False) -> dict[str, Any]:
+    """``create``: Permission is required (CN-103966); none declared is no permissions (0)."""
     body: dict[str, Any] = {
         "GroupId": request.group_id,
         "PermissionGroupId": permission_group_id(request.permission_group),
@@ -441,9 +442,28 @@ def _pg_body(request: Any) -> dict[str, Any]:
         ("permission", "Permission"),
         ("custom_string", "CustomString"),
     ):
-        if getattr(request, name, None) is not None:
-            body[wire] = getattr(request, name)
+        value = getattr(request, name, None)
+        if value is None and create and wire == "Permission":
+            value = 0
+        if value is not None:
+            body[wire] = value
     return body
+
+
+def _item_errors(
+    api: str, answer: dict[str, Any], field: str, done: frozenset[int] = frozenset()
+) -> None:
+    """Raise the first per-item error of a write's answer (codes in ``done`` count as done)."""
+    for item in answer.get(field) or []:
+        code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0
+        if code and code not in done:
+            raise TimApiError(f"{service_of(api)}/{api}", int(code), str(item.get("ErrorInfo", "")))
+
+
+def _results(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of a MemberList answer whose Result is 0 (refused)."""
+    items = answer.get("MemberList") or []
+    return [m for m in items if isinstance(m, dict) and m.get("Result") == 0]
 
 
 @dataclass
@@ -459,7 +479,8 @@ class CreatePermissionGroup(Request):
 
     async def send(self, client: TimClient) -> Outcome:
         try:
-            await client.call_group("create_permission_group", _pg_body(self))
+            # Permission is required on create (CN-103966): none declared is no permissions.
+            await client.call_group(self.api, _pg_body(self, create=True))
         except TimApiError as err:
             # A retried create may have made it: look before failing.
             if err.code in GROUP_GONE_CODES or err.transient:
@@ -498,7 +519,9 @@ class DestroyPermissionGroups(Request):
     async def send(self, client: TimClient) -> Outcome:
         ids = [permission_group_id(p) for p in self.permission_groups]
         body = {"GroupId": self.group_id, "PermissionGroupIdList": ids}
-        await client.call_group("destroy_permission_group", body)
+        answer = await client.call_group(self.api, body)
+        # Each one's own result (CN-103967): one that is gone is done, any other code fails.
+        _item_errors(self.api, answer, "PermissionGroupResultList", GROUP_GONE_CODES)
         return Outcome()
 
 
@@ -517,8 +540,9 @@ class AddPermissionMembers(Request):
             "PermissionGroupId": permission_group_id(self.permission_group),
             "MemberList": [{"Member_Account": a} for a in self.accounts],
         }
-        await client.call_group(self.api, body)
-        return Outcome()
+        answer = await client.call_group(self.api, body)
+        # add answers each account's Result (CN-103974): 0 is refused, not done.
+        return Outcome(refused=[str(m.get("Member_Account")) for m in _results(answer)])
 
 
 @dataclass
@@ -546,12 +570,14 @@ class AddTopicPermissions(Request):
         body = {
             "GroupId": self.group_id,
             "PermissionGroupId": permission_group_id(self.permission_group),
-            "TopicPermission": [
+            "TopicPermissionList": [
                 {"TopicId": topic_id(self.group_id, t), "Permission": p}
                 for t, p in self.topics.items()
             ],
         }
-        await client.call_group(self.api, body)
+        answer = await client.call_group(self.api, body)
+        # Each topic's own result (EN-61236): any code is a failure.
+        _item_errors(self.api, answer, "TopicPermissionResultList")
         return Outcome()
 
 

@@ -17,7 +17,7 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from reconciler.tim.answers import (
     LiveMembers,
     admin_accounts,
     banned_accounts,
+    listed,
     malformed,
     muted_accounts,
     permission_groups_from_api,
@@ -67,6 +68,8 @@ from reconciler.tim.limits import (
     GROUP_SVC,
     LOGIN_SVC,
     MEMBER_PAGE,
+    PERMISSION_GROUP_PAGE,
+    PERMISSION_MEMBER_PAGE,
     SPLIT_ON,
     TOPIC_SVC,
     Limits,
@@ -629,7 +632,7 @@ class TimClient:
         seen: set[int] = set()
         while True:
             page = await self.get_appid_group_list(next=cursor, group_type=group_type)
-            for item in page.get("GroupIdList") or []:
+            for item in listed(page, "get_appid_group_list", "GroupIdList"):
                 group_id = item.get("GroupId") if isinstance(item, dict) else item
                 if isinstance(group_id, str):
                     ids[group_id] = None
@@ -654,7 +657,7 @@ class TimClient:
 
         async def send(ids: list[str]) -> list[dict[str, Any]]:
             answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": ids})
-            return [_normalize_group(g) for g in answer.get("GroupInfo") or []]
+            return [_normalize_group(g) for g in listed(answer, "get_group_info", "GroupInfo")]
 
         # An answer over 1 MB (10018) is asked for again in fewer groups per call.
         return await self._split("get_group_info", list(group_ids), send)
@@ -687,7 +690,7 @@ class TimClient:
         async def send(ids: list[str]) -> list[dict[str, Any]]:
             body = {"GroupIdList": ids, "ResponseFilter": response_filter}
             answer = await self.call(GROUP_SVC, "get_group_info", body)
-            return [_normalize_group(g) for g in answer.get("GroupInfo") or []]
+            return [_normalize_group(g) for g in listed(answer, "get_group_info", "GroupInfo")]
 
         return await self._split("get_group_info", list(group_ids), send)
 
@@ -709,7 +712,7 @@ class TimClient:
         if next is not None:
             body["Next"] = next
         answer = await self.call(GROUP_SVC, "get_group_member_info", body)
-        members = answer.get("MemberList") or []
+        members = listed(answer, "get_group_member_info", "MemberList")
         return {**answer, "MemberList": [_normalize_member(m) for m in members]}
 
     async def all_group_members(self, group_id: str, community: bool) -> list[dict[str, Any]]:
@@ -771,7 +774,7 @@ class TimClient:
         async def read(part: list[str]) -> list[dict[str, Any]]:
             body = {"GroupId": group_id, "Member_List_Account": part}
             answer = await self.call(GROUP_SVC, api, body)
-            return [_normalize_member(m) for m in answer.get("MemberList") or []]
+            return [_normalize_member(m) for m in listed(answer, api, "MemberList")]
 
         try:
             parts = await asyncio.gather(
@@ -814,7 +817,7 @@ class TimClient:
                 "MemberList": [{"Member_Account": a} for a in part],
             }
             answer = await self.call(GROUP_SVC, "add_group_member", body)
-            return list(answer.get("MemberList") or [])
+            return listed(answer, "add_group_member", "MemberList")
 
         return await self._split("add_group_member", list(accounts), send)
 
@@ -854,7 +857,7 @@ class TimClient:
             answer = await self.call(
                 GROUP_SVC, "import_group_member", {"GroupId": group_id, "MemberList": part}
             )
-            return list(answer.get("MemberList") or [])
+            return listed(answer, "import_group_member", "MemberList")
 
         return await self._split("import_group_member", list(members), send)
 
@@ -986,7 +989,12 @@ class TimClient:
         if not topic_ids:
             return
         body = {"GroupId": group_id, "TopicIdList": list(topic_ids)}
-        answer = await self.call(TOPIC_SVC, "destroy_topic", body)
+        try:
+            answer = await self.call(TOPIC_SVC, "destroy_topic", body)
+        except TimApiError as err:
+            if err.code not in TOPIC_GONE_CODES:
+                raise
+            return
         for item in answer.get("DestroyResultItem") or []:
             code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0
             if code and code not in TOPIC_GONE_CODES:
@@ -1005,38 +1013,55 @@ class TimClient:
     async def call_group(self, command: str, body: dict[str, Any]) -> dict[str, Any]:
         """A group_open_http_svc write whose batch is checked against its limit first (the
         permission-group calls)."""
-        for name in ("MemberList", "TopicPermission", "PermissionGroupIdList"):
+        for name in ("MemberList", "TopicPermissionList", "PermissionGroupIdList"):
             if command in BATCH and name in body:
                 _check_batch(self.limits, command, body[name])
         return await self.call(GROUP_SVC, command, body)
 
+    async def _pages(
+        self, command: str, body: dict[str, Any], limit: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The pages of a ``Limit``/``Next`` listing: ``Next`` "" on the first call, then the
+        answer's own ``Next`` sent back as it came (the pages type it as a string and as an
+        integer); an empty or absent ``Next`` ends it."""
+        cursor: Any = ""
+        seen: set[str] = set()
+        while True:
+            page = await self.call(GROUP_SVC, command, {**body, "Limit": limit, "Next": cursor})
+            yield page
+            cursor = page.get("Next")
+            if cursor in ("", 0, None):
+                return
+            if str(cursor) in seen:
+                raise TimTransportError(
+                    f"{GROUP_SVC}/{command}", f"paging cursor {cursor!r} repeated"
+                )
+            seen.add(str(cursor))
+
     async def get_permission_group(
         self, group_id: str, ids: list[str] | None = None
     ) -> dict[str, PermissionGroup]:
-        """A Community's permission groups (those of ``ids``, full IDs, or all): one call."""
-        body: dict[str, Any] = {"GroupId": group_id}
+        """A Community's permission groups: those of ``ids`` (full IDs) in one call, else all,
+        20 a page by ``Next`` (EN-61235)."""
         if ids:
-            body["PermissionGroupIdList"] = list(ids)
-        answer = await self.call(GROUP_SVC, "get_permission_group", body)
-        return permission_groups_from_api(group_id, answer)
+            body = {"GroupId": group_id, "PermissionGroupIdList": list(ids)}
+            answer = await self.call(GROUP_SVC, "get_permission_group", body)
+            return permission_groups_from_api(group_id, answer)
+        found: dict[str, PermissionGroup] = {}
+        pages = self._pages("get_permission_group", {"GroupId": group_id}, PERMISSION_GROUP_PAGE)
+        async for page in pages:
+            found.update(permission_groups_from_api(group_id, page))
+        return found
 
-    async def get_permission_group_member(self, group_id: str, pg_id: str) -> list[str]:
-        """Every member of a permission group, paging by ``Next`` ("" = done), sorted."""
+    async def get_permission_group_member_list(self, group_id: str, pg_id: str) -> list[str]:
+        """Every member of a permission group, 50 a page by ``Next`` (CN-103976), sorted."""
         accounts: list[str] = []
-        cursor = ""
-        seen: set[str] = set()
-        while True:
-            body = {"GroupId": group_id, "PermissionGroupId": pg_id, "Next": cursor}
-            page = await self.call(GROUP_SVC, "get_permission_group_member", body)
+        body = {"GroupId": group_id, "PermissionGroupId": pg_id}
+        async for page in self._pages(
+            "get_permission_group_member_list", body, PERMISSION_MEMBER_PAGE
+        ):
             accounts.extend(permission_members_from_api(group_id, page))
-            cursor = str(page.get("Next") or "")
-            if not cursor:
-                return sorted(accounts)
-            if cursor in seen:
-                raise TimTransportError(
-                    f"{GROUP_SVC}/get_permission_group_member", f"paging cursor {cursor} repeated"
-                )
-            seen.add(cursor)
+        return sorted(accounts)
 
     async def get_topic_permission_group(self, group_id: str, pg_id: str) -> dict[str, int]:
         """A permission group's permissions per topic (custom part of the topic ID)."""
@@ -1070,7 +1095,7 @@ class TimClient:
         seen: set[int] = set()
         while True:
             page = await self.get_members(group_id, timestamp=timestamp, mark=mark)
-            for m in page.get("MemberList") or []:
+            for m in listed(page, "get_members", "MemberList"):
                 members[m["Member_Account"]] = m
             timestamp = int(page.get("NextTimestamp") or 0)
             if timestamp == 0:
@@ -1092,7 +1117,7 @@ class TimClient:
         body = {"CheckItem": [{"UserID": a} for a in accounts]}
         answer = await self.call(LOGIN_SVC, "account_check", body)
         result: dict[str, bool] = {}
-        for item in answer.get("ResultItem") or []:
+        for item in listed(answer, "account_check", "ResultItem"):
             account = str(item.get("UserID"))
             code = int(item.get("ResultCode") or 0)
             if code:

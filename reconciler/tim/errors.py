@@ -94,7 +94,14 @@ ACCOUNT_CODES: dict[int, str] = {
     71000: "account delete failed",
 }
 
-ERROR_CODES: dict[int, str] = {**GROUP_CODES, **PUBLIC_CODES, **ACCOUNT_CODES}
+# destroy_topic (EN-49470).
+TOPIC_DELETED = 110003
+NO_TOPICS = 11000
+TOPIC_CODES: dict[int, str] = {
+    TOPIC_DELETED: "the topic was already deleted",
+    NO_TOPICS: "the Community has no topics",
+}
+ERROR_CODES: dict[int, str] = {**GROUP_CODES, **TOPIC_CODES, **PUBLIC_CODES, **ACCOUNT_CODES}
 
 # Codes worth retrying with backoff: server hiccups and frequency limits.
 TRANSIENT_CODES = frozenset({10002, 10006, 60007, 60008, 60011, 60018, 60019})
@@ -105,9 +112,9 @@ GROUP_GONE_CODES = frozenset({10010, 10015})
 # create_group for an ID already taken: the group may be ours, from a run cut off after the call
 # reached the server.
 ID_TAKEN_CODES = frozenset({10021, 10025})
-# A topic that does not exist: the topic pages give no code of their own; the group codes are
-# what a missing topic is answered with (unconfirmed; the emulator's choice).
-TOPIC_GONE_CODES = GROUP_GONE_CODES
+# A topic that does not exist: destroy_topic's codes (TOPIC_CODES); other calls' codes for a
+# missing topic are not documented, so the group codes count too (the emulator's choice).
+TOPIC_GONE_CODES = GROUP_GONE_CODES | {TOPIC_DELETED, NO_TOPICS}
 # The API is not available to this app: its edition lacks it (10059), the Pro package expired
 # (60020) or the command is disabled for the app (10026). Export leaves such reads out.
 UNAVAILABLE_CODES = frozenset({10059, 60020, 10026})
@@ -185,6 +192,15 @@ class TimTransportError(TimError):
             "the endpoint could not be reached. Check app.endpoint, the network and any proxy; "
             "retries with backoff were already made."
         )
+
+
+class TimAnswerError(TimTransportError):
+    """An OK answer without what the API documents (a list a reader needs). Never read as an
+    empty result: that would make a plan create, remove or drop what exists."""
+
+    @property
+    def hint(self) -> str:
+        return "check that app.endpoint is a Tencent Cloud Chat REST API."
 
 
 class TimCertificateError(TimTransportError):

@@ -52,9 +52,9 @@ BATCH: dict[str, int] = {
     "destroy_topic": 20,  # TopicIdList: the pages give no limit (unconfirmed; the emulator's 20)
     "add_permission_group_member": 100,  # EN-61240: at most 100 members a call
     "delete_permission_group_member": 100,  # as adding (unconfirmed)
-    "destroy_permission_group": 20,  # unconfirmed, as destroy_topic
-    "add_topic_permission_group": 20,  # topics a call: unconfirmed
-    "set_topic_permission_group": 20,
+    "destroy_permission_group": 20,  # PermissionGroupIdList: at most 20 (EN-61233, CN-103967)
+    "add_topic_permission_group": 50,  # TopicPermissionList: at most 50 a call (EN-61236)
+    "set_topic_permission_group": 50,  # as adding (EN-61237 gives no number)
     "account_check": 100,
     "multiaccount_import": 100,
 }
@@ -63,6 +63,10 @@ BATCH: dict[str, int] = {
 MEMBER_PAGE = 200
 # get_appid_group_list: the largest Limit.
 GROUP_LIST_PAGE = 10000
+# get_permission_group: the largest Limit (EN-61235); get_permission_group_member_list's
+# (CN-103976, trtc.io/zh 61242).
+PERMISSION_GROUP_PAGE = 20
+PERMISSION_MEMBER_PAGE = 50
 
 # Calls per second: the documented default for every API, and the APIs documented otherwise.
 DEFAULT_RATE = 200.0
@@ -191,17 +195,46 @@ BAN_PAGE = 100
 
 # Topics (EN-49471, DO): a custom topic ID is the group ID, "@TOPIC#_", then the custom part;
 # TopicName at most 30 bytes, CustomString 3,000; Introduction, Notification and FaceUrl as for
-# groups. The custom part's own limit is not documented: held to a group ID's 48 bytes.
+# groups. The whole topic ID is at most 96 bytes and its custom part may not contain "@TGS#_" or
+# "@TOPIC#_" (trtc.io 33529); the custom part is also held to a group ID's 48 bytes.
 TOPIC_INFIX = "@TOPIC#_"
 TOPIC_NAME_MAX_BYTES = 30
 TOPIC_CUSTOM_STRING_MAX_BYTES = 3000
 TOPIC_SUFFIX_MAX_BYTES = 48
+TOPIC_ID_MAX_BYTES = 96
+TOPIC_SUFFIX_FORBIDDEN = ("@TGS#_", TOPIC_INFIX)
 
 
-# Permission groups (EN-61232...61242): custom IDs are "@PMG#_" then the custom part;
+# Permission groups (EN-61232...61242): custom IDs are "@PMG#_" then the custom part, which may
+# not start "@PMG#" (a custom ID may not start "@PMG#_@PMG#", the server's own; trtc.io 33529);
 # PermissionGroupName at most 150 bytes. CustomString's limit is not given: held to a topic's.
 PERMISSION_GROUP_PREFIX = "@PMG#_"
+PERMISSION_GROUP_SERVER_PREFIX = "@PMG#_@PMG#"
 PERMISSION_GROUP_NAME_MAX_BYTES = 150
+
+
+def topic_id_problem(group_id: str, suffix: str) -> str | None:
+    """Why ``suffix`` cannot be the custom part of a topic ID of ``group_id``, or None."""
+    bad = next((part for part in TOPIC_SUFFIX_FORBIDDEN if part in suffix), None)
+    if bad:
+        return f"topic ID {suffix!r} contains {bad!r}, which the API reserves"
+    full = len(topic_id(group_id, suffix).encode())
+    if full > TOPIC_ID_MAX_BYTES:
+        return (
+            f"topic ID {suffix!r} makes a full ID of {full} bytes (group ID + "
+            f"{TOPIC_INFIX!r} + topic ID); at most {TOPIC_ID_MAX_BYTES}"
+        )
+    return None
+
+
+def permission_group_id_problem(suffix: str) -> str | None:
+    """Why ``suffix`` cannot be the custom part of a permission-group ID, or None."""
+    if permission_group_id(suffix).startswith(PERMISSION_GROUP_SERVER_PREFIX):
+        return (
+            f"permission group ID {suffix!r} starts with '@PMG#': IDs starting "
+            f"{PERMISSION_GROUP_SERVER_PREFIX!r} are the server's own"
+        )
+    return None
 
 
 def permission_group_id(suffix: str) -> str:
