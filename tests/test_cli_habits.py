@@ -47,16 +47,10 @@ def _taken_then_missing(tmp_path: Path, *args: str):
     """An apply whose create_group answers 10021 (ID taken) and whose look-up then finds
     nothing: the group fails, with its error code."""
     from starlette.responses import JSONResponse
-    from test_reliability_bad_server import OK, cli_in_process, fake_server, missing, write
-
-    calls = {"n": 0}
-
-    def info(body):
-        calls["n"] += 1
-        return missing(body) if calls["n"] == 1 else JSONResponse(OK)
+    from test_reliability_bad_server import cli_in_process, fake_server, missing, write
 
     taken = {"ActionStatus": "FAIL", "ErrorCode": 10021, "ErrorInfo": "group id used"}
-    with fake_server(get_group_info=info, create_group=lambda b: JSONResponse(taken)) as url:
+    with fake_server(get_group_info=missing, create_group=lambda b: JSONResponse(taken)) as url:
         return cli_in_process("apply", write(tmp_path / "cfg", url), "--auto-approve", *args)
 
 
