@@ -174,7 +174,7 @@ def test_answer_without_the_groups_asked_for_is_an_error_not_absent_groups(
     """An OK envelope without GroupInfo must not read as "every group is missing" (that plan
     would create groups that exist)."""
     run = plan_against(tmp_path, get_group_info=lambda b: JSONResponse(OK))
-    assert_clean_failure(run, "g1")
+    assert_clean_failure(run, "get_group_info: the answer has no GroupInfo list")
     assert "create" not in run.out
 
 
@@ -328,15 +328,11 @@ def test_apply_with_malformed_import_answer(tmp_path: Path, fast: None) -> None:
     assert_clean_failure(run, "FAILED group g1 import_group_member")
 
 
-def test_apply_create_taken_then_lookup_answers_nothing(tmp_path: Path, fast: None) -> None:
-    calls = {"n": 0}
-
-    def info(body: dict[str, Any]) -> Response:
-        calls["n"] += 1
-        return missing(body) if calls["n"] == 1 else JSONResponse(OK)
-
+def test_apply_create_taken_then_lookup_finds_nothing(tmp_path: Path, fast: None) -> None:
     taken = {"ActionStatus": "FAIL", "ErrorCode": 10021, "ErrorInfo": "group id used"}
-    run = apply_against(tmp_path, get_group_info=info, create_group=lambda b: JSONResponse(taken))
+    run = apply_against(
+        tmp_path, get_group_info=missing, create_group=lambda b: JSONResponse(taken)
+    )
     assert_clean_failure(run, "FAILED group g1 create_group", "10021")
 
 
