@@ -29,6 +29,7 @@ import os
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -137,6 +138,7 @@ class AppLock:
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
         self._reading: asyncio.Future | None = None  # the read of the lease out now
         self._lost: LockLost | None = None
+        self.calls: Counter[str] = Counter()  # the lock's own calls, by API (logged at release)
 
     def _new_lease(self) -> Lease:
         now = int(self._clock())
@@ -150,8 +152,17 @@ class AppLock:
         request = CreateGroup(
             LOCK_GROUP_ID, GroupType.Private, LOCK_GROUP_NAME, introduction=lease.text()
         )
+        self.calls["create_group"] += 1
         await self._client.create_group(request.body())
         return lease
+
+    async def _current(self) -> Lease | None:
+        self.calls["get_group_info"] += 1
+        return await current_lease(self._client)
+
+    async def _destroy(self) -> None:
+        self.calls["destroy_group"] += 1
+        await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
 
     async def acquire(self) -> None:
         deadline = time.monotonic() + self._timeout_s
@@ -164,7 +175,7 @@ class AppLock:
             except TimApiError as err:
                 if err.code not in ID_TAKEN_CODES:
                     raise
-            held = await current_lease(self._client)
+            held = await self._current()
             if held is None:
                 continue  # released meanwhile: try again at once
             if held.token == attempt.token:
@@ -174,7 +185,7 @@ class AppLock:
             if held.dead(self._clock()):
                 log.warning("taking over the app lock from %s", held.describe(self._clock()))
                 try:
-                    await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+                    await self._destroy()
                 except TimApiError:
                     pass  # someone else's takeover got there first; look again
                 continue
@@ -224,7 +235,7 @@ class AppLock:
     async def _read(self) -> None:
         started = time.monotonic()
         try:
-            held = await current_lease(self._client)
+            held = await self._current()
         except TimError as err:
             raise LockError(
                 f"could not read the app lock's lease ({err}); stopped before the next write"
@@ -262,6 +273,7 @@ class AppLock:
                 return
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
+                self.calls["modify_group_base_info"] += 1
                 await self._client.modify_group_base_info(
                     ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()).body()
                 )
@@ -279,9 +291,9 @@ class AppLock:
         if lease is None or self._lost is not None:  # a lost lease was reported when found
             return
         try:
-            held = await current_lease(self._client)
+            held = await self._current()
             if held is not None and held.token == lease.token:
-                await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+                await self._destroy()
             else:
                 log.warning("the app lock was taken over while this run held it")
         except TimError as err:  # the work is done; the lease runs out by itself
@@ -290,6 +302,11 @@ class AppLock:
                 err,
                 utc_text(lease.expires),
             )
+        # Part of the run's calls, not of the plan's: said, so they can be told apart.
+        log.info(
+            "the app lock's own calls: %s",
+            ", ".join(f"{a} {n}" for a, n in sorted(self.calls.items())),
+        )
 
     async def __aenter__(self) -> AppLock:
         await self.acquire()
