@@ -27,6 +27,8 @@ from __future__ import annotations
 class ReconcilerError(Exception):
     """Base of every error the reconciler raises on purpose."""
 
+    location: str | None = None  # where, when not in the message's first words (file:line:col)
+
     @property
     def hint(self) -> str:
         """What to check ("" when there is nothing to add)."""
@@ -58,13 +60,15 @@ class PlanFileError(ReconcilerError):
 
 
 class StalePlanError(PlanFileError):
-    """Groups a saved plan touches changed after it was made."""
+    """Groups a saved plan touches changed after it was made: live, or in the config (then
+    ``message`` says how)."""
 
-    def __init__(self, groups: list[str]) -> None:
+    def __init__(self, groups: list[str], message: str | None = None) -> None:
         self.groups = groups
         shown = ", ".join(groups[:20]) + (" ..." if len(groups) > 20 else "")
         super().__init__(
-            f"Saved plan is stale: {len(groups)} group(s) changed since it was made ({shown}). "
+            message
+            or f"Saved plan is stale: {len(groups)} group(s) changed since it was made ({shown}). "
             "Nothing was applied; run plan again and review the new plan."
         )
 

@@ -678,7 +678,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
             plan,
             app={},
             endpoint="",
-            config_digest="",
+            inputs={"values": [], "vars": []},
             desired=config.groups,
             selection=planfile.Selection(),
             forced=False,

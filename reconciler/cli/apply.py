@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 
@@ -21,9 +20,11 @@ from reconciler.cli.base import (
     only_option,
     options,
     output,
+    print_json,
     show_plan,
     values_option,
     var_option,
+    variables,
 )
 from reconciler.engine import Selection
 from reconciler.errors import UsageError
@@ -94,7 +95,7 @@ async def _execute(session, operations, started: float, view: dict, fmt: str = "
         doc = result.document(
             app=view["app"], endpoint=view["endpoint"], seconds=seconds, retries=retries
         )
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        print_json(doc)
     else:
         if not output["quiet"]:
             for line in result.group_lines():
@@ -175,8 +176,6 @@ def apply(
             for flag, used in (
                 ("--group", only),
                 ("--exclude-group", exclude),
-                ("--var", var),
-                ("--values", values),
                 ("--force", force),
             )
             if used
@@ -186,7 +185,14 @@ def apply(
                 f"{', '.join(given)} cannot be combined with --plan: a saved plan is applied "
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
-        saved = engine.read_plan(plan_file, load(path, var, values) if path else None)
+        if not path and (var or values):
+            raise UsageError(
+                "--var and --values with --plan need the config PATH: they are checked against "
+                "the ones the plan was made with"
+            )
+        saved = engine.read_plan(plan_file)
+        if path:
+            engine.plan_config(saved, path, variables(var), list(values))
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
         view = engine.saved_view(saved)

@@ -65,6 +65,8 @@ class Config:
     base_dir: Path
     digest: str
     files: list[Path]
+    values_files: list[Path] = field(default_factory=list)  # as given, in order
+    variables: dict[str, str] = field(default_factory=dict)  # the --vars, as given
 
 
 @dataclass
@@ -388,6 +390,8 @@ class _Loader:
             base_dir=self.base_dir,
             digest=self.digest.hexdigest(),
             files=[s.path for s in sources],
+            values_files=self.values_files,
+            variables=self.variables,
         )
 
     def _parse(self, source: _Source) -> tuple[Any, list[tuple[int, int]] | None]:
