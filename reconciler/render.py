@@ -43,8 +43,9 @@ from reconciler.tim.limits import Limits, min_seconds
 # The JSON view's own version; it changes when a field of that document does.
 # 4: added members' attributes, tool, tool_version, app, endpoint, has_changes, empty;
 # AVChatRoom admins, mutes and bans; 5: notes (declared fields the server did not report),
-# Community topics and permission groups
-JSON_FORMAT_VERSION = 5
+# Community topics and permission groups; 6: destructive, and counts that agree with each
+# group's action (a destroy counts its members removed; a group with only pending marks is none)
+JSON_FORMAT_VERSION = 6
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
 COLOR = {"+": "green", "~": "yellow", "-": "red"}
@@ -289,6 +290,21 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
     return doc
 
 
+# What makes a plan destructive: it destroys something or takes members away.
+_DESTRUCTIVE = (
+    DestroyGroup,
+    DestroyTopics,
+    DestroyPermissionGroups,
+    RemoveMembers,
+    BanMembers,
+    RemovePermissionMembers,
+)
+
+
+def destructive(operations: list[Operation]) -> bool:
+    return any(isinstance(op.request, _DESTRUCTIVE) for op in operations)
+
+
 def plan_view(
     plan: Plan, rate_limit: float, *, app: int | None = None, endpoint: str | None = None
 ) -> dict[str, Any]:
@@ -303,6 +319,7 @@ def plan_view(
         "app": app,
         "endpoint": endpoint,
         "has_changes": plan.has_changes,
+        "destructive": destructive(plan.operations),
         "counts": plan.counts(),
         "calls_by_api": calls,
         "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
@@ -712,6 +729,7 @@ def operations_view(
         "app": app,
         "endpoint": endpoint,
         "has_changes": bool(operations),
+        "destructive": destructive(operations),
         "counts": _view_counts(changes, operations),
         "calls_by_api": calls,
         "min_seconds": round(limits.min_seconds(calls), 3),
