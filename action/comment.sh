@@ -7,6 +7,8 @@ if [ ! -s "$MARKDOWN" ]; then
   echo "No plan to comment: the plan failed before it was made (see the log above)."
   exit 0
 fi
+# The pull request: the event GitHub gives every step (closed, for an apply after merge).
+PR=$(python3 -c 'import json, os; print(json.load(open(os.environ["GITHUB_EVENT_PATH"]))["pull_request"]["number"])')
 values=$(echo ${VALUES:-})  # one line, however the input was laid out
 export MARKER="<!-- tim-reconciler plan: app=${APP:-?} config=$CONFIG values=$values args=${ARGS:-} -->"
 body="$(dirname "$MARKDOWN")/comment.md"

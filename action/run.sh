@@ -70,7 +70,7 @@ if error.get("kind") == "stale_plan":
           printf '%s\n' "$reason" | sed 's/^/    /'  # an indented code block: nothing in it renders
           echo
           echo "Below is the plan of the merged config, which nobody has reviewed. Nothing was"
-          echo "applied; review it, then apply it with a new pull request or by running this job again."
+          echo "applied: review it, and apply it through a new pull request."
           echo
           cat "$out/replan-body.md"
         } > "$md"

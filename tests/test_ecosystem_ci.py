@@ -208,7 +208,10 @@ def test_the_action_comments_once_and_then_updates_its_comment(tmp_path):
     store = tmp_path / "comments.json"
     markdown = tmp_path / "plan.md"
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "FAKE_COMMENTS": str(store)}
-    env |= {"GITHUB_REPOSITORY": "team/groups", "PR": "5", "MARKDOWN": str(markdown)}
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"number": 5}}')
+    env |= {"GITHUB_REPOSITORY": "team/groups", "GITHUB_EVENT_PATH": str(event)}
+    env |= {"MARKDOWN": str(markdown)}
     env |= {"CONFIG": "groups/", "APP": "1400000000", "VALUES": "v/prod.yaml\n"}
     for text in ("## first plan", "## second plan"):
         markdown.write_text(text + "\n")
