@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 
 from reconciler import __version__
@@ -376,9 +378,11 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
         "",
     ]
     if view.get("app") is not None:
-        head.insert(2, f"App `{view['app']}` at `{view['endpoint']}`")
+        head.insert(2, f"App {_code(str(view['app']))} at {_code(str(view['endpoint']))}")
         head.insert(3, "")
-    head += [f"> {line}" for line in problem_lines(view)]
+    problems = problem_lines(view)
+    if problems:
+        head += _fenced("text", problems) + [""]
     head += [f"- {line}" for line in calls_lines(view)]
     head.append("")
     body: list[str] = []
@@ -389,11 +393,9 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
         lines = change_lines(change)
         _, symbol, title = lines[0]
         block = [
-            f"<details><summary><code>{symbol} {title}</code></summary>",
+            f"<details><summary><code>{_html(f'{symbol} {title}')}</code></summary>",
             "",
-            "```diff",
-            *(f"{_diff_symbol(s)} {'  ' * i}{text}" for i, s, text in lines[1:]),
-            "```",
+            *_fenced("diff", [f"{_diff_symbol(s)} {'  ' * i}{text}" for i, s, text in lines[1:]]),
             "</details>",
             "",
         ]
@@ -409,6 +411,37 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
             f"{MARKDOWN_LIMIT:,} characters; see the plan file or the text output for all._"
         )
     return "\n".join(head + body)
+
+
+# Markdown that no ID or value can escape, in GitHub's and GitLab's renderers (CommonMark):
+# text in HTML is entity-escaped, "@" included (no mention); everything else sits in code,
+# where nothing renders, behind a fence longer than any run of backticks it holds.
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _html(text: str) -> str:
+    return html.escape(_one_line(text), quote=True).replace("@", "&#64;")
+
+
+def _ticks(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def _code(text: str) -> str:
+    """An inline code span holding ``text`` exactly."""
+    text = _one_line(text)
+    fence = "`" * (_ticks(text) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _fenced(info: str, lines: list[str]) -> list[str]:
+    """A fenced code block holding ``lines`` exactly (each kept to one line)."""
+    lines = [_one_line(line) for line in lines]
+    fence = "`" * max(3, max(map(_ticks, lines), default=0) + 1)
+    return [f"{fence}{info}", *lines, fence]
 
 
 def _diff_symbol(symbol: str) -> str:
