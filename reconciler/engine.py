@@ -243,6 +243,7 @@ def saved_view(saved: SavedPlan) -> dict:
     return render.operations_view(
         saved.operations,
         types={g.id: g.type for g in saved.groups},
+        unmanaged={g.id for g in saved.groups if g.members is None},
         before=saved.before,
         pending=saved.pending_marks,
         notes=saved.notes,

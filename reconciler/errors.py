@@ -76,20 +76,21 @@ class StalePlanError(PlanFileError):
 class PlanInvalid(ReconcilerError):
     """The plan has errors; nothing of it may be applied."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], applying: bool = True) -> None:
         self.errors = errors
-        super().__init__(f"The plan has {len(errors)} error(s); nothing was applied.")
+        tail = "; nothing was applied." if applying else "."
+        super().__init__(f"The plan has {len(errors)} error(s){tail}")
 
 
 class RecreateRequired(PlanInvalid):
     """The plan asks for something only recreating a group can give (a setting the API takes
     at creation only, such as support_topic)."""
 
-    def __init__(self, errors: list[str], groups: list[str]) -> None:
-        super().__init__(errors)
+    def __init__(self, errors: list[str], groups: list[str], applying: bool = True) -> None:
+        super().__init__(errors, applying)
         self.groups = groups
         self.args = (
-            f"The plan has {len(errors)} error(s); nothing was applied. Group(s) "
+            f"{self.args[0]} Group(s) "
             f"{', '.join(groups[:10])} would have to be destroyed and created again.",
         )
 

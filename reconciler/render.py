@@ -15,7 +15,7 @@ from reconciler.diff import (
     GroupChange,
     field_order,
 )
-from reconciler.plan import Operation, Plan, calls_by_api
+from reconciler.plan import Operation, Plan, calls_by_api, members_before
 from reconciler.state import DISPLAY_TYPE, GroupType, utc_text
 from reconciler.tim.calls import (
     AddPermissionMembers,
@@ -251,7 +251,7 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "group": ch.group_id,
         "type": DISPLAY_TYPE[ch.type],
-        "action": ch.action,
+        "action": "none" if ch.empty else ch.action,
         "empty": ch.empty,
         "fields": [fc.__dict__ for fc in ch.fields],
         "members": [
@@ -284,11 +284,7 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
         ],
     }
     if ch.action == "destroy":
-        have = ch.observed
-        members = 0
-        if have is not None:
-            members = have.member_count() if have.members is not None else have.member_num or 0
-        doc["members_before"] = members
+        doc["members_before"] = members_before(ch)
     return doc
 
 
@@ -434,7 +430,8 @@ def _code(text: str) -> str:
     """An inline code span holding ``text`` exactly."""
     text = _one_line(text)
     fence = "`" * (_ticks(text) + 1)
-    return f"{fence} {text} {fence}"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # (one space is stripped)
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _fenced(info: str, lines: list[str]) -> list[str]:
@@ -506,8 +503,11 @@ def _custom_fields(prefix: str, custom: dict[str, Any]) -> dict[str, Any]:
 class _GroupView:
     """One group's ``changes`` item of a view, built operation by operation."""
 
-    def __init__(self, gid: str, gtype: GroupType, before: dict[str, Any]) -> None:
+    def __init__(
+        self, gid: str, gtype: GroupType, before: dict[str, Any], members_managed: bool = True
+    ) -> None:
         self.gid, self.type, self.before = gid, gtype, before
+        self.members_managed = members_managed  # else a created group's owner is no news
         self.action = "update"
         self.fields: dict[str, Any] = {}
         self.members: dict[str, dict[str, Any]] = {}
@@ -536,7 +536,7 @@ class _GroupView:
             if req.support_topic:
                 values["support_topic"] = True
             self.fields.update(values)
-            if req.owner:
+            if req.owner and self.members_managed:
                 self._member(req.owner, "add")
             for j in req.members:
                 self._member(j.account, "add")["values"].update(
@@ -690,7 +690,7 @@ class _GroupView:
                 for p, pc in sorted(self.pgs.items())
             ],
         }
-        doc["empty"] = self.action == "update" and not any(
+        doc["empty"] = empty = self.action == "update" and not any(
             doc[k]
             for k in (
                 "fields",
@@ -705,6 +705,8 @@ class _GroupView:
                 "permission_groups",
             )
         )
+        if empty:
+            doc["action"] = "none"  # only marks waiting for members to come online
         if self.action == "destroy":
             doc["members_before"] = before.get("members_before", 0)
         return doc
@@ -722,7 +724,8 @@ def _view_counts(changes: list[dict[str, Any]], operations: list[Operation]) -> 
         "groups_destroy": sum(c["action"] == "destroy" for c in changed),
         "members_add": members("add"),
         "members_modify": members("modify"),
-        "members_remove": members("remove"),
+        "members_remove": members("remove")
+        + sum(c["members_before"] for c in changed if c["action"] == "destroy"),
         "marks_pending": sum(len(a) for c in changes for a in c["marks_pending"].values()),
         "api_calls": len(operations),
     }
@@ -732,6 +735,7 @@ def operations_view(
     operations: list[Operation],
     *,
     types: dict[str, GroupType],
+    unmanaged: set[str] = frozenset(),  # type: ignore[assignment]
     before: dict[str, dict[str, Any]],
     pending: dict[str, dict[str, list[str]]],
     notes: list[str],
@@ -741,14 +745,14 @@ def operations_view(
 ) -> dict[str, Any]:
     """A saved plan's view, in ``plan_view``'s form, made from the operations that run (what
     they set, add, remove and destroy) and ``before`` (what each change replaces): what a
-    reviewer sees is what executes."""
+    reviewer sees is what executes. ``unmanaged``: the groups whose members are not declared."""
     groups: dict[str, _GroupView] = {}
     for op in operations:
         if op.group:
             view = groups.get(op.group)
             if view is None:
                 view = groups[op.group] = _GroupView(
-                    op.group, types[op.group], before.get(op.group, {})
+                    op.group, types[op.group], before.get(op.group, {}), op.group not in unmanaged
                 )
             view.add(op.request)
     for gid in pending:  # marks are an AVChatRoom's: a group with only pending ones is one

@@ -80,7 +80,10 @@ def error_document(kind: str, message: str, *, location: str | None = None, hint
 def _error_for(err: BaseException) -> dict:
     if isinstance(err, ReconcilerError):
         kind = next(k for cls, k in KINDS if isinstance(err, cls))
-        doc = error_document(kind, str(err), location=err.location, hint=err.hint)
+        location = err.location
+        if isinstance(err, ConfigError) and err.issues and err.issues[0].location:
+            location = str(err.issues[0].location)
+        doc = error_document(kind, str(err), location=location, hint=err.hint)
         if isinstance(err, ConfigError):
             doc["error"]["issues"] = [
                 {"location": str(i.location) if i.location else None, "message": i.message}

@@ -109,7 +109,7 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
         show_plan(view)
     for line in learned_lines(the_plan.limits, []):
         echo_err(line)
-    the_plan.raise_if_unsafe(force)
+    the_plan.raise_if_unsafe(force, applying=False)
     if out:
         engine.save_plan(out, the_plan, config, selection, forced=force)
         if not output["quiet"]:

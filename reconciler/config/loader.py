@@ -238,7 +238,8 @@ class _Loader:
                 if env is None:
                     env = make_environment(self.base_dir)
                 try:
-                    text = render(env, file, self.base_dir, context, self.display)
+                    shown = [str(v) for v in self.values_files]
+                    text = render(env, file, self.base_dir, context, self.display, shown)
                 except TemplateIssue as err:
                     self.issues.append(err.issue)
                     continue
