@@ -58,6 +58,7 @@ __all__ = [
     "load_config",
     "lock_holder",
     "read_plan",
+    "plan_config",
     "redact_url",
     "Session",
     "plan",
@@ -217,7 +218,7 @@ def save_plan(
         plan,
         app=app_record(config),
         endpoint=resolve_endpoint(config.app.endpoint),
-        config_digest=config.digest,
+        inputs=planfile.record_inputs(config.values_files, config.variables),
         desired=select(config.groups, selection),
         selection=selection,
         forced=forced,
@@ -243,6 +244,7 @@ def saved_view(saved: SavedPlan) -> dict:
     return render.operations_view(
         saved.operations,
         types={g.id: g.type for g in saved.groups},
+        unmanaged={g.id for g in saved.groups if g.members is None},
         before=saved.before,
         pending=saved.pending_marks,
         notes=saved.notes,
@@ -252,29 +254,39 @@ def saved_view(saved: SavedPlan) -> dict:
     )
 
 
-def read_plan(path: str | Path, config: Config | None = None) -> SavedPlan:
-    """Read a saved plan, its MAC checked with the app's secret key, and check it is for
-    ``config``'s app and was made from it (when given). The stale check comes later, under
-    the lock: ``Session.check_fresh``."""
+def read_plan(path: str | Path) -> SavedPlan:
+    """Read a saved plan, its MAC checked with the app's secret key. The config check is
+    ``plan_config``'s; the stale check comes later, under the lock: ``Session.check_fresh``."""
     # A plan of a million memberships is half a million objects that live until the end and
     # hold no cycles: unpaused, the collector walks them while they are made (0.3 s instead of
     # 0.1 s) and again at every later full collection, down to the one at exit.
     with collector_paused():
         saved = planfile.read(path, connect.secret_key)
         gc.freeze()
-    if config is not None:
-        made_for = (saved.app.sdkappid, saved.endpoint)
-        given = (config.app.sdkappid, resolve_endpoint(config.app.endpoint))
-        if made_for != given:
-            raise PlanFileError(
-                f"{path} was made for app {made_for[0]} at {made_for[1]}, but the config is "
-                f"for app {given[0]} at {given[1]}; nothing was applied."
-            )
-        if config.digest != saved.config_digest:
-            raise PlanFileError(
-                f"{path} was made from another version of the config: run plan again."
-            )
     return saved
+
+
+def plan_config(
+    saved: SavedPlan,
+    path: str | Path,
+    variables: dict[str, str] | None = None,
+    values_files: list[str] | None = None,
+) -> Config:
+    """The config at ``path`` rendered as ``saved`` was (its recorded values files; the same
+    --vars), checked to be for the plan's app and to declare each group the plan touches as
+    it did (planfile.check_config); other groups may have changed."""
+    variables = variables or {}
+    values = planfile.values_for(saved, list(values_files or ()), variables)
+    config = load_config(path, variables, values)
+    made_for = (saved.app.sdkappid, saved.endpoint)
+    given = (config.app.sdkappid, resolve_endpoint(config.app.endpoint))
+    if made_for != given:
+        raise PlanFileError(
+            f"{saved.path} was made for app {made_for[0]} at {made_for[1]}, but the config is "
+            f"for app {given[0]} at {given[1]}; nothing was applied."
+        )
+    planfile.check_config(saved, config.groups)
+    return config
 
 
 def refuse_destroys(destroys: list[str], allowed: bool) -> None:

@@ -28,6 +28,8 @@ from __future__ import annotations
 class ReconcilerError(Exception):
     """Base of every error the reconciler raises on purpose."""
 
+    location: str | None = None  # where, when not in the message's first words (file:line:col)
+
     @property
     def hint(self) -> str:
         """What to check ("" when there is nothing to add)."""
@@ -59,13 +61,15 @@ class PlanFileError(ReconcilerError):
 
 
 class StalePlanError(PlanFileError):
-    """Groups a saved plan touches changed after it was made."""
+    """Groups a saved plan touches changed after it was made: live, or in the config (then
+    ``message`` says how)."""
 
-    def __init__(self, groups: list[str]) -> None:
+    def __init__(self, groups: list[str], message: str | None = None) -> None:
         self.groups = groups
         shown = ", ".join(groups[:20]) + (" ..." if len(groups) > 20 else "")
         super().__init__(
-            f"Saved plan is stale: {len(groups)} group(s) changed since it was made ({shown}). "
+            message
+            or f"Saved plan is stale: {len(groups)} group(s) changed since it was made ({shown}). "
             "Nothing was applied; run plan again and review the new plan."
         )
 
@@ -73,20 +77,21 @@ class StalePlanError(PlanFileError):
 class PlanInvalid(ReconcilerError):
     """The plan has errors; nothing of it may be applied."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], applying: bool = True) -> None:
         self.errors = errors
-        super().__init__(f"The plan has {len(errors)} error(s); nothing was applied.")
+        tail = "; nothing was applied." if applying else "."
+        super().__init__(f"The plan has {len(errors)} error(s){tail}")
 
 
 class RecreateRequired(PlanInvalid):
     """The plan asks for something only recreating a group can give (a setting the API takes
     at creation only, such as support_topic)."""
 
-    def __init__(self, errors: list[str], groups: list[str]) -> None:
-        super().__init__(errors)
+    def __init__(self, errors: list[str], groups: list[str], applying: bool = True) -> None:
+        super().__init__(errors, applying)
         self.groups = groups
         self.args = (
-            f"The plan has {len(errors)} error(s); nothing was applied. Group(s) "
+            f"{self.args[0]} Group(s) "
             f"{', '.join(groups[:10])} would have to be destroyed and created again.",
         )
 

@@ -116,7 +116,8 @@ def _dump(app: dict | None, groups: list[ObservedGroup] | None) -> str:
         doc["app"] = app
     if groups is not None:
         doc["groups"] = [group_entry(g) for g in groups]
-    return yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
+    text = yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
+    return text if text.endswith("\n") else text + "\n"  # as `fmt --check` wants a file
 
 
 # The first line of every file export writes: export replaces a file only while it starts with

@@ -180,13 +180,14 @@ class Plan:
         """The refusals that stand: all of them, or with ``force`` the unoverridable ones."""
         return [r for r in self.refusals if not (force and r.overridable)]
 
-    def raise_if_unsafe(self, force: bool = False) -> None:
-        """Raise PlanInvalid when the plan has errors, PlanRefused when a guard refuses it."""
+    def raise_if_unsafe(self, force: bool = False, *, applying: bool = True) -> None:
+        """Raise PlanInvalid when the plan has errors, PlanRefused when a guard refuses it
+        (``applying``: say that nothing was applied; plan alone applies nothing anyway)."""
         if self.errors:
             recreate = [c.group_id for c in self.changes if c.recreate]
             if recreate:
-                raise RecreateRequired(self.errors, recreate)
-            raise PlanInvalid(self.errors)
+                raise RecreateRequired(self.errors, recreate, applying)
+            raise PlanInvalid(self.errors, applying)
         blocking = self.blocking(force)
         if blocking:
             removals = self.counts()["members_remove"]
@@ -200,7 +201,7 @@ class Plan:
             raise PlanRefused(
                 f"Plan refused by {len(blocking)} guard(s) ({removals} member removal(s)"
                 f"{f' and {bans} ban(s)' if bans else ''} in all; see 'Refused:' above). "
-                f"Nothing was applied. {hint}"
+                f"{'Nothing was applied. ' if applying else ''}{hint}"
             )
 
     def calls_by_api(self) -> dict[str, int]:
@@ -209,6 +210,7 @@ class Plan:
         return calls_by_api(self.operations, self.limits)
 
     def counts(self) -> dict[str, int]:
+        """What the plan does; a destroyed group's members count as removed."""
         changed = self.changed
         return {
             "groups_create": sum(c.action == "create" for c in changed),
@@ -216,10 +218,21 @@ class Plan:
             "groups_destroy": sum(c.action == "destroy" for c in changed),
             "members_add": sum(len(c.members_by("add")) for c in changed),
             "members_modify": sum(len(c.members_by("modify")) for c in changed),
-            "members_remove": sum(len(c.members_by("remove")) for c in changed),
+            "members_remove": sum(
+                members_before(c) if c.action == "destroy" else len(c.members_by("remove"))
+                for c in changed
+            ),
             "marks_pending": sum(len(a) for c in self.changes for a in c.marks_pending.values()),
             "api_calls": len(self.operations),
         }
+
+
+def members_before(change: GroupChange) -> int:
+    """How many members a group had when it was observed (what its destroy removes)."""
+    have = change.observed
+    if have is None:
+        return 0
+    return have.member_count() if have.members is not None else have.member_num or 0
 
 
 def calls_by_api(operations: list[Operation], limits: Limits | None = None) -> dict[str, int]:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reconciler import __version__
 from reconciler.config import AppConfig
-from reconciler.errors import CredentialsError, PlanFileError, StalePlanError
+from reconciler.errors import CredentialsError, PlanFileError, StalePlanError, UsageError
 from reconciler.observe import Reread, observe_accounts
 from reconciler.plan import API_STEPS, Operation, Plan, Scope, fingerprint
 from reconciler.state import Group, GroupType, ObservedGroup
@@ -48,9 +48,11 @@ from reconciler.tim.client import TimClient
 # 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
 # scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches.
 # 6: authenticated (the MAC line), read strictly; notes, and what each change replaces.
-PLAN_FORMAT_VERSION = 6
+# 7: the values files and --vars it was rendered with; a digest per touched group's declared
+# config instead of one of the whole config.
+PLAN_FORMAT_VERSION = 7
 # The formats this version executes exactly as the version that wrote them would.
-EXECUTES_IDENTICALLY = frozenset({6})
+EXECUTES_IDENTICALLY = frozenset({7})
 TOOL = "tim-reconciler"
 MAC_SCHEME = "hmac-sha256"
 # The first line: the MAC, and what names the key (the app, and where its secret key is read).
@@ -86,7 +88,8 @@ class SavedPlan:
     app: AppConfig
     base_dir: Path  # where a relative local_db is found: the plan file's directory
     endpoint: str
-    config_digest: str
+    inputs: InputsRecord  # the values files and --vars the config was rendered with
+    group_digests: dict[str, str]  # touched group -> declared_digest of its declared config
     tool_version: str
     selection: Selection
     forced: list[str]  # the refusals --force overrode when the plan was made
@@ -167,28 +170,51 @@ def _stale_check_entry(group: Group) -> dict[str, Any]:
     return entry
 
 
+def declared_digest(group: Group) -> str:
+    """A digest of a group as the config declares it (normalized, keys sorted): what the
+    config check of ``apply PATH --plan`` compares, group by group."""
+    data = orjson.dumps(group.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def record_inputs(values_files: list[Path], variables: dict[str, str]) -> dict[str, Any]:
+    """What a config was rendered with: each values file as given and the digest of its
+    bytes, each --var's name and the digest of its value (values never enter the file)."""
+    return {
+        "values": [{"file": str(f), "sha256": _sha256(Path(f).read_bytes())} for f in values_files],
+        "vars": [{"name": k, "sha256": _sha256(v.encode())} for k, v in variables.items()],
+    }
+
+
 def document(
     plan: Plan,
     *,
     app: dict[str, Any],
     endpoint: str,
-    config_digest: str,
+    inputs: dict[str, Any],
     desired: list[Group],
     selection: Selection,
     forced: bool,
     before: dict[str, dict[str, Any]],
     view: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plan file's content (``app`` is the app section, local_db made absolute; ``before``
-    what each change replaces, ``render.before_values``; ``view`` for other tools)."""
+    """The plan file's content (``app`` is the app section, local_db made absolute; ``inputs``
+    what ``record_inputs`` says; ``before`` what each change replaces,
+    ``render.before_values``; ``view`` for other tools)."""
     touched = set(plan.fingerprints)
+    records = [g for g in desired if g.id in touched]
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "tool": TOOL,
         "tool_version": __version__,
         "app": app,
         "endpoint": endpoint,
-        "config_digest": config_digest,
+        "inputs": inputs,
+        "group_digests": {g.id: declared_digest(g) for g in records},
         "selection": {"only": selection.only, "exclude": selection.exclude},
         "forced": [f"group {r.group}: {r.reason}" for r in plan.refusals if forced],
         "notes": plan.notes,
@@ -197,7 +223,7 @@ def document(
         "fingerprints": plan.fingerprints,
         # Shallow: asdict() would deep-copy every scope's members (seconds at scale).
         "scopes": {gid: vars(scope) for gid, scope in plan.scopes.items()},
-        "groups": [_stale_check_entry(g) for g in desired if g.id in touched],
+        "groups": [_stale_check_entry(g) for g in records],
         "operations": [
             {
                 "group": op.group,
@@ -268,15 +294,31 @@ class SelectionRecord(_Exact):
     exclude: list[str]
 
 
+class ValuesFileRecord(_Exact):
+    file: str
+    sha256: str
+
+
+class VarRecord(_Exact):
+    name: str
+    sha256: str
+
+
+class InputsRecord(_Exact):
+    values: list[ValuesFileRecord]
+    vars: list[VarRecord]
+
+
 class PlanDocument(_Exact):
     """Everything after a plan file's MAC line, as ``document`` writes it."""
 
-    format_version: Literal[6]
+    format_version: Literal[7]
     tool: Literal["tim-reconciler"]
     tool_version: str
     app: AppConfig
     endpoint: str
-    config_digest: str
+    inputs: InputsRecord
+    group_digests: dict[str, str]
     selection: SelectionRecord
     forced: list[str]
     notes: list[str]
@@ -357,7 +399,8 @@ def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
         app=doc.app,
         base_dir=path.resolve().parent,
         endpoint=doc.endpoint,
-        config_digest=doc.config_digest,
+        inputs=doc.inputs,
+        group_digests=doc.group_digests,
         tool_version=doc.tool_version,
         selection=Selection(doc.selection.only, doc.selection.exclude),
         forced=doc.forced,
@@ -396,8 +439,15 @@ def _check_operations(path: Path, doc: PlanDocument, operations: list[Operation]
     touched = set(doc.fingerprints)
     records = {g.id: g for g in doc.groups}
     problems = []
-    if set(doc.scopes) != touched or set(records) != touched or len(records) != len(doc.groups):
-        problems.append("its fingerprints, scopes and groups do not name the same groups")
+    if (
+        set(doc.scopes) != touched
+        or set(records) != touched
+        or len(records) != len(doc.groups)
+        or set(doc.group_digests) != touched
+    ):
+        problems.append(
+            "its fingerprints, scopes, group digests and groups do not name the same groups"
+        )
     if operations and not touched and any(op.group for op in operations):
         problems.append("it has operations but no fingerprints to check them against")
     for n, op in enumerate(operations):
@@ -426,6 +476,67 @@ def _check_operations(path: Path, doc: PlanDocument, operations: list[Operation]
             f"{path}: not a plan the planner made: " + "; ".join(problems[:5]) + ". Nothing was "
             "applied; make the plan again."
         )
+
+
+def values_for(saved: SavedPlan, values: list[str], variables: dict[str, str]) -> list[str]:
+    """The values files to render the config with for ``saved``: the ones it records (given
+    ones must be those). UsageError when --values or the --vars differ from the plan's; a
+    StalePlanError when a recorded values file is gone."""
+    recorded = [v.file for v in saved.inputs.values]
+    if values and [Path(v).resolve() for v in values] != [Path(v).resolve() for v in recorded]:
+        made = " ".join(f"--values {v}" for v in recorded) or "no values files"
+        raise UsageError(
+            f"--values {' '.join(values)}: {saved.path} was made with {made}; give the same "
+            "files in the same order, or none (apply then takes them from the plan)"
+        )
+    wanted = {v.name: v.sha256 for v in saved.inputs.vars}
+    problems = [
+        f"--var {name}=... is missing: the plan was made with it; pass the same value"
+        for name in wanted
+        if name not in variables
+    ]
+    for name, value in variables.items():
+        if name not in wanted:
+            problems.append(f"--var {name}: the plan was made without it")
+        elif _sha256(value.encode()) != wanted[name]:
+            problems.append(f"--var {name} has another value than the plan was made with")
+    if problems:
+        raise UsageError(f"{saved.path}: " + "; ".join(problems) + ". Nothing was applied.")
+    for file in recorded:
+        if not Path(file).is_file():
+            raise StalePlanError(
+                list(saved.group_digests),
+                f"{saved.path} was made with the values file {file}, which no longer exists. "
+                "Nothing was applied; run plan again and review the new plan.",
+            )
+    return recorded
+
+
+def check_config(saved: SavedPlan, groups: list[Group]) -> None:
+    """Refuse ``saved`` (StalePlanError) when a group it touches is declared otherwise in
+    ``groups`` than when it was made, naming each; other groups may have changed freely."""
+    declared = {g.id: g for g in groups}
+    changed = [
+        gid
+        for gid, digest in saved.group_digests.items()
+        if gid not in declared or declared_digest(declared[gid]) != digest
+    ]
+    if not changed:
+        return
+    why = [
+        f"group {gid} {'is no longer declared' if gid not in declared else 'changed'}"
+        for gid in changed[:20]
+    ]
+    edited = [v.file for v in saved.inputs.values if _sha256(Path(v.file).read_bytes()) != v.sha256]
+    also = f" (changed values file(s): {', '.join(edited)})" if edited else ""
+    error = StalePlanError(
+        changed,
+        f"{saved.path} was made from another version of the config: {'; '.join(why)}"
+        f"{' ...' if len(changed) > 20 else ''} since the plan{also}. Nothing was applied; "
+        "run plan again and review the new plan.",
+    )
+    error.location = str(saved.path)
+    raise error
 
 
 def _scoped(group: Group, scope: Scope | None) -> Group:

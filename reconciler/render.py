@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 
 from reconciler import __version__
@@ -13,7 +15,7 @@ from reconciler.diff import (
     GroupChange,
     field_order,
 )
-from reconciler.plan import Operation, Plan, calls_by_api
+from reconciler.plan import Operation, Plan, calls_by_api, members_before
 from reconciler.state import DISPLAY_TYPE, GroupType, utc_text
 from reconciler.tim.calls import (
     AddPermissionMembers,
@@ -43,8 +45,9 @@ from reconciler.tim.limits import Limits, min_seconds
 # The JSON view's own version; it changes when a field of that document does.
 # 4: added members' attributes, tool, tool_version, app, endpoint, has_changes, empty;
 # AVChatRoom admins, mutes and bans; 5: notes (declared fields the server did not report),
-# Community topics and permission groups
-JSON_FORMAT_VERSION = 5
+# Community topics and permission groups; 6: destructive, and counts that agree with each
+# group's action (a destroy counts its members removed; a group with only pending marks is none)
+JSON_FORMAT_VERSION = 6
 MARKDOWN_LIMIT = 60_000
 SYMBOL = {"create": "+", "update": "~", "destroy": "-"}
 COLOR = {"+": "green", "~": "yellow", "-": "red"}
@@ -248,7 +251,7 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "group": ch.group_id,
         "type": DISPLAY_TYPE[ch.type],
-        "action": ch.action,
+        "action": "none" if ch.empty else ch.action,
         "empty": ch.empty,
         "fields": [fc.__dict__ for fc in ch.fields],
         "members": [
@@ -281,12 +284,23 @@ def _change_view(ch: GroupChange) -> dict[str, Any]:
         ],
     }
     if ch.action == "destroy":
-        have = ch.observed
-        members = 0
-        if have is not None:
-            members = have.member_count() if have.members is not None else have.member_num or 0
-        doc["members_before"] = members
+        doc["members_before"] = members_before(ch)
     return doc
+
+
+# What makes a plan destructive: it destroys something or takes members away.
+_DESTRUCTIVE = (
+    DestroyGroup,
+    DestroyTopics,
+    DestroyPermissionGroups,
+    RemoveMembers,
+    BanMembers,
+    RemovePermissionMembers,
+)
+
+
+def destructive(operations: list[Operation]) -> bool:
+    return any(isinstance(op.request, _DESTRUCTIVE) for op in operations)
 
 
 def plan_view(
@@ -303,6 +317,7 @@ def plan_view(
         "app": app,
         "endpoint": endpoint,
         "has_changes": plan.has_changes,
+        "destructive": destructive(plan.operations),
         "counts": plan.counts(),
         "calls_by_api": calls,
         "min_seconds": round(min_seconds(calls, plan.limits or rate_limit), 3),
@@ -359,9 +374,11 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
         "",
     ]
     if view.get("app") is not None:
-        head.insert(2, f"App `{view['app']}` at `{view['endpoint']}`")
+        head.insert(2, f"App {_code(str(view['app']))} at {_code(str(view['endpoint']))}")
         head.insert(3, "")
-    head += [f"> {line}" for line in problem_lines(view)]
+    problems = problem_lines(view)
+    if problems:
+        head += _fenced("text", problems) + [""]
     head += [f"- {line}" for line in calls_lines(view)]
     head.append("")
     body: list[str] = []
@@ -372,11 +389,9 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
         lines = change_lines(change)
         _, symbol, title = lines[0]
         block = [
-            f"<details><summary><code>{symbol} {title}</code></summary>",
+            f"<details><summary><code>{_html(f'{symbol} {title}')}</code></summary>",
             "",
-            "```diff",
-            *(f"{_diff_symbol(s)} {'  ' * i}{text}" for i, s, text in lines[1:]),
-            "```",
+            *_fenced("diff", [f"{_diff_symbol(s)} {'  ' * i}{text}" for i, s, text in lines[1:]]),
             "</details>",
             "",
         ]
@@ -392,6 +407,38 @@ def render_markdown(plan: Plan | dict[str, Any], rate_limit: float | None) -> st
             f"{MARKDOWN_LIMIT:,} characters; see the plan file or the text output for all._"
         )
     return "\n".join(head + body)
+
+
+# Markdown that no ID or value can escape, in GitHub's and GitLab's renderers (CommonMark):
+# text in HTML is entity-escaped, "@" included (no mention); everything else sits in code,
+# where nothing renders, behind a fence longer than any run of backticks it holds.
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _html(text: str) -> str:
+    return html.escape(_one_line(text), quote=True).replace("@", "&#64;")
+
+
+def _ticks(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def _code(text: str) -> str:
+    """An inline code span holding ``text`` exactly."""
+    text = _one_line(text)
+    fence = "`" * (_ticks(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # (one space is stripped)
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fenced(info: str, lines: list[str]) -> list[str]:
+    """A fenced code block holding ``lines`` exactly (each kept to one line)."""
+    lines = [_one_line(line) for line in lines]
+    fence = "`" * max(3, max(map(_ticks, lines), default=0) + 1)
+    return [f"{fence}{info}", *lines, fence]
 
 
 def _diff_symbol(symbol: str) -> str:
@@ -456,8 +503,11 @@ def _custom_fields(prefix: str, custom: dict[str, Any]) -> dict[str, Any]:
 class _GroupView:
     """One group's ``changes`` item of a view, built operation by operation."""
 
-    def __init__(self, gid: str, gtype: GroupType, before: dict[str, Any]) -> None:
+    def __init__(
+        self, gid: str, gtype: GroupType, before: dict[str, Any], members_managed: bool = True
+    ) -> None:
         self.gid, self.type, self.before = gid, gtype, before
+        self.members_managed = members_managed  # else a created group's owner is no news
         self.action = "update"
         self.fields: dict[str, Any] = {}
         self.members: dict[str, dict[str, Any]] = {}
@@ -486,7 +536,7 @@ class _GroupView:
             if req.support_topic:
                 values["support_topic"] = True
             self.fields.update(values)
-            if req.owner:
+            if req.owner and self.members_managed:
                 self._member(req.owner, "add")
             for j in req.members:
                 self._member(j.account, "add")["values"].update(
@@ -640,7 +690,7 @@ class _GroupView:
                 for p, pc in sorted(self.pgs.items())
             ],
         }
-        doc["empty"] = self.action == "update" and not any(
+        doc["empty"] = empty = self.action == "update" and not any(
             doc[k]
             for k in (
                 "fields",
@@ -655,6 +705,8 @@ class _GroupView:
                 "permission_groups",
             )
         )
+        if empty:
+            doc["action"] = "none"  # only marks waiting for members to come online
         if self.action == "destroy":
             doc["members_before"] = before.get("members_before", 0)
         return doc
@@ -672,7 +724,8 @@ def _view_counts(changes: list[dict[str, Any]], operations: list[Operation]) -> 
         "groups_destroy": sum(c["action"] == "destroy" for c in changed),
         "members_add": members("add"),
         "members_modify": members("modify"),
-        "members_remove": members("remove"),
+        "members_remove": members("remove")
+        + sum(c["members_before"] for c in changed if c["action"] == "destroy"),
         "marks_pending": sum(len(a) for c in changes for a in c["marks_pending"].values()),
         "api_calls": len(operations),
     }
@@ -682,6 +735,7 @@ def operations_view(
     operations: list[Operation],
     *,
     types: dict[str, GroupType],
+    unmanaged: set[str] = frozenset(),  # type: ignore[assignment]
     before: dict[str, dict[str, Any]],
     pending: dict[str, dict[str, list[str]]],
     notes: list[str],
@@ -691,14 +745,14 @@ def operations_view(
 ) -> dict[str, Any]:
     """A saved plan's view, in ``plan_view``'s form, made from the operations that run (what
     they set, add, remove and destroy) and ``before`` (what each change replaces): what a
-    reviewer sees is what executes."""
+    reviewer sees is what executes. ``unmanaged``: the groups whose members are not declared."""
     groups: dict[str, _GroupView] = {}
     for op in operations:
         if op.group:
             view = groups.get(op.group)
             if view is None:
                 view = groups[op.group] = _GroupView(
-                    op.group, types[op.group], before.get(op.group, {})
+                    op.group, types[op.group], before.get(op.group, {}), op.group not in unmanaged
                 )
             view.add(op.request)
     for gid in pending:  # marks are an AVChatRoom's: a group with only pending ones is one
@@ -712,6 +766,7 @@ def operations_view(
         "app": app,
         "endpoint": endpoint,
         "has_changes": bool(operations),
+        "destructive": destructive(operations),
         "counts": _view_counts(changes, operations),
         "calls_by_api": calls,
         "min_seconds": round(limits.min_seconds(calls), 3),

@@ -330,3 +330,50 @@ def test_emulator_serve_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
     assert f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)" in run.err
     assert "--port" in run.err and "This is a bug" not in run.err
     assert not db.exists()
+
+
+def test_plan_never_says_nothing_was_applied(ws: Workspace) -> None:
+    ws.write([_group("club", *(f"m{i:02d}" for i in range(12)))])
+    ws.converge()
+    ws.write([_group("club", "m00")])  # over the removal guard
+    run = ws.plan()
+    assert run.code == 3 and "Plan refused" in run.err, run
+    assert "applied" not in run.text.lower(), run
+    ws.write([{"id": "x", "type": "AVChatRoom", "name": "X", "owner": "boss"}])
+    ws.apply()
+    ws.write([{"id": "x", "type": "AVChatRoom", "name": "X", "owner": "other"}])  # a plan error
+    run = ws.plan()
+    assert run.code == 1 and "error(s)" in run.err and "applied" not in run.text.lower(), run
+
+
+def test_the_apply_time_leaves_out_the_prompt(ws: Workspace, monkeypatch) -> None:
+    import click
+
+    ws.write([_group("a", "m1")])
+
+    def slow_yes(*args, **kwargs) -> str:
+        time.sleep(2)
+        return "yes"
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(click, "prompt", slow_yes)
+    run = ws.cli("apply", ".")
+    assert run.code == 0, run
+    seconds = float(re.search(r"call\(s\) in ([0-9.]+) s", run.out)[1])
+    assert seconds < 2, run
+
+
+def test_a_lock_held_too_long_names_the_whole_command_that_breaks_it(ws: Workspace) -> None:
+    from test_lock import _seed_lease
+
+    from reconciler.lock import Lease
+
+    ws.write([_group("a", "m1")])
+    (ws.dir / "v").mkdir()
+    (ws.dir / "v" / "prod.yaml").write_text("x: 1\n")
+    now = int(time.time())
+    ws.store().close()
+    _seed_lease(ws.db, Lease("ci@runner (apply)", "runner", 7, "t" * 16, now, now + 600))
+    run = ws.cli("apply", ".", "--values", "v/prod.yaml", "--lock-timeout", "0", "--auto-approve")
+    assert run.code == 1, run
+    assert "break the lock with: reconciler lock . --values v/prod.yaml --break" in run.err, run

@@ -71,6 +71,21 @@ def test_undefined_variable_is_located(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("expression", ["{{ title | tojson }}", "{{ title | string }}"])
+def test_an_undefined_value_through_a_filter_is_named_with_the_values_files(
+    tmp_path: Path, expression: str
+) -> None:
+    """Not `TypeError: Object of type StrictUndefined is not JSON serializable` (issue 27)."""
+    put(tmp_path, "app.yaml", APP)
+    values = put(tmp_path / "values", "prod.yaml", "other: 1\n")
+    put(tmp_path, "g.yaml.j2", f"groups:\n  - id: x\n    type: Public\n    name: {expression}\n")
+    (issue,) = issues(tmp_path, values=[values])
+    assert issue.message.startswith("template variable 'title' is undefined")
+    assert issue.message.endswith(f"values files read: {values}")
+    (issue,) = issues(tmp_path)
+    assert issue.message.endswith("no values file was given")
+
+
 def test_undefined_attribute_is_located(tmp_path: Path) -> None:
     put(tmp_path, "app.yaml", APP)
     path = put(

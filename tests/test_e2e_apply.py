@@ -308,7 +308,7 @@ def test_saved_plan_applies_and_converges(ws: Workspace) -> None:
     run = ws.plan("-o", "plan.json")
     assert run.code == 0, run
     doc = json.loads((ws.dir / "plan.json").read_text())
-    assert doc["format_version"] == 6 and doc["operations"]
+    assert doc["format_version"] == 7 and doc["operations"]
     run = ws.cli("apply", "--plan", "plan.json")
     assert run.code == 0, run
     ws.assert_clean()

@@ -97,6 +97,8 @@ def test_export_all_to_a_directory_then_plan_is_empty(adopted: Workspace, tmp_pa
     assert len(files) == 6  # app + one file per type
     run = cli_in_process("plan", str(out), "--detailed-exitcode")
     assert run.code == 0, run
+    run = cli_in_process("fmt", "--check", *sorted(map(str, out.iterdir())))
+    assert run.code == 0 and "0 of 6 file(s) to reformat" in run.out, run
 
 
 def test_export_to_stdout_and_selected_groups(adopted: Workspace, tmp_path: Path) -> None:

@@ -380,7 +380,7 @@ def test_formats_text_markdown_json(ws: Workspace) -> None:
     assert md.out.startswith("## tim-reconciler plan")
     assert "<details>" in md.out and "```diff" in md.out
     doc = json.loads(ws.plan("--format", "json").out)
-    assert doc["format_version"] == 5
+    assert doc["format_version"] == 6
     assert {"counts", "calls_by_api", "changes", "operations", "errors", "refusals"} <= set(doc)
     assert doc["counts"]["groups_create"] == 1 and doc["counts"]["members_remove"] == 2
     assert sum(doc["calls_by_api"].values()) == len(doc["operations"])
@@ -678,7 +678,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
             plan,
             app={},
             endpoint="",
-            config_digest="",
+            inputs={"values": [], "vars": []},
             desired=config.groups,
             selection=planfile.Selection(),
             forced=False,

@@ -208,8 +208,11 @@ def test_the_action_comments_once_and_then_updates_its_comment(tmp_path):
     store = tmp_path / "comments.json"
     markdown = tmp_path / "plan.md"
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "FAKE_COMMENTS": str(store)}
-    env |= {"GITHUB_REPOSITORY": "team/groups", "PR": "5", "MARKDOWN": str(markdown)}
-    env |= {"CONFIG": "groups/"}
+    event = tmp_path / "event.json"
+    event.write_text('{"pull_request": {"number": 5}}')
+    env |= {"GITHUB_REPOSITORY": "team/groups", "GITHUB_EVENT_PATH": str(event)}
+    env |= {"MARKDOWN": str(markdown)}
+    env |= {"CONFIG": "groups/", "APP": "1400000000", "VALUES": "v/prod.yaml\n"}
     for text in ("## first plan", "## second plan"):
         markdown.write_text(text + "\n")
         done = subprocess.run(
@@ -218,4 +221,5 @@ def test_the_action_comments_once_and_then_updates_its_comment(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     comments = __import__("json").loads(store.read_text())
     assert len(comments) == 1
-    assert comments[0]["body"] == "<!-- tim-reconciler plan: groups/ -->\n## second plan\n"
+    marker = "<!-- tim-reconciler plan: app=1400000000 config=groups/ values=v/prod.yaml args= -->"
+    assert comments[0]["body"] == f"{marker}\n## second plan\n"

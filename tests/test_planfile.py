@@ -49,7 +49,7 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
         plan,
         app=AppConfig(sdkappid=1400000000).model_dump(),
         endpoint="local",
-        config_digest="d",
+        inputs={"values": [], "vars": []},
         desired=desired,
         selection=planfile.Selection(["g1"], []),
         forced=False,
@@ -68,8 +68,8 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
     [
         (b"{", r"not a plan file \(not JSON\)"),
         (b"[]", "not a tim-reconciler plan file"),
-        (b'{"tool": "tim-reconciler", "format_version": 4}', "format_version 4 is not 6"),
-        (b'{"tool": "tim-reconciler", "format_version": 5}', "format_version 5 is not 6"),
+        (b'{"tool": "tim-reconciler", "format_version": 4}', "format_version 4 is not 7"),
+        (b'{"tool": "tim-reconciler", "format_version": 6}', "format_version 6 is not 7"),
     ],
 )
 def test_an_unusable_plan_file_is_a_plan_file_error_naming_it(
@@ -98,7 +98,6 @@ def test_the_plan_file_records_what_it_was_made_with(ws: Workspace) -> None:
     [
         ["--group", "a"],
         ["--exclude-group", "b"],
-        ["--var", "x=1"],
         ["--force"],
     ],
 )
@@ -114,13 +113,25 @@ def test_apply_plan_refuses_options_that_would_change_the_reviewed_plan(
     assert ws.dump() == before
 
 
-def test_apply_plan_refuses_values_files_too(ws: Workspace) -> None:
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--values", "vals/v.yaml"], "was made with no values files"),
+        (["--var", "x=1"], "--var x: the plan was made without it"),
+    ],
+)
+def test_apply_plan_refuses_inputs_the_plan_was_not_made_with(
+    ws: Workspace, extra: list[str], needle: str
+) -> None:
     ws.write([_group("a", "m1")])
     (ws.dir / "vals").mkdir()
     (ws.dir / "vals" / "v.yaml").write_text("x: 1\n")
     assert ws.plan("-o", "plan.json").code == 0
-    run = ws.cli("apply", "--plan", "plan.json", "--values", "vals/v.yaml")
-    assert run.code == 1 and "--values" in run.err, run
+    run = ws.cli("apply", ".", "--plan", "plan.json", *extra)
+    assert run.code == 1 and needle in run.err, run
+    assert ws.live("a") is None
+    run = ws.cli("apply", "--plan", "plan.json", *extra)  # no config to check them against
+    assert run.code == 1 and "need the config PATH" in run.err, run
 
 
 def test_a_plan_made_with_force_says_so_when_applied(ws: Workspace) -> None:
@@ -249,7 +260,7 @@ def _saved(tmp_path: Path, plan, desired) -> planfile.SavedPlan:
         plan,
         app=AppConfig(sdkappid=SDKAPPID).model_dump(),
         endpoint="local",
-        config_digest="digest",
+        inputs={"values": [], "vars": []},
         desired=desired,
         selection=planfile.Selection(),
         forced=False,

@@ -63,3 +63,58 @@ def test_markdown_and_json_carry_the_same_counts() -> None:
         "modify_group_base_info",
         "import_group_member",
     ]
+
+
+HOSTILE = [
+    "x</code></summary></details>@here",
+    "y```\n</details>\n# @team [click](https://evil.example) <img src=x onerror=alert(1)>",
+    "z`` <!-- ``` --> | @org/all",
+]
+
+
+def _hostile_plan() -> Plan:
+    changes, ops = [], []
+    for n, gid in enumerate(HOSTILE):
+        want = Group(id=gid, type=GroupType.Public, name=gid)
+        changes.append(
+            GroupChange(
+                gid,
+                GroupType.Public,
+                "update",
+                want,
+                None,
+                fields=[FieldChange("name", f"old {gid}", gid)],
+                members=[MemberChange(HOSTILE[(n + 1) % 3], "add", member=Member(account="m"))],
+            )
+        )
+        ops.append(Operation(gid, "base", ModifyGroup(gid, name=gid)))
+    refusals = [Refusal(gid, f"would remove {gid}", True) for gid in HOSTILE]
+    return Plan(changes, ops, refusals=refusals, notes=[f"note on {HOSTILE[0]}"])
+
+
+def test_no_id_or_value_escapes_the_markdown_layout() -> None:
+    """Hostile IDs and values stay text: each group is one <details> block holding its summary
+    and one code block; nothing else renders (no heading, link, image, mention outside code)."""
+    from markdown_it import MarkdownIt
+
+    md = render_markdown(_hostile_plan(), 200)
+    tokens = MarkdownIt("commonmark").parse(md)
+    kinds = [t.type for t in tokens if t.level == 0]
+    opened = [t for t in tokens if t.type == "html_block" and t.content.startswith("<details>")]
+    closed = [t for t in tokens if t.type == "html_block" and t.content == "</details>\n"]
+    assert len(opened) == len(closed) == len(HOSTILE)
+    # The layout: the heading and the table, one fence for the problems, then per group its
+    # summary, its diff and its end; nothing in between.
+    fences = [t for t in tokens if t.type == "fence"]
+    assert [f.info for f in fences] == ["text"] + ["diff"] * len(HOSTILE)
+    assert kinds.count("heading_open") == 1 and "blockquote_open" not in kinds
+    assert all(t.type != "link_open" and t.type != "image" for t in tokens)
+    for block in opened:
+        assert block.content.count("<") == 5 and block.content.count(">") == 5  # its own tags
+        assert "@" not in block.content
+    text = "\n".join(f.content for f in fences)
+    for gid in HOSTILE:  # shown whole, each on one line, inside code
+        assert " ".join(gid.splitlines()) in text
+    # Outside code and the escaped summaries, no user text at all.
+    inline = " ".join(t.content for t in tokens if t.type == "inline")
+    assert "@" not in inline and "evil" not in inline

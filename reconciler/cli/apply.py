@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
+import shlex
 import sys
 import time
 
@@ -21,12 +22,14 @@ from reconciler.cli.base import (
     only_option,
     options,
     output,
+    print_json,
     show_plan,
     values_option,
     var_option,
+    variables,
 )
 from reconciler.engine import Selection
-from reconciler.errors import UsageError
+from reconciler.errors import LockError, UsageError
 from reconciler.render import learned_lines, summary_line
 
 
@@ -94,7 +97,7 @@ async def _execute(session, operations, started: float, view: dict, fmt: str = "
         doc = result.document(
             app=view["app"], endpoint=view["endpoint"], seconds=seconds, retries=retries
         )
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        print_json(doc)
     else:
         if not output["quiet"]:
             for line in result.group_lines():
@@ -175,8 +178,6 @@ def apply(
             for flag, used in (
                 ("--group", only),
                 ("--exclude-group", exclude),
-                ("--var", var),
-                ("--values", values),
                 ("--force", force),
             )
             if used
@@ -186,7 +187,14 @@ def apply(
                 f"{', '.join(given)} cannot be combined with --plan: a saved plan is applied "
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
-        saved = engine.read_plan(plan_file, load(path, var, values) if path else None)
+        if not path and (var or values):
+            raise UsageError(
+                "--var and --values with --plan need the config PATH: they are checked against "
+                "the ones the plan was made with"
+            )
+        saved = engine.read_plan(plan_file)
+        if path:
+            engine.plan_config(saved, path, variables(var), list(values))
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
         view = engine.saved_view(saved)
@@ -200,7 +208,8 @@ def apply(
                 await s.check_fresh(saved)
                 await _execute(s, saved.operations, started, view, fmt)
 
-        asyncio.run(run_saved())
+        with _lock_hint(path, var, values):
+            asyncio.run(run_saved())
         return
     config = load(path or ".", var, values)
     groups = engine.select(config.groups, Selection(list(only), list(exclude)))
@@ -216,15 +225,39 @@ def apply(
                     await _execute(s, [], started, view, fmt)
                 return
             engine.refuse_destroys(the_plan.destroys(), allow_destroy)
-            if not auto_approve:
-                await _confirm(view)
-            await _execute(s, the_plan.operations, started, view, fmt)
+            waited = 0.0 if auto_approve else await _confirm(view)
+            await _execute(s, the_plan.operations, started + waited, view, fmt)
 
-    asyncio.run(run())
+    with _lock_hint(path, var, values):
+        asyncio.run(run())
 
 
-async def _confirm(view: dict) -> None:
-    """Terraform's habit: on a terminal, only the word yes applies; nowhere else is asked."""
+class _Locked(LockError):
+    """The app's lock was not freed in time; the hint is the whole command that breaks it."""
+
+    def __init__(self, message: str, command: str) -> None:
+        super().__init__(message)
+        self.command = command
+
+    @property
+    def hint(self) -> str:
+        return f"if that run is dead, break the lock with: {self.command}"
+
+
+@contextlib.contextmanager
+def _lock_hint(path, var, values):
+    try:
+        yield
+    except LockError as err:
+        words = ["reconciler", "lock", path or "CONFIG"]
+        words += [w for v in values for w in ("--values", v)]
+        words += [w for v in var for w in ("--var", v)]
+        raise _Locked(str(err), shlex.join([*words, "--break"])) from None
+
+
+async def _confirm(view: dict) -> float:
+    """Terraform's habit: on a terminal, only the word yes applies; nowhere else is asked.
+    The seconds spent at the prompt (not part of the apply's time)."""
     if not sys.stdin.isatty():
         raise Exit(
             EXIT_ERROR,
@@ -237,8 +270,10 @@ async def _confirm(view: dict) -> None:
         f"Apply these changes to app {view['app']} at {view['endpoint']}?\n"
         "  Only 'yes' will be accepted to approve.\n\n  Enter a value"
     )
+    asked = time.monotonic()
     answer = await asyncio.to_thread(
         click.prompt, question, default="", show_default=False, err=True
     )
     if answer.strip() != "yes":
         raise Exit(EXIT_ERROR, "Not applied: only 'yes' approves.")
+    return time.monotonic() - asked

@@ -3,6 +3,7 @@ exit codes, and how output reaches a person (colour, quiet)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -21,11 +22,11 @@ log = logging.getLogger("reconciler")
 
 
 class Exit(Exception):
-    """Stop with a message on stderr and an exit code."""
+    """Stop with a message on stderr and an exit code (``kind`` names it in JSON)."""
 
-    def __init__(self, code: int, message: str = "") -> None:
+    def __init__(self, code: int, message: str = "", kind: str = "error") -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.kind = code, message, kind
 
 
 def echo_err(text: str) -> None:
@@ -36,8 +37,16 @@ def load(path: str, var: tuple[str, ...], values: tuple[str, ...]):
     return engine.load_config(path, variables(var), list(values))
 
 
-# Set by the global options for the run: -q/--quiet and --no-color.
-output = {"quiet": False, "color": True}
+# Set by the global options for the run: -q/--quiet and --no-color; "printed" once a command
+# printed its JSON document (then a failure is told by the exit code, not a second document).
+output = {"quiet": False, "color": True, "printed": False}
+
+
+def print_json(doc: dict | str) -> None:
+    """A command's one JSON document on stdout."""
+    text = doc if isinstance(doc, str) else json.dumps(doc, indent=2, ensure_ascii=False)
+    click.echo(text)
+    output["printed"] = True
 
 
 def use_color(err: bool = False) -> bool:

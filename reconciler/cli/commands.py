@@ -22,6 +22,7 @@ from reconciler.cli.base import (
     options,
     output,
     path_argument,
+    print_json,
     show_plan,
     values_option,
     var_option,
@@ -40,19 +41,39 @@ from reconciler.render import learned_lines, render_json, render_markdown, summa
     is_flag=True,
     help="Take PATHS as changed files and check the configs they belong to (pre-commit).",
 )
-def validate(paths, var, values, discover) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document listing each config checked (an error document on failure).",
+)
+def validate(paths, var, values, discover, fmt) -> None:
     """Check config files or directories offline: syntax, types, limits, group-type rules."""
     roots = engine.config_roots(list(paths)) if discover else list(paths) or ["."]
-    if discover and not roots:
+    if discover and not roots and fmt == "text":
         click.echo("No config among the given files.")
+    checked = []
     for root in roots:
         config = load(root, var, values)
         members = sum(g.member_count() for g in config.groups)
-        where = f" ({root})" if len(roots) > 1 or discover else ""
-        click.echo(
-            f"OK{where}: {len(config.groups)} group(s), {members} membership(s) "
-            f"in {len(config.files)} file(s)."
+        checked.append(
+            {
+                "path": str(root),
+                "groups": len(config.groups),
+                "memberships": members,
+                "files": [str(f) for f in config.files],
+            }
         )
+        if fmt == "text":
+            where = f" ({root})" if len(roots) > 1 or discover else ""
+            click.echo(
+                f"OK{where}: {len(config.groups)} group(s), {members} membership(s) "
+                f"in {len(config.files)} file(s)."
+            )
+    if fmt == "json":
+        print_json({"format_version": 1, "valid": True, "configs": checked})
 
 
 @cli.command()
@@ -79,7 +100,7 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
     the_plan = asyncio.run(engine.plan(config, selection))
     view = engine.plan_view(config, the_plan)
     if fmt == "json":
-        click.echo(render_json(view))
+        print_json(render_json(view))
     elif fmt == "markdown":
         click.echo(render_markdown(view, None))
     elif output["quiet"]:
@@ -88,7 +109,7 @@ def plan(path, var, values, only, exclude, out, fmt, detailed_exitcode, force) -
         show_plan(view)
     for line in learned_lines(the_plan.limits, []):
         echo_err(line)
-    the_plan.raise_if_unsafe(force)
+    the_plan.raise_if_unsafe(force, applying=False)
     if out:
         engine.save_plan(out, the_plan, config, selection, forced=force)
         if not output["quiet"]:
@@ -114,7 +135,7 @@ def show(plan_file, fmt) -> None:
         echo_err(f"Note: {saved.version_note}.")
     view = engine.saved_view(saved)
     if fmt == "json":
-        click.echo(render_json(view))
+        print_json(render_json(view))
     elif fmt == "markdown":
         click.echo(render_markdown(view, None))
     else:

@@ -65,6 +65,8 @@ class Config:
     base_dir: Path
     digest: str
     files: list[Path]
+    values_files: list[Path] = field(default_factory=list)  # as given, in order
+    variables: dict[str, str] = field(default_factory=dict)  # the --vars, as given
 
 
 @dataclass
@@ -236,7 +238,8 @@ class _Loader:
                 if env is None:
                     env = make_environment(self.base_dir)
                 try:
-                    text = render(env, file, self.base_dir, context, self.display)
+                    shown = [str(v) for v in self.values_files]
+                    text = render(env, file, self.base_dir, context, self.display, shown)
                 except TemplateIssue as err:
                     self.issues.append(err.issue)
                     continue
@@ -388,6 +391,8 @@ class _Loader:
             base_dir=self.base_dir,
             digest=self.digest.hexdigest(),
             files=[s.path for s in sources],
+            values_files=self.values_files,
+            variables=self.variables,
         )
 
     def _parse(self, source: _Source) -> tuple[Any, list[tuple[int, int]] | None]:

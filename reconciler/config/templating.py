@@ -319,6 +319,9 @@ def _bounded_filter(env: jinja2.Environment, name: str) -> None:
         for many in ("value", "iterable"):  # read once here, once by the filter
             if name in ("join", "sum") and many in bound.arguments:
                 bound.arguments[many] = list(bound.arguments[many])
+        for value in bound.arguments.values():  # `{{ x | tojson }}` with x undefined: name x
+            if isinstance(value, jinja2.Undefined):
+                value._fail_with_undefined_error()
         _check_size(size(bound.arguments), f"the {name} filter")
         return original(*bound.args, **bound.kwargs)
 
@@ -361,8 +364,10 @@ def render(
     root: Path,
     context: dict[str, Any],
     display: Callable[[Path], str],
+    values_files: list[str] | tuple[str, ...] = (),
 ) -> str:
-    """Render the template at ``path``; raise TemplateIssue with a located message."""
+    """Render the template at ``path``; raise TemplateIssue with a located message (an
+    undefined value's names the values files that were read)."""
     name = path.resolve().relative_to(root.resolve()).as_posix()
     try:
         template = env.get_template(name)
@@ -379,6 +384,9 @@ def render(
     except Exception as err:  # noqa: BLE001 - every template failure becomes a located issue
         file, line, text = _template_frame(err, path)
         message = _runtime_message(err)
+        if message.startswith("template variable"):
+            read = ", ".join(values_files)
+            message += f"; values files read: {read}" if read else "; no values file was given"
         col = _column(text, err)
         raise TemplateIssue(Issue(Location(display(file), line, col), message)) from None
 
