@@ -32,11 +32,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from reconciler.errors import LockError, LockLost
+from reconciler.errors import LockError, LockLost, ObserveError
 from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
-from reconciler.tim.calls import CreateGroup, ModifyGroup
+from reconciler.tim.calls import CreateGroup, DestroyGroup, ModifyGroup
 from reconciler.tim.client import TimClient
-from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError, TimError
+from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError, TimError
+from reconciler.tim.wire.groups import get_group
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,10 @@ def _holder(purpose: str) -> str:
 
 async def current_lease(client: TimClient) -> Lease | None:
     """The lease the lock group holds now (None when the lock is free)."""
-    found = await client.get_group_info([LOCK_GROUP_ID])
-    info = found[0] if found and isinstance(found[0], dict) else {}
-    if info.get("ErrorCode", 0) in GROUP_GONE_CODES or not info:
+    group = await get_group(client, LOCK_GROUP_ID)
+    if group is None:
         return None
-    lease = Lease.parse(str(info.get("Introduction") or ""))
+    lease = Lease.parse(group.introduction)
     # A lock group without a readable lease was left by something else: treat it as expired.
     return lease or Lease("an unreadable lease", "", 0, "", 0, 0)
 
@@ -145,25 +145,27 @@ class AppLock:
             self._holder, socket.gethostname(), os.getpid(), token, now, now + self._lease_s
         )
 
-    async def _create(self, lease: Lease) -> Lease:
-        """Create the lock group holding ``lease`` (TimApiError 10021/10025 when it exists)."""
+    async def _create(self, lease: Lease) -> bool:
+        """Create the lock group holding ``lease``; False when a lock group was there already
+        (ours, from a retried create, or another writer's: the lease read next tells)."""
         request = CreateGroup(
             LOCK_GROUP_ID, GroupType.Private, LOCK_GROUP_NAME, introduction=lease.text()
         )
-        await self._client.create_group(request.body())
-        return lease
+        try:
+            return not (await self._client.perform(request)).existed
+        except TimApiError as err:
+            if err.code not in ID_TAKEN_CODES:  # the ID holds a group of another type
+                raise
+            return False
 
     async def acquire(self) -> None:
         deadline = time.monotonic() + self._timeout_s
         told: str | None = None
         while True:
             attempt = self._new_lease()
-            try:
-                self._lease = await self._create(attempt)
+            if await self._create(attempt):
+                self._lease = attempt
                 break
-            except TimApiError as err:
-                if err.code not in ID_TAKEN_CODES:
-                    raise
             held = await current_lease(self._client)
             if held is None:
                 continue  # released meanwhile: try again at once
@@ -174,7 +176,7 @@ class AppLock:
             if held.dead(self._clock()):
                 log.warning("taking over the app lock from %s", held.describe(self._clock()))
                 try:
-                    await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+                    await self._client.perform(DestroyGroup(LOCK_GROUP_ID))
                 except TimApiError:
                     pass  # someone else's takeover got there first; look again
                 continue
@@ -225,7 +227,7 @@ class AppLock:
         started = time.monotonic()
         try:
             held = await current_lease(self._client)
-        except TimError as err:
+        except (TimError, ObserveError) as err:
             raise LockError(
                 f"could not read the app lock's lease ({err}); stopped before the next write"
             ) from err
@@ -262,9 +264,7 @@ class AppLock:
                 return
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
-                await self._client.modify_group_base_info(
-                    ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()).body()
-                )
+                await self._client.perform(ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()))
                 self._lease = renewed
             except (TimApiError, LockError) as err:
                 log.warning("could not renew the app lock: %s", err)
@@ -281,10 +281,10 @@ class AppLock:
         try:
             held = await current_lease(self._client)
             if held is not None and held.token == lease.token:
-                await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+                await self._client.perform(DestroyGroup(LOCK_GROUP_ID))
             else:
                 log.warning("the app lock was taken over while this run held it")
-        except TimError as err:  # the work is done; the lease runs out by itself
+        except (TimError, ObserveError) as err:  # the work is done; the lease runs out by itself
             log.warning(
                 "could not release the app lock (%s); it expires at %s",
                 err,
@@ -320,5 +320,5 @@ async def break_lock(
             f"to expire, or break it with: reconciler lock --break --id {held.token} --force "
             "(its holder stops before its next write)."
         )
-    await client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+    await client.perform(DestroyGroup(LOCK_GROUP_ID))
     return held
