@@ -538,3 +538,70 @@ async def test_the_emulator_refuses_the_old_guesses(app, tim) -> None:
     assert (await tim("group_open_http_svc/get_permission_group", over))["ErrorCode"] == 10004
     topic = {"GroupId": CID, "TopicId": f"{CID}@TOPIC#_a@TGS#_b", "TopicName": "T"}
     assert (await tim("million_group_open_http_svc/create_topic", topic))["ErrorCode"] == 10004
+
+
+# -- issue 26 item 9: mutes survive leaving, topic mutes, bans in every group type -------------
+
+G = "group_open_http_svc/"
+
+
+@pytest.mark.parametrize("gtype", ["Public", "ChatRoom", "Community"])
+async def test_a_mute_survives_leaving_and_rejoining(app, tim, gtype: str) -> None:
+    # CN-1627: a muted member who leaves and rejoins is still muted until the mute ends.
+    mute, unmute = samples("forbid_send_msg", "request")
+    gid = mute["GroupId"] if gtype != "Community" else CID
+    people = [{"Member_Account": a} for a in mute["Members_Account"]]
+    app.state.store.seed(
+        groups=[{"GroupId": gid, "Type": gtype, "Owner_Account": "o", "MemberList": people}],
+        accounts=["o", *mute["Members_Account"]],
+    )
+    assert (await tim(G + "forbid_send_msg", {**mute, "GroupId": gid}))["ErrorCode"] == 0
+    leave = {"GroupId": gid, "MemberToDel_Account": ["peter"]}
+    assert (await tim(G + "delete_group_member", leave))["ErrorCode"] == 0
+    back = {"GroupId": gid, "MemberList": [{"Member_Account": "peter"}]}
+    assert (await tim(G + "add_group_member", back))["ErrorCode"] == 0
+    got = await tim(G + "get_group_muted_account", {"GroupId": gid})
+    wrong: list[str] = []
+    _shape_matches(answer("get_group_muted_account"), got, "get_group_muted_account", wrong)
+    assert wrong == []
+    assert {m["Member_Account"] for m in got["MutedAccountList"]} == {"peter", "leckie"}
+    assert (await tim(G + "forbid_send_msg", {**unmute, "GroupId": gid}))["ErrorCode"] == 0
+    got = await tim(G + "get_group_muted_account", {"GroupId": gid})
+    assert got["MutedAccountList"] == []
+
+
+async def test_a_mute_in_one_topic_is_that_topics(app, tim) -> None:
+    # CN-1627 and CN-2925: TopicId mutes (and lists) members in one topic of a Community.
+    await _community(app, tim)
+    topic = f"{CID}@TOPIC#_@TOPIC#cKXPQIIM62CD"
+    mute = {**samples("forbid_send_msg", "request")[0], "GroupId": CID}
+    mute["Members_Account"] = ["tommy"]
+    assert (await tim(G + "forbid_send_msg", {**mute, "TopicId": topic}))["ErrorCode"] == 0
+    in_topic = await tim(G + "get_group_muted_account", {"GroupId": CID, "TopicId": topic})
+    assert [m["Member_Account"] for m in in_topic["MutedAccountList"]] == ["tommy"]
+    assert (await tim(G + "get_group_muted_account", {"GroupId": CID}))["MutedAccountList"] == []
+    gone = {**mute, "TopicId": f"{CID}@TOPIC#_nosuch"}
+    assert (await tim(G + "forbid_send_msg", gone))["ErrorCode"] == 10010
+
+
+@pytest.mark.parametrize("gtype", ["Private", "Public", "ChatRoom", "Community"])
+async def test_every_group_type_bans_members(app, tim, gtype: str) -> None:
+    # CN-79249 (2025-12-15): ban_group_member serves every group type; a banned member leaves
+    # the group, is listed by get_group_ban_member, and cannot join again.
+    ban = samples("ban_group_member", "request")[0]
+    gid = ban["GroupId"]
+    people = [{"Member_Account": a} for a in ban["Members_Account"]]
+    app.state.store.seed(
+        groups=[{"GroupId": gid, "Type": gtype, "Owner_Account": "o", "MemberList": people}],
+        accounts=["o", *ban["Members_Account"]],
+    )
+    assert (await tim(G + "ban_group_member", ban))["ErrorCode"] == 0
+    listed = await tim(G + "get_group_ban_member", samples("get_group_ban_member", "request")[0])
+    wrong: list[str] = []
+    _shape_matches(answer("get_group_ban_member"), listed, "get_group_ban_member", wrong)
+    assert wrong == []
+    assert {b["Member_Account"] for b in listed["BannedAccountList"]} == set(ban["Members_Account"])
+    info = await tim(G + "get_group_member_info", {"GroupId": gid})
+    assert [m["Member_Account"] for m in info["MemberList"]] == ["o"]
+    unban = {"GroupId": gid, "Members_Account": ban["Members_Account"]}
+    assert (await tim(G + "unban_group_member", unban))["ErrorCode"] == 0

@@ -191,3 +191,30 @@ def text_changes(body: dict, texts: dict[str, tuple[str, int]]) -> dict[str, Any
                 raise R.bad(f"{f} must not be empty")
             sets[col] = value
     return sets
+
+
+def keep_mutes(c: sqlite3.Connection, seq: int, accounts: list[str], now: int) -> None:
+    """Members about to leave a group keep their mutes (CN-1627): held apart until they
+    rejoin (``restore_mutes``)."""
+    marks = ",".join("?" * len(accounts))
+    c.execute(
+        "INSERT INTO room_mutes(group_seq, account, mute_until) SELECT group_seq, account,"
+        f" mute_until FROM members WHERE group_seq = ? AND mute_until > ? AND account IN ({marks})"
+        " ON CONFLICT(group_seq, account) DO UPDATE SET mute_until = excluded.mute_until",
+        [seq, now, *accounts],
+    )
+
+
+def restore_mutes(c: sqlite3.Connection, seq: int, accounts: list[str], now: int) -> None:
+    """Members who rejoined a group (not an AVChatRoom, whose mutes stay apart) are muted again
+    until their mute from before ends."""
+    marks = ",".join("?" * len(accounts))
+    c.execute(
+        "UPDATE members SET mute_until = (SELECT mute_until FROM room_mutes r"
+        " WHERE r.group_seq = members.group_seq AND r.account = members.account)"
+        f" WHERE group_seq = ? AND account IN ({marks}) AND account IN"
+        " (SELECT account FROM room_mutes WHERE group_seq = ? AND mute_until > ?)",
+        [seq, *accounts, seq, now],
+    )
+    sql = f"DELETE FROM room_mutes WHERE group_seq = ? AND account IN ({marks})"
+    c.execute(sql, [seq, *accounts])

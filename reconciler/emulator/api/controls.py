@@ -13,10 +13,12 @@ from .common import (
     Handler,
     existing_members,
     is_online,
+    keep_mutes,
     load_group,
     member_count,
     no_type,
     require_accounts,
+    restore_mutes,
 )
 from .members import banned
 
@@ -94,6 +96,8 @@ def control_join(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     if g["apply_join"] == "DisableApply":
         raise ApiError(E.NO_PERMISSION, f"{g['group_id']} does not accept applications")
     require_accounts(c, [account])
+    if banned(c, g["seq"], account, ctx.now):
+        raise ApiError(E.NO_PERMISSION, f"{account} is banned from {g['group_id']}")
     if existing_members(c, g["seq"], [account]):
         return {"Result": 2}
     if member_count(c, g["seq"]) + 1 > g["max_member_num"]:
@@ -102,6 +106,7 @@ def control_join(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         "INSERT INTO members(group_seq, account, join_time) VALUES (?, ?, ?)",
         (g["seq"], account, ctx.now),
     )
+    restore_mutes(c, g["seq"], [account], ctx.now)
     return {"Result": 1}
 
 
@@ -113,6 +118,7 @@ def control_leave(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         return control_online(ctx, c, {**body, "Online": False})
     if g["owner"] == account:
         raise ApiError(E.OWNER_CANNOT_QUIT, f"{account} owns {g['group_id']} and cannot leave it")
+    keep_mutes(c, g["seq"], [account], ctx.now)
     c.execute("DELETE FROM members WHERE group_seq = ? AND account = ?", (g["seq"], account))
     c.execute(
         "DELETE FROM permission_members WHERE group_seq = ? AND account = ?", (g["seq"], account)

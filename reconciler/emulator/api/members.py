@@ -20,13 +20,16 @@ from .common import (
     accounts_param,
     existing_members,
     field_set,
+    keep_mutes,
     load_group,
     member_count,
     member_list,
     no_type,
     require_accounts,
+    restore_mutes,
     string_list,
 )
+from .topics import topic_exists, topic_id_param
 
 SERVICE = GROUP_SVC
 
@@ -170,6 +173,7 @@ def _add_members(
         c.executemany(
             "INSERT INTO members(group_seq, account, role, join_time) VALUES (?,?,?,?)", new_rows
         )
+        restore_mutes(c, g["seq"], [row[1] for row in new_rows], ctx.now)
     return {"MemberList": results}
 
 
@@ -209,6 +213,7 @@ def delete_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     if g["owner"] and g["owner"] in accounts:
         raise ApiError(E.NO_PERMISSION, f"the owner {g['owner']} cannot be removed")
     gone = [(g["seq"], a) for a in dict.fromkeys(accounts)]
+    keep_mutes(c, g["seq"], accounts, ctx.now)
     c.executemany("DELETE FROM members WHERE group_seq = ? AND account = ?", gone)
     # Leaving the group leaves its permission groups too.
     c.executemany("DELETE FROM permission_members WHERE group_seq = ? AND account = ?", gone)
@@ -259,10 +264,17 @@ def modify_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dic
     return {}
 
 
-def _no_topics(g: sqlite3.Row, body: dict) -> None:
-    # Topics are not emulated: a TopicId names a topic that does not exist.
-    if body.get("TopicId") is not None:
-        raise R.bad(f"TopicId: group {g['group_id']} has no such topic")
+def _topic(c: sqlite3.Connection, g: sqlite3.Row, body: dict) -> str | None:
+    """The topic a mute call names (``TopicId``, CN-1627 and CN-2925), or None for the whole
+    group: a topic of this Community with topics (10010 for one that does not exist)."""
+    if body.get("TopicId") is None:
+        return None
+    if g["type"] != R.COMMUNITY or not g["support_topic"]:
+        raise R.bad(f"TopicId: group {g['group_id']} is not a Community with topics")
+    topic = topic_id_param(g, body["TopicId"])
+    if not topic_exists(c, g["seq"], topic):
+        raise ApiError(E.GROUP_GONE, f"topic {topic} does not exist")
+    return topic
 
 
 def forbid_send_msg(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
@@ -274,7 +286,7 @@ def forbid_send_msg(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     g = load_group(c, body)
     if g["type"] == R.PRIVATE:
         raise no_type(g, "forbid_send_msg")
-    _no_topics(g, body)
+    topic = _topic(c, g, body)
     require_accounts(c, accounts)
     until = ctx.now + mute if mute else 0
     if g["type"] == R.AVCHATROOM:
@@ -294,6 +306,16 @@ def forbid_send_msg(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     strangers = sorted(set(accounts) - existing_members(c, g["seq"], accounts))
     if strangers:
         raise R.bad(f"not members of {g['group_id']}: {', '.join(strangers[:5])}")
+    if topic is not None:
+        c.executemany(
+            "DELETE FROM topic_mutes WHERE group_seq = ? AND topic_id = ? AND account = ?",
+            [(g["seq"], topic, a) for a in accounts],
+        )
+        c.executemany(
+            "INSERT INTO topic_mutes(group_seq, topic_id, account, mute_until) VALUES (?,?,?,?)",
+            [(g["seq"], topic, a, until) for a in accounts if until],
+        )
+        return {}
     c.executemany(
         "UPDATE members SET mute_until = ? WHERE group_seq = ? AND account = ?",
         [(until, g["seq"], a) for a in accounts],
@@ -304,18 +326,32 @@ def forbid_send_msg(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
 def get_group_muted_account(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     """The accounts muted now, with the second their mute ends (none in Work groups)."""
     g = load_group(c, body)
-    _no_topics(g, body)
+    topic = _topic(c, g, body)
+    if topic is not None:
+        rows = c.execute(
+            "SELECT account, mute_until FROM topic_mutes WHERE group_seq = ? AND topic_id = ?"
+            " AND mute_until > ? ORDER BY account",
+            (g["seq"], topic, ctx.now),
+        ).fetchall()
+        return _muted(g, rows)
     if g["type"] == R.AVCHATROOM:
         sql = "SELECT account, mute_until FROM room_mutes WHERE group_seq = ? AND mute_until > ?"
     else:
         sql = "SELECT account, mute_until FROM members WHERE group_seq = ? AND mute_until > ?"
     rows = c.execute(sql + " ORDER BY account", (g["seq"], ctx.now)).fetchall()
-    return {"MutedAccountList": [{"Member_Account": a, "MutedUntil": u} for a, u in rows]}
+    return _muted(g, rows)
+
+
+def _muted(g: sqlite3.Row, rows: list) -> dict:
+    """get_group_muted_account's answer (CN-2925): the group and its muted accounts."""
+    muted = [{"Member_Account": a, "MutedUntil": u} for a, u in rows]
+    return {"GroupId": g["group_id"], "MutedAccountList": muted}
 
 
 def ban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
-    """Ban up to 20 accounts from an AVChatRoom for Duration seconds: each leaves the room (and
-    its marks) and cannot come back until the ban ends or is lifted."""
+    """Ban up to 20 accounts for Duration seconds, in any group type (CN-79249): each leaves the
+    group (an AVChatRoom's marks too; a mute stays) and cannot come back until the ban ends or
+    is lifted."""
     accounts = accounts_param(body, "Members_Account", R.BAN_BATCH)
     duration = R.get_int(body, "Duration", required=True, minimum=1, maximum=R.UNIX_TIME_MAX)
     description = R.get_str(body, "Description", R.BAN_DESCRIPTION_BYTES) or ""
@@ -330,10 +366,11 @@ def ban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         " description = excluded.description",
         [(g["seq"], a, until, description) for a in accounts],
     )
-    c.executemany(
-        "DELETE FROM members WHERE group_seq = ? AND account = ?",
-        [(g["seq"], a) for a in accounts],
-    )
+    if g["type"] != R.AVCHATROOM:
+        keep_mutes(c, g["seq"], accounts, ctx.now)
+    gone = [(g["seq"], a) for a in accounts]
+    c.executemany("DELETE FROM members WHERE group_seq = ? AND account = ?", gone)
+    c.executemany("DELETE FROM permission_members WHERE group_seq = ? AND account = ?", gone)
     return {}
 
 

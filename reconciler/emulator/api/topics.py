@@ -153,10 +153,10 @@ def destroy_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         gone = c.execute(
             "DELETE FROM topics WHERE group_seq = ? AND topic_id = ?", (g["seq"], topic_id)
         ).rowcount
-        c.execute(
-            "DELETE FROM topic_permissions WHERE group_seq = ? AND topic_id = ?",
-            (g["seq"], topic_id),
-        )
+        for table in ("topic_permissions", "topic_mutes"):
+            c.execute(
+                f"DELETE FROM {table} WHERE group_seq = ? AND topic_id = ?", (g["seq"], topic_id)
+            )
         item: dict[str, Any] = {"TopicId": topic_id, "ErrorCode": 0, "ErrorInfo": ""}
         if not gone:
             item.update(ErrorCode=E.TOPIC_DELETED, ErrorInfo=f"topic {topic_id} does not exist")
