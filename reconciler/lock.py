@@ -108,7 +108,7 @@ async def current_lease(client: TimClient) -> Lease | None:
     group = await get_group(client, LOCK_GROUP_ID)
     if group is None:
         return None
-    lease = Lease.parse(group.introduction)
+    lease = Lease.parse(group.introduction or "")
     # A lock group without a readable lease was left by something else: treat it as expired.
     return lease or Lease("an unreadable lease", "", 0, "", 0, 0)
 
