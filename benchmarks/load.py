@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from reconciler.emulator.testing import free_port, serve_command, wait_for_port
+from reconciler.tim import wire
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import TimError
 
@@ -79,23 +80,26 @@ async def client_loop(client: TimClient, run: ClientRun, deadline: float, rng: r
             await timed(
                 run,
                 "create_group",
-                client.create_group(
+                wire.groups.create_group(
+                    client,
                     {
                         "Type": "Public",
                         "GroupId": gid,
                         "Name": model.name,
                         "Owner_Account": "owner",
                         "MemberList": [{"Member_Account": a} for a in first],
-                    }
+                    },
                 ),
             )
             run.groups[gid] = model
-            await timed(run, "get_group_info", client.get_group_info([gid]))
+            await timed(run, "get_group_info", wire.groups.get_group_info(client, [gid]))
             more = [a for a in rng.sample(ACCOUNTS, 50) if a not in model.members]
             await timed(
                 run,
                 "import_group_member",
-                client.import_group_member(gid, [{"Member_Account": a} for a in more]),
+                wire.members.import_group_member(
+                    client, gid, [{"Member_Account": a} for a in more]
+                ),
             )
             model.members.update(more)
             for account in rng.sample(sorted(model.members - {"owner"}), 5):
@@ -103,8 +107,8 @@ async def client_loop(client: TimClient, run: ClientRun, deadline: float, rng: r
                 await timed(
                     run,
                     "modify_group_member_info",
-                    client.modify_group_member_info(
-                        {"GroupId": gid, "Member_Account": account, "NameCard": card}
+                    wire.members.modify_group_member_info(
+                        client, {"GroupId": gid, "Member_Account": account, "NameCard": card}
                     ),
                 )
                 model.cards[account] = card
@@ -113,23 +117,30 @@ async def client_loop(client: TimClient, run: ClientRun, deadline: float, rng: r
             await timed(
                 run,
                 "modify_group_base_info",
-                client.modify_group_base_info(
+                wire.groups.modify_group_base_info(
+                    client,
                     {
                         "GroupId": gid,
                         "Name": model.name,
                         "AppDefinedData": [{"Key": "round", "Value": str(n)}],
-                    }
+                    },
                 ),
             )
             gone = rng.sample(sorted(model.members - {"owner"}), 10)
-            await timed(run, "delete_group_member", client.delete_group_member(gid, gone))
+            await timed(
+                run, "delete_group_member", wire.members.delete_group_member(client, gid, gone)
+            )
             model.members.difference_update(gone)
             for account in gone:
                 model.cards.pop(account, None)
-            await timed(run, "get_group_member_info", client.get_group_member_info(gid, offset=0))
+            await timed(
+                run,
+                "get_group_member_info",
+                wire.members.get_group_member_info(client, gid, offset=0),
+            )
             if n % 4 == 0:
                 old = f"load-{run.index}-{n - 3}"
-                await timed(run, "destroy_group", client.destroy_group(old))
+                await timed(run, "destroy_group", wire.groups.destroy_group(client, old))
                 run.groups.pop(old, None)
                 run.destroyed.add(old)
         except TimError as err:
@@ -147,7 +158,7 @@ async def verify(client: TimClient, runs: list[ClientRun]) -> list[str]:
         destroyed |= run.destroyed
     ids = sorted(expected) + sorted(destroyed)
     for i in range(0, len(ids), 50):
-        for info in await client.get_group_info(ids[i : i + 50]):
+        for info in await wire.groups.get_group_info(client, ids[i : i + 50]):
             gid = info["GroupId"]
             if gid in destroyed:
                 if info.get("ErrorCode") != 10010:
@@ -199,9 +210,9 @@ async def main_async(args: argparse.Namespace, url: str, key: str) -> dict[str, 
         )
 
     async with make() as setup:
-        await setup.multiaccount_import(["owner"])
+        await wire.accounts.multiaccount_import(setup, ["owner"])
         for i in range(0, len(ACCOUNTS), 100):
-            await setup.multiaccount_import(ACCOUNTS[i : i + 100])
+            await wire.accounts.multiaccount_import(setup, ACCOUNTS[i : i + 100])
         before = httpx.get(f"{url}/emulator/stats").json()["total"]
 
     runs = [ClientRun(i) for i in range(args.clients)]

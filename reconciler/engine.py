@@ -31,8 +31,9 @@ from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
 from reconciler.state import Group
-from reconciler.tim.client import CallStats, TimClient, redact_url
+from reconciler.tim.client import CallStats, TimClient
 from reconciler.tim.endpoints import resolve_endpoint
+from reconciler.tim.redact import redact_url
 
 if TYPE_CHECKING:
     from reconciler import fmt

@@ -31,6 +31,7 @@ from reconciler.state import (
     utc_text,
 )
 from reconciler.tim.client import TimClient
+from reconciler.tim.wire.groups import iter_all_group_ids
 
 # Above this many groups a single output file is split into one file per group type.
 SPLIT_ABOVE = 500
@@ -201,7 +202,7 @@ async def export_groups(
     target directory (templates rendered with ``variables`` and ``values``) already declares
     an exported group."""
     if not ids:  # every group of the app but the app lock (reconciler.lock), which is ours
-        ids = [gid for gid in await client.iter_all_group_ids() if gid != LOCK_GROUP_ID]
+        ids = [gid for gid in await iter_all_group_ids(client) if gid != LOCK_GROUP_ID]
     unavailable: set[str] = set()
     groups = await read_groups(client, list(ids), unavailable)
     groups.sort(key=lambda g: (g.type.value, g.id))

@@ -33,11 +33,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from reconciler.errors import LockError, LockLost
+from reconciler.errors import LockError, LockLost, ObserveError
 from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
-from reconciler.tim.calls import CreateGroup, ModifyGroup
+from reconciler.tim.calls import CreateGroup, DestroyGroup, ModifyGroup
 from reconciler.tim.client import TimClient
-from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError, TimError
+from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError, TimError
+from reconciler.tim.wire.groups import get_group
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +106,10 @@ def _holder(purpose: str) -> str:
 
 async def current_lease(client: TimClient) -> Lease | None:
     """The lease the lock group holds now (None when the lock is free)."""
-    found = await client.get_group_info([LOCK_GROUP_ID])
-    info = found[0] if found and isinstance(found[0], dict) else {}
-    if info.get("ErrorCode", 0) in GROUP_GONE_CODES or not info:
+    group = await get_group(client, LOCK_GROUP_ID)
+    if group is None:
         return None
-    lease = Lease.parse(str(info.get("Introduction") or ""))
+    lease = Lease.parse(group.introduction or "")
     # A lock group without a readable lease was left by something else: treat it as expired.
     return lease or Lease("an unreadable lease", "", 0, "", 0, 0)
 
@@ -147,14 +147,19 @@ class AppLock:
             self._holder, socket.gethostname(), os.getpid(), token, now, now + self._lease_s
         )
 
-    async def _create(self, lease: Lease) -> Lease:
-        """Create the lock group holding ``lease`` (TimApiError 10021/10025 when it exists)."""
+    async def _create(self, lease: Lease) -> bool:
+        """Create the lock group holding ``lease``; False when a lock group was there already
+        (ours, from a retried create, or another writer's: the lease read next tells)."""
         request = CreateGroup(
             LOCK_GROUP_ID, GroupType.Private, LOCK_GROUP_NAME, introduction=lease.text()
         )
         self.calls["create_group"] += 1
-        await self._client.create_group(request.body())
-        return lease
+        try:
+            return not (await self._client.perform(request)).existed
+        except TimApiError as err:
+            if err.code not in ID_TAKEN_CODES:  # the ID holds a group of another type
+                raise
+            return False
 
     async def _current(self) -> Lease | None:
         self.calls["get_group_info"] += 1
@@ -162,19 +167,16 @@ class AppLock:
 
     async def _destroy(self) -> None:
         self.calls["destroy_group"] += 1
-        await self._client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+        await self._client.perform(DestroyGroup(LOCK_GROUP_ID))
 
     async def acquire(self) -> None:
         deadline = time.monotonic() + self._timeout_s
         told: str | None = None
         while True:
             attempt = self._new_lease()
-            try:
-                self._lease = await self._create(attempt)
+            if await self._create(attempt):
+                self._lease = attempt
                 break
-            except TimApiError as err:
-                if err.code not in ID_TAKEN_CODES:
-                    raise
             held = await self._current()
             if held is None:
                 continue  # released meanwhile: try again at once
@@ -236,7 +238,7 @@ class AppLock:
         started = time.monotonic()
         try:
             held = await self._current()
-        except TimError as err:
+        except (TimError, ObserveError) as err:
             raise LockError(
                 f"could not read the app lock's lease ({err}); stopped before the next write"
             ) from err
@@ -274,9 +276,7 @@ class AppLock:
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
                 self.calls["modify_group_base_info"] += 1
-                await self._client.modify_group_base_info(
-                    ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()).body()
-                )
+                await self._client.perform(ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()))
                 self._lease = renewed
             except (TimApiError, LockError) as err:
                 log.warning("could not renew the app lock: %s", err)
@@ -296,7 +296,7 @@ class AppLock:
                 await self._destroy()
             else:
                 log.warning("the app lock was taken over while this run held it")
-        except TimError as err:  # the work is done; the lease runs out by itself
+        except (TimError, ObserveError) as err:  # the work is done; the lease runs out by itself
             log.warning(
                 "could not release the app lock (%s); it expires at %s",
                 err,
@@ -337,5 +337,5 @@ async def break_lock(
             f"to expire, or break it with: reconciler lock --break --id {held.token} --force "
             "(its holder stops before its next write)."
         )
-    await client.destroy_group(LOCK_GROUP_ID, missing_ok=True)
+    await client.perform(DestroyGroup(LOCK_GROUP_ID))
     return held

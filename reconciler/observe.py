@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
 from reconciler.state import Group, GroupType, ObservedGroup
-from reconciler.tim.answers import index_group_info, parse_group_info
+from reconciler.tim import wire
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
 from reconciler.tim.limits import MEMBER_PAGE, Limits, chunks, permission_group_id
+from reconciler.tim.wire.groups import index_group_info, parse_group_info
 
 
 @dataclass(repr=False)  # a short repr: asyncio.run formats its result's repr (Python 3.11)
@@ -51,8 +52,10 @@ async def read_marks(
     client: TimClient, group: ObservedGroup, marks: list[int], online: bool = True
 ) -> None:
     """Who carries each of ``marks`` in an AVChatRoom, and (``online``) its online members."""
-    plain = [client.online_accounts(group.id)] if online else []
-    listed = await asyncio.gather(*plain, *(client.online_accounts(group.id, m) for m in marks))
+    plain = [wire.avchatroom.online_accounts(client, group.id)] if online else []
+    listed = await asyncio.gather(
+        *plain, *(wire.avchatroom.online_accounts(client, group.id, m) for m in marks)
+    )
     per_mark = listed[len(plain) :]
     observed = {mark: accounts for mark, accounts in zip(marks, per_mark, strict=True) if accounts}
     if online:  # marked members are online by definition (600 only hides them from the list)
@@ -80,15 +83,16 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     return accounts
 
 
-async def unless_unavailable(read: Awaitable[None], api: str, unavailable: set[str] | None) -> None:
+async def unless_unavailable(read: Awaitable[None], unavailable: set[str] | None) -> None:
     """Await ``read``; with ``unavailable`` (export), an API the app's edition does not offer
-    (UNAVAILABLE_CODES) leaves what it reads unset and adds its name instead of failing."""
+    (UNAVAILABLE_CODES) leaves what it reads unset and adds its name (the command) instead of
+    failing."""
     try:
         await read
     except TimApiError as err:
         if unavailable is None or err.code not in UNAVAILABLE_CODES:
             raise
-        unavailable.add(api)
+        unavailable.add(err.api.rsplit("/", 1)[-1])
 
 
 async def read_room(
@@ -101,18 +105,18 @@ async def read_room(
     one when ``want`` is None: export). With ``unavailable`` (export), a read the app's edition
     does not offer (they are Pro-edition APIs) leaves its key unset and adds the API's name."""
 
-    async def read(key: str, api: str, call: Callable[[str], Awaitable[object]]) -> None:
+    async def read(key: str, call: Callable[[TimClient, str], Awaitable[object]]) -> None:
         async def one() -> None:
-            setattr(group, key, await call(group.id))
+            setattr(group, key, await call(client, group.id))
 
-        await unless_unavailable(one(), api, unavailable)
+        await unless_unavailable(one(), unavailable)
 
     reads = [
-        read(key, api, call)
-        for key, api, call in (
-            ("admins", "get_admin_list", client.get_admin_list),
-            ("muted", "get_group_muted_account", client.get_group_muted_account),
-            ("banned", "get_group_ban_member", client.get_group_ban_member),
+        read(key, call)
+        for key, call in (
+            ("admins", wire.avchatroom.get_admin_list),
+            ("muted", wire.members.get_group_muted_account),
+            ("banned", wire.members.get_group_ban_member),
         )
         if want is None or getattr(want, key) is not None
     ]
@@ -145,7 +149,7 @@ def _reads_topics(want: Group | None, have: ObservedGroup) -> bool:
 
 
 async def read_topics(client: TimClient, group: ObservedGroup) -> None:
-    group.topics = await client.get_topic(group.id)
+    group.topics = await wire.topics.get_topic(client, group.id)
 
 
 def _reads_permission_groups(want: Group | None, have: ObservedGroup) -> bool:
@@ -161,16 +165,18 @@ async def read_permission_groups(
 ) -> None:
     """A Community's permission groups (one get_permission_group), then the members and topic
     permissions of those ``want`` declares them for (of every one when ``want`` is None)."""
-    live = await client.get_permission_group(group.id)
+    live = await wire.permission_groups.get_permission_group(client, group.id)
     declared = want.permission_groups if want is not None else None
 
     async def details(pid: str) -> None:
         wanted = declared.get(pid) if declared is not None else None
         full = permission_group_id(pid)
         if declared is None or (wanted is not None and wanted.members is not None):
-            live[pid].members = await client.get_permission_group_member_list(group.id, full)
+            live[pid].members = await wire.permission_groups.get_permission_group_member_list(
+                client, group.id, full
+            )
         if declared is None or (wanted is not None and wanted.topic_permissions is not None):
-            perms = await client.get_topic_permission_group(group.id, full)
+            perms = await wire.permission_groups.get_topic_permission_group(client, group.id, full)
             live[pid].topic_permissions = perms
 
     wanted_ids = live if declared is None else [p for p, pg in declared.items() if p in live
@@ -236,10 +242,12 @@ async def read_members(
     ``reads`` chooses (see MemberReads); every member, paged, when ``accounts`` is None."""
     reads = reads if reads is not None else MemberReads()
     if accounts is not None and reads.choose_by_name(client.limits, len(accounts), have.member_num):
-        have.members = await client.specified_members(have.id, accounts)
+        have.members = await wire.members.specified_members(client, have.id, accounts)
         have.members_selected = True
     else:
-        have.members = await client.paged_members(have.id, have.type is GroupType.Community)
+        have.members = await wire.members.paged_members(
+            client, have.id, have.type is GroupType.Community
+        )
 
 
 async def read_room_state(
@@ -308,7 +316,7 @@ async def observe(
     checks: list[asyncio.Future[dict[str, bool]]] = []
 
     def check(accounts: list[str]) -> None:
-        checks.append(asyncio.ensure_future(client.account_check(accounts)))
+        checks.append(asyncio.ensure_future(wire.accounts.account_check(client, accounts)))
 
     def complete(want: Group, have: ObservedGroup | None) -> None:
         observed[want.id] = have
@@ -356,7 +364,9 @@ async def observe(
             return None
 
         await intake.take(
-            batch, lambda: client.get_group_profiles(ids, group_keys, member_keys), visit
+            batch,
+            lambda: wire.groups.get_group_profiles(client, ids, group_keys, member_keys),
+            visit,
         )
 
     def reads_follow(want: Group) -> bool:
@@ -462,7 +472,9 @@ async def observe_accounts(
             return None
 
         await intake.take(
-            batch, lambda: client.get_group_profiles(ids, group_keys, member_keys, fields), visit
+            batch,
+            lambda: wire.groups.get_group_profiles(client, ids, group_keys, member_keys, fields),
+            visit,
         )
 
     def order(want: Group) -> tuple:
@@ -491,7 +503,7 @@ async def read_groups(
     topics (export); ObserveError if one is missing. ``unavailable``: see ``read_room``."""
     batches = await asyncio.gather(
         *(
-            client.get_group_info(batch)
+            wire.groups.get_group_info(client, batch)
             for batch in chunks(ids, client.limits.batch_of("get_group_info"))
         )
     )
@@ -510,14 +522,12 @@ async def read_groups(
             if g.type is GroupType.AVChatRoom
         ),
         *(
-            unless_unavailable(read_topics(client, g), "get_topic", unavailable)
+            unless_unavailable(read_topics(client, g), unavailable)
             for g in groups
             if g.support_topic
         ),
         *(
-            unless_unavailable(
-                read_permission_groups(client, g, None), "get_permission_group", unavailable
-            )
+            unless_unavailable(read_permission_groups(client, g, None), unavailable)
             for g in groups
             if g.support_topic
         ),

@@ -19,7 +19,6 @@ from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange, diff_group
 from reconciler.errors import PlanInvalid, PlanRefused, RecreateRequired
 from reconciler.observe import Observation
 from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
-from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import (
     EXACT,
     PERMISSION_FIELDS,
@@ -51,6 +50,7 @@ from reconciler.tim.calls import (
     UnbanMembers,
 )
 from reconciler.tim.limits import Limits, chunks
+from reconciler.tim.wire.members import LiveMembers
 
 # A member's managed attributes (custom data aside).
 MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")

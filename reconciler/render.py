@@ -223,7 +223,7 @@ def learned_lines(limits: Limits | None, operations: list[Operation]) -> list[st
     planned = len(operations)
     lines = []
     for api in sorted(limits.learned):
-        unit = "groups" if api == "get_group_info" else "accounts"
+        unit = limits.unit_of(api)
         size = limits.batch_of(api)
         lines.append(
             f"Warning: {api}: the server refused calls of {min(limits.refused[api])} {unit}; "

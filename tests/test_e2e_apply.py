@@ -318,8 +318,10 @@ async def _console(ws: Workspace, api: str, body: dict[str, Any]) -> None:
     """A console edit: one REST call on the workspace's emulator."""
     from conftest import client_for, make_emulator
 
+    from reconciler.tim import wire
+
     async with client_for(make_emulator(ws.db)) as client:
-        await getattr(client, api)(body)
+        await client.call(wire.SERVICE_OF[api], api, body)
 
 
 def test_stale_plan_is_refused_naming_the_groups(ws: Workspace) -> None:

@@ -14,6 +14,8 @@ import pytest
 from conftest import Workspace, cli_in_process
 from test_e2e_groupapi import calls, observe_calls
 
+from reconciler.tim import wire
+
 GID = "@TGS#_hub"
 
 
@@ -200,22 +202,26 @@ def test_emulator_topic_rules() -> None:
             async with client_for(app, max_attempts=1) as client:
                 await client.call("im_open_login_svc", "multiaccount_import", {"Accounts": ["o1"]})
                 body = {"Type": "Community", "GroupId": GID, "Name": "Hub", "Owner_Account": "o1"}
-                await client.create_group({**body})
+                await wire.groups.create_group(client, {**body})
                 with pytest.raises(TimApiError) as err:  # no SupportTopic: no topics
-                    await client.create_topic({"GroupId": GID, "TopicName": "t"})
+                    await wire.topics.create_topic(client, {"GroupId": GID, "TopicName": "t"})
                 assert err.value.code == 10007
-                await client.destroy_group(GID)
-                await client.create_group({**body, "SupportTopic": 1})
+                await wire.groups.destroy_group(client, GID)
+                await wire.groups.create_group(client, {**body, "SupportTopic": 1})
                 for bad in ({"TopicName": "n" * 31}, {"TopicName": ""},
                             {"TopicName": "t", "TopicId": "@TGS#_x@TOPIC#_y"},
                             {"TopicName": "t", "CustomString": "x" * 3001}):  # fmt: skip
                     with pytest.raises(TimApiError) as err:
-                        await client.create_topic({"GroupId": GID, **bad})
+                        await wire.topics.create_topic(client, {"GroupId": GID, **bad})
                     assert err.value.code == 10004, bad
                 tid = f"{GID}@TOPIC#_a"
-                await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "A"})
+                await wire.topics.create_topic(
+                    client, {"GroupId": GID, "TopicId": tid, "TopicName": "A"}
+                )
                 with pytest.raises(TimApiError) as err:
-                    await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "A"})
+                    await wire.topics.create_topic(
+                        client, {"GroupId": GID, "TopicId": tid, "TopicName": "A"}
+                    )
                 assert err.value.code == 10021
                 auto = await client.call(
                     "million_group_open_http_svc",
@@ -223,12 +229,17 @@ def test_emulator_topic_rules() -> None:
                     {"GroupId": GID, "TopicName": "B"},
                 )
                 assert auto["TopicId"].startswith(f"{GID}@TOPIC#_@TOPIC#")
-                assert set(await client.get_topic(GID)) == {"a", auto["TopicId"].split("_", 2)[2]}
+                assert set(await wire.topics.get_topic(client, GID)) == {
+                    "a",
+                    auto["TopicId"].split("_", 2)[2],
+                }
                 with pytest.raises(TimApiError) as err:  # From_Account is required
                     await client.call("million_group_open_http_svc", "get_topic", {"GroupId": GID})
                 assert err.value.code == 10004
                 with pytest.raises(TimApiError) as err:
-                    await client.modify_topic({"GroupId": GID, "TopicId": f"{GID}@TOPIC#_zz"})
+                    await wire.topics.modify_topic(
+                        client, {"GroupId": GID, "TopicId": f"{GID}@TOPIC#_zz"}
+                    )
                 assert err.value.code == 10010
                 answer = await client.call(
                     "million_group_open_http_svc",
@@ -237,8 +248,10 @@ def test_emulator_topic_rules() -> None:
                 )
                 codes = [i["ErrorCode"] for i in answer["DestroyResultItem"]]
                 assert codes == [0, 110003]  # already deleted (EN-49470)
-                await client.destroy_topic(GID, [tid])  # already gone: done
-                assert set(await client.get_topic(GID)) == {auto["TopicId"].split("_", 2)[2]}
+                await wire.topics.destroy_topic(client, GID, [tid])  # already gone: done
+                assert set(await wire.topics.get_topic(client, GID)) == {
+                    auto["TopicId"].split("_", 2)[2]
+                }
         finally:
             app.state.store.close()
 
@@ -440,8 +453,9 @@ def test_a_saved_plan_with_topics_and_permission_groups_applies_as_reviewed(
         app = make_emulator(ws.db)
         try:
             async with client_for(app) as client:
-                await client.modify_topic(
-                    {"GroupId": GID, "TopicId": f"{GID}@TOPIC#_general", "TopicName": "Edited"}
+                await wire.topics.modify_topic(
+                    client,
+                    {"GroupId": GID, "TopicId": f"{GID}@TOPIC#_general", "TopicName": "Edited"},
                 )
         finally:
             app.state.store.close()
@@ -488,14 +502,14 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
 
                 accounts = ["o1", "a", "out", *(f"m{i:03d}" for i in range(101))]
                 for i in range(0, len(accounts), 100):
-                    await client.multiaccount_import(accounts[i : i + 100])
+                    await wire.accounts.multiaccount_import(client, accounts[i : i + 100])
                 body = {"Type": "Community", "GroupId": GID, "Name": "Hub", "Owner_Account": "o1"}
-                await client.create_group(body)
+                await wire.groups.create_group(client, body)
                 pgid = {"PermissionGroupId": "@PMG#_mods"}
                 create = {**pgid, "PermissionGroupName": "Mods", "Permission": 0}
                 assert await code("create_permission_group", create) == 10007  # no topics
-                await client.destroy_group(GID)
-                await client.create_group({**body, "SupportTopic": 1, "MemberList": [
+                await wire.groups.destroy_group(client, GID)
+                await wire.groups.create_group(client, {**body, "SupportTopic": 1, "MemberList": [
                     {"Member_Account": "a"}, *({"Member_Account": f"m{i:03d}"} for i in range(99))
                 ]})  # fmt: skip
                 bad_name = {**create, "PermissionGroupName": "n" * 151}
@@ -523,24 +537,40 @@ def test_emulator_permission_group_rules(tmp_path) -> None:
                 many = members(*(f"m{i:03d}" for i in range(101)))
                 assert await code("add_permission_group_member", many) == 10005
                 assert await code("add_permission_group_member", members("a")) == 0
-                assert await client.get_permission_group_member_list(GID, "@PMG#_mods") == ["a"]
+                assert await wire.permission_groups.get_permission_group_member_list(
+                    client, GID, "@PMG#_mods"
+                ) == ["a"]
                 tid = f"{GID}@TOPIC#_t"
                 perm = {**pgid, "TopicPermissionList": [{"TopicId": tid, "Permission": 1}]}
                 assert await code("add_topic_permission_group", perm) == 10010  # no such topic
-                await client.create_topic({"GroupId": GID, "TopicId": tid, "TopicName": "T"})
+                await wire.topics.create_topic(
+                    client, {"GroupId": GID, "TopicId": tid, "TopicName": "T"}
+                )
                 assert await code("set_topic_permission_group", perm) == 10004  # none to set
                 assert await code("add_topic_permission_group", perm) == 0
                 assert await code("add_topic_permission_group", perm) == 10004  # set it instead
-                assert await client.get_topic_permission_group(GID, "@PMG#_mods") == {"t": 1}
+                assert await wire.permission_groups.get_topic_permission_group(
+                    client, GID, "@PMG#_mods"
+                ) == {"t": 1}
                 # Leaving the community leaves its permission groups; a destroyed topic drops
                 # its permissions.
-                await client.delete_group_member(GID, ["a"])
-                assert await client.get_permission_group_member_list(GID, "@PMG#_mods") == []
-                await client.destroy_topic(GID, [tid])
-                assert await client.get_topic_permission_group(GID, "@PMG#_mods") == {}
+                await wire.members.delete_group_member(client, GID, ["a"])
+                assert (
+                    await wire.permission_groups.get_permission_group_member_list(
+                        client, GID, "@PMG#_mods"
+                    )
+                    == []
+                )
+                await wire.topics.destroy_topic(client, GID, [tid])
+                assert (
+                    await wire.permission_groups.get_topic_permission_group(
+                        client, GID, "@PMG#_mods"
+                    )
+                    == {}
+                )
                 destroy = {"PermissionGroupIdList": ["@PMG#_mods"]}
                 assert await code("destroy_permission_group", destroy) == 0
-                assert await client.get_permission_group(GID) == {}
+                assert await wire.permission_groups.get_permission_group(client, GID) == {}
         finally:
             app.state.store.close()
 

@@ -26,6 +26,7 @@ from conftest import (
 
 from reconciler.emulator.profiles import PROFILES
 from reconciler.state import Group, GroupType, Member
+from reconciler.tim import wire
 from reconciler.tim.calls import request_to_json
 from reconciler.tim.limits import Limits
 
@@ -285,8 +286,8 @@ async def test_account_apis_never_exceed_100_calls_a_second(tmp_path: Path) -> N
     accounts = [f"n{i:05d}" for i in range(15_000)]
     async with client_for(app, limits=Limits(200.0)) as client:
         batches = [accounts[i : i + 100] for i in range(0, len(accounts), 100)]
-        await asyncio.gather(*(client.multiaccount_import(b) for b in batches))
-        await asyncio.gather(*(client.account_check(b) for b in batches))
+        await asyncio.gather(*(wire.accounts.multiaccount_import(client, b) for b in batches))
+        await asyncio.gather(*(wire.accounts.account_check(client, b) for b in batches))
         assert client.stats.rate_limit_errors == 0
     stats = app.state.emulator.stats()
     busiest = stats["busiest_second"]

@@ -411,3 +411,24 @@ async def test_writes_queued_behind_the_rate_limiter_are_not_sent_after_a_takeov
         await asyncio.sleep(0.3)
         assert made() == stopped_at  # nothing left afterwards
         await holder.release()
+
+
+async def test_the_lock_writes_through_the_plans_requests(tmp_path: Path, monkeypatch) -> None:
+    """Taking, renewing and releasing the lock are the same requests a plan sends (create,
+    modify and destroy a group), through ``TimClient.perform``."""
+    monkeypatch.setattr(lock_module, "RENEW_EVERY_S", 0.05)
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    sent: list[str] = []
+    async with client_for(app) as client:
+        perform = client.perform
+
+        async def recorded(request):
+            sent.append(request.api)
+            return await perform(request)
+
+        monkeypatch.setattr(client, "perform", recorded)
+        async with AppLock(client, lease_s=2):
+            await _sleep(0.2)
+        assert await current_lease(client) is None
+    assert sent[0] == "create_group" and sent[-1] == "destroy_group"
+    assert "modify_group_base_info" in sent

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import client_for, make_emulator
 
 from reconciler.observe import observe, read_groups
 from reconciler.state import Group, GroupType, Member
+from reconciler.tim import wire
 
 
 def _app(tmp_path: Path, groups: list[dict], accounts=()):
@@ -47,7 +49,7 @@ async def test_fifty_groups_per_read_and_community_members_by_paging(tmp_path: P
 
 
 async def test_groups_with_reads_to_follow_are_read_first_and_results_keep_the_config_order(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The Community listed last in the config is in the first get_group_info call, so its
     member pages run beside the other groups' reads; the observation stays in config order."""
@@ -61,13 +63,13 @@ async def test_groups_with_reads_to_follow_are_read_first_and_results_keep_the_c
     desired.append(Group(id="@TGS#_c", type=GroupType.Community, members={}))
     asked: list[list[str]] = []
     async with client_for(app) as client:
-        read = client.get_group_profiles
+        read = wire.groups.get_group_profiles
 
-        async def recorded(ids: list[str], *rest):
+        async def recorded(client, ids: list[str], *rest):
             asked.append(list(ids))
-            return await read(ids, *rest)
+            return await read(client, ids, *rest)
 
-        client.get_group_profiles = recorded  # type: ignore[method-assign]
+        monkeypatch.setattr(wire.groups, "get_group_profiles", recorded)
         observation = await observe(client, desired)
     assert asked[0][0] == "@TGS#_c" and len(asked) == 3
     assert list(observation.groups) == [g.id for g in desired]
@@ -264,9 +266,9 @@ async def test_the_stale_checks_group_read_asks_only_for_what_a_fingerprint_read
         ],
     )  # fmt: skip
     async with client_for(app) as client:
-        bare = (await client.get_group_profiles(["g"], ["k"]))[0]
-        listed = (await client.get_group_profiles(["g"], [], ["dept"]))[0]
-        cards = (await client.get_group_profiles(["g"], [], [], ["name_card"]))[0]
+        bare = (await wire.groups.get_group_profiles(client, ["g"], ["k"]))[0]
+        listed = (await wire.groups.get_group_profiles(client, ["g"], [], ["dept"]))[0]
+        cards = (await wire.groups.get_group_profiles(client, ["g"], [], [], ["name_card"]))[0]
     # only the fields asked for: a plan that changes name cards is checked by name cards
     assert {m["Member_Account"]: m for m in cards["MemberList"]}["a"] == {
         "Member_Account": "a",

@@ -4,8 +4,8 @@ from reconciler.diff import diff_group
 from reconciler.observe import Observation
 from reconciler.plan import STEP_INDEX, Scope, build_plan, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
-from reconciler.tim.answers import LiveMembers
 from reconciler.tim.calls import ChangeOwner, Joiner, RemoveMembers
+from reconciler.tim.wire.members import LiveMembers
 
 NOW = 1_800_000_000
 

@@ -13,6 +13,7 @@ from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError
 from reconciler.plan import Operation, Plan, Scope
 from reconciler.state import Group, GroupType
+from reconciler.tim import wire
 from reconciler.tim.calls import ChangeMarks, CreateGroup, ImportMembers, Joiner, ModifyMember
 
 
@@ -170,9 +171,9 @@ def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None =
     async def edit() -> None:
         async with client_for(make_emulator(ws.db)) as client:
             if base:
-                await client.modify_group_base_info({"GroupId": "club", **base})
+                await wire.groups.modify_group_base_info(client, {"GroupId": "club", **base})
             if member:
-                await client.modify_group_member_info({"GroupId": "club", **member})
+                await wire.members.modify_group_member_info(client, {"GroupId": "club", **member})
 
     asyncio.run(edit())
 
@@ -306,7 +307,7 @@ async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) 
             "get_specified_group_member_info": 1,
         }
         edit = {"GroupId": "@TGS#_big", "Member_Account": "m1", "NameCard": "Edited"}
-        await client.modify_group_member_info(edit)
+        await wire.members.modify_group_member_info(client, edit)
         with pytest.raises(StalePlanError) as refused:
             await planfile.check_fresh(client, saved)
     assert "@TGS#_big" in str(refused.value) and "p0" not in str(refused.value)
@@ -391,8 +392,10 @@ async def test_the_stale_check_spreads_equal_member_reads_over_both_apis(tmp_pat
         }
         for gid in ids:
             edit = {"GroupId": gid, "Member_Account": "m1", "NameCard": "Edited"}
-            await client.modify_group_member_info(edit)
+            await wire.members.modify_group_member_info(client, edit)
             with pytest.raises(StalePlanError) as refused:
                 await planfile.check_fresh(client, saved)
             assert str(refused.value).count("@TGS#_c") == 1 and gid in str(refused.value)
-            await client.modify_group_member_info({**edit, "NameCard": ""})  # as planned
+            await wire.members.modify_group_member_info(
+                client, {**edit, "NameCard": ""}
+            )  # as planned

@@ -4,7 +4,8 @@ import pytest
 
 from reconciler.errors import ObserveError
 from reconciler.state import LiveMember
-from reconciler.tim.answers import LiveMembers, parse_group_info
+from reconciler.tim.wire.groups import parse_group_info
+from reconciler.tim.wire.members import LiveMembers
 
 
 def test_live_members_are_checked_members_on_lookup():

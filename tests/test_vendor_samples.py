@@ -18,12 +18,7 @@ from reconciler.config import load_config
 from reconciler.emulator import create_app
 from reconciler.emulator.api import HANDLERS
 from reconciler.emulator.testing import RestCaller
-from reconciler.tim.answers import (
-    LiveMembers,
-    banned_accounts,
-    muted_accounts,
-    parse_group_info,
-)
+from reconciler.tim import wire
 from reconciler.tim.calls import (
     REQUEST_TYPES,
     AddPermissionMembers,
@@ -53,11 +48,11 @@ from reconciler.tim.calls import (
 )
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import TimAnswerError, TimApiError
-from reconciler.tim.limits import service_of
+from reconciler.tim.wire.groups import parse_group_info
+from reconciler.tim.wire.members import LiveMembers, banned_accounts, muted_accounts
 
 ROOT = Path(__file__).parent
 FIXTURES = ROOT / "fixtures" / "vendor"
-CLIENT_SOURCES = [ROOT.parent / "reconciler" / "tim" / n for n in ("client.py", "calls.py")]
 SDKAPPID, KEY, ADMIN = 88888888, "sample-secret-key", "admin"
 OK = {"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}
 
@@ -76,15 +71,11 @@ def answer(api: str, i: int = 0) -> dict[str, Any]:
 
 
 def client_commands() -> set[str]:
-    """The commands the client's code names where it calls the API."""
-    pattern = re.compile(
-        r'(?:call|_pages|call_group)\(\s*(?:\w+_SVC,\s*)?"(\w+)"|api(?::[^=]+)? = "(\w+)"'
-    )
-    found: set[str] = set()
-    for path in CLIENT_SOURCES:
-        for m in pattern.finditer(path.read_text()):
-            found.add(m.group(1) or m.group(2))
-    return found
+    """The commands the client calls, as its wire modules register them."""
+    return set(wire.APIS)
+
+
+SERVICE_OF = {command: service for service, command in HANDLERS}
 
 
 def registered() -> set[str]:
@@ -146,14 +137,16 @@ class Vendor:
 async def test_get_admin_list_sample_yields_its_admins() -> None:
     # Issue 26 item 1: Admin_List of {Admin_Account, Avatar, NickName} (CN-102858).
     async with Vendor().client() as tim:
-        assert await tim.get_admin_list("@TGS#a6I4ZUUGO") == ["116400", "user1"]
+        assert await wire.avchatroom.get_admin_list(tim, "@TGS#a6I4ZUUGO") == ["116400", "user1"]
 
 
 async def test_get_topic_permission_group_sample_yields_each_topics_bits() -> None:
     # Issue 26 item 4: TopicPermissionResultList (EN-61239).
     gid = "@TGS#_@TGS#cV6IHIIM62C4"
     async with Vendor().client() as tim:
-        got = await tim.get_topic_permission_group(gid, "@PMG#_test_permission_group_with_topic")
+        got = await wire.permission_groups.get_topic_permission_group(
+            tim, gid, "@PMG#_test_permission_group_with_topic"
+        )
     assert got == {"@TOPIC#cKXPQIIM62CD": 1234, "@TOPIC#cTEJHIIM62CJ": 123456}
 
 
@@ -215,13 +208,13 @@ async def test_group_samples_yield_the_groups_and_members() -> None:
     last = {**answer("get_appid_group_list"), "Next": 0}
     vendor = Vendor(get_appid_group_list=[answer("get_appid_group_list"), last])
     async with vendor.client() as tim:
-        assert await tim.iter_all_group_ids() == ["@TGS#2J4SZEAEL", "@TGS#2C5SZEAEF"]
+        assert await wire.groups.iter_all_group_ids(tim) == ["@TGS#2J4SZEAEL", "@TGS#2C5SZEAEF"]
     assert vendor.bodies["get_appid_group_list"][1] == {"Next": 4454685361}
 
 
 async def test_write_samples_yield_their_outcomes() -> None:
     async with Vendor().client() as tim:
-        assert await tim.account_check(["UserID_1", "UserID_2"]) == {
+        assert await wire.accounts.account_check(tim, ["UserID_1", "UserID_2"]) == {
             "UserID_1": True,
             "UserID_2": True,
         }
@@ -229,7 +222,7 @@ async def test_write_samples_yield_their_outcomes() -> None:
         assert (await tim.perform(ImportAccounts(accounts))).refused == ["test3", "test4"]
         joiners = [Joiner("tommy"), Joiner("jared")]
         assert (await tim.perform(ImportMembers("@TGS#2J4SZEAEL", joiners))).refused == []
-        added = await tim.add_group_member("@TGS#2J4SZEAEL", ["tommy", "jared"])
+        added = await wire.members.add_group_member(tim, "@TGS#2J4SZEAEL", ["tommy", "jared"])
         assert [m["Result"] for m in added] == [1, 1]
         marks = {"teacher10": [1000], "student9": [1001]}
         assert (await tim.perform(ChangeMarks("@TGS#a6I4ZUUGO", marks))).offline == []
@@ -243,7 +236,7 @@ async def test_write_samples_yield_their_outcomes() -> None:
 async def test_every_answer_sample_is_an_ok_answer_to_the_client(api: str) -> None:
     async with Vendor().client() as tim:
         for sample in samples(api, "response"):
-            tim_answer = await tim.call(service_of(api), api, {})
+            tim_answer = await tim.call(SERVICE_OF[api], api, {})
             assert tim_answer["ErrorCode"] == 0
             assert set(sample) <= set(tim_answer) or len(samples(api, "response")) > 1
 
@@ -251,33 +244,45 @@ async def test_every_answer_sample_is_an_ok_answer_to_the_client(api: str) -> No
 # -- readers fail closed ---------------------------------------------------------------------
 
 READS = [
-    ("get_admin_list", "Admin_List", lambda t: t.get_admin_list("g")),
-    ("get_permission_group", "PermissionGroupInfoList", lambda t: t.get_permission_group("g")),
+    ("get_admin_list", "Admin_List", lambda t: wire.avchatroom.get_admin_list(t, "g")),
+    (
+        "get_permission_group",
+        "PermissionGroupInfoList",
+        lambda t: wire.permission_groups.get_permission_group(t, "g"),
+    ),
     (
         "get_permission_group_member_list",
         "MemberList",
-        lambda t: t.get_permission_group_member_list("g", "@PMG#_p"),
+        lambda t: wire.permission_groups.get_permission_group_member_list(t, "g", "@PMG#_p"),
     ),
     (
         "get_topic_permission_group",
         "TopicPermissionResultList",
-        lambda t: t.get_topic_permission_group("g", "@PMG#_p"),
+        lambda t: wire.permission_groups.get_topic_permission_group(t, "g", "@PMG#_p"),
     ),
-    ("get_topic", "TopicInfo", lambda t: t.get_topic("g")),
-    ("get_group_info", "GroupInfo", lambda t: t.get_group_info(["g"])),
-    ("get_group_member_info", "MemberList", lambda t: t.paged_members("g", False)),
+    ("get_topic", "TopicInfo", lambda t: wire.topics.get_topic(t, "g")),
+    ("get_group_info", "GroupInfo", lambda t: wire.groups.get_group_info(t, ["g"])),
+    ("get_group_member_info", "MemberList", lambda t: wire.members.paged_members(t, "g", False)),
     (
         "get_specified_group_member_info",
         "MemberList",
-        lambda t: t.specified_members("g", ["a"]),
+        lambda t: wire.members.specified_members(t, "g", ["a"]),
     ),
-    ("get_appid_group_list", "GroupIdList", lambda t: t.iter_all_group_ids()),
-    ("get_group_muted_account", "MutedAccountList", lambda t: t.get_group_muted_account("g")),
-    ("get_group_ban_member", "BannedAccountList", lambda t: t.get_group_ban_member("g")),
-    ("get_members", "MemberList", lambda t: t.online_accounts("g")),
-    ("account_check", "ResultItem", lambda t: t.account_check(["a"])),
-    ("import_group_member", "MemberList", lambda t: t.import_group_member("g", [{}])),
-    ("add_group_member", "MemberList", lambda t: t.add_group_member("g", ["a"])),
+    ("get_appid_group_list", "GroupIdList", lambda t: wire.groups.iter_all_group_ids(t)),
+    (
+        "get_group_muted_account",
+        "MutedAccountList",
+        lambda t: wire.members.get_group_muted_account(t, "g"),
+    ),
+    (
+        "get_group_ban_member",
+        "BannedAccountList",
+        lambda t: wire.members.get_group_ban_member(t, "g"),
+    ),
+    ("get_members", "MemberList", lambda t: wire.avchatroom.online_accounts(t, "g")),
+    ("account_check", "ResultItem", lambda t: wire.accounts.account_check(t, ["a"])),
+    ("import_group_member", "MemberList", lambda t: wire.members.import_group_member(t, "g", [{}])),
+    ("add_group_member", "MemberList", lambda t: wire.members.add_group_member(t, "g", ["a"])),
 ]
 
 
@@ -355,13 +360,13 @@ async def test_the_clients_requests_carry_only_documented_fields() -> None:
     async with vendor.client() as tim:
         for request in REQUESTS:
             await tim.perform(request)
-        await tim.get_permission_group(CID)
-        await tim.get_permission_group(CID, ["@PMG#_p"])
-        await tim.get_permission_group_member_list(CID, "@PMG#_p")
-        await tim.get_topic_permission_group(CID, "@PMG#_p")
-        await tim.get_admin_list("@TGS#a6I4ZUUGO")
-        await tim.get_group_muted_account(GID)
-        await tim.get_group_ban_member("@TGS#aJRGC4MH6")
+        await wire.permission_groups.get_permission_group(tim, CID)
+        await wire.permission_groups.get_permission_group(tim, CID, ["@PMG#_p"])
+        await wire.permission_groups.get_permission_group_member_list(tim, CID, "@PMG#_p")
+        await wire.permission_groups.get_topic_permission_group(tim, CID, "@PMG#_p")
+        await wire.avchatroom.get_admin_list(tim, "@TGS#a6I4ZUUGO")
+        await wire.members.get_group_muted_account(tim, GID)
+        await wire.members.get_group_ban_member(tim, "@TGS#aJRGC4MH6")
     wrong = []
     for api, bodies in vendor.bodies.items():
         fields = documented(api)
@@ -386,7 +391,7 @@ async def test_get_permission_group_pages_by_next() -> None:
     last = {**OK, "PermissionGroupInfoList": [{"PermissionGroupId": "@PMG#_b"}], "Next": ""}
     vendor = Vendor(get_permission_group=[first, last])
     async with vendor.client() as tim:
-        assert set(await tim.get_permission_group(CID)) == {"a", "b"}
+        assert set(await wire.permission_groups.get_permission_group(tim, CID)) == {"a", "b"}
     assert [b["Next"] for b in vendor.bodies["get_permission_group"]] == ["", "7"]
 
 
@@ -533,3 +538,70 @@ async def test_the_emulator_refuses_the_old_guesses(app, tim) -> None:
     assert (await tim("group_open_http_svc/get_permission_group", over))["ErrorCode"] == 10004
     topic = {"GroupId": CID, "TopicId": f"{CID}@TOPIC#_a@TGS#_b", "TopicName": "T"}
     assert (await tim("million_group_open_http_svc/create_topic", topic))["ErrorCode"] == 10004
+
+
+# -- issue 26 item 9: mutes survive leaving, topic mutes, bans in every group type -------------
+
+G = "group_open_http_svc/"
+
+
+@pytest.mark.parametrize("gtype", ["Public", "ChatRoom", "Community"])
+async def test_a_mute_survives_leaving_and_rejoining(app, tim, gtype: str) -> None:
+    # CN-1627: a muted member who leaves and rejoins is still muted until the mute ends.
+    mute, unmute = samples("forbid_send_msg", "request")
+    gid = mute["GroupId"] if gtype != "Community" else CID
+    people = [{"Member_Account": a} for a in mute["Members_Account"]]
+    app.state.store.seed(
+        groups=[{"GroupId": gid, "Type": gtype, "Owner_Account": "o", "MemberList": people}],
+        accounts=["o", *mute["Members_Account"]],
+    )
+    assert (await tim(G + "forbid_send_msg", {**mute, "GroupId": gid}))["ErrorCode"] == 0
+    leave = {"GroupId": gid, "MemberToDel_Account": ["peter"]}
+    assert (await tim(G + "delete_group_member", leave))["ErrorCode"] == 0
+    back = {"GroupId": gid, "MemberList": [{"Member_Account": "peter"}]}
+    assert (await tim(G + "add_group_member", back))["ErrorCode"] == 0
+    got = await tim(G + "get_group_muted_account", {"GroupId": gid})
+    wrong: list[str] = []
+    _shape_matches(answer("get_group_muted_account"), got, "get_group_muted_account", wrong)
+    assert wrong == []
+    assert {m["Member_Account"] for m in got["MutedAccountList"]} == {"peter", "leckie"}
+    assert (await tim(G + "forbid_send_msg", {**unmute, "GroupId": gid}))["ErrorCode"] == 0
+    got = await tim(G + "get_group_muted_account", {"GroupId": gid})
+    assert got["MutedAccountList"] == []
+
+
+async def test_a_mute_in_one_topic_is_that_topics(app, tim) -> None:
+    # CN-1627 and CN-2925: TopicId mutes (and lists) members in one topic of a Community.
+    await _community(app, tim)
+    topic = f"{CID}@TOPIC#_@TOPIC#cKXPQIIM62CD"
+    mute = {**samples("forbid_send_msg", "request")[0], "GroupId": CID}
+    mute["Members_Account"] = ["tommy"]
+    assert (await tim(G + "forbid_send_msg", {**mute, "TopicId": topic}))["ErrorCode"] == 0
+    in_topic = await tim(G + "get_group_muted_account", {"GroupId": CID, "TopicId": topic})
+    assert [m["Member_Account"] for m in in_topic["MutedAccountList"]] == ["tommy"]
+    assert (await tim(G + "get_group_muted_account", {"GroupId": CID}))["MutedAccountList"] == []
+    gone = {**mute, "TopicId": f"{CID}@TOPIC#_nosuch"}
+    assert (await tim(G + "forbid_send_msg", gone))["ErrorCode"] == 10010
+
+
+@pytest.mark.parametrize("gtype", ["Private", "Public", "ChatRoom", "Community"])
+async def test_every_group_type_bans_members(app, tim, gtype: str) -> None:
+    # CN-79249 (2025-12-15): ban_group_member serves every group type; a banned member leaves
+    # the group, is listed by get_group_ban_member, and cannot join again.
+    ban = samples("ban_group_member", "request")[0]
+    gid = ban["GroupId"]
+    people = [{"Member_Account": a} for a in ban["Members_Account"]]
+    app.state.store.seed(
+        groups=[{"GroupId": gid, "Type": gtype, "Owner_Account": "o", "MemberList": people}],
+        accounts=["o", *ban["Members_Account"]],
+    )
+    assert (await tim(G + "ban_group_member", ban))["ErrorCode"] == 0
+    listed = await tim(G + "get_group_ban_member", samples("get_group_ban_member", "request")[0])
+    wrong: list[str] = []
+    _shape_matches(answer("get_group_ban_member"), listed, "get_group_ban_member", wrong)
+    assert wrong == []
+    assert {b["Member_Account"] for b in listed["BannedAccountList"]} == set(ban["Members_Account"])
+    info = await tim(G + "get_group_member_info", {"GroupId": gid})
+    assert [m["Member_Account"] for m in info["MemberList"]] == ["o"]
+    unban = {"GroupId": gid, "Members_Account": ban["Members_Account"]}
+    assert (await tim(G + "unban_group_member", unban))["ErrorCode"] == 0

@@ -22,7 +22,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from reconciler import state as st
-from reconciler.tim import limits
+from reconciler.tim import limits, wire
 from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
 from reconciler.tim.endpoints import resolve_endpoint
 from reconciler.tim.limits import Limits as LimitsTable
@@ -99,7 +99,7 @@ def check_endpoint(value: str) -> str:
 
 
 BatchApi = Literal[tuple(limits.BATCH)]  # type: ignore[valid-type]
-RateApi = Literal[limits.APIS]  # type: ignore[valid-type]
+RateApi = Literal[wire.APIS]  # type: ignore[valid-type]
 
 
 class LimitsConfig(BaseModel):

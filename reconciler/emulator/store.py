@@ -95,6 +95,13 @@ CREATE TABLE IF NOT EXISTS room_bans(
     description TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(group_seq, account)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topic_mutes(
+    group_seq INTEGER NOT NULL,
+    topic_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    mute_until INTEGER NOT NULL,
+    PRIMARY KEY(group_seq, topic_id, account)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS topics(
     group_seq INTEGER NOT NULL,
     topic_id TEXT NOT NULL,
@@ -133,9 +140,16 @@ CREATE TABLE IF NOT EXISTS topic_permissions(
 """
 # Community topics: a table added after the first release (created in older files when they are
 # opened, as the room tables are); a topic lives and dies with its group.
-GROUP_TABLES = ("topics", "permission_groups", "permission_members", "topic_permissions")
-# AVChatRoom state that outlives a member's presence in the room (admins, mutes and bans are
-# kept across leaving and rejoining): tables added after the first release, created in older
+GROUP_TABLES = (
+    "topics",
+    "topic_mutes",
+    "permission_groups",
+    "permission_members",
+    "topic_permissions",
+)
+# State that outlives a member's presence (admins, mutes and bans are kept across leaving and
+# rejoining; room_mutes holds every AVChatRoom mute, and the mutes of other groups' members
+# while they are away, CN-1627): tables added after the first release, created in older
 # files when they are opened (the CREATE ... IF NOT EXISTS above).
 ROOM_TABLES = ("room_admins", "room_mutes", "room_bans")
 

@@ -1,4 +1,7 @@
-"""Async client of the Tencent Cloud Chat server REST API.
+"""Async client of the Tencent Cloud Chat server REST API: the core, which knows no API.
+
+What each API sends and reads is in ``reconciler.tim.wire``, one module per API family; this
+module posts a call and reads its envelope.
 
 Every call is ``POST {base_url}/v4/{service}/{command}`` with the five query parameters
 (reference §1.1) and a JSON body. Calls of one API (command) share a limiter that admits at most
@@ -12,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,50 +35,17 @@ from tenacity import (
     wait_random,
 )
 
-from reconciler.state import PermissionGroup, normalize_type
 from reconciler.tim import usersig
-from reconciler.tim.answers import (
-    GROUP_FIELDS_READ,
-    MEMBER_FILTER_NAMES,
-    LiveMembers,
-    admin_accounts,
-    banned_accounts,
-    listed,
-    malformed,
-    muted_accounts,
-    permission_groups_from_api,
-    permission_members_from_api,
-    topic_permissions_from_api,
-    topics_from_api,
-)
 from reconciler.tim.errors import (
-    GROUP_GONE_CODES,
-    MALFORMED,
     RATE_LIMIT_CODES,
-    TOPIC_GONE_CODES,
     TimApiError,
     TimCertificateError,
     TimError,
     TimTransportError,
 )
-from reconciler.tim.limits import (
-    AVCHATROOM_SVC,
-    BAN_PAGE,
-    BATCH,
-    DEFAULT_RATE,
-    GROUP_LIST_PAGE,
-    GROUP_SVC,
-    LOGIN_SVC,
-    MEMBER_PAGE,
-    PERMISSION_GROUP_PAGE,
-    PERMISSION_MEMBER_PAGE,
-    SPLIT_ON,
-    TOPIC_SVC,
-    Limits,
-    chunks,
-    is_read,
-)
-from reconciler.tim.slots import PRIORITY, PrioritySlots
+from reconciler.tim.limits import DEFAULT_RATE, SPLIT_ON, Limits, chunks, is_read
+from reconciler.tim.redact import Secret, install_log_redaction, redact_url, scrub
+from reconciler.tim.slots import PrioritySlots
 from reconciler.tim.transport import (
     Answer,
     CallTimeout,
@@ -90,7 +59,7 @@ from reconciler.tim.transport import (
 if TYPE_CHECKING:
     import httpx
 
-    from reconciler.tim.calls import Outcome, Request
+    from reconciler.tim.wire.common import Outcome, Request
 
 logger = logging.getLogger(__name__)
 
@@ -113,80 +82,6 @@ USERSIG_REFRESH_S = USERSIG_TTL_S // 2
 BACKOFF_INITIAL_S = 0.25
 BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER_S = 0.25
-
-# Older field names (2022-2023 SDKs) -> current ones (reference §3 naming note).
-_GROUP_RENAMES = {"ShutUpAllMember": "MuteAllMember"}
-_MEMBER_RENAMES = {"ShutUpUntil": "MuteUntil"}
-_MEMBER_BODY_RENAMES = {"ShutUpTime": "MuteTime"}
-# What the state model reads of a member, for a get_group_info ResponseFilter; the mute
-# under both names.
-
-
-# --- redaction -------------------------------------------------------------------------------
-
-_USERSIG_IN_TEXT = re.compile(r"(usersig=)[^&\s\"'<>]*", re.IGNORECASE)
-
-
-def redact_url(text: str) -> str:
-    """Replace the value of every ``usersig=`` query parameter in ``text`` with ``***``."""
-    return _USERSIG_IN_TEXT.sub(r"\1***", text)
-
-
-class RedactUserSigFilter(logging.Filter):
-    """Rewrites log records whose message contains ``usersig=...`` (httpx logs request URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        if "usersig=" in message.lower():
-            record.msg = redact_url(message)
-            record.args = None
-        return True
-
-
-_REDACT_FILTER = RedactUserSigFilter()
-_THIRD_PARTY_LOGGERS = (
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    # The transport for real endpoints (reconciler.tim.transport).
-    "aiohttp.client",
-    "aiohttp.internal",
-)
-
-
-def install_log_redaction() -> None:
-    """Attach the UserSig redaction filter to the HTTP libraries' loggers (idempotent)."""
-    for name in _THIRD_PARTY_LOGGERS:
-        target = logging.getLogger(name)
-        if _REDACT_FILTER not in target.filters:
-            target.addFilter(_REDACT_FILTER)
-
-
-install_log_redaction()
-
-
-class _Secret:
-    """Holds a secret; its repr never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -250,35 +145,6 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (TimApiError, TimTransportError)) and exc.transient
 
 
-def _renamed(item: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
-    out = dict(item)
-    for old, new in renames.items():
-        if old in out:
-            value = out.pop(old)
-            out.setdefault(new, value)
-    return out
-
-
-def _normalize_member(member: dict[str, Any]) -> dict[str, Any]:
-    # Members come by the million: copy only the rare ones with the old field name alone.
-    if "MuteUntil" in member or "ShutUpUntil" not in member:
-        return member
-    return _renamed(member, _MEMBER_RENAMES)
-
-
-def _normalize_group(group: dict[str, Any]) -> dict[str, Any]:
-    out = _renamed(group, _GROUP_RENAMES)
-    if isinstance(out.get("MemberList"), list):
-        out["MemberList"] = [_normalize_member(m) for m in out["MemberList"]]
-    return out
-
-
-def _check_batch(limits: Limits, api: str, items: list[Any]) -> None:
-    limit = limits.batch_of(api)
-    if len(items) > limit:
-        raise ValueError(f"{api}: {len(items)} items in one call; the limit is {limit}")
-
-
 # --- the client ------------------------------------------------------------------------------
 
 
@@ -323,7 +189,7 @@ class TimClient:
             raise ValueError("max_retry_wait_s must be >= 0")
         self._sdkappid = int(sdkappid)
         self._admin = admin
-        self._key = _Secret(secret_key)
+        self._key = Secret(secret_key)
         self._base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
@@ -333,7 +199,7 @@ class TimClient:
         self._semaphores: dict[str, PrioritySlots] = {}
         self._gates: dict[str, PrioritySlots] = {}
         self._limiters: dict[str, AsyncLimiter] = {}
-        self._sig: _Secret | None = None
+        self._sig: Secret | None = None
         self._sig_made_at = 0.0
         self._backoff = wait_exponential(
             multiplier=BACKOFF_INITIAL_S, exp_base=2, max=BACKOFF_MAX_S
@@ -352,8 +218,8 @@ class TimClient:
             self._transport = transport or RestTransport()
         else:
             self._transport = HttpxTransport(transport)
-        self._query: _Secret | None = None  # the query parameters, made with:
-        self._query_made_with: _Secret | None = None
+        self._query: Secret | None = None  # the query parameters, made with:
+        self._query_made_with: Secret | None = None
 
     def __repr__(self) -> str:
         return (
@@ -378,17 +244,13 @@ class TimClient:
             sig = usersig.generate(
                 self._sdkappid, self._key.get(), self._admin, expire=USERSIG_TTL_S, now=int(now)
             )
-            self._sig = _Secret(sig)
+            self._sig = Secret(sig)
             self._sig_made_at = now
         return self._sig.get()
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
         """Remove the key and the UserSig from text that came from elsewhere."""
-        text = redact_url(text)
-        for secret in (self._key.get(), self._sig.get() if self._sig else ""):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._key.get(), self._sig.get() if self._sig else "")
 
     def _limiter(self, command: str) -> AsyncLimiter:
         limiter = self._limiters.get(command)
@@ -418,6 +280,22 @@ class TimClient:
             state.attempt_number,
             exc,
         )
+
+    @property
+    def admin(self) -> str:
+        """The App admin identifier the calls are made as."""
+        return self._admin
+
+    def relative(self, until: int) -> int:
+        """Seconds from now until the absolute ``until`` (never negative), for fields relative
+        to the time of the call (MuteTime, Duration)."""
+        return max(0, until - int(self._clock()))
+
+    def check_batch(self, api: str, items: list[Any]) -> None:
+        """Refuse more items in one ``api`` call than its limit."""
+        limit = self.limits.batch_of(api)
+        if len(items) > limit:
+            raise ValueError(f"{api}: {len(items)} items in one call; the limit is {limit}")
 
     @property
     def max_in_flight(self) -> int:
@@ -511,19 +389,19 @@ class TimClient:
                     raise TimCertificateError(
                         api, f"TLS certificate verification failed ({refused})"
                     ) from None
-                detail = self._scrub(str(exc)) or "no detail"
+                detail = self.scrub(str(exc)) or "no detail"
                 raise TimTransportError(
                     api, f"network error ({exc.kind}: {detail})", transient=True
                 ) from None
             except ConnectionLost as exc:
                 self._log_call(command, url, payload, "network error", started)
-                detail = self._scrub(str(exc)) or "no detail"
+                detail = self.scrub(str(exc)) or "no detail"
                 raise TimTransportError(
                     api, f"network error ({exc.kind}: {detail})", transient=True
                 ) from None
             except TransportError as exc:
                 self._log_call(command, url, payload, "error", started)
-                detail = self._scrub(str(exc)) or "no detail"
+                detail = self.scrub(str(exc)) or "no detail"
                 raise TimTransportError(api, f"request failed ({exc.kind}: {detail})") from None
         self._log_call(command, url, payload, answer.status, started)
         return self._parse(api, answer)
@@ -533,7 +411,7 @@ class TimClient:
         sig = self._usersig()
         if self._query is None or self._query_made_with is not self._sig:
             fixed = {"sdkappid": str(self._sdkappid), "identifier": self._admin, "usersig": sig}
-            self._query = _Secret(f"{urlencode(fixed)}&random=")
+            self._query = Secret(f"{urlencode(fixed)}&random=")
             self._query_made_with = self._sig
         return self._query.get()
 
@@ -575,12 +453,12 @@ class TimClient:
         if data.get("ActionStatus") == "FAIL" or code != 0:
             if code in RATE_LIMIT_CODES:
                 self.stats.rate_limit_errors += 1
-            info = self._scrub(str(data.get("ErrorInfo") or ""))
+            info = self.scrub(str(data.get("ErrorInfo") or ""))
             request_id = data.get("RequestId")
             raise TimApiError(api, code, info, request_id=str(request_id) if request_id else None)
         return data
 
-    async def _split(
+    async def split(
         self, api: str, items: list[Any], send: Callable[[list[Any]], Awaitable[list[Any]]]
     ) -> list[Any]:
         """``send(items)`` in calls of at most the current size for ``api``; when the server
@@ -589,7 +467,7 @@ class TimClient:
         size = self.limits.batch_of(api)
         if len(items) > size:
             parts = await asyncio.gather(
-                *(self._split(api, part, send) for part in chunks(items, size))
+                *(self.split(api, part, send) for part in chunks(items, size))
             )
             return [result for part in parts for result in part]
         try:
@@ -606,541 +484,36 @@ class TimClient:
                 err.code,
                 after,
             )
-            return await self._split(api, items, send)
+            return await self.split(api, items, send)
 
-    # --- groups: reading ---------------------------------------------------------------------
-
-    async def get_appid_group_list(
-        self, limit: int | None = None, next: int = 0, group_type: str | None = None
-    ) -> dict[str, Any]:
-        """One page of the app's group IDs (1 call/s). ``Next`` is a uint64 cursor, 0 = done."""
-        body: dict[str, Any] = {}
-        if limit is not None:
-            if not 1 <= limit <= GROUP_LIST_PAGE:
-                raise ValueError(f"get_appid_group_list: limit must be 1 to {GROUP_LIST_PAGE}")
-            body["Limit"] = limit
-        if next:
-            body["Next"] = next
-        if group_type is not None:
-            body["GroupType"] = normalize_type(group_type).value
-        return await self.call(GROUP_SVC, "get_appid_group_list", body)
-
-    async def iter_all_group_ids(self, group_type: str | None = None) -> list[str]:
-        """Every group ID of the app (optionally of one type), paging by ``Next``."""
-        ids: dict[str, None] = {}
-        cursor = 0
-        seen: set[int] = set()
-        while True:
-            page = await self.get_appid_group_list(next=cursor, group_type=group_type)
-            for item in listed(page, "get_appid_group_list", "GroupIdList"):
-                group_id = item.get("GroupId") if isinstance(item, dict) else item
-                if isinstance(group_id, str):
-                    ids[group_id] = None
-            cursor = int(page.get("Next") or 0)
-            if cursor == 0:
-                return list(ids)
-            if cursor in seen:
-                raise TimTransportError(
-                    f"{GROUP_SVC}/get_appid_group_list", f"paging cursor {cursor} repeated"
-                )
-            seen.add(cursor)
-
-    async def get_group_info(self, group_ids: list[str]) -> list[dict[str, Any]]:
-        """Profiles of up to 50 groups, all fields, member lists included (not for AVChatRoom).
-
-        No ResponseFilter is sent: with a filter, unlisted fields are dropped and custom data
-        would need its keys named; without one the server returns everything. Each item keeps its
-        own ErrorCode/ErrorInfo (a missing group is reported there, not raised).
-        """
-        if not group_ids:
-            return []
-
-        async def send(ids: list[str]) -> list[dict[str, Any]]:
-            answer = await self.call(GROUP_SVC, "get_group_info", {"GroupIdList": ids})
-            return [_normalize_group(g) for g in listed(answer, "get_group_info", "GroupInfo")]
-
-        # An answer over 1 MB (10018) is asked for again in fewer groups per call.
-        return await self._split("get_group_info", list(group_ids), send)
-
-    async def get_group_profiles(
+    async def pages(
         self,
-        group_ids: list[str],
-        group_keys: list[str],
-        member_keys: list[str] | None = None,
-        member_fields: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """get_group_info asking only for what the state model reads of a group: its profile,
-        MemberNum and the custom keys ``group_keys``; with ``member_keys`` (custom keys of
-        members) also the member list, with each member's ``member_fields`` (Member attribute
-        names; all of role, name card, message flag and mute when None), else no member list
-        at all. Far smaller answers than ``get_group_info``'s everything."""
-        if not group_ids:
-            return []
-        response_filter: dict[str, Any] = {"GroupBaseInfoFilter": list(GROUP_FIELDS_READ)}
-        if group_keys:
-            response_filter["AppDefinedDataFilter_Group"] = list(group_keys)
-        if member_keys is not None:
-            fields = MEMBER_FILTER_NAMES if member_fields is None else member_fields
-            response_filter["MemberInfoFilter"] = [
-                name for attribute in fields for name in MEMBER_FILTER_NAMES[attribute]
-            ]
-            if member_keys:
-                response_filter["AppDefinedDataFilter_GroupMember"] = list(member_keys)
-
-        async def send(ids: list[str]) -> list[dict[str, Any]]:
-            body = {"GroupIdList": ids, "ResponseFilter": response_filter}
-            answer = await self.call(GROUP_SVC, "get_group_info", body)
-            return [_normalize_group(g) for g in listed(answer, "get_group_info", "GroupInfo")]
-
-        return await self._split("get_group_info", list(group_ids), send)
-
-    async def get_group_member_info(
-        self,
-        group_id: str,
-        limit: int = MEMBER_PAGE,
-        offset: int | None = None,
-        next: str | None = None,
-    ) -> dict[str, Any]:
-        """One page of members. ``offset`` for most types, ``next`` for Community (start "")."""
-        if offset is not None and next is not None:
-            raise ValueError("get_group_member_info: use either offset or next, not both")
-        if limit < 1:
-            raise ValueError("get_group_member_info: limit must be >= 1")
-        body: dict[str, Any] = {"GroupId": group_id, "Limit": limit}
-        if offset is not None:
-            body["Offset"] = offset
-        if next is not None:
-            body["Next"] = next
-        answer = await self.call(GROUP_SVC, "get_group_member_info", body)
-        members = listed(answer, "get_group_member_info", "MemberList")
-        return {**answer, "MemberList": [_normalize_member(m) for m in members]}
-
-    async def all_group_members(self, group_id: str, community: bool) -> list[dict[str, Any]]:
-        """Every member of a group: Offset paging, or Next paging for Community."""
-        members: dict[str, dict[str, Any]] = {}
-        api = f"{GROUP_SVC}/get_group_member_info"
-        if community:
-            cursor = ""
-            seen: set[str] = set()
-            to_come = 0  # pages after this one (the slots let the longest chains go first)
-            while True:
-                token = PRIORITY.set(to_come)
-                try:
-                    page = await self.get_group_member_info(group_id, next=cursor)
-                finally:
-                    PRIORITY.reset(token)
-                for m in page["MemberList"]:
-                    members[m["Member_Account"]] = m
-                cursor = str(page.get("Next") or "")
-                if not cursor:
-                    return list(members.values())
-                total = page.get("MemberNum")
-                if isinstance(total, int) and not isinstance(total, bool):
-                    to_come = max(0, -(-(total - len(members)) // MEMBER_PAGE) - 1)
-                if cursor in seen:
-                    raise TimTransportError(api, f"paging cursor {cursor!r} repeated")
-                seen.add(cursor)
-        offset = 0
-        while True:
-            page = await self.get_group_member_info(group_id, offset=offset)
-            batch = page["MemberList"]
-            for m in batch:
-                members[m["Member_Account"]] = m
-            offset += len(batch)
-            total = page.get("MemberNum")
-            if not batch:
-                return list(members.values())
-            if isinstance(total, int) and not isinstance(total, bool):
-                if offset >= total:
-                    return list(members.values())
-            elif len(batch) < MEMBER_PAGE:  # no MemberNum: a short page is the last
-                return list(members.values())
-
-    async def paged_members(self, group_id: str, community: bool) -> LiveMembers:
-        """Every member of a group, paged (``Next`` for a Community, ``Offset`` otherwise), as
-        the state model reads them."""
-        api = "get_group_member_info"
-        try:
-            return LiveMembers(group_id, api, await self.all_group_members(group_id, community))
-        except MALFORMED as err:
-            raise malformed(group_id, api, err) from None
-
-    async def specified_members(self, group_id: str, accounts: list[str]) -> LiveMembers:
-        """The members among ``accounts`` (the others are not members), as the state model
-        reads them: 50 accounts a call, the calls side by side (no cursor chains them)."""
-        api = "get_specified_group_member_info"
-        wanted = list(dict.fromkeys(accounts))
-
-        async def read(part: list[str]) -> list[dict[str, Any]]:
-            body = {"GroupId": group_id, "Member_List_Account": part}
-            answer = await self.call(GROUP_SVC, api, body)
-            return [_normalize_member(m) for m in listed(answer, api, "MemberList")]
-
-        try:
-            parts = await asyncio.gather(
-                *(read(part) for part in chunks(wanted, self.limits.batch_of(api)))
-            )
-            asked = set(wanted)
-            # Only the accounts asked for: a list is what it claims to be.
-            items = [m for part in parts for m in part if m["Member_Account"] in asked]
-        except MALFORMED as err:
-            raise malformed(group_id, api, err) from None
-        return LiveMembers(group_id, api, items)
-
-    # --- groups: writing ---------------------------------------------------------------------
-
-    async def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a group; the answer holds ``GroupId``. Initial MemberList: at most 100."""
-        _check_batch(self.limits, "create_group", body.get("MemberList") or [])
-        return await self.call(GROUP_SVC, "create_group", body)
-
-    async def destroy_group(self, group_id: str, *, missing_ok: bool = False) -> None:
-        """Destroy a group; with ``missing_ok`` a group that is already gone counts as done."""
-        try:
-            await self.call(GROUP_SVC, "destroy_group", {"GroupId": group_id})
-        except TimApiError as err:
-            if not (missing_ok and err.code in GROUP_GONE_CODES):
-                raise
-
-    async def add_group_member(
-        self, group_id: str, accounts: list[str], silence: bool = True
-    ) -> list[dict[str, Any]]:
-        """Add members, as many per call as the server takes (10005 beyond: split and learn).
-        Result per item: 0 failed, 1 added, 2 already, 3 invited."""
-        if not accounts:
-            return []
-
-        async def send(part: list[str]) -> list[dict[str, Any]]:
-            body = {
-                "GroupId": group_id,
-                "Silence": 1 if silence else 0,
-                "MemberList": [{"Member_Account": a} for a in part],
-            }
-            answer = await self.call(GROUP_SVC, "add_group_member", body)
-            return listed(answer, "add_group_member", "MemberList")
-
-        return await self._split("add_group_member", list(accounts), send)
-
-    async def delete_group_member(
-        self,
-        group_id: str,
-        accounts: list[str],
-        silence: bool = True,
-        reason: str | None = None,
-    ) -> None:
-        """Remove members, 100 per call (removing a non-member succeeds)."""
-        if not accounts:
-            return
-
-        async def send(part: list[str]) -> list[Any]:
-            body: dict[str, Any] = {
-                "GroupId": group_id,
-                "Silence": 1 if silence else 0,
-                "MemberToDel_Account": part,
-            }
-            if reason is not None:
-                body["Reason"] = reason
-            await self.call(GROUP_SVC, "delete_group_member", body)
-            return []
-
-        await self._split("delete_group_member", list(accounts), send)
-
-    async def import_group_member(
-        self, group_id: str, members: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Import members silently, as many per call as the server takes (10005 beyond: split
-        and learn). Result per item: 0 failed, 1 ok, 2 already."""
-        if not members:
-            return []
-
-        async def send(part: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            answer = await self.call(
-                GROUP_SVC, "import_group_member", {"GroupId": group_id, "MemberList": part}
-            )
-            return listed(answer, "import_group_member", "MemberList")
-
-        return await self._split("import_group_member", list(members), send)
-
-    async def modify_group_base_info(self, body: dict[str, Any]) -> None:
-        await self.call(GROUP_SVC, "modify_group_base_info", _renamed(body, _GROUP_RENAMES))
-
-    async def modify_group_member_info(
-        self, body: dict[str, Any], *, muted_until: int | None = None
-    ) -> None:
-        """Change one member. ``muted_until`` (absolute Unix seconds, 0 = unmute) becomes the
-        relative MuteTime when the request leaves: after any wait for the rate limiter, which at
-        scale is many seconds, and again for each retry."""
-        body = _renamed(body, _MEMBER_BODY_RENAMES)
-        prepare = None
-        if muted_until is not None:
-
-            def prepare(body: dict[str, Any]) -> dict[str, Any]:
-                mute = max(0, muted_until - int(self._clock())) if muted_until else 0
-                return {**body, "MuteTime": mute}
-
-        await self.call(GROUP_SVC, "modify_group_member_info", body, prepare=prepare)
-
-    def _relative(self, until: int) -> int:
-        """Seconds from now until the absolute ``until`` (never negative)."""
-        return max(0, until - int(self._clock()))
-
-    async def forbid_send_msg(self, group_id: str, accounts: list[str], muted_until: int) -> None:
-        """Mute up to 500 accounts until ``muted_until`` (absolute Unix seconds; 0 unmutes).
-        The relative MuteTime is computed as the request leaves, as for one member."""
-        _check_batch(self.limits, "forbid_send_msg", accounts)
-        if not accounts:
-            return
-        body = {"GroupId": group_id, "Members_Account": list(accounts)}
-
-        def prepare(body: dict[str, Any]) -> dict[str, Any]:
-            return {**body, "MuteTime": self._relative(muted_until) if muted_until else 0}
-
-        await self.call(GROUP_SVC, "forbid_send_msg", body, prepare=prepare)
-
-    async def get_group_muted_account(self, group_id: str) -> dict[str, int]:
-        """Muted accounts of a group -> the Unix second their mute ends (all group types)."""
-        answer = await self.call(GROUP_SVC, "get_group_muted_account", {"GroupId": group_id})
-        return muted_accounts(group_id, answer)
-
-    async def ban_group_member(self, group_id: str, accounts: list[str], banned_until: int) -> None:
-        """Ban up to 20 accounts from an AVChatRoom until ``banned_until`` (absolute Unix
-        seconds); Duration is computed as the request leaves, at least 1 s."""
-        _check_batch(self.limits, "ban_group_member", accounts)
-        if not accounts:
-            return
-        body = {"GroupId": group_id, "Members_Account": list(accounts)}
-
-        def prepare(body: dict[str, Any]) -> dict[str, Any]:
-            return {**body, "Duration": max(1, self._relative(banned_until))}
-
-        await self.call(GROUP_SVC, "ban_group_member", body, prepare=prepare)
-
-    async def unban_group_member(self, group_id: str, accounts: list[str]) -> None:
-        _check_batch(self.limits, "unban_group_member", accounts)
-        if not accounts:
-            return
-        body = {"GroupId": group_id, "Members_Account": list(accounts)}
-        await self.call(GROUP_SVC, "unban_group_member", body)
-
-    async def get_group_ban_member(self, group_id: str) -> dict[str, int]:
-        """Every banned account of an AVChatRoom -> the Unix second the ban ends, paging by
-        ``NextOffset`` (0 = done) at the largest Limit."""
-        bans: dict[str, int] = {}
-        offset = 0
-        seen: set[int] = set()
-        while True:
-            body = {"GroupId": group_id, "Limit": BAN_PAGE, "Offset": offset}
-            page = await self.call(GROUP_SVC, "get_group_ban_member", body)
-            bans.update(banned_accounts(group_id, page))
-            offset = int(page.get("NextOffset") or 0)
-            if offset == 0:
-                return bans
-            if offset in seen:
-                raise TimTransportError(
-                    f"{GROUP_SVC}/get_group_ban_member", f"paging offset {offset} repeated"
-                )
-            seen.add(offset)
-
-    async def change_group_owner(self, group_id: str, new_owner: str) -> None:
-        body = {"GroupId": group_id, "NewOwner_Account": new_owner}
-        await self.call(GROUP_SVC, "change_group_owner", body)
-
-    # --- AVChatRoom --------------------------------------------------------------------------
-
-    async def modify_user_info(
-        self, group_id: str, command_type: int, members: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """Set (1) or delete (2) marks on up to 500 online AVChatRoom members."""
-        if command_type not in (1, 2):
-            raise ValueError("modify_user_info: command_type must be 1 (set) or 2 (delete)")
-        _check_batch(self.limits, "modify_user_info", members)
-        if not members:
-            return {"CommandType": command_type, "MemberList": []}
-        body = {"GroupId": group_id, "CommandType": command_type, "MemberList": list(members)}
-        return await self.call(AVCHATROOM_SVC, "modify_user_info", body)
-
-    async def modify_admin(self, group_id: str, accounts: list[str], *, remove: bool) -> None:
-        """Make up to 5 accounts admins of an AVChatRoom (CommandType 1), or revoke them (2)."""
-        _check_batch(self.limits, "modify_admin", accounts)
-        if not accounts:
-            return
-        body = {
-            "GroupId": group_id,
-            "CommandType": 2 if remove else 1,
-            "Admin_Account": list(accounts),
-        }
-        await self.call(AVCHATROOM_SVC, "modify_admin", body)
-
-    async def get_admin_list(self, group_id: str) -> list[str]:
-        """The admins of an AVChatRoom, sorted."""
-        answer = await self.call(AVCHATROOM_SVC, "get_admin_list", {"GroupId": group_id})
-        return admin_accounts(group_id, answer)
-
-    async def create_topic(self, body: dict[str, Any]) -> None:
-        await self.call(TOPIC_SVC, "create_topic", body)
-
-    async def modify_topic(self, body: dict[str, Any]) -> None:
-        await self.call(TOPIC_SVC, "modify_topic", body)
-
-    async def destroy_topic(self, group_id: str, topic_ids: list[str]) -> None:
-        """Destroy topics of a Community; one already gone counts as done (an item's own
-        ErrorCode, like get_group_info's)."""
-        _check_batch(self.limits, "destroy_topic", topic_ids)
-        if not topic_ids:
-            return
-        body = {"GroupId": group_id, "TopicIdList": list(topic_ids)}
-        try:
-            answer = await self.call(TOPIC_SVC, "destroy_topic", body)
-        except TimApiError as err:
-            if err.code not in TOPIC_GONE_CODES:
-                raise
-            return
-        for item in answer.get("DestroyResultItem") or []:
-            code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0
-            if code and code not in TOPIC_GONE_CODES:
-                raise TimApiError(
-                    f"{TOPIC_SVC}/destroy_topic", int(code), str(item.get("ErrorInfo", ""))
-                )
-
-    async def get_topic(self, group_id: str, topic_ids: list[str] | None = None) -> dict[str, Any]:
-        """Every topic of a Community with topics (or those of ``topic_ids``), by the custom
-        part of their IDs: one call. From_Account (required) is the admin identifier."""
-        body: dict[str, Any] = {"GroupId": group_id, "From_Account": self._admin}
-        if topic_ids:
-            body["TopicIdList"] = list(topic_ids)
-        return topics_from_api(group_id, await self.call(TOPIC_SVC, "get_topic", body))
-
-    async def call_group(self, command: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A group_open_http_svc write whose batch is checked against its limit first (the
-        permission-group calls)."""
-        for name in ("MemberList", "TopicPermissionList", "PermissionGroupIdList"):
-            if command in BATCH and name in body:
-                _check_batch(self.limits, command, body[name])
-        return await self.call(GROUP_SVC, command, body)
-
-    async def _pages(
-        self, command: str, body: dict[str, Any], limit: int
+        service: str,
+        command: str,
+        body: dict[str, Any],
+        cursor: str,
+        *,
+        answer_cursor: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """The pages of a ``Limit``/``Next`` listing: ``Next`` "" on the first call, then the
-        answer's own ``Next`` sent back as it came (the pages type it as a string and as an
-        integer); an empty or absent ``Next`` ends it."""
-        cursor: Any = ""
+        """The pages of a listing that is paged by a cursor: ``body`` holds the first page's
+        ``cursor`` field (left out: not sent on the first call); each next call sends the
+        answer's ``answer_cursor`` (default: the same name) back as it came. An empty, zero or
+        absent cursor ends it; a repeated one is an error rather than a loop."""
         seen: set[str] = set()
         while True:
-            page = await self.call(GROUP_SVC, command, {**body, "Limit": limit, "Next": cursor})
+            page = await self.call(service, command, body)
             yield page
-            cursor = page.get("Next")
-            if cursor in ("", 0, None):
+            value = page.get(answer_cursor or cursor)
+            if value in ("", 0, None):
                 return
-            if str(cursor) in seen:
-                raise TimTransportError(
-                    f"{GROUP_SVC}/{command}", f"paging cursor {cursor!r} repeated"
-                )
-            seen.add(str(cursor))
-
-    async def get_permission_group(
-        self, group_id: str, ids: list[str] | None = None
-    ) -> dict[str, PermissionGroup]:
-        """A Community's permission groups: those of ``ids`` (full IDs) in one call, else all,
-        20 a page by ``Next`` (EN-61235)."""
-        if ids:
-            body = {"GroupId": group_id, "PermissionGroupIdList": list(ids)}
-            answer = await self.call(GROUP_SVC, "get_permission_group", body)
-            return permission_groups_from_api(group_id, answer)
-        found: dict[str, PermissionGroup] = {}
-        pages = self._pages("get_permission_group", {"GroupId": group_id}, PERMISSION_GROUP_PAGE)
-        async for page in pages:
-            found.update(permission_groups_from_api(group_id, page))
-        return found
-
-    async def get_permission_group_member_list(self, group_id: str, pg_id: str) -> list[str]:
-        """Every member of a permission group, 50 a page by ``Next`` (CN-103976), sorted."""
-        accounts: list[str] = []
-        body = {"GroupId": group_id, "PermissionGroupId": pg_id}
-        async for page in self._pages(
-            "get_permission_group_member_list", body, PERMISSION_MEMBER_PAGE
-        ):
-            accounts.extend(permission_members_from_api(group_id, page))
-        return sorted(accounts)
-
-    async def get_topic_permission_group(self, group_id: str, pg_id: str) -> dict[str, int]:
-        """A permission group's permissions per topic (custom part of the topic ID)."""
-        body = {"GroupId": group_id, "PermissionGroupId": pg_id}
-        answer = await self.call(GROUP_SVC, "get_topic_permission_group", body)
-        return topic_permissions_from_api(group_id, answer)
-
-    async def get_members(
-        self, group_id: str, timestamp: int = 0, mark: int | None = None
-    ) -> dict[str, Any]:
-        """One page of an AVChatRoom's online members; ``NextTimestamp`` 0 = done."""
-        body: dict[str, Any] = {"GroupId": group_id, "Timestamp": timestamp}
-        if mark is not None:
-            body["Mark"] = mark
-        return await self.call(AVCHATROOM_SVC, "get_members", body)
-
-    async def online_accounts(self, group_id: str, mark: int | None = None) -> list[str]:
-        """The accounts online in an AVChatRoom (with ``mark``: those carrying it), sorted."""
-        try:
-            return sorted(
-                {m["Member_Account"] for m in await self.all_online_members(group_id, mark)}
-            )
-        except MALFORMED as err:
-            raise malformed(group_id, "get_members", err) from None
-
-    async def all_online_members(
-        self, group_id: str, mark: int | None = None
-    ) -> list[dict[str, Any]]:
-        members: dict[str, dict[str, Any]] = {}
-        timestamp = 0
-        seen: set[int] = set()
-        while True:
-            page = await self.get_members(group_id, timestamp=timestamp, mark=mark)
-            for m in listed(page, "get_members", "MemberList"):
-                members[m["Member_Account"]] = m
-            timestamp = int(page.get("NextTimestamp") or 0)
-            if timestamp == 0:
-                return list(members.values())
-            if timestamp in seen:
-                raise TimTransportError(
-                    f"{AVCHATROOM_SVC}/get_members", f"paging timestamp {timestamp} repeated"
-                )
-            seen.add(timestamp)
-
-    # --- accounts ----------------------------------------------------------------------------
-
-    async def account_check(self, accounts: list[str]) -> dict[str, bool]:
-        """Up to 100 accounts -> True if imported. A per-account error raises TimApiError."""
-        _check_batch(self.limits, "account_check", accounts)
-        if not accounts:
-            return {}
-        api = f"{LOGIN_SVC}/account_check"
-        body = {"CheckItem": [{"UserID": a} for a in accounts]}
-        answer = await self.call(LOGIN_SVC, "account_check", body)
-        result: dict[str, bool] = {}
-        for item in listed(answer, "account_check", "ResultItem"):
-            account = str(item.get("UserID"))
-            code = int(item.get("ResultCode") or 0)
-            if code:
-                info = self._scrub(str(item.get("ResultInfo") or ""))
-                raise TimApiError(api, code, f"account {account!r}: {info}")
-            result[account] = item.get("AccountStatus") == "Imported"
-        missing = [a for a in accounts if a not in result]
-        if missing:
-            raise TimTransportError(
-                api, f"answer lacks {len(missing)} account(s), e.g. {missing[0]!r}"
-            )
-        return {a: result[a] for a in accounts}
-
-    async def multiaccount_import(self, accounts: list[str]) -> list[str]:
-        """Import up to 100 accounts; return the ones that failed (FailAccounts)."""
-        _check_batch(self.limits, "multiaccount_import", accounts)
-        if not accounts:
-            return []
-        answer = await self.call(LOGIN_SVC, "multiaccount_import", {"Accounts": list(accounts)})
-        return [str(a) for a in answer.get("FailAccounts") or []]
+            if str(value) in seen:
+                raise TimTransportError(f"{service}/{command}", f"paging cursor {value!r} repeated")
+            seen.add(str(value))
+            body = {**body, cursor: value}
 
     # --- the calls a plan is made of ------------------------------------------------------------
 
     async def perform(self, request: Request) -> Outcome:
-        """Send one of a plan's calls (``reconciler.tim.calls``) and say what it achieved."""
+        """Send one of a plan's calls (a ``reconciler.tim.wire`` request) and say what it
+        achieved."""
         return await request.send(self)

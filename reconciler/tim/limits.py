@@ -16,26 +16,6 @@ LOGIN_SVC = "im_open_login_svc"
 # Community topics (EN-49471 and its siblings).
 TOPIC_SVC = "million_group_open_http_svc"
 
-# The service each API (command) is served under; the rest are group_open_http_svc.
-SERVICE_OF: dict[str, str] = {
-    "modify_user_info": AVCHATROOM_SVC,
-    "get_members": AVCHATROOM_SVC,
-    "modify_admin": AVCHATROOM_SVC,
-    "get_admin_list": AVCHATROOM_SVC,
-    "account_import": LOGIN_SVC,
-    "multiaccount_import": LOGIN_SVC,
-    "account_check": LOGIN_SVC,
-    "create_topic": TOPIC_SVC,
-    "modify_topic": TOPIC_SVC,
-    "destroy_topic": TOPIC_SVC,
-    "get_topic": TOPIC_SVC,
-}
-
-
-def service_of(api: str) -> str:
-    return SERVICE_OF.get(api, GROUP_SVC)
-
-
 # Most items one call may carry (group IDs, members, accounts), per API.
 BATCH: dict[str, int] = {
     "get_group_info": 50,
@@ -106,25 +86,6 @@ SPLIT_ON: dict[str, int] = {
     "delete_group_member": 10005,
     "get_group_info": 10018,
 }
-# Every API the client calls, by command: what `app.limits.rates` may name.
-APIS = (
-    "get_appid_group_list",
-    "get_group_info",
-    "get_group_member_info",
-    "get_specified_group_member_info",
-    "create_group",
-    "destroy_group",
-    "add_group_member",
-    "delete_group_member",
-    "import_group_member",
-    "modify_group_base_info",
-    "modify_group_member_info",
-    "change_group_owner",
-    "modify_user_info",
-    "get_members",
-    "account_check",
-    "multiaccount_import",
-)
 BATCH_MAX = 10_000  # the most an override may set (get_appid_group_list's page)
 
 
@@ -147,6 +108,11 @@ class Limits:
     def batch_of(self, api: str) -> int:
         size = self.batch.get(api, BATCH[api])
         return min(size, self.learned.get(api, size))
+
+    @staticmethod
+    def unit_of(api: str) -> str:
+        """What one of ``api``'s batch items is: a group ID for get_group_info, else an account."""
+        return "groups" if api == "get_group_info" else "accounts"
 
     def rate_of(self, api: str) -> float:
         return self.rates[api] if api in self.rates else rate_of(api, self.default_rate)
