@@ -153,7 +153,7 @@ class AppLock:
         request = CreateGroup(
             LOCK_GROUP_ID, GroupType.Private, LOCK_GROUP_NAME, introduction=lease.text()
         )
-        self.calls["create_group"] += 1
+        self.calls[CreateGroup.api] += 1
         try:
             return not (await self._client.perform(request)).existed
         except TimApiError as err:
@@ -162,11 +162,11 @@ class AppLock:
             return False
 
     async def _current(self) -> Lease | None:
-        self.calls["get_group_info"] += 1
+        self.calls["lease_reads"] += 1  # each one group read
         return await current_lease(self._client)
 
     async def _destroy(self) -> None:
-        self.calls["destroy_group"] += 1
+        self.calls[DestroyGroup.api] += 1
         await self._client.perform(DestroyGroup(LOCK_GROUP_ID))
 
     async def acquire(self) -> None:
@@ -275,7 +275,7 @@ class AppLock:
                 return
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
-                self.calls["modify_group_base_info"] += 1
+                self.calls[ModifyGroup.api] += 1
                 await self._client.perform(ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()))
                 self._lease = renewed
             except (TimApiError, LockError) as err:

@@ -113,6 +113,8 @@ def test_a_stale_plan_and_a_broken_plan_file_are_error_documents(ws: Workspace) 
 
     from conftest import client_for, make_emulator
 
+    from reconciler.tim.calls import ModifyGroup
+
     ws.write([_club(2)])
     ws.converge()
     ws.write([_club(2) | {"name": "Club"}])
@@ -120,7 +122,7 @@ def test_a_stale_plan_and_a_broken_plan_file_are_error_documents(ws: Workspace) 
 
     async def rename() -> None:  # someone renames the group in the console meanwhile
         async with client_for(make_emulator(ws.db)) as client:
-            await client.modify_group_base_info({"GroupId": "club", "Name": "Console"})
+            await client.perform(ModifyGroup("club", name="Console"))
 
     asyncio.run(rename())
     doc = _error(ws.cli("apply", "--plan", "p.json", "--format", "json"), "stale_plan")
