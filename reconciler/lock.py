@@ -137,6 +137,12 @@ class AppLock:
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
         self._reading: asyncio.Future | None = None  # the read of the lease out now
         self._lost: LockLost | None = None
+        self._give_up = asyncio.Event()
+
+    def give_up(self) -> None:
+        """End a wait for the lock at once (``acquire`` raises LockError); a create or read
+        already sent completes first."""
+        self._give_up.set()
 
     def _new_lease(self) -> Lease:
         now = int(self._clock())
@@ -181,6 +187,8 @@ class AppLock:
             if told != held.token and self._on_wait is not None:
                 self._on_wait(held)
                 told = held.token
+            if self._give_up.is_set():
+                raise LockError("stopped waiting for the app lock; nothing was written")
             if time.monotonic() >= deadline:
                 raise LockError(
                     f"the app is locked by {held.describe(self._clock())}; gave up after "
@@ -188,7 +196,10 @@ class AppLock:
                     "wait for its lease to expire or break the lock with: reconciler lock "
                     f"--break --id {held.token} --force"
                 )
-            await asyncio.sleep(POLL_S)
+            try:
+                await asyncio.wait_for(self._give_up.wait(), POLL_S)
+            except TimeoutError:
+                pass
         self._confirmed, self._lost = 0.0, None  # the first write batch reads the lease
         if self._client.fence is None:
             self._client.fence = self.check

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SDKAPPID, SERVER_KEY, Workspace, cli_env, run_cli, sign_plan, split_plan
+from conftest import (
+    SDKAPPID,
+    SERVER_KEY,
+    Workspace,
+    cli_env,
+    cli_in_process,
+    run_cli,
+    sign_plan,
+    split_plan,
+)
 from test_reliability_bad_server import fast  # noqa: F401 - a fixture
 
 from reconciler import __version__
@@ -330,3 +339,24 @@ def test_emulator_serve_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
     assert f"Error: cannot listen on 127.0.0.1:{port} (Address already in use)" in run.err
     assert "--port" in run.err and "This is a bug" not in run.err
     assert not db.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "infinity"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", ".", "--resync"),
+        ("watch", ".", "--lock-timeout"),
+        ("watch", ".", "--ready-factor"),
+        ("watch", ".", "--stop-grace"),
+        ("apply", ".", "--lock-timeout"),
+        ("emulator", "serve", "--sdkappid", "1", "--latency-ms"),
+        ("emulator", "serve", "--sdkappid", "1", "--rate-limit"),
+        ("emulator", "serve", "--sdkappid", "1", "--fault-rate"),
+    ],
+)
+def test_numeric_flags_refuse_nan_and_infinity(tmp_path: Path, args: tuple, value: str) -> None:
+    run = cli_in_process(*args, value, cwd=tmp_path)
+    assert run.code == 1, run
+    assert f"Invalid value for '{args[-1]}'" in run.err, run
+    assert "not a finite number" in run.err or "not in the range" in run.err, run

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from reconciler import engine
 from reconciler.config import Config
 from reconciler.errors import LockError, LockLost, ReconcilerError
+from reconciler.lock import AppLock
 from reconciler.plan import Operation, Plan
 from reconciler.state import LOCK_GROUP_ID, Group, GroupType, utc_text
 from reconciler.tim.callbacks import GroupEvent
@@ -41,6 +42,9 @@ COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
 MARKS_POLL_S = 0.05  # how often it looks for them
+READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
+LIVE_S = 60.0  # alive while the worker turned, or an API call went out, within this
+RESYNC_OK = frozenset({"applied", "converged", "dry_run", "refused", "partial"})
 # Mark 500 lasts three days: set it again well before it lapses.
 MARK_500_REFRESH_S = MARK_500_HOLD_S * 5 // 6
 
@@ -72,6 +76,7 @@ class Controller:
         dry_run: bool = False,
         coalesce_s: float = COALESCE_S,
         marks_window_s: float = MARKS_WINDOW_S,
+        ready_factor: float = READY_FACTOR,
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -80,6 +85,7 @@ class Controller:
         self.dry_run = dry_run
         self.coalesce_s = coalesce_s
         self.marks_window_s = marks_window_s
+        self.ready_factor = ready_factor
         self._clock = clock
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
@@ -87,11 +93,16 @@ class Controller:
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
         self.running: set[str] = set()
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
-        self.last_resync: float | None = None  # wall time
-        self.last_reload_error: str | None = None
+        self.last_resync: float | None = None  # wall time of the last resync, good or not
+        self.last_resync_ok: float | None = None  # monotonic time of the last good one
+        self.last_resync_outcome: str | None = None
+        self.reload_refused_at: float | None = None  # wall time of a refused reload, if the last
+        self._turned = clock()  # when the worker last went round its loop
+        self._requests_seen = (0, clock())  # API requests sent, and when that count was read
         self._next_resync = clock()  # a resync at start: catch up with what happened meanwhile
         self._wake = asyncio.Event()
         self._stopping = False
+        self._acquiring: AppLock | None = None  # the lock being taken, while it is
         self._use(config)
 
     # -- config ---------------------------------------------------------------------------
@@ -114,7 +125,7 @@ class Controller:
             )
         changed = config.digest != self.config.digest
         self._use(config)
-        self.last_reload_error = None
+        self.reload_refused_at = None
         if changed:
             self.refused.clear()  # a refused group is tried again under the new config
             self._next_resync = self._clock()
@@ -165,8 +176,11 @@ class Controller:
 
     # -- the worker ---------------------------------------------------------------------------
     def stop(self) -> None:
+        """Finish the batch in flight and return; a wait for the lock ends at once."""
         self._stopping = True
         self._wake.set()
+        if self._acquiring is not None:
+            self._acquiring.give_up()
 
     def _renewals_due(self) -> None:
         wall = time.time()
@@ -188,6 +202,7 @@ class Controller:
     async def run(self) -> None:
         """Work until ``stop``; the batch in flight is finished first."""
         while not self._stopping:
+            self._turned = self._clock()
             self._renewals_due()
             wait = self._next_due() - self._clock()
             if wait > 0:
@@ -279,9 +294,17 @@ class Controller:
         if self.dry_run:
             await work()
             return True
+        lock = self.session.app_lock("watch")
         try:
-            async with self.session.app_lock("watch") as lock:
+            self._acquiring = lock
+            try:
+                await lock.acquire()
+            finally:
+                self._acquiring = None
+            try:
                 await work()  # its writes stop once the lease is lost (TimClient.fence)
+            finally:
+                await asyncio.shield(lock.release())
             if lock.lost is not None:
                 raise lock.lost
         except LockLost as err:
@@ -315,9 +338,14 @@ class Controller:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
+            self.metrics.reconciles.labels("resync", "failed").inc()
             log.error("resync failed: %s", err.report())
-        self.last_resync = time.time()
+        self.last_resync, self.last_resync_outcome = time.time(), outcome
         finished = self._clock()
+        if outcome in RESYNC_OK:
+            self.last_resync_ok = finished
+        else:  # what it took is queued again, as it was
+            self._put_back(covered, marks)
         if outcome in ("applied", "converged"):
             for w in covered.values():
                 self.metrics.latency.observe(finished - w.first)
@@ -325,6 +353,18 @@ class Controller:
                 for first in entries.values():
                     self.metrics.latency.observe(finished - first)
         self._log("resync", f"{len(groups)} groups", outcome, calls, started)
+
+    def _put_back(self, dirty: dict[str, Dirty], marks: dict[str, dict[str, float]]) -> None:
+        """Queue again work taken off the queue and not done, due after ``coalesce_s``."""
+        due = self._clock() + self.coalesce_s
+        for gid, w in dirty.items():
+            again = self.dirty.setdefault(gid, Dirty(w.first, due))
+            again.first = min(again.first, w.first)
+            again.triggers |= w.triggers
+        for gid, entries in marks.items():
+            for account, first in entries.items():
+                self.marks.setdefault(gid, {}).setdefault(account, first)
+            self.marks_due.setdefault(gid, due)
 
     def _hold_mark500(self, plan: Plan) -> None:
         """Renewal times for the mark 500 holders a resync saw, kept in memory only: a member
@@ -417,9 +457,7 @@ class Controller:
                 f.message,
             )
         self.metrics.drift_fixed.inc(len(drifted - failed))
-        outcome = "applied" if result.ok else "failed"
-        if stopped:
-            outcome = "partial"
+        outcome = "failed" if not result.ok else "partial" if stopped else "applied"
         self.metrics.reconciles.labels(label, outcome).inc()
         return outcome, result.calls_done
 
@@ -480,18 +518,40 @@ class Controller:
         text = " ".join(f"{k}={v}" for k, v in fields.items())
         log.info("reconcile %s", text, extra={"fields": {"event": "reconcile", **fields}})
 
-    def health(self) -> dict:
+    # -- health -----------------------------------------------------------------------------------
+    def alive(self) -> tuple[bool, dict]:
+        """The worker went round its loop, or an API call went out, within ``LIVE_S``."""
+        now = self._clock()
+        requests = self.client.stats.requests
+        if requests != self._requests_seen[0]:
+            self._requests_seen = (requests, now)
+        quiet = now - max(self._turned, self._requests_seen[1])
+        return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
+
+    def ready(self) -> tuple[bool, dict[str, bool]]:
+        """Ready to take callbacks: the config is loaded and the last good resync is recent."""
+        ok = self.last_resync_ok
+        window = self.ready_factor * self.resync_s
+        checks = {
+            "config_loaded": self.reload_refused_at is None,  # the files' config is the one run
+            "resync_recent": ok is not None and self._clock() - ok <= window,
+        }
+        return all(checks.values()), checks
+
+    def status(self) -> dict:
+        """What /status serves: no config text, no paths, no secrets."""
         return {
-            "status": "ok",
-            "config_loaded": True,
             "config_digest": self.config.digest,
             "groups": len(self.desired),
             "dry_run": self.dry_run,
             "last_resync": utc_text(int(self.last_resync)) if self.last_resync else None,
+            "last_resync_outcome": self.last_resync_outcome,
             "queue_depth": self.depth(),
             "running": len(self.running),
             "refused_groups": sorted(self.refused),
-            "last_reload_error": self.last_reload_error,
+            "reload_refused_at": (
+                utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
+            ),
         }
 
 

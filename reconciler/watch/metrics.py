@@ -35,6 +35,14 @@ class _ApiCalls:
         for api, n in sorted((stats.calls if stats else {}).items()):
             family.add_metric([api], n)
         yield family
+        for name, doc, value in (
+            ("api_requests", "HTTP requests sent (calls and their retries)", "requests"),
+            ("api_retries", "Calls sent again after a transient error", "retries"),
+            ("api_failures", "Calls that failed after the client's retries", "failures"),
+        ):
+            counter = CounterMetricFamily(f"{PREFIX}_{name}", doc)
+            counter.add_metric([], getattr(stats, value) if stats else 0)
+            yield counter
 
 
 class Metrics:
@@ -43,14 +51,15 @@ class Metrics:
         r = self.registry
         self.callbacks = Counter(
             f"{PREFIX}_callbacks",
-            "Callbacks received, by command and outcome",
+            "Callbacks received, by command (the group commands watch acts on, else other) and "
+            "outcome",
             ["command", "outcome"],
             registry=r,
         )
         self.refusals = Counter(
             f"{PREFIX}_refusals",
-            "Callbacks refused (bad Sign, stale RequestTime, replay, wrong SdkAppid) and "
-            "reconciles refused by a guard",
+            "Callbacks refused (bad Sign, stale RequestTime, replay, wrong SdkAppid, too large, "
+            "slow) and reconciles refused by a guard",
             ["reason"],
             registry=r,
         )
