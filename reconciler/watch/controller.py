@@ -13,7 +13,9 @@ A batch runs every due group at once, under the same guards as ``apply`` (remova
 join it, each group free to be taken again once its own call is done. A refused group is left
 until the config changes; ``state: absent`` groups are never destroyed here. An event for a
 group being reconciled makes it due again afterwards. A failed call is retried by the client;
-a group that still fails waits for the next resync.
+a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
+failure that is the app's (credentials, endpoint, lock) holds every batch until the app's
+backoff ends.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from reconciler.tim.calls import ChangeMarks
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import MALFORMED, TimError
 from reconciler.tim.limits import BATCH, MARK_500_HOLD_S, MARK_ALWAYS_ONLINE, chunks
+from reconciler.watch.backoff import APP, BASE_S, CAP_S, Backoff, app_wide, describe
 from reconciler.watch.metrics import Metrics
 
 log = logging.getLogger("reconciler.watch")
@@ -77,6 +80,7 @@ class Controller:
         coalesce_s: float = COALESCE_S,
         marks_window_s: float = MARKS_WINDOW_S,
         ready_factor: float = READY_FACTOR,
+        backoff_s: tuple[float, float] = (BASE_S, CAP_S),
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -86,6 +90,7 @@ class Controller:
         self.coalesce_s = coalesce_s
         self.marks_window_s = marks_window_s
         self.ready_factor = ready_factor
+        self.backoff = Backoff(*backoff_s)  # per group, and the app's (key APP)
         self._clock = clock
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
@@ -168,8 +173,9 @@ class Controller:
         if self.refused.get(gid) == self.config.digest:
             return "refused_earlier"
         work = self.dirty.get(gid)
-        if work is None:
-            work = self.dirty[gid] = Dirty(now, now + self.coalesce_s)
+        if work is None:  # due after the coalescing window, or the group's backoff
+            due = max(now + self.coalesce_s, self.backoff.until(gid) or 0.0)
+            work = self.dirty[gid] = Dirty(now, due)
         work.triggers.add(event.command)
         self._wake.set()
         return "queued"
@@ -197,7 +203,7 @@ class Controller:
         if self.mark500:
             wall_next = min(self.mark500.values())
             times.append(self._clock() + max(0.0, wall_next - time.time()))
-        return min(times)
+        return max(min(times), self.backoff.until(APP) or 0.0)  # nothing while the app backs off
 
     async def run(self) -> None:
         """Work until ``stop``; the batch in flight is finished first."""
@@ -255,14 +261,8 @@ class Controller:
         self.running.update(groups)
         self.running.update(taken)
         try:
-            if not await self._locked(work):
-                for gid, w in groups.items():  # not done: due again after a pause
-                    again = self.dirty.setdefault(gid, Dirty(w.first, now))
-                    again.first, again.due = min(again.first, w.first), self._clock() + 5
-                    again.triggers |= w.triggers
-                for gid, entries in taken.items():
-                    self.marks.setdefault(gid, {}).update(entries)
-                    self.marks_due[gid] = self._clock() + 5
+            if not await self._locked(work):  # not done: queued again (the app backs off)
+                self._put_back(groups, taken)
         finally:
             self.running.difference_update(groups)
             self.running.difference_update(taken)
@@ -301,6 +301,7 @@ class Controller:
                 await lock.acquire()
             finally:
                 self._acquiring = None
+            self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
             try:
                 await work()  # its writes stop once the lease is lost (TimClient.fence)
             finally:
@@ -312,13 +313,37 @@ class Controller:
             self.metrics.reconciles.labels("batch", "lock_lost").inc()
             return False
         except LockError as err:
-            log.warning("%s", err)
-            self.metrics.reconciles.labels("batch", "lock_timeout").inc()
+            if not self._stopping:
+                self.metrics.reconciles.labels("batch", "lock_timeout").inc()
+                self._failed(APP, err)
             return False
-        except ReconcilerError as err:
-            log.error("%s", err.report())
+        except ReconcilerError as err:  # taking or releasing the lock: the app's failure
+            self._failed(APP, err)
             return False
         return True
+
+    def _failed(self, key: str, err: ReconcilerError | str) -> float:
+        """Back ``key`` (a group, or APP) off after a failure; a metric and a log line when this
+        starts a backoff, none while one runs. Returns when the backoff ends."""
+        text = err if isinstance(err, str) else describe(err)
+        delay = self.backoff.fail(key, self._clock(), text)
+        scope = "app" if key == APP else "group"
+        if delay is not None:
+            self.metrics.backoffs.labels(scope).inc()
+            failures = self.backoff.failing(key)[0]
+            log.warning(
+                "%s failed: %s; backing off %.1f s (%d failure(s) in a row)",
+                "the app" if key == APP else f"group {key}",
+                text,
+                delay,
+                failures,
+            )
+        return self.backoff.until(key) or self._clock()
+
+    def _requeue(self, gid: str, due: float, first: float | None = None) -> None:
+        work = self.dirty.setdefault(gid, Dirty(first or self._clock(), due))
+        work.due = max(work.due, due)
+        work.triggers.add("backoff")
 
     # -- reconciling ------------------------------------------------------------------------------
     async def _resync(self) -> None:
@@ -334,12 +359,16 @@ class Controller:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
             self._hold_mark500(plan)
+            for g in groups:  # a backoff that ended before this resync, not failed again
+                if (self.backoff.until(g.id) or started) < started:
+                    self.backoff.ok(g.id)
         except LockLost:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
             self.metrics.reconciles.labels("resync", "failed").inc()
-            log.error("resync failed: %s", err.report())
+            self._failed(APP, err)
+            self._next_resync = self._clock()  # again as soon as the app's backoff ends
         self.last_resync, self.last_resync_outcome = time.time(), outcome
         finished = self._clock()
         if outcome in RESYNC_OK:
@@ -397,8 +426,14 @@ class Controller:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
-            log.error("group %s: %s", gid, err.report())
+            self.metrics.reconciles.labels("callback", "failed").inc()
+            if app_wide(err):
+                self._failed(APP, err)
+                self._requeue(gid, self._clock(), work.first)
+            else:
+                self._requeue(gid, self._failed(gid, err), work.first)
         if outcome in ("applied", "converged", "dry_run"):
+            self.backoff.ok(gid)
             self.metrics.latency.observe(self._clock() - work.first)
         self._log(trigger, gid, outcome, calls, started)
 
@@ -448,14 +483,14 @@ class Controller:
             self.metrics.reconciles.labels(label, "dry_run").inc()
             return "dry_run", 0
         result = await engine.apply_operations(self.client, operations)
-        failed = {f.group for f in [*result.failures, *result.item_failures]}
+        errors: dict[str, list[str]] = {}
         for f in [*result.failures, *result.item_failures]:
-            log.error(
-                "failed: group %s %s: %s (tried again at the next resync)",
-                f.group,
-                f.api,
-                f.message,
-            )
+            errors.setdefault(f.group, []).append(f.message)
+        failed = set(errors)
+        for gid, messages in sorted(errors.items()):  # tried again when its backoff ends
+            self._requeue(gid, self._failed(gid, "; ".join(messages)))
+        for gid in drifted - failed:
+            self.backoff.ok(gid)
         self.metrics.drift_fixed.inc(len(drifted - failed))
         outcome = "failed" if not result.ok else "partial" if stopped else "applied"
         self.metrics.reconciles.labels(label, outcome).inc()

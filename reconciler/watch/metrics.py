@@ -78,6 +78,12 @@ class Metrics:
         self.marks_set = Counter(
             f"{PREFIX}_marks_set", "Members whose declared marks were set", registry=r
         )
+        self.backoffs = Counter(
+            f"{PREFIX}_backoffs",
+            "Backoffs started after a failure, by scope (a group, or the whole app)",
+            ["scope"],
+            registry=r,
+        )
         self.reloads = Counter(
             f"{PREFIX}_config_reloads", "Config reloads, by outcome", ["outcome"], registry=r
         )
