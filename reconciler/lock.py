@@ -94,7 +94,7 @@ class Lease:
         return f"{self.holder} pid {self.pid}, since {utc_text(self.since)} ({state})"
 
 
-def _holder(purpose: str) -> str:
+def holder_name(purpose: str = "apply") -> str:
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
@@ -131,7 +131,7 @@ class AppLock:
         self._lease_s = lease_s
         self._clock = clock
         self._on_wait = on_wait
-        self._holder = _holder(purpose)
+        self._holder = holder_name(purpose)
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
@@ -204,6 +204,10 @@ class AppLock:
         if self._client.fence is None:
             self._client.fence = self.check
         self._renewer = asyncio.create_task(self._renew())
+
+    @property
+    def held(self) -> bool:
+        return self._lease is not None
 
     @property
     def lost(self) -> LockLost | None:

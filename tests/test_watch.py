@@ -153,6 +153,7 @@ def start_watch(
     token: str = TOKEN,
     resynced: bool = True,
     key: str | None = None,
+    prepare=None,
 ) -> Watch:
     """A watch of ``groups`` on the emulator; ``resynced``: return once its first resync is
     done; ``key``: the secret key it uses (the server's by default)."""
@@ -172,6 +173,8 @@ def start_watch(
     )
     cfg = tmp / "cfg"
     write_config(cfg, server, groups)
+    if prepare is not None:  # e.g. make the config directory a git checkout
+        prepare(cfg)
     log = tmp / "watch.log"
     env = server.env(TIM_CALLBACK_TOKEN=TOKEN)
     if key is not None:

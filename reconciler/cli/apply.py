@@ -130,7 +130,12 @@ async def _execute(session, operations, started: float, view: dict, fmt: str = "
     help="json: the result as one JSON document on stdout (the plan goes to stderr).",
 )
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
-@click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Override the removal guards (not protect: true), and apply a config revision older "
+    "than the one last applied.",
+)
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 1024),
@@ -160,13 +165,15 @@ def apply(
             f"(up to {lock_timeout:g} s)..."
         )
 
-    def session(app, base_dir):
+    def session(app, base_dir, revision):
         return engine.Session(
             app,
             base_dir,
             parallelism=parallelism,
             lock_timeout_s=lock_timeout,
             on_lock_wait=waiting,
+            revision=revision,
+            force_revision=force,
         )
 
     if plan_file:
@@ -186,7 +193,13 @@ def apply(
                 f"{', '.join(given)} cannot be combined with --plan: a saved plan is applied "
                 "exactly as it was made and reviewed. Make a new plan with these options instead."
             )
-        saved = engine.read_plan(plan_file, load(path, var, values) if path else None)
+        given_config = load(path, var, values) if path else None
+        saved = engine.read_plan(plan_file, given_config)
+        revision = (
+            engine.config_revision(given_config)
+            if given_config
+            else engine.saved_revision(saved, plan_file)
+        )
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
         view = engine.saved_view(saved)
@@ -196,7 +209,7 @@ def apply(
         engine.refuse_destroys(saved.destroys(), allow_destroy)
 
         async def run_saved() -> None:
-            async with session(saved.app, saved.base_dir) as s:
+            async with session(saved.app, saved.base_dir, revision) as s:
                 await s.check_fresh(saved)
                 await _execute(s, saved.operations, started, view, fmt)
 
@@ -206,7 +219,7 @@ def apply(
     groups = engine.select(config.groups, Selection(list(only), list(exclude)))
 
     async def run() -> None:
-        async with session(config.app, config.base_dir) as s:
+        async with session(config.app, config.base_dir, engine.config_revision(config)) as s:
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
             view = engine.plan_view(config, the_plan)
             show_plan(view, err=fmt == "json")

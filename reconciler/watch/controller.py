@@ -25,12 +25,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from reconciler import engine
+from reconciler import engine, revision
 from reconciler.config import Config
 from reconciler.errors import LockError, LockLost, ReconcilerError
-from reconciler.lock import AppLock
+from reconciler.lock import AppLock, holder_name
 from reconciler.plan import Operation, Plan
-from reconciler.state import LOCK_GROUP_ID, Group, GroupType, utc_text
+from reconciler.state import TOOL_GROUP_IDS, Group, GroupType, utc_text
 from reconciler.tim.callbacks import GroupEvent
 from reconciler.tim.calls import ChangeMarks
 from reconciler.tim.client import TimClient
@@ -91,6 +91,8 @@ class Controller:
         self.marks_window_s = marks_window_s
         self.ready_factor = ready_factor
         self.backoff = Backoff(*backoff_s)  # per group, and the app's (key APP)
+        self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
+        self.superseded = False  # a newer revision than ours was applied: no writes
         self._clock = clock
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
@@ -113,6 +115,7 @@ class Controller:
     # -- config ---------------------------------------------------------------------------
     def _use(self, config: Config) -> None:
         self.config = config
+        self.revision = engine.config_revision(config)
         self.options = engine.PlanOptions.of(config)
         self.desired = {g.id: g for g in config.groups}
         self.marks_of = {
@@ -148,8 +151,8 @@ class Controller:
         """Queue the work an event calls for; return the outcome to count it under."""
         now = self._clock() if received is None else received
         gid = event.group_id
-        if gid == LOCK_GROUP_ID:
-            return "lock"  # the app lock's own group (this watch's, or an apply's)
+        if gid in TOOL_GROUP_IDS:
+            return "lock"  # the app lock's or the revision record's (this watch's, or an apply's)
         want = self.desired.get(gid)
         if want is None:
             return "undeclared"
@@ -303,7 +306,8 @@ class Controller:
                 self._acquiring = None
             self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
             try:
-                await work()  # its writes stop once the lease is lost (TimClient.fence)
+                if await self._may_write():
+                    await work()  # its writes stop once the lease is lost (TimClient.fence)
             finally:
                 await asyncio.shield(lock.release())
             if lock.lost is not None:
@@ -321,6 +325,27 @@ class Controller:
             self._failed(APP, err)
             return False
         return True
+
+    async def _may_write(self) -> bool:
+        """False while a newer config revision than ours is recorded for the app: writing
+        would revert what it applied. Work that comes meanwhile is dropped; running the newer
+        revision (a reload) resyncs at once."""
+        self.recorded = await revision.recorded(self.client)
+        newer = self.recorded is not None and self.recorded.newer_than(self.revision)
+        if newer and not self.superseded:
+            log.warning(
+                "not writing: revision %s was applied to the app, newer than the revision this "
+                "watch runs (%s); writes resume once watch runs that revision or a later one",
+                self.recorded.describe(),
+                self.revision.describe(),
+            )
+        elif self.superseded and not newer:
+            log.info("writing again: this watch runs revision %s", self.revision.describe())
+        self.superseded = newer
+        self.metrics.superseded.set(int(newer))
+        if newer:
+            self._next_resync = max(self._next_resync, self._clock() + self.resync_s)
+        return not newer
 
     def _failed(self, key: str, err: ReconcilerError | str) -> float:
         """Back ``key`` (a group, or APP) off after a failure; a metric and a log line when this
@@ -359,6 +384,11 @@ class Controller:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
             self._hold_mark500(plan)
+            ours = outcome in ("applied", "converged") and not self.dry_run
+            if ours and not self.revision.same(self.recorded):
+                by = revision.Revision(self.revision.id, self.revision.time, holder_name("watch"))
+                await revision.record(self.client, by)
+                self.recorded = by
             for g in groups:  # a backoff that ended before this resync, not failed again
                 if (self.backoff.until(g.id) or started) < started:
                     self.backoff.ok(g.id)
@@ -577,6 +607,9 @@ class Controller:
         """What /status serves: no config text, no paths, no secrets."""
         return {
             "config_digest": self.config.digest,
+            "revision": self.revision.describe(),
+            "recorded_revision": self.recorded.describe() if self.recorded else None,
+            "superseded": self.superseded,
             "groups": len(self.desired),
             "dry_run": self.dry_run,
             "last_resync": utc_text(int(self.last_resync)) if self.last_resync else None,

@@ -93,6 +93,11 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0),
             registry=r,
         )
+        self.superseded = Gauge(
+            f"{PREFIX}_superseded",
+            "1 while a newer config revision than this watch's was applied: it does not write",
+            registry=r,
+        )
         queue = Gauge(
             f"{PREFIX}_queue_depth", "Groups and marks waiting to be reconciled", registry=r
         )
