@@ -46,6 +46,10 @@ RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
 WAIT_S = 300.0  # how long a writer waits for the lock by default
 FENCE_S = 1.0  # a write is sent only if a read of the lease begun at most this long ago was ours
+# This process, apart from any earlier one with the same PID on this host (a container's
+# process is PID 1 after every restart): a lease with our host and PID but another process
+# token was left by a process that is gone.
+PROCESS_TOKEN = secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Lease:
     token: str  # the lock ID: tells this lease from any other, kept by renewals
     since: int
     expires: int
+    process: str = ""  # the holder's PROCESS_TOKEN ("" in leases written before it existed)
 
     def text(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -71,6 +76,7 @@ class Lease:
                 str(data["token"]),
                 int(data["since"]),
                 int(data["expires"]),
+                str(data.get("process", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -79,8 +85,10 @@ class Lease:
         """The lease ran out, or its holder was a process on this host that is gone."""
         if self.expires <= now:
             return True
-        if self.host != socket.gethostname() or self.pid == os.getpid():
+        if self.host != socket.gethostname():
             return False
+        if self.pid == os.getpid():  # this PID is ours now: the lease is ours or a dead one's
+            return bool(self.process) and self.process != PROCESS_TOKEN
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -148,7 +156,13 @@ class AppLock:
         now = int(self._clock())
         token = secrets.token_hex(8)
         return Lease(
-            self._holder, socket.gethostname(), os.getpid(), token, now, now + self._lease_s
+            self._holder,
+            socket.gethostname(),
+            os.getpid(),
+            token,
+            now,
+            now + self._lease_s,
+            PROCESS_TOKEN,
         )
 
     async def _create(self, lease: Lease) -> Lease:

@@ -411,3 +411,33 @@ async def test_writes_queued_behind_the_rate_limiter_are_not_sent_after_a_takeov
         await asyncio.sleep(0.3)
         assert made() == stopped_at  # nothing left afterwards
         await holder.release()
+
+
+async def test_a_restart_with_the_same_pid_takes_over_its_dead_lease_at_once(
+    tmp_path: Path,
+) -> None:
+    # A container's process is PID 1 after every restart, on the same host name: the lease
+    # the previous process left is told apart by its process token, not by the PID.
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    async with client_for(app) as client:
+        now = int(time.time())
+        left = Lease(
+            "watch@pod", socket.gethostname(), os.getpid(), "a" * 16, now, now + 3600, "b" * 16
+        )
+        await client.create_group(
+            {
+                "GroupId": LOCK_GROUP_ID,
+                "Type": "Private",
+                "Name": "lock",
+                "Introduction": left.text(),
+            }
+        )
+        assert left.dead(now)
+        ours = AppLock(client, timeout_s=0.5)
+        started = time.monotonic()
+        await ours.acquire()
+        assert time.monotonic() - started < 0.5
+        held = await current_lease(client)
+        assert held.token != left.token and held.process == lock_module.PROCESS_TOKEN
+        assert not held.dead(now)  # our own live lease
+        await ours.release()
