@@ -24,6 +24,7 @@ from pathlib import Path
 from reconciler import planfile
 from reconciler.config import AppConfig
 from reconciler.plan import Operation, Plan, Scope
+from reconciler.revision import Revision
 from reconciler.state import Group, GroupType
 from reconciler.tim.calls import CreateGroup, ImportMembers, Joiner
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         selection=planfile.Selection(),
         forced=False,
         before={},
+        revision=Revision("sha256:test", 0),
     )
     writes, reads, macs = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-planfile-") as tmp:

@@ -51,7 +51,7 @@ from reconciler.emulator.testing import free_port, serve_command, wait_for_port
 from reconciler.tim.calls import ChangeMarks
 from reconciler.watch.auth import CallbackAuth
 from reconciler.watch.controller import MARKS_WINDOW_S, Controller
-from reconciler.watch.http import make_app
+from reconciler.watch.http import callback_app
 from reconciler.watch.metrics import Metrics
 
 SDKAPPID = 1400000002
@@ -149,7 +149,8 @@ async def measure(
     async with session:
         metrics = Metrics(stats=lambda: session.client.stats, depth=lambda: 0)
         controller = Controller(config, session, metrics, resync_s=3600, marks_window_s=args.window)
-        app = make_app(lambda: controller, CallbackAuth(config.app.sdkappid, TOKEN), metrics)
+        auth = CallbackAuth(config.app.sdkappid, TOKEN)
+        app = callback_app("/callback", lambda: controller, auth, metrics)
         # When each member's marks call ends (benchmark instrumentation only).
         perform = session.client.perform
 

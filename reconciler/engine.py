@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import connect, planfile, render
+from reconciler import connect, planfile, render, revision
 from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import json_schema
 from reconciler.config.models import AppConfig
@@ -26,10 +26,11 @@ from reconciler.connect import embedded_emulator, local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.heap import collector_paused
 from reconciler.lock import WAIT_S as LOCK_WAIT_S
-from reconciler.lock import AppLock, Lease, break_lock, current_lease
+from reconciler.lock import AppLock, Lease, break_lock, current_lease, holder_name
 from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
+from reconciler.revision import Revision
 from reconciler.state import Group
 from reconciler.tim.client import CallStats, TimClient
 from reconciler.tim.endpoints import resolve_endpoint
@@ -53,6 +54,7 @@ __all__ = [
     "describe_endpoint",
     "embedded_emulator",
     "export",
+    "config_revision",
     "config_roots",
     "json_schema",
     "plan_json_schema",
@@ -70,6 +72,7 @@ __all__ = [
     "saved_view",
     "refuse_destroys",
     "save_plan",
+    "saved_revision",
     "select",
 ]
 
@@ -95,6 +98,16 @@ def config_roots(paths: list[str]) -> list[str]:
 def plan_json_schema() -> dict:
     """The JSON Schema of a plan file (``reconciler.planfile``)."""
     return planfile.json_schema()
+
+
+def config_revision(config: Config) -> Revision:
+    """The revision of a loaded config (``reconciler.revision``)."""
+    return revision.of_files(config.base_dir, list(config.files), config.digest)
+
+
+def saved_revision(saved: SavedPlan) -> Revision:
+    """The revision of the config a saved plan was made from (recorded in the plan)."""
+    return Revision(*saved.revision)
 
 
 def describe_endpoint(config: Config) -> str:
@@ -224,6 +237,7 @@ def save_plan(
         selection=selection,
         forced=forced,
         before=render.before_values(plan),
+        revision=config_revision(config),
         view=plan_view(config, plan),
     )
     planfile.write(path, doc, connect.secret_key(config.app))
@@ -324,8 +338,16 @@ class Session:
         lock_timeout_s: float = LOCK_WAIT_S,
         on_lock_wait: Callable[[Lease], None] | None = None,
         emulator: object | None = None,
+        revision: Revision | None = None,
+        force_revision: bool = False,
     ) -> None:
+        """``revision``: the config's (``reconciler.revision``); a writer refuses, unless
+        ``force_revision``, to apply one older than the revision recorded for the app, and
+        records its own when it ends without an error or a failed call."""
         self._app, self._base_dir, self._parallelism = app, base_dir, parallelism
+        self._revision, self._force_revision = revision, force_revision
+        self._clean = True  # no failed call so far
+        self._recorded: Revision | None = None  # the app's revision when the lock was taken
         self._emulator = emulator  # endpoint: local, an embedded emulator to share
         self._want_lock = lock
         self._lock_timeout_s = lock_timeout_s
@@ -346,12 +368,43 @@ class Session:
             self._lock = self.app_lock()
             try:
                 await self._lock.acquire()
+                await self._check_revision()
             except BaseException:
+                if self._lock.held:
+                    await asyncio.shield(self._lock.release())
                 await self._client.aclose()
                 raise
         return self
 
+    async def _check_revision(self) -> None:
+        mine = self._revision
+        if mine is None:
+            return
+        last = await revision.recorded(self.client)
+        if last is not None and last.newer_than(mine) and not self._force_revision:
+            raise PlanRefused(
+                f"Refused: this config is revision {mine.describe()}, older than revision "
+                f"{last.describe()}; applying it would revert what that revision applied. "
+                "Nothing was applied. Update the checkout to that revision or later, or pass "
+                "--force to apply this one anyway."
+            )
+        self._recorded = last
+
     async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            mine = self._revision
+            if (
+                exc_info[0] is None
+                and self._lock is not None
+                and mine is not None
+                and self._clean
+                and not mine.same(self._recorded)
+            ):
+                await revision.record(self.client, Revision(mine.id, mine.time, holder_name()))
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
         try:
             if self._lock is not None:
                 await asyncio.shield(self._lock.release())
@@ -380,7 +433,9 @@ class Session:
         # benchmark), while each collection stopped the loop for up to 120 ms, and with it
         # the calls at the rate limit.
         with collector_paused():
-            return await apply_operations(self.client, operations, progress)
+            result = await apply_operations(self.client, operations, progress)
+        self._clean = self._clean and result.ok
+        return result
 
 
 async def apply(

@@ -21,7 +21,7 @@ from reconciler.errors import UsageError
 from reconciler.observe import read_groups
 from reconciler.state import (
     DISPLAY_TYPE,
-    LOCK_GROUP_ID,
+    TOOL_GROUP_IDS,
     TOPIC_FIELDS,
     GroupType,
     Member,
@@ -201,8 +201,8 @@ async def export_groups(
     export would replace is not its own (see ``_check_targets``) or when another file of the
     target directory (templates rendered with ``variables`` and ``values``) already declares
     an exported group."""
-    if not ids:  # every group of the app but the app lock (reconciler.lock), which is ours
-        ids = [gid for gid in await iter_all_group_ids(client) if gid != LOCK_GROUP_ID]
+    if not ids:  # every group of the app but the tool's own (the lock, the revision record)
+        ids = [gid for gid in await iter_all_group_ids(client) if gid not in TOOL_GROUP_IDS]
     unavailable: set[str] = set()
     groups = await read_groups(client, list(ids), unavailable)
     groups.sort(key=lambda g: (g.type.value, g.id))

@@ -48,6 +48,10 @@ RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
 WAIT_S = 300.0  # how long a writer waits for the lock by default
 FENCE_S = 1.0  # a write is sent only if a read of the lease begun at most this long ago was ours
+# This process, apart from any earlier one with the same PID on this host (a container's
+# process is PID 1 after every restart): a lease with our host and PID but another process
+# token was left by a process that is gone.
+PROCESS_TOKEN = secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class Lease:
     token: str  # the lock ID: tells this lease from any other, kept by renewals
     since: int
     expires: int
+    process: str = ""  # the holder's PROCESS_TOKEN ("" in leases written before it existed)
 
     def text(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -73,6 +78,7 @@ class Lease:
                 str(data["token"]),
                 int(data["since"]),
                 int(data["expires"]),
+                str(data.get("process", "")),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -81,8 +87,10 @@ class Lease:
         """The lease ran out, or its holder was a process on this host that is gone."""
         if self.expires <= now:
             return True
-        if self.host != socket.gethostname() or self.pid == os.getpid():
+        if self.host != socket.gethostname():
             return False
+        if self.pid == os.getpid():  # this PID is ours now: the lease is ours or a dead one's
+            return bool(self.process) and self.process != PROCESS_TOKEN
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -96,7 +104,7 @@ class Lease:
         return f"{self.holder} pid {self.pid}, since {utc_text(self.since)} ({state})"
 
 
-def _holder(purpose: str) -> str:
+def holder_name(purpose: str = "apply") -> str:
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
@@ -132,19 +140,31 @@ class AppLock:
         self._lease_s = lease_s
         self._clock = clock
         self._on_wait = on_wait
-        self._holder = _holder(purpose)
+        self._holder = holder_name(purpose)
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
         self._reading: asyncio.Future | None = None  # the read of the lease out now
         self._lost: LockLost | None = None
         self.calls: Counter[str] = Counter()  # the lock's own calls, by API (logged at release)
+        self._give_up = asyncio.Event()
+
+    def give_up(self) -> None:
+        """End a wait for the lock at once (``acquire`` raises LockError); a create or read
+        already sent completes first."""
+        self._give_up.set()
 
     def _new_lease(self) -> Lease:
         now = int(self._clock())
         token = secrets.token_hex(8)
         return Lease(
-            self._holder, socket.gethostname(), os.getpid(), token, now, now + self._lease_s
+            self._holder,
+            socket.gethostname(),
+            os.getpid(),
+            token,
+            now,
+            now + self._lease_s,
+            PROCESS_TOKEN,
         )
 
     async def _create(self, lease: Lease) -> bool:
@@ -194,6 +214,8 @@ class AppLock:
             if told != held.token and self._on_wait is not None:
                 self._on_wait(held)
                 told = held.token
+            if self._give_up.is_set():
+                raise LockError("stopped waiting for the app lock; nothing was written")
             if time.monotonic() >= deadline:
                 raise LockError(
                     f"the app is locked by {held.describe(self._clock())}; gave up after "
@@ -201,11 +223,18 @@ class AppLock:
                     "wait for its lease to expire or break the lock with: reconciler lock "
                     f"--break --id {held.token} --force"
                 )
-            await asyncio.sleep(POLL_S)
+            try:
+                await asyncio.wait_for(self._give_up.wait(), POLL_S)
+            except TimeoutError:
+                pass
         self._confirmed, self._lost = 0.0, None  # the first write batch reads the lease
         if self._client.fence is None:
             self._client.fence = self.check
         self._renewer = asyncio.create_task(self._renew())
+
+    @property
+    def held(self) -> bool:
+        return self._lease is not None
 
     @property
     def lost(self) -> LockLost | None:

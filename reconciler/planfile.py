@@ -100,6 +100,7 @@ class SavedPlan:
     notes: list[str] = field(default_factory=list)  # what the plan could not verify
     pending_marks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     before: dict[str, dict[str, Any]] = field(default_factory=dict)  # render.before_values
+    revision: tuple[str, int] = ("", 0)  # the config's revision (id, time) when it was made
 
     def __repr__(self) -> str:
         return f"<SavedPlan {self.path}: {len(self.operations)} operation(s)>"
@@ -206,6 +207,7 @@ def document(
     selection: Selection,
     forced: bool,
     before: dict[str, dict[str, Any]],
+    revision: Any,
     view: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The plan file's content (``app`` is the app section, local_db made absolute; ``inputs``
@@ -245,6 +247,7 @@ def document(
             if c.marks_pending
         },
         "before": before,
+        "revision": {"id": revision.id, "time": revision.time},
         "view": view,
     }
 
@@ -295,6 +298,11 @@ OperationRecord = Annotated[
 ]
 
 
+class RevisionRecord(_Exact):
+    id: str  # a git commit, or "sha256:<config digest>" (reconciler.revision)
+    time: int
+
+
 class SelectionRecord(_Exact):
     only: list[str]
     exclude: list[str]
@@ -336,6 +344,7 @@ class PlanDocument(_Exact):
     operations: list[OperationRecord]  # type: ignore[valid-type]
     pending_marks: dict[str, dict[str, list[str]]]
     before: dict[str, dict[str, Any]]
+    revision: RevisionRecord
     view: dict[str, Any] | None
 
 
@@ -417,6 +426,7 @@ def read(path: str | Path, secret_key_for: Any) -> SavedPlan:
         notes=doc.notes,
         pending_marks=doc.pending_marks,
         before=doc.before,
+        revision=(doc.revision.id, doc.revision.time),
     )
 
 

@@ -56,6 +56,9 @@ MembersMode = Literal["authoritative", "additive"]
 
 # The group that holds the app's lock (reconciler.lock): the tool's own, never declared or exported.
 LOCK_GROUP_ID = "tim-reconciler-lock"
+# The group that records the config revision last applied (reconciler.revision), likewise.
+REVISION_GROUP_ID = "tim-reconciler-revision"
+TOOL_GROUP_IDS = frozenset({LOCK_GROUP_ID, REVISION_GROUP_ID})
 
 # Seconds of tolerance when comparing mute deadlines: MuteTime is relative, computed at call time.
 MUTE_TOLERANCE_S = 5

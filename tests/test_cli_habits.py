@@ -16,7 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SDKAPPID, SERVER_KEY, Workspace, cli_env, run_cli, sign_plan, split_plan
+from conftest import (
+    SDKAPPID,
+    SERVER_KEY,
+    Workspace,
+    cli_env,
+    cli_in_process,
+    run_cli,
+    sign_plan,
+    split_plan,
+)
 from test_reliability_bad_server import fast  # noqa: F401 - a fixture
 
 from reconciler import __version__
@@ -377,3 +386,24 @@ def test_a_lock_held_too_long_names_the_whole_command_that_breaks_it(ws: Workspa
     run = ws.cli("apply", ".", "--values", "v/prod.yaml", "--lock-timeout", "0", "--auto-approve")
     assert run.code == 1, run
     assert "break the lock with: reconciler lock . --values v/prod.yaml --break" in run.err, run
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "infinity"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", ".", "--resync"),
+        ("watch", ".", "--lock-timeout"),
+        ("watch", ".", "--ready-factor"),
+        ("watch", ".", "--stop-grace"),
+        ("apply", ".", "--lock-timeout"),
+        ("emulator", "serve", "--sdkappid", "1", "--latency-ms"),
+        ("emulator", "serve", "--sdkappid", "1", "--rate-limit"),
+        ("emulator", "serve", "--sdkappid", "1", "--fault-rate"),
+    ],
+)
+def test_numeric_flags_refuse_nan_and_infinity(tmp_path: Path, args: tuple, value: str) -> None:
+    run = cli_in_process(*args, value, cwd=tmp_path)
+    assert run.code == 1, run
+    assert f"Invalid value for '{args[-1]}'" in run.err, run
+    assert "not a finite number" in run.err or "not in the range" in run.err, run

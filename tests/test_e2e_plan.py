@@ -644,6 +644,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
     from reconciler.connect import make_client
     from reconciler.observe import observe
     from reconciler.plan import build_plan
+    from reconciler.revision import Revision
 
     ws.seed([seeded(t) for t in IDS], accounts=["o1", "m1", "m2", "m3", "n1", "n2"])
     desired = []
@@ -683,6 +684,7 @@ def test_plan_made_as_groups_are_read_equals_the_plan_from_a_whole_observation(
             selection=planfile.Selection(),
             forced=False,
             before=render.before_values(plan),
+            revision=Revision("sha256:test", 0),
         )
 
     assert [c.group_id for c in streamed.changes] == [g.id for g in config.groups]

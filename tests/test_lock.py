@@ -34,7 +34,8 @@ import reconciler.lock as lock_module
 from reconciler import engine
 from reconciler.errors import LockError, LockLost
 from reconciler.lock import AppLock, Lease, break_lock, current_lease
-from reconciler.state import LOCK_GROUP_ID, Group
+from reconciler.state import LOCK_GROUP_ID, Group, GroupType
+from reconciler.tim.calls import CreateGroup
 
 
 def _config(cfg: Path, server: Server, groups: list[dict[str, Any]]) -> Path:
@@ -432,3 +433,28 @@ async def test_the_lock_writes_through_the_plans_requests(tmp_path: Path, monkey
         assert await current_lease(client) is None
     assert sent[0] == "create_group" and sent[-1] == "destroy_group"
     assert "modify_group_base_info" in sent
+
+
+async def test_a_restart_with_the_same_pid_takes_over_its_dead_lease_at_once(
+    tmp_path: Path,
+) -> None:
+    # A container's process is PID 1 after every restart, on the same host name: the lease
+    # the previous process left is told apart by its process token, not by the PID.
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    async with client_for(app) as client:
+        now = int(time.time())
+        left = Lease(
+            "watch@pod", socket.gethostname(), os.getpid(), "a" * 16, now, now + 3600, "b" * 16
+        )
+        await client.perform(
+            CreateGroup(LOCK_GROUP_ID, GroupType.Private, "lock", introduction=left.text())
+        )
+        assert left.dead(now)
+        ours = AppLock(client, timeout_s=0.5)
+        started = time.monotonic()
+        await ours.acquire()
+        assert time.monotonic() - started < 0.5
+        held = await current_lease(client)
+        assert held.token != left.token and held.process == lock_module.PROCESS_TOKEN
+        assert not held.dead(now)  # our own live lease
+        await ours.release()

@@ -12,6 +12,7 @@ from reconciler import __version__, planfile
 from reconciler.config import AppConfig
 from reconciler.errors import PlanFileError
 from reconciler.plan import Operation, Plan, Scope
+from reconciler.revision import Revision
 from reconciler.state import Group, GroupType
 from reconciler.tim import wire
 from reconciler.tim.calls import ChangeMarks, CreateGroup, ImportMembers, Joiner, ModifyMember
@@ -55,6 +56,7 @@ def test_operations_survive_the_file_as_the_same_typed_requests(tmp_path: Path) 
         selection=planfile.Selection(["g1"], []),
         forced=False,
         before={},
+        revision=Revision("sha256:test", 0),
     )
     path = tmp_path / "p.json"
     planfile.write(path, doc, "k")
@@ -266,6 +268,7 @@ def _saved(tmp_path: Path, plan, desired) -> planfile.SavedPlan:
         selection=planfile.Selection(),
         forced=False,
         before={},
+        revision=Revision("sha256:test", 0),
     )
     planfile.write(tmp_path / "plan.json", doc, "k")
     return planfile.read(tmp_path / "plan.json", lambda app: "k")

@@ -19,6 +19,7 @@ from conftest import (
     SDKAPPID,
     Server,
     cli_env,
+    control,
     dump_yaml,
     start_server,
     stop_process,
@@ -66,18 +67,20 @@ GROUPS = [
 
 @dataclass
 class Watch:
-    url: str
+    url: str  # the callback port's
     port: int
     proc: subprocess.Popen
     log: Path
     server: Server
     cfg: Path
+    health_url: str
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", timeout=10)
+        """GET from the health port."""
+        return httpx.get(f"{self.health_url}{path}", timeout=10)
 
     def health(self) -> dict[str, Any]:
-        return self.get("/healthz").json()
+        return self.get("/status").json()
 
     def metrics(self) -> dict[str, float]:
         values = {}
@@ -143,15 +146,24 @@ def write_config(cfg: Path, server: Server, groups: list[dict], **policy: Any) -
 
 
 def start_watch(
-    tmp: Path, groups: list[dict], *args: str, latency_ms: float = 0, token: str = TOKEN
+    tmp: Path,
+    groups: list[dict],
+    *args: str,
+    latency_ms: float = 0,
+    token: str = TOKEN,
+    resynced: bool = True,
+    key: str | None = None,
+    prepare=None,
 ) -> Watch:
+    """A watch of ``groups`` on the emulator; ``resynced``: return once its first resync is
+    done; ``key``: the secret key it uses (the server's by default)."""
     db = tmp / "server.sqlite3"
     store = EmulatorStore(db, admin=ADMIN)
     try:
         store.seed(accounts=ACCOUNTS)
     finally:
         store.close()
-    port = free_port()
+    port, health_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(
         db,
@@ -161,19 +173,28 @@ def start_watch(
     )
     cfg = tmp / "cfg"
     write_config(cfg, server, groups)
+    if prepare is not None:  # e.g. make the config directory a git checkout
+        prepare(cfg)
     log = tmp / "watch.log"
+    env = server.env(TIM_CALLBACK_TOKEN=TOKEN)
+    if key is not None:
+        env["TIM_SECRET_KEY"] = key
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "watch", str(cfg), "--listen", f"127.0.0.1:{port}"]
-        + list(args),
-        env=server.env(TIM_CALLBACK_TOKEN=TOKEN),
+        [
+            *(sys.executable, "-m", "reconciler", "watch", str(cfg)),
+            *("--listen", f"127.0.0.1:{port}", "--health-listen", f"127.0.0.1:{health_port}"),
+            *args,
+        ],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
         start_new_session=True,
     )
-    watch = Watch(url, port, proc, log, server, cfg)
+    watch = Watch(url, port, proc, log, server, cfg, f"http://127.0.0.1:{health_port}")
     try:
-        wait_for_port("127.0.0.1", port, timeout=20)
-        assert wait_until(lambda: watch.health()["last_resync"] is not None), watch.text()
+        wait_for_port("127.0.0.1", health_port, timeout=20)
+        if resynced:
+            assert wait_until(lambda: watch.health()["last_resync"] is not None), watch.text()
     except BaseException:
         stop(watch)
         raise
@@ -333,9 +354,17 @@ def test_an_exact_replay_is_refused(watch):
     assert watch.metric("reconciler_watch_refusals_total", reason="replay") == 1
 
 
-def test_healthz_and_metrics(watch):
-    health = watch.health()
-    assert health["config_loaded"] is True and health["queue_depth"] >= 0
+def test_health_status_and_metrics_on_the_health_port_only(watch):
+    assert watch.get("/livez").status_code == 200
+    ready = watch.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"ready": True, "checks": {"config_loaded": True, "resync_recent": True}}
+    assert watch.health()["queue_depth"] >= 0
+    # The callback port serves the callback path and nothing else.
+    for path in ("/livez", "/readyz", "/metrics", "/status", "/healthz"):
+        assert httpx.get(f"{watch.url}{path}").status_code in (404, 405), path
+    assert watch.send("Group.CallbackAfterNewMemberJoin", {}).status_code != 404
+    assert httpx.post(f"{watch.url}/elsewhere", content=b"{}").status_code == 404
     text = watch.get("/metrics").text
     for name in (
         "reconciler_watch_callbacks_total",
@@ -346,6 +375,8 @@ def test_healthz_and_metrics(watch):
         "reconciler_watch_refusals_total",
         "reconciler_watch_queue_depth",
         "reconciler_watch_event_to_converged_seconds_bucket",
+        "reconciler_watch_api_retries_total",
+        "reconciler_watch_api_failures_total",
     ):
         assert name in text
     assert TOKEN not in text and TOKEN not in watch.text()
@@ -406,10 +437,15 @@ def test_an_invalid_config_reload_keeps_the_old_config(tmp_path):
         digest = w.health()["config_digest"]
         path = w.cfg / "groups.yaml"
         path.write_text(path.read_text().replace("name: Club", "name: [unclosed"))
-        assert wait_until(lambda: w.health()["last_reload_error"] is not None, 6), w.text()
+        assert wait_until(lambda: w.health()["reload_refused_at"] is not None, 6), w.text()
         assert w.health()["config_digest"] == digest
-        assert "groups.yaml:" in w.health()["last_reload_error"]  # located
+        assert "groups.yaml:" in w.text()  # located, in the log; never on a port
+        assert (
+            "groups.yaml" not in w.get("/status").text
+            and str(tmp_path) not in w.get("/status").text
+        )
         assert "still running on the previous config" in w.text()
+        assert w.get("/readyz").json()["checks"]["config_loaded"] is False
         # The old config still holds.
         w.server.control("join", GroupId="club", Account="dave")
         assert wait_until(lambda: "dave" not in w.members("club"), 5), w.text()
@@ -434,26 +470,22 @@ def test_sigterm_finishes_the_reconcile_in_flight_and_releases_the_lock(tmp_path
         stop(w)
 
 
-def test_endpoint_local_serves_the_emulator_controls_and_delivers_in_process(tmp_path):
+def test_endpoint_local_never_serves_the_emulator_controls(tmp_path):
+    """The embedded emulator's callbacks reach watch in-process; its controls (reset, join...)
+    are served on neither port. A change made to its state behind watch's back is found by the
+    resync."""
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     doc = {"app": {"sdkappid": SDKAPPID, "create_missing_accounts": True}, "groups": GROUPS[:1]}
     (cfg / "groups.yaml").write_text(dump_yaml(doc))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port, health = free_port(), free_port()
+    url, health_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health}"
     log = tmp_path / "watch.log"
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "watch",
-            str(cfg),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--insecure-no-callback-auth",
-            "--log-format",
-            "json",
+            *(sys.executable, "-m", "reconciler", "watch", str(cfg)),
+            *("--listen", f"127.0.0.1:{port}", "--health-listen", f"127.0.0.1:{health}"),
+            *("--insecure-no-callback-auth", "--log-format", "json", "--resync", "2"),
         ],
         env=cli_env(),
         stdout=subprocess.DEVNULL,
@@ -461,24 +493,27 @@ def test_endpoint_local_serves_the_emulator_controls_and_delivers_in_process(tmp
         start_new_session=True,
     )
     try:
-        wait_for_port("127.0.0.1", port, timeout=20)
-        assert wait_until(lambda: httpx.get(f"{url}/healthz").json()["last_resync"], 10)
-        bad = httpx.post(f"{url}/emulator/online", json={})  # answered, not fatal
-        assert bad.json()["ErrorCode"] != 0
-        joined = httpx.post(f"{url}/emulator/join", json={"GroupId": "club", "Account": "alice"})
-        assert joined.json()["ErrorCode"] == 0
+        wait_for_port("127.0.0.1", health, timeout=20)
+        assert wait_until(lambda: httpx.get(f"{health_url}/status").json()["last_resync"], 10)
+        for base in (url, health_url):
+            for name in ("reset", "join", "stats"):
+                answer = httpx.post(f"{base}/emulator/{name}", json={"GroupId": "club"})
+                assert answer.status_code in (404, 405), (base, name, answer.text)
+        db = cfg / ".reconciler" / "local.sqlite3"
 
         def members() -> set[str]:
-            store = EmulatorStore(cfg / ".reconciler" / "local.sqlite3", admin=ADMIN)
+            store = EmulatorStore(db, admin=ADMIN)
             try:
                 return {m["Member_Account"] for m in store.dump()["groups"]["club"]["MemberList"]}
             finally:
                 store.close()
 
-        httpx.post(f"{url}/emulator/leave", json={"GroupId": "club", "Account": "bob"})
-        assert wait_until(lambda: "bob" in members(), 5), log.read_text()
+        assert members() == {"alice", "bob", "carol"}
+        control(db, "leave", {"GroupId": "club", "Account": "bob"})
+        assert "bob" not in members()
+        assert wait_until(lambda: "bob" in members(), 8), log.read_text()
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-        done = [x for x in lines if x.get("event") == "reconcile" and x.get("group") == "club"]
-        assert done and done[-1]["outcome"] == "applied" and "latency_ms" in done[-1]
+        done = [x for x in lines if x.get("event") == "reconcile" and x.get("outcome") == "applied"]
+        assert done and "latency_ms" in done[-1]
     finally:
         stop_process(proc)

@@ -133,7 +133,12 @@ async def _execute(session, operations, started: float, view: dict, fmt: str = "
     help="json: the result as one JSON document on stdout (the plan goes to stderr).",
 )
 @click.option("--allow-destroy", is_flag=True, help="Allow destroying groups with state: absent.")
-@click.option("--force", is_flag=True, help="Override the removal guards (not protect: true).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Override the removal guards (not protect: true), and apply a config revision older "
+    "than the one last applied.",
+)
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 1024),
@@ -163,13 +168,15 @@ def apply(
             f"(up to {lock_timeout:g} s)..."
         )
 
-    def session(app, base_dir):
+    def session(app, base_dir, revision):
         return engine.Session(
             app,
             base_dir,
             parallelism=parallelism,
             lock_timeout_s=lock_timeout,
             on_lock_wait=waiting,
+            revision=revision,
+            force_revision=force,
         )
 
     if plan_file:
@@ -193,8 +200,10 @@ def apply(
                 "the ones the plan was made with"
             )
         saved = engine.read_plan(plan_file)
-        if path:
-            engine.plan_config(saved, path, variables(var), list(values))
+        config = engine.plan_config(saved, path, variables(var), list(values)) if path else None
+        # What is recorded as applied: the given config's revision (a merge commit), or the
+        # one the plan was made from.
+        revision = engine.config_revision(config) if config else engine.saved_revision(saved)
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
         view = engine.saved_view(saved)
@@ -204,7 +213,7 @@ def apply(
         engine.refuse_destroys(saved.destroys(), allow_destroy)
 
         async def run_saved() -> None:
-            async with session(saved.app, saved.base_dir) as s:
+            async with session(saved.app, saved.base_dir, revision) as s:
                 await s.check_fresh(saved)
                 await _execute(s, saved.operations, started, view, fmt)
 
@@ -215,7 +224,7 @@ def apply(
     groups = engine.select(config.groups, Selection(list(only), list(exclude)))
 
     async def run() -> None:
-        async with session(config.app, config.base_dir) as s:
+        async with session(config.app, config.base_dir, engine.config_revision(config)) as s:
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
             view = engine.plan_view(config, the_plan)
             show_plan(view, err=fmt == "json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 
@@ -124,9 +125,25 @@ only_option = click.option(
     metavar="ID|PATTERN",
     help="Only this group, or the groups a shell-style pattern matches (repeatable).",
 )
+
+
+class Number(click.FloatRange):
+    """A finite number within a range. click's FloatRange lets NaN through (it compares false
+    with every bound) and infinity past a lower bound alone: either would make a timeout or a
+    period wait forever or spin."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 lock_timeout_option = click.option(
     "--lock-timeout",
-    type=click.FloatRange(0),
+    type=Number(0),
     default=engine.LOCK_WAIT_S,
     show_default=True,
     help="Seconds to wait for the app's lock while another writer holds it.",

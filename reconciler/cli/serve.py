@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.base import (
+    Number,
     cli,
     load,
     lock_timeout_option,
@@ -26,11 +27,40 @@ from reconciler.errors import UsageError
     default="127.0.0.1:8788",
     show_default=True,
     metavar="HOST:PORT",
-    help="Where to receive the vendor's callbacks (and serve /healthz, /metrics).",
+    help="Where to receive the vendor's callbacks.",
+)
+@click.option(
+    "--callback-path",
+    default="/callback",
+    show_default=True,
+    metavar="PATH",
+    help="The path of the callback URL; the callback port serves nothing else.",
+)
+@click.option(
+    "--health-listen",
+    metavar="HOST:PORT",
+    help="Where to serve /livez, /readyz, /metrics and /status [default: the --listen host, "
+    "the next port].",
+)
+@click.option(
+    "--ready-factor",
+    type=Number(1),
+    default=3,
+    show_default=True,
+    metavar="N",
+    help="/readyz fails once the last good resync is older than N times --resync.",
+)
+@click.option(
+    "--stop-grace",
+    type=Number(0),
+    default=20,
+    show_default=True,
+    metavar="SECONDS",
+    help="After SIGTERM, how long the reconcile in flight may take (a second signal: none).",
 )
 @click.option(
     "--resync",
-    type=click.FloatRange(1),
+    type=Number(1),
     default=600,
     show_default=True,
     metavar="SECONDS",
@@ -47,16 +77,41 @@ from reconciler.errors import UsageError
 )
 @lock_timeout_option
 def watch(
-    path, var, values, listen, resync, dry_run, insecure_no_callback_auth, log_format, lock_timeout
+    path,
+    var,
+    values,
+    listen,
+    callback_path,
+    health_listen,
+    ready_factor,
+    stop_grace,
+    resync,
+    dry_run,
+    insecure_no_callback_auth,
+    log_format,
+    lock_timeout,
 ) -> None:
     """Keep the app converged: reconcile the groups the vendor's callbacks name, set AVChatRoom
     marks as members come online, and resync everything periodically."""
     from reconciler import watch as watching
 
     host, port = watching.parse_listen(listen)
+    if health_listen is None:
+        health_host, health_port = host, port + 1
+    else:
+        health_host, health_port = watching.parse_listen(health_listen, "--health-listen")
+    if (health_host, health_port) == (host, port):
+        raise UsageError("--health-listen must differ from --listen: health has a port of its own")
+    if not callback_path.startswith("/"):
+        raise UsageError(f"--callback-path {callback_path!r}: expected a path such as /callback")
     options = watching.WatchOptions(
         host=host,
         port=port,
+        health_host=health_host,
+        health_port=health_port,
+        callback_path=callback_path,
+        ready_factor=ready_factor,
+        stop_grace_s=stop_grace,
         resync_s=resync,
         dry_run=dry_run,
         insecure_no_callback_auth=insecure_no_callback_auth,
@@ -77,10 +132,17 @@ def emulator() -> None:
 @click.option("--db", default=".reconciler/emulator.sqlite3", show_default=True, type=click.Path())
 @click.option("--sdkappid", required=True, type=int)
 @click.option("--admin", default="administrator", show_default=True)
-@click.option("--latency-ms", default=0.0, type=float, help="Delay every answer.")
-@click.option("--rate-limit", type=float, help="Calls per second per API; beyond it, error 60007.")
+@click.option("--latency-ms", default=0.0, type=Number(0), help="Delay every answer.")
 @click.option(
-    "--fault-rate", default=0.0, type=float, help="Fraction of requests that fail transiently."
+    "--rate-limit",
+    type=Number(0, min_open=True),
+    help="Calls per second per API; beyond it, error 60007.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    type=Number(0, 1),
+    help="Fraction of requests that fail transiently.",
 )
 @click.option("--seed", type=int, help="Make injected faults reproducible.")
 @click.option(

@@ -495,12 +495,12 @@ class GroupChecker:
         problem = limits.group_id_problem(gid)
         if problem:
             self.add(file, path, f"{label}: {problem}")
-        if gid == st.LOCK_GROUP_ID:
+        if gid in st.TOOL_GROUP_IDS:
             self.add(
                 file,
                 path,
-                f"{label}: {gid!r} is the group that holds the app's lock (see `reconciler "
-                "lock`); it belongs to the tool and cannot be declared: use another ID",
+                f"{label}: {gid!r} is a group of the tool's own (the app's lock, or the record "
+                "of the config revision applied); it cannot be declared: use another ID",
             )
         if gtype is GroupType.Community:
             if gid == "@TGS#_":

@@ -104,7 +104,7 @@ def _add_rules(schema: dict[str, Any]) -> None:
         },
     ]
     group = schema["$defs"]["GroupSpec"]
-    group["properties"]["id"]["not"] = {"const": st.LOCK_GROUP_ID}
+    group["properties"]["id"]["not"] = {"enum": sorted(st.TOOL_GROUP_IDS)}
     community = [n for n in GROUP_TYPE_NAMES if st.normalize_type(n) is st.GroupType.Community]
     others = [n for n in GROUP_TYPE_NAMES if n not in community]
     prefix = "^" + limits.COMMUNITY_ID_PREFIX.replace("#", "#")

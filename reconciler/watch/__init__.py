@@ -1,8 +1,11 @@
 """`reconciler watch`: keep the app converged between CI runs, driven by the vendor's callbacks.
 
-``run(load, paths, WatchOptions(...))`` serves the callback URL and runs the controller
-(``reconciler.watch.controller``) until SIGTERM or SIGINT; SIGHUP, or a change to a config or
-values file, reloads the config (an invalid one is reported and the old one kept).
+``run(load, paths, WatchOptions(...))`` serves the callback URL and, on a port of its own, the
+health endpoints (``reconciler.watch.http``), and runs the controller
+(``reconciler.watch.controller``) until SIGTERM or SIGINT: the reconcile in flight gets
+``stop_grace_s`` to finish (a wait for the lock ends at once), a second signal ends it at once.
+SIGHUP, or a change to a config or values file, reloads the config (an invalid one is reported
+and the old one kept).
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from reconciler.config import Config
 from reconciler.config.loader import config_files
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.watch.auth import CallbackAuth
-from reconciler.watch.controller import COALESCE_S, MARKS_WINDOW_S, Controller
-from reconciler.watch.http import make_app
+from reconciler.watch.controller import COALESCE_S, MARKS_WINDOW_S, READY_FACTOR, Controller
+from reconciler.watch.http import IDLE_S, GuardedH11, callback_app, health_app
 from reconciler.watch.metrics import Metrics
 
 __all__ = ["WatchOptions", "parse_listen", "run"]
@@ -36,15 +39,22 @@ __all__ = ["WatchOptions", "parse_listen", "run"]
 log = logging.getLogger("reconciler.watch")
 
 DEFAULT_LISTEN = "127.0.0.1:8788"
+CALLBACK_PATH = "/callback"
 POLL_FILES_S = 1.0  # how often the config files are looked at for changes
-IN_PROCESS_URL = "http://watch.local/callback"  # the embedded emulator's callback URL
+IN_PROCESS_HOST = "http://watch.local"  # the embedded emulator's callback URL, before the path
+STOP_GRACE_S = 20.0  # after SIGTERM, the reconcile in flight is given this long
 
 
 @dataclass(frozen=True)
 class WatchOptions:
     host: str = "127.0.0.1"
     port: int = 8788
+    health_host: str = "127.0.0.1"
+    health_port: int = 8789
+    callback_path: str = CALLBACK_PATH
     resync_s: float = 600.0
+    ready_factor: float = READY_FACTOR
+    stop_grace_s: float = STOP_GRACE_S
     dry_run: bool = False
     insecure_no_callback_auth: bool = False
     log_format: str = "text"
@@ -53,12 +63,12 @@ class WatchOptions:
     marks_window_s: float = MARKS_WINDOW_S
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8788`` for IPv6) -> (host, port); UsageError otherwise."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
+        raise UsageError(f"{flag} {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
     return host, int(port)
 
 
@@ -99,7 +109,7 @@ def _configure_logging(fmt: str) -> None:
         handler.setFormatter(JsonFormatter())
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, flag: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -107,7 +117,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as err:
         sock.close()
-        raise UsageError(f"--listen {host}:{port}: cannot listen there ({err.strerror})") from None
+        raise UsageError(f"{flag} {host}:{port}: cannot listen there ({err.strerror})") from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock
@@ -157,13 +167,34 @@ def _no_uvicorn_signals():
     yield
 
 
-async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOptions) -> None:
+def _server(app):
     import uvicorn
 
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http=GuardedH11,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=IDLE_S,
+            timeout_notify=30,
+        )
+    )
+    server.capture_signals = _no_uvicorn_signals  # ours, in serve()
+    return server
+
+
+async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOptions) -> None:
     _configure_logging(options.log_format)
     config = load()
     token = _token(config, options)
-    sock = _bind(options.host, options.port)
+    sock = _bind(options.host, options.port, "--listen")
+    try:
+        health_sock = _bind(options.health_host, options.health_port, "--health-listen")
+    except UsageError:
+        sock.close()
+        raise
     holder: dict[str, Controller] = {}
     session_ref: dict[str, engine.Session] = {}
     metrics = Metrics(
@@ -171,23 +202,16 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
         depth=lambda: holder["c"].depth() if "c" in holder else 0,
     )
     auth = CallbackAuth(config.app.sdkappid, token)
-    local = config.app.endpoint == "local"
     emulator = None
-    app_box: dict[str, object] = {}
-
-    async def watch_app(scope, receive, send):  # the embedded emulator's delivery target
-        await app_box["app"](scope, receive, send)
-
-    if local:
+    app = callback_app(options.callback_path, lambda: holder["c"], auth, metrics)
+    if config.app.endpoint == "local":  # its callbacks come in-process; its controls stay in it
         emulator = engine.embedded_emulator(
             config.app,
             config.base_dir,
-            callback_url=IN_PROCESS_URL,
+            callback_url=IN_PROCESS_HOST + options.callback_path,
             callback_token=token,
-            callback_transport=httpx.ASGITransport(app=watch_app),
+            callback_transport=httpx.ASGITransport(app=app),
         )
-    app = make_app(lambda: holder["c"], auth, metrics, emulator=emulator)
-    app_box["app"] = app
 
     def waiting(lease) -> None:
         log.warning("waiting for the app lock, held by %s", lease.describe(time.time()))
@@ -210,28 +234,36 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
             dry_run=options.dry_run,
             coalesce_s=options.coalesce_s,
             marks_window_s=options.marks_window_s,
+            ready_factor=options.ready_factor,
         )
         holder["c"] = controller
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app, log_level="warning", access_log=False, lifespan="off", timeout_notify=30
-            )
-        )
-        server.capture_signals = _no_uvicorn_signals  # ours, below
+        servers = [_server(app), _server(health_app(lambda: controller, metrics))]
         stop = asyncio.Event()
         reload_now = asyncio.Event()
         loop = asyncio.get_running_loop()
+        worker = asyncio.create_task(controller.run())
+
+        def on_signal() -> None:
+            if stop.is_set():  # a second signal: now
+                log.warning("stopping now")
+                worker.cancel()
+            shutdown()
 
         def shutdown() -> None:
             if stop.is_set():
                 return
-            log.info("stopping: no new callbacks; finishing the reconcile in flight")
-            server.should_exit = True
+            log.info(
+                "stopping: no new callbacks; the reconcile in flight has %g s to finish",
+                options.stop_grace_s,
+            )
+            for server in servers:
+                server.should_exit = True
             controller.stop()
             stop.set()
+            loop.call_later(options.stop_grace_s, worker.cancel)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown)
+            loop.add_signal_handler(sig, on_signal)
         loop.add_signal_handler(signal.SIGHUP, reload_now.set)
 
         async def reloader() -> None:
@@ -250,7 +282,7 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
                     new = await asyncio.to_thread(load)
                     controller.reload(new)
                 except ReconcilerError as err:
-                    controller.last_reload_error = err.report()
+                    controller.reload_refused_at = time.time()
                     metrics.reloads.labels("refused").inc()
                     log.error(
                         "config reload (%s) refused; still running on the previous config:\n%s",
@@ -264,33 +296,39 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
 
         where = engine.describe_endpoint(config)
         log.info(
-            "watching app %s at %s: callbacks on http://%s:%d/ (%s), resync every %g s%s",
+            "watching app %s at %s: callbacks on http://%s:%d%s (%s), health on http://%s:%d/, "
+            "resync every %g s%s",
             config.app.sdkappid,
             where,
             options.host,
             options.port,
+            options.callback_path,
             "signed" if token else "UNAUTHENTICATED, loopback only",
+            options.health_host,
+            options.health_port,
             options.resync_s,
             ", dry run" if options.dry_run else "",
         )
         tasks = [
-            asyncio.create_task(server.serve(sockets=[sock])),
-            asyncio.create_task(controller.run()),
+            asyncio.create_task(servers[0].serve(sockets=[sock])),
+            asyncio.create_task(servers[1].serve(sockets=[health_sock])),
+            worker,
             asyncio.create_task(reloader()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:  # a task that ended by itself (not by a signal) is an error
-                if task.exception() is not None:
+                if not task.cancelled() and task.exception() is not None:
                     raise task.exception()
             shutdown()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for task in tasks:
                 task.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             sock.close()
+            health_sock.close()
     log.info("stopped")
 
 

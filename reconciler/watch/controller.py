@@ -13,7 +13,9 @@ A batch runs every due group at once, under the same guards as ``apply`` (remova
 join it, each group free to be taken again once its own call is done. A refused group is left
 until the config changes; ``state: absent`` groups are never destroyed here. An event for a
 group being reconciled makes it due again afterwards. A failed call is retried by the client;
-a group that still fails waits for the next resync.
+a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
+failure that is the app's (credentials, endpoint, lock) holds every batch until the app's
+backoff ends.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from reconciler import engine
+from reconciler import engine, revision
 from reconciler.config import Config
 from reconciler.errors import LockError, LockLost, ReconcilerError
+from reconciler.lock import AppLock, holder_name
 from reconciler.plan import Operation, Plan
-from reconciler.state import LOCK_GROUP_ID, Group, GroupType, utc_text
+from reconciler.state import TOOL_GROUP_IDS, Group, GroupType, utc_text
 from reconciler.tim.callbacks import GroupEvent
 from reconciler.tim.calls import ChangeMarks
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import MALFORMED, TimError
 from reconciler.tim.limits import BATCH, MARK_500_HOLD_S, MARK_ALWAYS_ONLINE, chunks
+from reconciler.watch.backoff import APP, BASE_S, CAP_S, Backoff, app_wide, describe
 from reconciler.watch.metrics import Metrics
 
 log = logging.getLogger("reconciler.watch")
@@ -41,6 +45,9 @@ COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
 MARKS_POLL_S = 0.05  # how often it looks for them
+READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
+LIVE_S = 60.0  # alive while the worker turned, or an API call went out, within this
+RESYNC_OK = frozenset({"applied", "converged", "dry_run", "refused", "partial"})
 # Mark 500 lasts three days: set it again well before it lapses.
 MARK_500_REFRESH_S = MARK_500_HOLD_S * 5 // 6
 
@@ -72,6 +79,8 @@ class Controller:
         dry_run: bool = False,
         coalesce_s: float = COALESCE_S,
         marks_window_s: float = MARKS_WINDOW_S,
+        ready_factor: float = READY_FACTOR,
+        backoff_s: tuple[float, float] = (BASE_S, CAP_S),
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -80,6 +89,10 @@ class Controller:
         self.dry_run = dry_run
         self.coalesce_s = coalesce_s
         self.marks_window_s = marks_window_s
+        self.ready_factor = ready_factor
+        self.backoff = Backoff(*backoff_s)  # per group, and the app's (key APP)
+        self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
+        self.superseded = False  # a newer revision than ours was applied: no writes
         self._clock = clock
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
@@ -87,16 +100,22 @@ class Controller:
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
         self.running: set[str] = set()
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
-        self.last_resync: float | None = None  # wall time
-        self.last_reload_error: str | None = None
+        self.last_resync: float | None = None  # wall time of the last resync, good or not
+        self.last_resync_ok: float | None = None  # monotonic time of the last good one
+        self.last_resync_outcome: str | None = None
+        self.reload_refused_at: float | None = None  # wall time of a refused reload, if the last
+        self._turned = clock()  # when the worker last went round its loop
+        self._requests_seen = (0, clock())  # API requests sent, and when that count was read
         self._next_resync = clock()  # a resync at start: catch up with what happened meanwhile
         self._wake = asyncio.Event()
         self._stopping = False
+        self._acquiring: AppLock | None = None  # the lock being taken, while it is
         self._use(config)
 
     # -- config ---------------------------------------------------------------------------
     def _use(self, config: Config) -> None:
         self.config = config
+        self.revision = engine.config_revision(config)
         self.options = engine.PlanOptions.of(config)
         self.desired = {g.id: g for g in config.groups}
         self.marks_of = {
@@ -114,7 +133,7 @@ class Controller:
             )
         changed = config.digest != self.config.digest
         self._use(config)
-        self.last_reload_error = None
+        self.reload_refused_at = None
         if changed:
             self.refused.clear()  # a refused group is tried again under the new config
             self._next_resync = self._clock()
@@ -132,8 +151,8 @@ class Controller:
         """Queue the work an event calls for; return the outcome to count it under."""
         now = self._clock() if received is None else received
         gid = event.group_id
-        if gid == LOCK_GROUP_ID:
-            return "lock"  # the app lock's own group (this watch's, or an apply's)
+        if gid in TOOL_GROUP_IDS:
+            return "lock"  # the app lock's or the revision record's (this watch's, or an apply's)
         want = self.desired.get(gid)
         if want is None:
             return "undeclared"
@@ -157,16 +176,20 @@ class Controller:
         if self.refused.get(gid) == self.config.digest:
             return "refused_earlier"
         work = self.dirty.get(gid)
-        if work is None:
-            work = self.dirty[gid] = Dirty(now, now + self.coalesce_s)
+        if work is None:  # due after the coalescing window, or the group's backoff
+            due = max(now + self.coalesce_s, self.backoff.until(gid) or 0.0)
+            work = self.dirty[gid] = Dirty(now, due)
         work.triggers.add(event.command)
         self._wake.set()
         return "queued"
 
     # -- the worker ---------------------------------------------------------------------------
     def stop(self) -> None:
+        """Finish the batch in flight and return; a wait for the lock ends at once."""
         self._stopping = True
         self._wake.set()
+        if self._acquiring is not None:
+            self._acquiring.give_up()
 
     def _renewals_due(self) -> None:
         wall = time.time()
@@ -183,11 +206,12 @@ class Controller:
         if self.mark500:
             wall_next = min(self.mark500.values())
             times.append(self._clock() + max(0.0, wall_next - time.time()))
-        return min(times)
+        return max(min(times), self.backoff.until(APP) or 0.0)  # nothing while the app backs off
 
     async def run(self) -> None:
         """Work until ``stop``; the batch in flight is finished first."""
         while not self._stopping:
+            self._turned = self._clock()
             self._renewals_due()
             wait = self._next_due() - self._clock()
             if wait > 0:
@@ -240,14 +264,8 @@ class Controller:
         self.running.update(groups)
         self.running.update(taken)
         try:
-            if not await self._locked(work):
-                for gid, w in groups.items():  # not done: due again after a pause
-                    again = self.dirty.setdefault(gid, Dirty(w.first, now))
-                    again.first, again.due = min(again.first, w.first), self._clock() + 5
-                    again.triggers |= w.triggers
-                for gid, entries in taken.items():
-                    self.marks.setdefault(gid, {}).update(entries)
-                    self.marks_due[gid] = self._clock() + 5
+            if not await self._locked(work):  # not done: queued again (the app backs off)
+                self._put_back(groups, taken)
         finally:
             self.running.difference_update(groups)
             self.running.difference_update(taken)
@@ -279,9 +297,19 @@ class Controller:
         if self.dry_run:
             await work()
             return True
+        lock = self.session.app_lock("watch")
         try:
-            async with self.session.app_lock("watch") as lock:
-                await work()  # its writes stop once the lease is lost (TimClient.fence)
+            self._acquiring = lock
+            try:
+                await lock.acquire()
+            finally:
+                self._acquiring = None
+            self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
+            try:
+                if await self._may_write():
+                    await work()  # its writes stop once the lease is lost (TimClient.fence)
+            finally:
+                await asyncio.shield(lock.release())
             if lock.lost is not None:
                 raise lock.lost
         except LockLost as err:
@@ -289,13 +317,58 @@ class Controller:
             self.metrics.reconciles.labels("batch", "lock_lost").inc()
             return False
         except LockError as err:
-            log.warning("%s", err)
-            self.metrics.reconciles.labels("batch", "lock_timeout").inc()
+            if not self._stopping:
+                self.metrics.reconciles.labels("batch", "lock_timeout").inc()
+                self._failed(APP, err)
             return False
-        except ReconcilerError as err:
-            log.error("%s", err.report())
+        except ReconcilerError as err:  # taking or releasing the lock: the app's failure
+            self._failed(APP, err)
             return False
         return True
+
+    async def _may_write(self) -> bool:
+        """False while a newer config revision than ours is recorded for the app: writing
+        would revert what it applied. Work that comes meanwhile is dropped; running the newer
+        revision (a reload) resyncs at once."""
+        self.recorded = await revision.recorded(self.client)
+        newer = self.recorded is not None and self.recorded.newer_than(self.revision)
+        if newer and not self.superseded:
+            log.warning(
+                "not writing: revision %s was applied to the app, newer than the revision this "
+                "watch runs (%s); writes resume once watch runs that revision or a later one",
+                self.recorded.describe(),
+                self.revision.describe(),
+            )
+        elif self.superseded and not newer:
+            log.info("writing again: this watch runs revision %s", self.revision.describe())
+        self.superseded = newer
+        self.metrics.superseded.set(int(newer))
+        if newer:
+            self._next_resync = max(self._next_resync, self._clock() + self.resync_s)
+        return not newer
+
+    def _failed(self, key: str, err: ReconcilerError | str) -> float:
+        """Back ``key`` (a group, or APP) off after a failure; a metric and a log line when this
+        starts a backoff, none while one runs. Returns when the backoff ends."""
+        text = err if isinstance(err, str) else describe(err)
+        delay = self.backoff.fail(key, self._clock(), text)
+        scope = "app" if key == APP else "group"
+        if delay is not None:
+            self.metrics.backoffs.labels(scope).inc()
+            failures = self.backoff.failing(key)[0]
+            log.warning(
+                "%s failed: %s; backing off %.1f s (%d failure(s) in a row)",
+                "the app" if key == APP else f"group {key}",
+                text,
+                delay,
+                failures,
+            )
+        return self.backoff.until(key) or self._clock()
+
+    def _requeue(self, gid: str, due: float, first: float | None = None) -> None:
+        work = self.dirty.setdefault(gid, Dirty(first or self._clock(), due))
+        work.due = max(work.due, due)
+        work.triggers.add("backoff")
 
     # -- reconciling ------------------------------------------------------------------------------
     async def _resync(self) -> None:
@@ -311,13 +384,27 @@ class Controller:
             plan = await engine.plan_groups(self.client, groups, self.options)
             outcome, calls = await self._carry_out(plan, "resync")
             self._hold_mark500(plan)
+            ours = outcome in ("applied", "converged") and not self.dry_run
+            if ours and not self.revision.same(self.recorded):
+                by = revision.Revision(self.revision.id, self.revision.time, holder_name("watch"))
+                await revision.record(self.client, by)
+                self.recorded = by
+            for g in groups:  # a backoff that ended before this resync, not failed again
+                if (self.backoff.until(g.id) or started) < started:
+                    self.backoff.ok(g.id)
         except LockLost:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
-            log.error("resync failed: %s", err.report())
-        self.last_resync = time.time()
+            self.metrics.reconciles.labels("resync", "failed").inc()
+            self._failed(APP, err)
+            self._next_resync = self._clock()  # again as soon as the app's backoff ends
+        self.last_resync, self.last_resync_outcome = time.time(), outcome
         finished = self._clock()
+        if outcome in RESYNC_OK:
+            self.last_resync_ok = finished
+        else:  # what it took is queued again, as it was
+            self._put_back(covered, marks)
         if outcome in ("applied", "converged"):
             for w in covered.values():
                 self.metrics.latency.observe(finished - w.first)
@@ -325,6 +412,18 @@ class Controller:
                 for first in entries.values():
                     self.metrics.latency.observe(finished - first)
         self._log("resync", f"{len(groups)} groups", outcome, calls, started)
+
+    def _put_back(self, dirty: dict[str, Dirty], marks: dict[str, dict[str, float]]) -> None:
+        """Queue again work taken off the queue and not done, due after ``coalesce_s``."""
+        due = self._clock() + self.coalesce_s
+        for gid, w in dirty.items():
+            again = self.dirty.setdefault(gid, Dirty(w.first, due))
+            again.first = min(again.first, w.first)
+            again.triggers |= w.triggers
+        for gid, entries in marks.items():
+            for account, first in entries.items():
+                self.marks.setdefault(gid, {}).setdefault(account, first)
+            self.marks_due.setdefault(gid, due)
 
     def _hold_mark500(self, plan: Plan) -> None:
         """Renewal times for the mark 500 holders a resync saw, kept in memory only: a member
@@ -357,8 +456,14 @@ class Controller:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
             outcome, calls = "failed", 0
-            log.error("group %s: %s", gid, err.report())
+            self.metrics.reconciles.labels("callback", "failed").inc()
+            if app_wide(err):
+                self._failed(APP, err)
+                self._requeue(gid, self._clock(), work.first)
+            else:
+                self._requeue(gid, self._failed(gid, err), work.first)
         if outcome in ("applied", "converged", "dry_run"):
+            self.backoff.ok(gid)
             self.metrics.latency.observe(self._clock() - work.first)
         self._log(trigger, gid, outcome, calls, started)
 
@@ -408,18 +513,16 @@ class Controller:
             self.metrics.reconciles.labels(label, "dry_run").inc()
             return "dry_run", 0
         result = await engine.apply_operations(self.client, operations)
-        failed = {f.group for f in [*result.failures, *result.item_failures]}
+        errors: dict[str, list[str]] = {}
         for f in [*result.failures, *result.item_failures]:
-            log.error(
-                "failed: group %s %s: %s (tried again at the next resync)",
-                f.group,
-                f.api,
-                f.message,
-            )
+            errors.setdefault(f.group, []).append(f.message)
+        failed = set(errors)
+        for gid, messages in sorted(errors.items()):  # tried again when its backoff ends
+            self._requeue(gid, self._failed(gid, "; ".join(messages)))
+        for gid in drifted - failed:
+            self.backoff.ok(gid)
         self.metrics.drift_fixed.inc(len(drifted - failed))
-        outcome = "applied" if result.ok else "failed"
-        if stopped:
-            outcome = "partial"
+        outcome = "failed" if not result.ok else "partial" if stopped else "applied"
         self.metrics.reconciles.labels(label, outcome).inc()
         return outcome, result.calls_done
 
@@ -480,18 +583,43 @@ class Controller:
         text = " ".join(f"{k}={v}" for k, v in fields.items())
         log.info("reconcile %s", text, extra={"fields": {"event": "reconcile", **fields}})
 
-    def health(self) -> dict:
+    # -- health -----------------------------------------------------------------------------------
+    def alive(self) -> tuple[bool, dict]:
+        """The worker went round its loop, or an API call went out, within ``LIVE_S``."""
+        now = self._clock()
+        requests = self.client.stats.requests
+        if requests != self._requests_seen[0]:
+            self._requests_seen = (requests, now)
+        quiet = now - max(self._turned, self._requests_seen[1])
+        return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
+
+    def ready(self) -> tuple[bool, dict[str, bool]]:
+        """Ready to take callbacks: the config is loaded and the last good resync is recent."""
+        ok = self.last_resync_ok
+        window = self.ready_factor * self.resync_s
+        checks = {
+            "config_loaded": self.reload_refused_at is None,  # the files' config is the one run
+            "resync_recent": ok is not None and self._clock() - ok <= window,
+        }
+        return all(checks.values()), checks
+
+    def status(self) -> dict:
+        """What /status serves: no config text, no paths, no secrets."""
         return {
-            "status": "ok",
-            "config_loaded": True,
             "config_digest": self.config.digest,
+            "revision": self.revision.describe(),
+            "recorded_revision": self.recorded.describe() if self.recorded else None,
+            "superseded": self.superseded,
             "groups": len(self.desired),
             "dry_run": self.dry_run,
             "last_resync": utc_text(int(self.last_resync)) if self.last_resync else None,
+            "last_resync_outcome": self.last_resync_outcome,
             "queue_depth": self.depth(),
             "running": len(self.running),
             "refused_groups": sorted(self.refused),
-            "last_reload_error": self.last_reload_error,
+            "reload_refused_at": (
+                utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
+            ),
         }
 
 

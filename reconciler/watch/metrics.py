@@ -35,6 +35,14 @@ class _ApiCalls:
         for api, n in sorted((stats.calls if stats else {}).items()):
             family.add_metric([api], n)
         yield family
+        for name, doc, value in (
+            ("api_requests", "HTTP requests sent (calls and their retries)", "requests"),
+            ("api_retries", "Calls sent again after a transient error", "retries"),
+            ("api_failures", "Calls that failed after the client's retries", "failures"),
+        ):
+            counter = CounterMetricFamily(f"{PREFIX}_{name}", doc)
+            counter.add_metric([], getattr(stats, value) if stats else 0)
+            yield counter
 
 
 class Metrics:
@@ -43,14 +51,15 @@ class Metrics:
         r = self.registry
         self.callbacks = Counter(
             f"{PREFIX}_callbacks",
-            "Callbacks received, by command and outcome",
+            "Callbacks received, by command (the group commands watch acts on, else other) and "
+            "outcome",
             ["command", "outcome"],
             registry=r,
         )
         self.refusals = Counter(
             f"{PREFIX}_refusals",
-            "Callbacks refused (bad Sign, stale RequestTime, replay, wrong SdkAppid) and "
-            "reconciles refused by a guard",
+            "Callbacks refused (bad Sign, stale RequestTime, replay, wrong SdkAppid, too large, "
+            "slow) and reconciles refused by a guard",
             ["reason"],
             registry=r,
         )
@@ -69,6 +78,12 @@ class Metrics:
         self.marks_set = Counter(
             f"{PREFIX}_marks_set", "Members whose declared marks were set", registry=r
         )
+        self.backoffs = Counter(
+            f"{PREFIX}_backoffs",
+            "Backoffs started after a failure, by scope (a group, or the whole app)",
+            ["scope"],
+            registry=r,
+        )
         self.reloads = Counter(
             f"{PREFIX}_config_reloads", "Config reloads, by outcome", ["outcome"], registry=r
         )
@@ -76,6 +91,11 @@ class Metrics:
             f"{PREFIX}_event_to_converged_seconds",
             "From a callback's arrival to its group matching the config (marks set)",
             buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.superseded = Gauge(
+            f"{PREFIX}_superseded",
+            "1 while a newer config revision than this watch's was applied: it does not write",
             registry=r,
         )
         queue = Gauge(

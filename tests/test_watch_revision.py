@@ -1,0 +1,76 @@
+"""One config revision across writers: a CI apply of a newer revision is not reverted by a watch
+running an older one; the watch holds its writes until it runs that revision; an apply of an
+older revision is refused unless forced."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import run_cli, wait_until
+from test_watch import GROUPS, start_watch, stop
+
+T0 = 1_800_000_000  # commit times, apart enough to order
+
+
+def git(cwd: Path, *args: str, when: int = T0) -> str:
+    env = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        env={**env, "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def checkout(cfg: Path) -> None:
+    git(cfg, "init", "-q", "-b", "main")
+    git(cfg, "add", "-A")
+    git(cfg, "commit", "-q", "-m", "the config")
+
+
+def test_a_newer_ci_apply_is_not_reverted_and_the_watch_resumes_on_that_revision(tmp_path):
+    w = start_watch(tmp_path, GROUPS[:1], prepare=checkout)
+    try:
+        old = git(w.cfg, "rev-parse", "HEAD")
+        assert wait_until(lambda: w.health()["recorded_revision"], 10), w.text()
+        assert w.health()["recorded_revision"].startswith(old[:12])  # the watch recorded it
+        # CI applies its checkout: one commit later, carol removed from club.
+        ci = tmp_path / "ci"
+        git(tmp_path, "clone", "-q", str(w.cfg), str(ci))
+        path = ci / "groups.yaml"
+        path.write_text(path.read_text().replace("- carol\n", ""))
+        git(ci, "commit", "-q", "-am", "carol leaves", when=T0 + 100)
+        new = git(ci, "rev-parse", "HEAD")
+        run = run_cli("apply", ci, "--auto-approve", env=w.server.env())
+        assert run.code == 0, run
+        assert "carol" not in w.members("club")
+        # The removal's callback reaches the watch, which runs the old revision: no revert.
+        assert wait_until(lambda: w.health()["superseded"], 10), w.text()
+        time.sleep(2)
+        assert "carol" not in w.members("club"), w.text()
+        assert w.metric("reconciler_watch_superseded") == 1
+        assert f"revision {new[:12]}" in w.text() and "not writing" in w.text()
+        assert w.get("/status").json()["recorded_revision"].startswith(new[:12])
+        # An apply of the older revision is refused; nothing changes.
+        older = run_cli("apply", w.cfg, "--auto-approve", env=w.server.env())
+        assert older.code == 3 and "older than revision" in older.err, older
+        assert "carol" not in w.members("club")
+        # The watch's checkout reaches that revision: it writes again.
+        git(w.cfg, "pull", "-q", "--ff-only", str(ci), "main")
+        assert wait_until(lambda: not w.health()["superseded"], 10), w.text()
+        assert w.metric("reconciler_watch_superseded") == 0
+        w.rest("group_open_http_svc/modify_group_base_info", {"GroupId": "club", "Name": "X"})
+        assert wait_until(lambda: w.server.dump()["groups"]["club"]["Name"] == "Club", 5)
+        assert "carol" not in w.members("club")
+        # --force applies an older revision anyway, and records it.
+        git(w.cfg, "checkout", "-q", old)
+        forced = run_cli("apply", w.cfg, "--auto-approve", "--force", env=w.server.env())
+        assert forced.code == 0, forced
+        assert "carol" in w.members("club")
+    finally:
+        stop(w)
