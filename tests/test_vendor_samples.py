@@ -702,3 +702,85 @@ async def test_get_group_shutted_uin_lists_the_muted_under_the_older_names(app, 
     _answers_like("get_group_shutted_uin", got, 0)
     assert got["GroupId"] == sample["GroupId"]
     assert [m["Member_Account"] for m in got["ShuttedUinList"]] == ["peter", "tommy"]
+
+
+# -- step 4: every other request sample, sent as written to the emulator ----------------------
+
+# The state the group and account pages' samples name, each group with the members they name.
+_PUBLIC = ("@TGS#1NVTZEAE4", "@TGS#1CXTZEAET", "@TGS#37AB3PAEC", "@TGS#2CLUZEAEJ")
+_PEOPLE = ["leckie", "peter", "bob", "tommy", "jared"]
+SAMPLE_WORLD = [
+    *(
+        {
+            "GroupId": gid,
+            "Type": "Public",
+            "Owner_Account": "leckie",
+            "AppDefinedData": [{"Key": "GroupTestData1", "Value": "x"}],
+            "MemberList": [
+                {
+                    "Member_Account": a,
+                    "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "y"}],
+                }
+                for a in ("peter", "bob")
+            ],
+        }
+        for gid in _PUBLIC
+    ),
+    {"GroupId": GID, "Type": "Public", "Owner_Account": "leckie"},
+    {"GroupId": "@TGS#1KGZ2RAEU", "Type": "Public", "Owner_Account": "leckie"},
+    {"GroupId": "@TGS#aJRGC4MH6", "Type": "Public", "Owner_Account": "leckie"},
+    {
+        "GroupId": "@TGS#_@TGS#cAVQXXXXXX",
+        "Type": "Community",
+        "Owner_Account": "leckie",
+        "MemberList": [{"Member_Account": "peter"}],
+    },
+    {
+        "GroupId": "@TGS#a6I4ZUUGO",
+        "Type": "AVChatRoom",
+        "MemberList": [{"Member_Account": a, "Online": True} for a in ("teacher10", "student9")],
+    },
+]
+# Sent, with the state they need, by the tests above.
+SENT_ABOVE = {
+    *PG_APIS,
+    "get_admin_list",
+    "forbid_send_msg",
+    "ban_group_member",
+    "get_group_ban_member",
+    "get_joined_group_list",
+    "get_role_in_group",
+    "get_group_shutted_uin",
+}
+REQUEST_SAMPLES = [
+    (api, i)
+    for api in sorted(p.stem for p in FIXTURES.glob("*.json"))
+    if api not in SENT_ABOVE
+    for i in range(len(samples(api, "request")))
+]
+
+
+def test_every_request_sample_is_sent_to_the_emulator() -> None:
+    with_samples = {p.stem for p in FIXTURES.glob("*.json") if samples(p.stem, "request")}
+    assert with_samples <= SENT_ABOVE | {api for api, _ in REQUEST_SAMPLES}
+    assert SENT_ABOVE <= with_samples
+
+
+@pytest.mark.parametrize(
+    ("api", "i"), REQUEST_SAMPLES, ids=[f"{a}-{i}" for a, i in REQUEST_SAMPLES]
+)
+async def test_the_emulator_takes_each_request_sample(app, tim, api: str, i: int) -> None:
+    """Accepted, and answered with every field of the page's answer sample, with its JSON type
+    (the sample of the same number where the page pairs them, else any of them)."""
+    app.state.store.seed(groups=SAMPLE_WORLD, accounts=_PEOPLE)
+    got = await tim(f"{SERVICE_OF[api]}/{api}", samples(api, "request")[i])
+    assert got["ErrorCode"] == 0, got
+    documented = samples(api, "response")
+    if len(documented) == len(samples(api, "request")):
+        documented = documented[i : i + 1]
+    shapes = []
+    for sample in documented:
+        wrong: list[str] = []
+        _shape_matches(sample, got, api, wrong)
+        shapes.append(wrong)
+    assert not documented or [] in shapes, shapes
