@@ -15,10 +15,18 @@ from typing import Any
 
 import orjson
 
-from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange, diff_group
+from reconciler.diff import FieldChange, GroupChange, diff_group
 from reconciler.errors import PlanInvalid, PlanRefused, RecreateRequired
 from reconciler.observe import Observation
-from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
+from reconciler.state import (
+    GROUP_FIELDS,
+    MEMBER_ATTRIBUTES,
+    Group,
+    GroupType,
+    Member,
+    ObservedGroup,
+    set_keys,
+)
 from reconciler.tim.calls import (
     EXACT,
     PERMISSION_FIELDS,
@@ -51,9 +59,6 @@ from reconciler.tim.calls import (
 )
 from reconciler.tim.limits import Limits, chunks
 from reconciler.tim.wire.members import LiveMembers
-
-# A member's managed attributes (custom data aside).
-MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
 
 # Dependency order inside a group.
 STEPS = (
@@ -704,7 +709,7 @@ class Scope:
             if names:
                 declared[account] = tuple(names)
         return cls(
-            fields=tuple(n for n in BASE_FIELDS if getattr(want, n) is not None),
+            fields=tuple(n for n in GROUP_FIELDS if getattr(want, n) is not None),
             custom=tuple(sorted(want.custom)),
             accounts=tuple(sorted(touched)),
             declared=dict(sorted(declared.items())),

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from reconciler.state import LiveMember, Member, MsgFlag, Role
+from reconciler.state import MEMBER_ATTRIBUTES, LiveMember, Member, MsgFlag, Role
 from reconciler.tim.errors import MALFORMED, TimTransportError
 from reconciler.tim.limits import BAN_PAGE, GROUP_SVC, MEMBER_PAGE, chunks
 from reconciler.tim.slots import PRIORITY
@@ -71,7 +71,7 @@ _MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
 # (Role, NameCard, MsgFlag, MuteUntil, AppMemberDefinedData) as the API listed them.
 MemberRow = tuple[object, object, object, object, object]
 # The Member attributes those are, in that order.
-MEMBER_ROW = ("role", "name_card", "msg_flag", "muted_until", "custom")
+MEMBER_ROW = (*MEMBER_ATTRIBUTES, "custom")
 # The MemberInfoFilter names that ask for each of them but custom (the mute by both its names).
 MEMBER_FILTER_NAMES = {
     "role": ("Role",),
