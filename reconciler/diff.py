@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from reconciler.state import (
     GROUP_FIELDS,
@@ -118,6 +118,10 @@ class GroupChange:
         return [m for m in self.members if m.action == action]
 
 
+@overload
+def effective_mute(until: int, now: int) -> int: ...
+@overload
+def effective_mute(until: None, now: int) -> None: ...
 def effective_mute(until: int | None, now: int) -> int | None:
     """A deadline already passed means not muted."""
     if until is None:
