@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from reconciler.state import (
+    GROUP_FIELDS,
+    MEMBER_ATTRIBUTES,
     MUTE_TOLERANCE_S,
     PERMISSION_GROUP_FIELDS,
     TOPIC_FIELDS,
@@ -25,20 +27,6 @@ from reconciler.state import (
     set_keys,
 )
 
-BASE_FIELDS = (
-    "name",
-    "owner",
-    "introduction",
-    "notification",
-    "face_url",
-    "max_members",
-    "apply_join",
-    "invite_join",
-    "mute_all",
-    "enable_permission",  # Communities with topics
-    "default_permission",
-)
-MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
 # Fields some servers leave out of get_group_info answers (InviteJoinOption is read by one SDK
 # only; reference §16.1): unreported, a declared value cannot be verified, so an existing group
 # is not planned to change on its account (it would be planned again on every run). It is still
@@ -130,6 +118,10 @@ class GroupChange:
         return [m for m in self.members if m.action == action]
 
 
+@overload
+def effective_mute(until: int, now: int) -> int: ...
+@overload
+def effective_mute(until: None, now: int) -> None: ...
 def effective_mute(until: int | None, now: int) -> int | None:
     """A deadline already passed means not muted."""
     if until is None:
@@ -188,7 +180,7 @@ def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
     """The group's own managed fields, before and after (members are compared apart)."""
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for name in BASE_FIELDS:
+    for name in GROUP_FIELDS:
         value = getattr(want, name)
         if value is not None:
             after[name] = value
@@ -256,7 +248,7 @@ def member_order(change: MemberChange) -> tuple[int, str]:
     return MEMBER_ACTION_ORDER[change.action], change.account
 
 
-FIELD_ORDER = {name: i for i, name in enumerate((*BASE_FIELDS, *MEMBER_FIELDS))}
+FIELD_ORDER = {name: i for i, name in enumerate((*GROUP_FIELDS, *MEMBER_ATTRIBUTES))}
 
 
 def field_order(fc: FieldChange) -> tuple[int, str]:

@@ -15,10 +15,18 @@ from typing import Any
 
 import orjson
 
-from reconciler.diff import BASE_FIELDS, FieldChange, GroupChange, diff_group
+from reconciler.diff import FieldChange, GroupChange, diff_group
 from reconciler.errors import PlanInvalid, PlanRefused, RecreateRequired
 from reconciler.observe import Observation
-from reconciler.state import Group, GroupType, Member, ObservedGroup, set_keys
+from reconciler.state import (
+    GROUP_FIELDS,
+    MEMBER_ATTRIBUTES,
+    Group,
+    GroupType,
+    Member,
+    ObservedGroup,
+    set_keys,
+)
 from reconciler.tim.calls import (
     EXACT,
     PERMISSION_FIELDS,
@@ -51,9 +59,6 @@ from reconciler.tim.calls import (
 )
 from reconciler.tim.limits import Limits, chunks
 from reconciler.tim.wire.members import LiveMembers
-
-# A member's managed attributes (custom data aside).
-MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
 
 # Dependency order inside a group.
 STEPS = (
@@ -422,15 +427,17 @@ def _permission_group_ops(change: GroupChange, limits: Limits) -> list[Operation
                 Operation(gid, "permission_members", cls(gid, pid, batch))
                 for batch in chunks(accounts, limits.batch_of(cls.api))
             )
-        for cls, items in (
+        for topic_cls, items in (
             (AddTopicPermissions, [fc for fc in pc.topic_permissions if fc.before is None]),
             (SetTopicPermissions, [fc for fc in pc.topic_permissions if fc.before is not None]),
         ):
             ops.extend(
                 Operation(
-                    gid, "permission_members", cls(gid, pid, {fc.field: fc.after for fc in batch})
+                    gid,
+                    "permission_members",
+                    topic_cls(gid, pid, {fc.field: fc.after for fc in batch}),
                 )
-                for batch in chunks(items, limits.batch_of(cls.api))
+                for batch in chunks(items, limits.batch_of(topic_cls.api))
             )
     ops.extend(
         Operation(gid, "destroy_permission_groups", DestroyPermissionGroups(gid, batch))
@@ -614,7 +621,7 @@ def _update_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation
     removals = [mc.account for mc in change.members_by("remove")]
     for batch in chunks(removals, limits.batch_of(RemoveMembers.api)):
         ops.append(Operation(gid, "remove_members", RemoveMembers(gid, batch)))
-    if lower_later:
+    if lower_later and max_change is not None:
         ops.append(Operation(gid, "lower_max", ModifyGroup(gid, max_members=max_change.after)))
     return ops
 
@@ -704,7 +711,7 @@ class Scope:
             if names:
                 declared[account] = tuple(names)
         return cls(
-            fields=tuple(n for n in BASE_FIELDS if getattr(want, n) is not None),
+            fields=tuple(n for n in GROUP_FIELDS if getattr(want, n) is not None),
             custom=tuple(sorted(want.custom)),
             accounts=tuple(sorted(touched)),
             declared=dict(sorted(declared.items())),
@@ -719,7 +726,9 @@ class Scope:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scope:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         values["declared"] = {str(a): tuple(n) for a, n in data["declared"].items()}
         return cls(**values)
 

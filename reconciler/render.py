@@ -9,14 +9,21 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.diff import (
-    BASE_FIELDS,
     MEMBER_ACTION_ORDER,
     FieldChange,
     GroupChange,
     field_order,
 )
 from reconciler.plan import Operation, Plan, calls_by_api, members_before
-from reconciler.state import DISPLAY_TYPE, GroupType, utc_text
+from reconciler.state import (
+    DISPLAY_TYPE,
+    GROUP_FIELDS,
+    MEMBER_ATTRIBUTES,
+    PERMISSION_GROUP_FIELDS,
+    TOPIC_FIELDS,
+    GroupType,
+    utc_text,
+)
 from reconciler.tim.calls import (
     AddPermissionMembers,
     AddTopicPermissions,
@@ -171,7 +178,7 @@ def _member_attributes(member) -> dict[str, Any]:
     if member is None:
         return {}
     shown: dict[str, Any] = {}
-    for name in ("role", "name_card", "msg_flag", "muted_until"):
+    for name in MEMBER_ATTRIBUTES:
         value = getattr(member, name)
         if value not in (None, 0):
             shown[name] = value
@@ -451,10 +458,6 @@ def render_json(plan: Plan | dict[str, Any], rate_limit: float | None = None) ->
 
 # ---- What a saved plan shows: made from its operations, the only part of it that runs ----
 
-_MEMBER_FIELDS = ("role", "name_card", "msg_flag", "muted_until")
-_TOPIC_FIELDS = ("name", "introduction", "notification", "face_url", "custom_string", "mute_all")
-_PG_FIELDS = ("name", "permission", "custom_string")
-
 
 def _flat_before(changes: list[FieldChange]) -> dict[str, Any]:
     """Field -> the value it had, a whole ``custom`` mapping spread over ``custom.KEY``."""
@@ -531,7 +534,7 @@ class _GroupView:
         """Take in one request (``reconciler.tim.calls``) of this group."""
         if isinstance(req, CreateGroup):
             self.action = "create"
-            values = {n: getattr(req, n) for n in BASE_FIELDS if getattr(req, n, None) is not None}
+            values = {n: getattr(req, n) for n in GROUP_FIELDS if getattr(req, n, None) is not None}
             values |= _custom_fields("custom.", req.custom)
             if req.support_topic:
                 values["support_topic"] = True
@@ -546,7 +549,7 @@ class _GroupView:
             self.action = "destroy"
         elif isinstance(req, ModifyGroup):
             self.fields.update(
-                {n: getattr(req, n) for n in BASE_FIELDS if getattr(req, n, None) is not None}
+                {n: getattr(req, n) for n in GROUP_FIELDS if getattr(req, n, None) is not None}
             )
             self.fields.update(_custom_fields("custom.", req.custom))
         elif isinstance(req, ChangeOwner):
@@ -559,7 +562,7 @@ class _GroupView:
                     {"role": "Admin"} if j.admin else {}
                 )
         elif isinstance(req, ModifyMember):
-            values = {n: getattr(req, n) for n in _MEMBER_FIELDS if getattr(req, n) is not None}
+            values = {n: getattr(req, n) for n in MEMBER_ATTRIBUTES if getattr(req, n) is not None}
             self._member_values(req.account, values | _custom_fields("custom.", req.custom))
         elif isinstance(req, MuteMembers):
             for account in req.accounts:
@@ -588,7 +591,7 @@ class _GroupView:
             topic = self.topics.setdefault(req.topic, {"action": "modify", "values": {}})
             if isinstance(req, CreateTopic):
                 topic["action"] = "create"
-            values = {n: getattr(req, n, None) for n in _TOPIC_FIELDS}
+            values = {n: getattr(req, n, None) for n in TOPIC_FIELDS}
             topic["values"].update({k: v for k, v in values.items() if v is not None})
         elif isinstance(req, DestroyTopics):
             for t in req.topics:
@@ -601,7 +604,7 @@ class _GroupView:
             if isinstance(req, CreatePermissionGroup):
                 pg["action"] = "create"
             if isinstance(req, CreatePermissionGroup | ModifyPermissionGroup):
-                values = {n: getattr(req, n) for n in _PG_FIELDS}
+                values = {n: getattr(req, n) for n in PERMISSION_GROUP_FIELDS}
                 pg["values"].update({k: v for k, v in values.items() if v is not None})
             elif isinstance(req, RemovePermissionMembers):
                 pg["members_remove"].extend(req.accounts)

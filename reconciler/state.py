@@ -82,6 +82,10 @@ class Member(BaseModel):
     unread: int | None = None
 
 
+# A member's managed attributes, custom data aside (what a plan compares and sets, one by one),
+# in the config format's order. tests/test_state.py checks them against the model.
+MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
+
 _OTHER_FIELDS = tuple(name for name in Member.model_fields if name != "account")
 _NO_CUSTOM: dict[str, str | None] = {}  # shared by every loaded member without custom data
 _FIELDS_SET: dict[frozenset[str], frozenset[str]] = {}
@@ -221,6 +225,23 @@ class Group(BaseModel):
 
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0
+
+
+# A group's managed base fields: its own values, compared and set field by field (custom data,
+# members, marks, topics and the rest have their own changes), in the config format's order.
+GROUP_FIELDS = (
+    "name",
+    "owner",
+    "introduction",
+    "notification",
+    "face_url",
+    "max_members",
+    "apply_join",
+    "invite_join",
+    "mute_all",
+    "enable_permission",  # Communities with topics
+    "default_permission",
+)
 
 
 class ObservedGroup(Group):

@@ -33,6 +33,7 @@ RATE_LIMITED = 60007  # REST call frequency over limit
 BAD_RESOURCE = 60009  # bad URL path
 NEED_ADMIN = 60010  # the identifier is not an App admin
 NO_SDKAPPID = 60012  # sdkappid missing from the URL
+REQUEST_DISABLED = 60017  # request disabled: the emulator's answer to the message APIs
 
 # Account service.
 ACCOUNT_BAD_PARAM = 70402  # bad parameter in an account request

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from ...tim.limits import LOGIN_SVC
 from .. import rules as R
-from . import accounts, avchatroom, groups, members, permission_groups, topics
+from . import accounts, avchatroom, groups, members, messages, permission_groups, topics
 from .common import Ctx, Handler
 from .controls import CONTROLS
 
-FAMILIES = (groups, members, avchatroom, topics, permission_groups, accounts)
+FAMILIES = (groups, members, avchatroom, topics, permission_groups, accounts, messages)
+# The families the client has no module of: messages are outside the project's scope, and the
+# emulator answers them only to say so.
+EMULATOR_ONLY = (messages,)
 
 # (service, command) -> (handler, writes?)
 HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
@@ -26,4 +29,14 @@ HANDLERS: dict[tuple[str, str], tuple[Handler, bool]] = {
 SERVICES = frozenset(service for service, _ in HANDLERS)
 # Answers above 1 MB are refused with 10018 on the APIs of ``Profile.size_limited``.
 
-__all__ = ["CONTROLS", "FAMILIES", "HANDLERS", "LOGIN_SVC", "SERVICES", "Ctx", "Handler", "R"]
+__all__ = [
+    "CONTROLS",
+    "EMULATOR_ONLY",
+    "FAMILIES",
+    "HANDLERS",
+    "LOGIN_SVC",
+    "SERVICES",
+    "Ctx",
+    "Handler",
+    "R",
+]

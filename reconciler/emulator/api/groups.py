@@ -18,6 +18,7 @@ from ..store import (
     EmulatorStore,
 )
 from .common import (
+    MEMBER_FIELDS,
     Ctx,
     Handler,
     MemberList,
@@ -96,6 +97,92 @@ def _custom(pairs: dict[str, str], keys: set[str] | None) -> list[dict[str, str]
     return [{"Key": k, "Value": v} for k, v in pairs.items() if keys is None or k in keys]
 
 
+def _base_values(ctx: Ctx, g: sqlite3.Row) -> dict[str, Any]:
+    """A group's base information as get_group_info names it (MemberNum aside: a count)."""
+    values: dict[str, Any] = {
+        "Type": g["type"],
+        "Name": g["name"],
+        "Appid": ctx.sdkappid,
+        "Introduction": g["introduction"],
+        "Notification": g["notification"],
+        "FaceUrl": g["face_url"],
+        "Owner_Account": g["owner"],
+        "CreateTime": g["create_time"],
+        "InfoSeq": g["info_seq"],
+        "LastInfoTime": g["last_info_time"],
+        "LastMsgTime": g["last_msg_time"],
+        "NextMsgSeq": g["next_msg_seq"],
+        "MaxMemberNum": g["max_member_num"],
+        "ApplyJoinOption": g["apply_join"],
+        "MuteAllMember": "On" if g["mute_all"] else "Off",
+    }
+    if ctx.profile.invite_join_in_info and g["type"] != R.AVCHATROOM:
+        values["InviteJoinOption"] = g["invite_join"]
+    if g["type"] in R.HISTORY_TYPES:
+        values["HistoryMsgBeforeJoin"] = g["history_before_join"]
+    if g["type"] == R.COMMUNITY:
+        values["SupportTopic"] = g["support_topic"]
+        values["EnablePermission"] = g["enable_permission"]
+        values["DefaultPermission"] = g["default_permission"]
+    return values
+
+
+def get_joined_group_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """The groups an account is in (CN-1625), ``Limit`` from ``Offset`` in the order it joined
+    them; TotalCount counts them all. AVChatRooms only with ``WithHugeGroups`` 1; every Work
+    group here is active, so ``WithNoActiveGroups`` changes nothing. Without a
+    ``ResponseFilter`` an item is its GroupId; with one, the base fields and SelfInfo it names."""
+    account = R.get_str(body, "Member_Account", R.USER_ID_BYTES, required=True)
+    limit = R.get_int(body, "Limit", minimum=0)
+    offset = R.get_int(body, "Offset", minimum=0) or 0
+    huge, _, topics_only = (
+        R.get_int(body, flag, maximum=1)
+        for flag in ("WithHugeGroups", "WithNoActiveGroups", "SupportTopic")
+    )
+    gtype = body.get("GroupType")
+    if gtype is not None and gtype not in R.FILTER_TYPES:
+        raise R.bad(f"GroupType {gtype!r} is not a group type")
+    rf = body.get("ResponseFilter")
+    if rf is not None and not isinstance(rf, dict):
+        raise R.bad("ResponseFilter must be an object")
+    base = field_set((rf or {}).get("GroupBaseInfoFilter"), "GroupBaseInfoFilter")
+    self_info = field_set((rf or {}).get("SelfInfoFilter"), "SelfInfoFilter")
+    where, args = ["m.account = ?"], [account]
+    if gtype is not None:
+        where.append("g.type = ?")
+        args.append(R.FILTER_TYPES[gtype])
+    elif not huge:
+        where.append("g.type != ?")
+        args.append(R.AVCHATROOM)
+    if topics_only:
+        where.append("g.type = ? AND g.support_topic = 1")
+        args.append(R.COMMUNITY)
+    rows = c.execute(
+        f"SELECT {', '.join('g.' + col for col in GROUP_COLUMNS.split(', '))}"
+        f", {', '.join(f'm.{col}' for col in MEMBER_FIELDS.values())}"
+        f" FROM members m JOIN groups g ON g.seq = m.group_seq WHERE {' AND '.join(where)}"
+        " ORDER BY m.id",
+        args,
+    ).fetchall()
+    page = rows[offset : None if limit is None else offset + limit]
+    items = []
+    for row in page:
+        item: dict[str, Any] = {"GroupId": row["group_id"]}
+        if topics_only:  # CN-1625: the Community's message seq over all topics, and the member's
+            item.update(Type=row["type"], SupportTopic=1, GrossTopicNextMsgSeq=row["next_msg_seq"])
+            item["SelfInfo"] = {"GrossTopicReadSeq": row["msg_seq"]}
+        if base:
+            values = _base_values(ctx, row)
+            values["MemberNum"] = member_count(c, row["seq"])
+            item.update({name: values[name] for name in BASE_FIELDS if name in base & set(values)})
+        if self_info:
+            # the member's own fields, as get_group_member_info names them (CN-1625's SelfInfo)
+            wanted = [name for name in MEMBER_FIELDS if name in self_info]
+            item.setdefault("SelfInfo", {}).update({n: row[MEMBER_FIELDS[n]] for n in wanted})
+        items.append(item)
+    return {"TotalCount": len(rows), "GroupIdList": items}
+
+
 def get_group_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     ids = R.get_list(body, "GroupIdList")
     if not ids or len(ids) > R.GROUP_INFO_BATCH:
@@ -162,31 +249,7 @@ def _group_json(
             mkeys,
             not filtered or mkeys is not None,
         )
-    values = {
-        "Type": g["type"],
-        "Name": g["name"],
-        "Appid": ctx.sdkappid,
-        "Introduction": g["introduction"],
-        "Notification": g["notification"],
-        "FaceUrl": g["face_url"],
-        "Owner_Account": g["owner"],
-        "CreateTime": g["create_time"],
-        "InfoSeq": g["info_seq"],
-        "LastInfoTime": g["last_info_time"],
-        "LastMsgTime": g["last_msg_time"],
-        "NextMsgSeq": g["next_msg_seq"],
-        "MaxMemberNum": g["max_member_num"],
-        "ApplyJoinOption": g["apply_join"],
-        "MuteAllMember": "On" if g["mute_all"] else "Off",
-    }
-    if profile.invite_join_in_info and not is_av:
-        values["InviteJoinOption"] = g["invite_join"]
-    if g["type"] in R.HISTORY_TYPES:
-        values["HistoryMsgBeforeJoin"] = g["history_before_join"]
-    if g["type"] == R.COMMUNITY:
-        values["SupportTopic"] = g["support_topic"]
-        values["EnablePermission"] = g["enable_permission"]
-        values["DefaultPermission"] = g["default_permission"]
+    values = _base_values(ctx, g)
     big = False
     if member_num is not None:
         values["MemberNum"] = member_num
@@ -455,4 +518,5 @@ HANDLERS: dict[str, tuple[Handler, bool]] = {
     "destroy_group": (destroy_group, True),
     "modify_group_base_info": (modify_group_base_info, True),
     "change_group_owner": (change_group_owner, True),
+    "get_joined_group_list": (get_joined_group_list, False),
 }

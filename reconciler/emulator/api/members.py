@@ -348,6 +348,38 @@ def _muted(g: sqlite3.Row, rows: list) -> dict:
     return {"GroupId": g["group_id"], "MutedAccountList": muted}
 
 
+def get_group_shutted_uin(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """get_group_muted_account's older name (EN-34964 of 2020, still called by PyPI timsdk):
+    the same list, as ``ShuttedUinList`` of ``{Member_Account, ShuttedUntil}``."""
+    answer = get_group_muted_account(ctx, c, body)
+    muted = answer.pop("MutedAccountList")
+    shutted = [
+        {"Member_Account": m["Member_Account"], "ShuttedUntil": m["MutedUntil"]} for m in muted
+    ]
+    return {**answer, "ShuttedUinList": shutted}
+
+
+def get_role_in_group(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
+    """Each named account's role in a group (EN-34963): Owner, Admin, Member or NotMember; up
+    to 500 accounts a call; not for AVChatRoom (10007)."""
+    g = load_group(c, body)
+    if g["type"] == R.AVCHATROOM:
+        raise no_type(g, "get_role_in_group")
+    accounts = string_list(body, "User_Account")
+    if not accounts or len(accounts) > R.ROLE_QUERY_BATCH:
+        raise R.bad(f"User_Account must hold 1 to {R.ROLE_QUERY_BATCH} accounts")
+    marks = ",".join("?" * len(accounts))
+    roles = dict(
+        c.execute(
+            f"SELECT account, role FROM members WHERE group_seq = ? AND account IN ({marks})",
+            [g["seq"], *accounts],
+        ).fetchall()
+    )
+    return {
+        "UserIdList": [{"Member_Account": a, "Role": roles.get(a, "NotMember")} for a in accounts]
+    }
+
+
 def ban_group_member(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     """Ban up to 20 accounts for Duration seconds, in any group type (CN-79249): each leaves the
     group (an AVChatRoom's marks too; a mute stays) and cannot come back until the ban ends or
@@ -424,4 +456,6 @@ HANDLERS: dict[str, tuple[Handler, bool]] = {
     "ban_group_member": (ban_group_member, True),
     "unban_group_member": (unban_group_member, True),
     "get_group_ban_member": (get_group_ban_member, False),
+    "get_group_shutted_uin": (get_group_shutted_uin, False),
+    "get_role_in_group": (get_role_in_group, False),
 }

@@ -69,8 +69,9 @@ def kv(custom: dict[str, str | None] | dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v or ""} for k, v in custom.items()]
 
 
-def custom_of(items: list[dict] | None) -> dict[str, str | None]:
-    """Custom data (Key/Value pairs) as the state model holds it."""
+def custom_of(items: Any) -> dict[str, str | None]:
+    """Custom data (an answer's Key/Value pairs, as they came: a malformed list raises one of
+    ``MALFORMED``) as the state model holds it."""
     return {str(pair["Key"]): str(pair.get("Value", "")) for pair in items or []}
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
-from reconciler.state import LiveMember, Member, MsgFlag, Role
+from reconciler.state import MEMBER_ATTRIBUTES, LiveMember, Member, MsgFlag, Role
 from reconciler.tim.errors import MALFORMED, TimTransportError
 from reconciler.tim.limits import BAN_PAGE, GROUP_SVC, MEMBER_PAGE, chunks
 from reconciler.tim.slots import PRIORITY
@@ -65,13 +65,13 @@ def normalize_member(member: dict[str, Any]) -> dict[str, Any]:
 # up; then without a pydantic validation when every value is already of its declared type,
 # sharing the canonical strings of role and message flag.
 # JoinTime, MsgSeq, LastSendMsgTime and the like are not kept: they change as members chat.
-_ROLES = {r: r for r in ("Owner", "Admin", "Member")}
-_MSG_FLAGS = {f: f for f in ("AcceptAndNotify", "AcceptNotNotify", "Discard")}
+_ROLES: dict[object, Role] = {r: r for r in get_args(Role)}
+_MSG_FLAGS: dict[object, MsgFlag] = {f: f for f in get_args(MsgFlag)}
 
 # (Role, NameCard, MsgFlag, MuteUntil, AppMemberDefinedData) as the API listed them.
 MemberRow = tuple[object, object, object, object, object]
 # The Member attributes those are, in that order.
-MEMBER_ROW = ("role", "name_card", "msg_flag", "muted_until", "custom")
+MEMBER_ROW = (*MEMBER_ATTRIBUTES, "custom")
 # The MemberInfoFilter names that ask for each of them but custom (the mute by both its names).
 MEMBER_FILTER_NAMES = {
     "role": ("Role",),
@@ -82,26 +82,35 @@ MEMBER_FILTER_NAMES = {
 
 
 def _member(account: str, row: MemberRow) -> LiveMember:
-    role, name_card, msg_flag, muted_until, custom = row
-    role = _ROLES.get(role or "Member")
-    msg_flag = _MSG_FLAGS.get(msg_flag or "AcceptAndNotify")
-    name_card = "" if name_card is None else name_card
-    muted_until = muted_until or 0
-    if not (role and msg_flag and type(name_card) is str and type(muted_until) is int):
-        # Anything unusual (padded names, numbers as strings): checked, and a malformed one
-        # raises.
-        m = Member(
-            account=account,
-            role=str(row[0] or "Member").strip() or "Member",
-            name_card=name_card,
-            msg_flag=msg_flag or row[2],
-            muted_until=int(muted_until),
-            custom=custom_of(custom),
+    raw_role, raw_card, raw_flag, raw_mute, custom = row
+    role = _ROLES.get(raw_role or "Member")
+    msg_flag = _MSG_FLAGS.get(raw_flag or "AcceptAndNotify")
+    name_card = "" if raw_card is None else raw_card
+    muted_until = raw_mute or 0
+    if role and msg_flag and type(name_card) is str and type(muted_until) is int:
+        # Values already of the field types: no validation (validating is most of the cost).
+        return LiveMember(
+            account, role, name_card, msg_flag, muted_until, custom_of(custom) if custom else {}
         )
-        return LiveMember(account, m.role, m.name_card, m.msg_flag, m.muted_until, m.custom)
-    # Values already of the field types: no validation needed (validating is most of the cost).
+    # Anything unusual (padded names, numbers as strings): checked, and a malformed one raises.
+    m = Member.model_validate(
+        {
+            "account": account,
+            "role": str(raw_role or "Member").strip() or "Member",
+            "name_card": name_card,
+            "msg_flag": msg_flag or raw_flag,
+            "muted_until": muted_until,
+            "custom": custom_of(custom),
+        }
+    )
+    # Every value was given, so none is None.
     return LiveMember(
-        account, role, name_card, msg_flag, muted_until, custom_of(custom) if custom else {}
+        account,
+        m.role or "Member",
+        m.name_card or "",
+        m.msg_flag or "AcceptAndNotify",
+        m.muted_until or 0,
+        m.custom,
     )
 
 
