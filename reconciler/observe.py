@@ -497,10 +497,14 @@ async def observe_accounts(
 
 
 async def read_groups(
-    client: TimClient, ids: list[str], unavailable: set[str] | None = None
+    client: TimClient,
+    ids: list[str],
+    unavailable: set[str] | None = None,
+    missing: list[str] | None = None,
 ) -> list[ObservedGroup]:
     """Every group of ``ids`` with its whole member list, and the topics of Communities with
-    topics (export); ObserveError if one is missing. ``unavailable``: see ``read_room``."""
+    topics (export); ObserveError if one is missing, unless ``missing`` is given: then the
+    missing IDs are added to it. ``unavailable``: see ``read_room``."""
     batches = await asyncio.gather(
         *(
             wire.groups.get_group_info(client, batch)
@@ -509,9 +513,11 @@ async def read_groups(
     )
     infos = index_group_info(batches)
     found = {gid: parse_group_info(gid, infos.get(gid)) for gid in ids}
-    missing = [gid for gid, group in found.items() if group is None]
-    if missing:
-        raise ObserveError(f"group(s) not found in the app: {', '.join(missing)}")
+    absent = [gid for gid, group in found.items() if group is None]
+    if absent and missing is None:
+        raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
+    if missing is not None:
+        missing.extend(absent)
     groups = [g for g in found.values() if g is not None]
 
     await asyncio.gather(
