@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -122,14 +123,29 @@ def group_entry(
     return entry
 
 
-def _dump(app: dict | None, groups: list[ObservedGroup] | None, mode: MembersMode) -> str:
-    doc: dict[str, Any] = {}
-    if app is not None:
-        doc["app"] = app
-    if groups is not None:
-        doc["groups"] = [group_entry(g, mode) for g in groups]
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """One group as export writes it: ``text`` is its item of a ``groups:`` list, whole lines.
+    A group is turned into text as soon as it is read, so the live models are not all held."""
+
+    type: GroupType
+    id: str
+    text: str
+
+    @classmethod
+    def of(cls, group: ObservedGroup, mode: MembersMode) -> Exported:
+        text = _yaml({"groups": [group_entry(group, mode)]}).removeprefix("groups:\n")
+        return cls(group.type, group.id, text)
+
+
+def _yaml(doc: dict[str, Any]) -> str:
     text = yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
     return text if text.endswith("\n") else text + "\n"  # as `fmt --check` wants a file
+
+
+def _dump(app: dict | None, groups: list[Exported] | None) -> str:
+    head = _yaml({"app": app}) if app is not None else ""
+    return head + ("groups:\n" + "".join(g.text for g in groups) if groups is not None else "")
 
 
 # The first line of every file export writes: export replaces a file only while it starts with
@@ -195,7 +211,7 @@ def _check_targets(files: Iterable[Path], force: bool) -> None:
             )
 
 
-def group_file_name(group: ObservedGroup) -> str:
+def group_file_name(group: Exported) -> str:
     """The file of one group in the per-group layout: its type, then its ID with every
     character a file name could trip on percent-encoded (``work.class-1a.yaml``)."""
     return f"{DISPLAY_TYPE[group.type].lower()}.{quote(group.id, safe='@#')}.yaml"
@@ -246,8 +262,11 @@ async def export_groups(
         )
     ids, unknown = await _chosen_ids(client, names)
     unavailable: set[str] = set()
-    groups = await read_groups(client, ids, unavailable, unknown)
-    groups.sort(key=lambda g: (g.type.value, g.id))
+    exported: list[Exported] = []
+    await read_groups(
+        client, ids, unavailable, unknown, lambda g: exported.append(Exported.of(g, members_mode))
+    )
+    groups = sorted(exported, key=lambda g: (g.type.value, g.id))
     notes = []
     listed = ", ".join(repr(n) for n in unknown)
     if unknown and (strict or not groups):
@@ -268,13 +287,13 @@ async def export_groups(
     if local_db is not None:
         app = {**app, "local_db": os.path.relpath(local_db.resolve(), target_dir.resolve())}
     if target is None:
-        print(_dump(app, groups, members_mode), end="")
+        print(_dump(app, groups), end="")
         return [*notes, f"exported {len(groups)} group(s)"]
     single = to_file and len(groups) <= SPLIT_ABOVE
     if to_file and not single:
         target = target_dir = target.with_suffix("")
     app_file = None if single else target / "app.yaml"
-    files: dict[Path, list[ObservedGroup] | None] = {}  # what to write: path -> its groups
+    files: dict[Path, list[Exported] | None] = {}  # what to write: path -> its groups
     if app_file is None:
         files[target] = groups
     else:  # a directory: the app section once, then one file per group type or per group
@@ -307,7 +326,7 @@ async def export_groups(
     for path, subset in files.items():
         with_app = (single or subset is None) and app_from is None
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_signed(_dump(app if with_app else None, subset, members_mode)))
+        path.write_text(_signed(_dump(app if with_app else None, subset)))
         if layout == "per-group" and subset:
             written += 1
         else:
