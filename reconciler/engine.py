@@ -11,7 +11,6 @@ The command line, the tests and the benchmarks all go through these functions. T
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
 from reconciler.revision import Revision
-from reconciler.state import Group
+from reconciler.state import Group, MembersMode
 from reconciler.tim.client import CallStats, TimClient
 from reconciler.tim.endpoints import resolve_endpoint
 from reconciler.tim.redact import redact_url
@@ -39,6 +38,7 @@ from reconciler.tim.redact import redact_url
 if TYPE_CHECKING:
     from reconciler import fmt
     from reconciler.config import Config
+    from reconciler.export import Layout
 
 # What only some commands need (the YAML and template stack, export, fmt) is imported where it
 # is used: `apply --plan` reads no config and starts without it.
@@ -140,24 +140,19 @@ def select(groups: list[Group], selection: Selection) -> list[Group]:
     such characters). UsageError, with a did-you-mean, for a name that matches nothing, and for a
     selection that leaves no group at all."""
     known = [g.id for g in groups]
-    exact = set(known)
     problems: list[str] = []
 
-    def matching(flag: str, names: list[str]) -> set[str]:
+    def covered(flag: str, names: list[str]) -> set[str]:
         found: set[str] = set()
-        for name in names:
-            if name in exact:
-                hits = {name}
-            else:  # case-sensitive on every platform, as IDs are
-                hits = {k for k in known if fnmatch.fnmatchcase(k, name)}
+        for name, hits in planfile.matching(known, names).items():
             if not hits:
                 hint = _hint(name, known)
                 problems.append(f"{flag} {name!r} matches no group in the config{hint}")
             found |= hits
         return found
 
-    only = matching("--group", selection.only)
-    exclude = matching("--exclude-group", selection.exclude)
+    only = covered("--group", selection.only)
+    exclude = covered("--exclude-group", selection.exclude)
     if problems:
         raise UsageError("\n".join(problems))
     chosen = [g for g in groups if (not selection.only or g.id in only) and g.id not in exclude]
@@ -472,15 +467,18 @@ async def break_app_lock(
 
 async def export(
     config: Config,
-    ids: list[str] | None,
+    names: list[str] | None,
     output: str | None,
     *,
+    members_mode: MembersMode = "authoritative",
+    layout: Layout = "per-type",
+    strict: bool = False,
     force: bool = False,
     variables: dict[str, str] | None = None,
     values: list[str] | None = None,
 ) -> list[str]:
-    """Write config YAML for live groups (all of the app's when ``ids`` is None); see
-    export.export_groups for the files it refuses to replace."""
+    """Write config YAML for the live groups ``names`` cover (IDs or patterns; all of the app's
+    when None); see export.export_groups for the options and the files it refuses to replace."""
     app = config.app.model_dump(exclude_defaults=True) | {"sdkappid": config.app.sdkappid}
     local_db = (
         local_db_path(config.app, config.base_dir) if config.app.endpoint == "local" else None
@@ -491,8 +489,11 @@ async def export(
         return await export_groups(
             client,
             app,
-            ids,
+            names,
             output,
+            members_mode=members_mode,
+            layout=layout,
+            strict=strict,
             local_db=local_db,
             force=force,
             variables=variables,

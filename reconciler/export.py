@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import yaml_rs
 
@@ -19,12 +21,14 @@ from reconciler.config.loader import (
 )
 from reconciler.errors import UsageError
 from reconciler.observe import read_groups
+from reconciler.planfile import matching
 from reconciler.state import (
     DISPLAY_TYPE,
     TOOL_GROUP_IDS,
     TOPIC_FIELDS,
     GroupType,
     Member,
+    MembersMode,
     ObservedGroup,
     PermissionGroup,
     Topic,
@@ -35,6 +39,10 @@ from reconciler.tim.wire.groups import iter_all_group_ids
 
 # Above this many groups a single output file is split into one file per group type.
 SPLIT_ABOVE = 500
+
+# per-type: one file (or, in a directory, one file per group type); per-group: one file per group
+Layout = Literal["per-type", "per-group"]
+PATTERN_CHARS = frozenset("*?[")
 
 
 def _member_entry(member: Member) -> str | dict[str, Any]:
@@ -69,7 +77,9 @@ def _permission_group_entry(pg: PermissionGroup) -> dict[str, Any]:
     return entry
 
 
-def group_entry(group: ObservedGroup) -> dict[str, Any]:
+def group_entry(
+    group: ObservedGroup, members_mode: MembersMode = "authoritative"
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": group.id, "type": DISPLAY_TYPE[group.type], "name": group.name}
     if group.owner:
         entry["owner"] = group.owner
@@ -89,6 +99,8 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
     if group.custom:
         entry["custom"] = dict(group.custom)
     if group.members is not None:
+        if members_mode == "additive":
+            entry["members_mode"] = "additive"
         entry["members"] = [_member_entry(m) for m in group.members.values()]
     if group.admins:
         entry["admins"] = list(group.admins)
@@ -111,14 +123,29 @@ def group_entry(group: ObservedGroup) -> dict[str, Any]:
     return entry
 
 
-def _dump(app: dict | None, groups: list[ObservedGroup] | None) -> str:
-    doc: dict[str, Any] = {}
-    if app is not None:
-        doc["app"] = app
-    if groups is not None:
-        doc["groups"] = [group_entry(g) for g in groups]
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """One group as export writes it: ``text`` is its item of a ``groups:`` list, whole lines.
+    A group is turned into text as soon as it is read, so the live models are not all held."""
+
+    type: GroupType
+    id: str
+    text: str
+
+    @classmethod
+    def of(cls, group: ObservedGroup, mode: MembersMode) -> Exported:
+        text = _yaml({"groups": [group_entry(group, mode)]}).removeprefix("groups:\n")
+        return cls(group.type, group.id, text)
+
+
+def _yaml(doc: dict[str, Any]) -> str:
     text = yaml_rs.dumps(doc, compact=True).removeprefix("---\n")
     return text if text.endswith("\n") else text + "\n"  # as `fmt --check` wants a file
+
+
+def _dump(app: dict | None, groups: list[Exported] | None) -> str:
+    head = _yaml({"app": app}) if app is not None else ""
+    return head + ("groups:\n" + "".join(g.text for g in groups) if groups is not None else "")
 
 
 # The first line of every file export writes: export replaces a file only while it starts with
@@ -184,58 +211,103 @@ def _check_targets(files: Iterable[Path], force: bool) -> None:
             )
 
 
+def group_file_name(group: Exported) -> str:
+    """The file of one group in the per-group layout: its type, then its ID with every
+    character a file name could trip on percent-encoded (``work.class-1a.yaml``)."""
+    return f"{DISPLAY_TYPE[group.type].lower()}.{quote(group.id, safe='@#')}.yaml"
+
+
+async def _chosen_ids(client: TimClient, names: list[str] | None) -> tuple[list[str], list[str]]:
+    """The group IDs to export and the names that matched none. ``names`` None: every group of
+    the app but the tool's own (the lock, the revision record). IDs alone are read directly; a
+    pattern among them lists the app's groups (get_appid_group_list) to match against."""
+    if names is not None and not any(PATTERN_CHARS & set(n) for n in names):
+        return list(dict.fromkeys(names)), []
+    known = [gid for gid in await iter_all_group_ids(client) if gid not in TOOL_GROUP_IDS]
+    if names is None:
+        return known, []
+    hits = matching(known, names)
+    chosen = set().union(*hits.values())
+    return [gid for gid in known if gid in chosen], [n for n, found in hits.items() if not found]
+
+
 async def export_groups(
     client: TimClient,
     app: dict[str, Any],
-    ids: list[str] | None,
+    names: list[str] | None,
     output: str | None,
     *,
+    members_mode: MembersMode = "authoritative",
+    layout: Layout = "per-type",
+    strict: bool = False,
     local_db: Path | None = None,
     force: bool = False,
     variables: dict[str, str] | None = None,
     values: list[str] | None = None,
 ) -> list[str]:
-    """Write the YAML of groups ``ids`` (all of the app's when None) with the app section
-    ``app``; return lines telling what was written. ``local_db``: the embedded emulator's
-    file, which the written config must keep pointing at. Nothing is written when a file
-    export would replace is not its own (see ``_check_targets``) or when another file of the
-    target directory (templates rendered with ``variables`` and ``values``) already declares
-    an exported group."""
-    if not ids:  # every group of the app but the tool's own (the lock, the revision record)
-        ids = [gid for gid in await iter_all_group_ids(client) if gid not in TOOL_GROUP_IDS]
+    """Write the YAML of the groups ``names`` cover (IDs or shell-style patterns; all of the
+    app's when None) with the app section ``app``; return lines telling what was written.
+    A name that matches no group is listed and skipped (UsageError with ``strict``).
+    ``members_mode``: what each exported member list declares. ``layout``: see ``Layout``.
+    ``local_db``: the embedded emulator's file, which the written config must keep pointing
+    at. Nothing is written when a file export would replace is not its own (see
+    ``_check_targets``) or when another file of the target directory (templates rendered with
+    ``variables`` and ``values``) already declares an exported group."""
+    target = Path(output) if output else None
+    to_file = target is not None and target.suffix in (".yaml", ".yml")
+    if layout == "per-group" and (target is None or to_file):
+        raise UsageError(
+            f"--layout per-group writes one file per group into a directory: give --output a "
+            f"directory{f', not the file {output}' if output else ''}"
+        )
+    ids, unknown = await _chosen_ids(client, names)
     unavailable: set[str] = set()
-    groups = await read_groups(client, list(ids), unavailable)
-    groups.sort(key=lambda g: (g.type.value, g.id))
+    exported: list[Exported] = []
+    await read_groups(
+        client, ids, unavailable, unknown, lambda g: exported.append(Exported.of(g, members_mode))
+    )
+    groups = sorted(exported, key=lambda g: (g.type.value, g.id))
     notes = []
+    listed = ", ".join(repr(n) for n in unknown)
+    if unknown and (strict or not groups):
+        raise UsageError(
+            f"--group {listed}: no group of the app matches; nothing was written (check the "
+            "IDs in `export --all`'s output"
+            + (", or leave out --strict to export the others)" if groups else ")")
+        )
+    if unknown:
+        notes.append(f"warning: skipped --group {listed}: no group of the app matches")
     if unavailable:
         notes.append(
             f"warning: {', '.join(sorted(unavailable))} not available to this app (an edition "
             "feature): what they read (AVChatRoom admins, mutes or bans; Community topics or "
             "permission groups) is left out of the export"
         )
-    target_dir = Path(output).parent if output and Path(output).suffix else Path(output or ".")
+    target_dir = target.parent if to_file else Path(output or ".")
     if local_db is not None:
         app = {**app, "local_db": os.path.relpath(local_db.resolve(), target_dir.resolve())}
-    if output is None:
+    if target is None:
         print(_dump(app, groups), end="")
         return [*notes, f"exported {len(groups)} group(s)"]
-    target = Path(output)
-    single = target.suffix in (".yaml", ".yml") and len(groups) <= SPLIT_ABOVE
-    if not single and target.suffix in (".yaml", ".yml"):
+    single = to_file and len(groups) <= SPLIT_ABOVE
+    if to_file and not single:
         target = target_dir = target.with_suffix("")
     app_file = None if single else target / "app.yaml"
-    files: dict[Path, list[ObservedGroup] | None] = {}  # what to write: path -> its groups
+    files: dict[Path, list[Exported] | None] = {}  # what to write: path -> its groups
     if app_file is None:
         files[target] = groups
-    else:  # a directory: the app section once, then one file per group type
+    else:  # a directory: the app section once, then one file per group type or per group
         if app_file.exists() or app_file.is_symlink():
             notes.append(f"kept {app_file} as it is: export never replaces an app.yaml")
         else:
             files[app_file] = None
-        for gtype in GroupType:
-            subset = [g for g in groups if g.type is gtype]
-            if subset:
-                files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = subset
+        if layout == "per-group":
+            files.update((target / group_file_name(g), [g]) for g in groups)
+        else:
+            for gtype in GroupType:
+                subset = [g for g in groups if g.type is gtype]
+                if subset:
+                    files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = subset
     _check_targets(files, force)
     declared, app_from = _declared(
         target_dir, {p.resolve() for p in files}, variables or {}, values or []
@@ -250,9 +322,15 @@ async def export_groups(
     if app_from is not None and (single or app_file in files):
         files = {path: subset for path, subset in files.items() if path != app_file}
         notes.append(f"wrote no app section: {app_from} has the directory's")
+    written = 0
     for path, subset in files.items():
         with_app = (single or subset is None) and app_from is None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_signed(_dump(app if with_app else None, subset)))
-        notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
+        if layout == "per-group" and subset:
+            written += 1
+        else:
+            notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
+    if written:
+        notes.append(f"wrote {written} group(s) to {target}, one file each")
     return notes

@@ -497,39 +497,50 @@ async def observe_accounts(
 
 
 async def read_groups(
-    client: TimClient, ids: list[str], unavailable: set[str] | None = None
+    client: TimClient,
+    ids: list[str],
+    unavailable: set[str] | None = None,
+    missing: list[str] | None = None,
+    take: Callable[[ObservedGroup], None] | None = None,
 ) -> list[ObservedGroup]:
     """Every group of ``ids`` with its whole member list, and the topics of Communities with
-    topics (export); ObserveError if one is missing. ``unavailable``: see ``read_room``."""
-    batches = await asyncio.gather(
-        *(
-            wire.groups.get_group_info(client, batch)
-            for batch in chunks(ids, client.limits.batch_of("get_group_info"))
-        )
-    )
-    infos = index_group_info(batches)
-    found = {gid: parse_group_info(gid, infos.get(gid)) for gid in ids}
-    missing = [gid for gid, group in found.items() if group is None]
-    if missing:
-        raise ObserveError(f"group(s) not found in the app: {', '.join(missing)}")
-    groups = [g for g in found.values() if g is not None]
+    topics (export); ObserveError if one is missing, unless ``missing`` is given: then the
+    missing IDs are added to it. ``unavailable``: see ``read_room``. ``take``: called with each
+    group as soon as it is whole, which is then not kept (nothing is returned): export turns it
+    into text while the longest member lists are still being read."""
+    kept: list[ObservedGroup] = []
+
+    async def batch(batch_ids: list[str]) -> None:
+        infos = index_group_info([await wire.groups.get_group_info(client, batch_ids)])
+        found = {gid: parse_group_info(gid, infos.get(gid)) for gid in batch_ids}
+        absent = [gid for gid, group in found.items() if group is None]
+        if absent and missing is None:
+            raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
+        if missing is not None:
+            missing.extend(absent)
+        groups = [g for g in found.values() if g is not None]
+        await asyncio.gather(*(_read_whole(client, g, unavailable) for g in groups))
+        for group in groups:
+            (take or kept.append)(group)
 
     await asyncio.gather(
-        *(read_members(client, g, None) for g in groups if g.members_partial()),
-        *(
-            read_room(client, g, None, unavailable)
-            for g in groups
-            if g.type is GroupType.AVChatRoom
-        ),
-        *(
-            unless_unavailable(read_topics(client, g), unavailable)
-            for g in groups
-            if g.support_topic
-        ),
-        *(
-            unless_unavailable(read_permission_groups(client, g, None), unavailable)
-            for g in groups
-            if g.support_topic
-        ),
+        *(batch(part) for part in chunks(ids, client.limits.batch_of("get_group_info")))
     )
-    return groups
+    order = {gid: i for i, gid in enumerate(ids)}
+    return sorted(kept, key=lambda g: order[g.id])
+
+
+async def _read_whole(
+    client: TimClient, group: ObservedGroup, unavailable: set[str] | None
+) -> None:
+    """What get_group_info leaves out of ``group``: the rest of its members, an AVChatRoom's
+    admins, mutes and bans, a Community's topics and permission groups."""
+    reads = []
+    if group.members_partial():
+        reads.append(read_members(client, group, None))
+    if group.type is GroupType.AVChatRoom:
+        reads.append(read_room(client, group, None, unavailable))
+    if group.support_topic:
+        reads.append(unless_unavailable(read_topics(client, group), unavailable))
+        reads.append(unless_unavailable(read_permission_groups(client, group, None), unavailable))
+    await asyncio.gather(*reads)

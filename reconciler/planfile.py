@@ -16,6 +16,7 @@ reads it back (``render.operations_view`` shows what runs).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import hmac
 import os
@@ -80,6 +81,17 @@ class Selection:
     @property
     def everything(self) -> bool:
         return not self.only and not self.exclude
+
+
+def matching(known: list[str], names: list[str]) -> dict[str, set[str]]:
+    """Each name -> the IDs of ``known`` it covers: an ID that exists is taken literally even if
+    it holds pattern characters; any other name is a shell-style pattern (``stg-*``,
+    ``class-?a``, ``[ab]-*``), case-sensitive on every platform, as IDs are."""
+    exact = set(known)
+    return {
+        name: {name} if name in exact else {k for k in known if fnmatch.fnmatchcase(k, name)}
+        for name in names
+    }
 
 
 @dataclass(repr=False)

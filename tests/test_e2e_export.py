@@ -3,6 +3,7 @@ plan on the exported config is empty."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def test_export_all_to_a_file_then_plan_is_empty(adopted: Workspace, tmp_path: P
     run = cli_in_process("plan", str(out), "--detailed-exitcode", cwd=tmp_path)
     assert run.code == 0, run
     assert "No changes" in run.out
+    run = cli_in_process("fmt", "--check", str(out))
+    assert run.code == 0 and "0 of 1 file(s) to reformat" in run.out, run
 
 
 def test_export_all_to_a_directory_then_plan_is_empty(adopted: Workspace, tmp_path: Path) -> None:
@@ -110,7 +113,8 @@ def test_export_to_stdout_and_selected_groups(adopted: Workspace, tmp_path: Path
     run = cli_in_process("plan", str(target), "--detailed-exitcode")
     assert run.code == 0, run
     run = adopted.cli("export", ".", "--group", "missing-group")
-    assert run.code == 1 and "missing-group" in run.err, run
+    assert run.code == 1, run
+    assert "--group 'missing-group': no group of the app matches; nothing was written" in run.err
     assert adopted.cli("export", ".").code == 1  # says which groups
 
 
@@ -226,3 +230,77 @@ def test_export_into_a_directory_with_an_app_section_writes_no_second_one(
     assert f"wrote no app section: {target / 'app.yaml'} has the directory's" in run.err
     assert "app:" not in (target / "pub.yaml").read_text()
     assert cli_in_process("validate", str(target)).code == 0
+
+
+# Issue 27, onboarding.
+async def _join(ws: Workspace, gid: str, account: str) -> None:
+    """Someone joins a live group by themselves (an add_group_member on the emulator)."""
+    from conftest import client_for, make_emulator
+
+    from reconciler.tim import wire
+
+    async with client_for(make_emulator(ws.db)) as client:
+        await wire.accounts.multiaccount_import(client, [account])
+        body = {"GroupId": gid, "MemberList": [{"Member_Account": account}]}
+        await client.call(wire.SERVICE_OF["add_group_member"], "add_group_member", body)
+
+
+def test_additive_export_keeps_members_who_join_by_themselves(
+    adopted: Workspace, tmp_path: Path
+) -> None:
+    additive, exact = tmp_path / "additive", tmp_path / "exact"
+    run = adopted.cli("export", ".", "--all", "--members-mode", "additive", "-o", str(additive))
+    assert run.code == 0, run
+    assert adopted.cli("export", ".", "--all", "-o", str(exact)).code == 0
+    public = (additive / "groups-public.yaml").read_text()
+    listed = public.count("\n    members:")  # the server-assigned group lists nobody
+    assert public.count("    members_mode: additive\n    members:") == listed == 2, public
+    assert "members_mode" not in (additive / "groups-avchatroom.yaml").read_text()
+    assert "members_mode" not in (exact / "groups-public.yaml").read_text()
+    files = sorted(map(str, additive.iterdir()))
+    assert cli_in_process("fmt", "--check", *files).code == 0
+    asyncio.run(_join(adopted, "pub-1", "walk-in"))
+    run = cli_in_process("plan", str(additive), "--detailed-exitcode")
+    assert run.code == 0 and "No changes" in run.out, run
+    run = cli_in_process("plan", str(exact), "--detailed-exitcode")
+    assert run.code == 2 and "walk-in" in run.out, run  # authoritative: would remove them
+
+
+def test_export_group_patterns_list_and_skip_what_matches_nothing(
+    adopted: Workspace, tmp_path: Path
+) -> None:
+    out = tmp_path / "picked.yaml"
+    names = ["--group", "p*", "--group", "*comm-?", "--group", "nope-*", "--group", "gone"]
+    run = adopted.cli("export", ".", *names, "-o", str(out))
+    assert run.code == 0, run
+    assert "skipped --group 'nope-*', 'gone': no group of the app matches" in run.err
+    text = out.read_text()
+    assert "id: pub-1" in text and 'id: "@TGS#_comm-1"' in text and "work-1" not in text
+    assert cli_in_process("plan", str(out), "--detailed-exitcode").code == 0
+    run = adopted.cli("export", ".", "--group", "pub-1", "--group", "gone", "-o", str(out))
+    assert run.code == 0 and "skipped --group 'gone'" in run.err, run
+    assert "pub-1" in out.read_text() and "comm-1" not in out.read_text()
+    before = snapshot(adopted, out)
+    for extra in (["--group", "gone"], ["--group", "nope-*"]):
+        run = adopted.cli("export", ".", "--group", "p*", *extra, "--strict", "-o", str(out))
+        assert run.code == 1, run
+        assert f"--group '{extra[1]}': no group of the app matches; nothing was written" in run.err
+        assert snapshot(adopted, out) == before
+
+
+def test_export_one_file_per_group(adopted: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "per-group"
+    export = ("export", ".", "--all", "--layout", "per-group", "-o", str(out))
+    run = adopted.cli(*export)
+    assert run.code == 0, run
+    assert f"wrote 6 group(s) to {out}, one file each" in run.err
+    names = {p.name for p in out.iterdir()}
+    named = {"avchatroom.av-1", "community.@TGS#_comm-1", "meeting.meet-1", "public.pub-1"}
+    assert {"app.yaml", "work.work-1.yaml"} | {f"{n}.yaml" for n in named} < names, names
+    assert len(names) == 7 and any(n.startswith("public.@TGS#2") for n in names), names
+    assert (out / "work.work-1.yaml").read_text().startswith(OWN)
+    assert cli_in_process("plan", str(out), "--detailed-exitcode").code == 0
+    assert cli_in_process("fmt", "--check", *sorted(map(str, out.iterdir()))).code == 0
+    assert adopted.cli(*export).code == 0  # its own files, unchanged: replaced
+    run = adopted.cli("export", ".", "--all", "--layout", "per-group", "-o", str(out / "a.yaml"))
+    assert run.code == 1 and "give --output a directory, not the file" in run.err, run

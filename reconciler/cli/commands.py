@@ -145,16 +145,37 @@ def show(plan_file, fmt) -> None:
 @cli.command()
 @options(path_argument, var_option, values_option)
 @click.option(
-    "--group", "only", multiple=True, metavar="ID", help="Export this group (repeatable)."
+    "--group",
+    "only",
+    multiple=True,
+    metavar="ID",
+    help="Export this group, or those a shell-style pattern matches (stg-*); repeatable. "
+    "A name that matches no group is listed and skipped.",
 )
 @click.option("--all", "all_groups", is_flag=True, help="Export every group of the app.")
+@click.option("--output", "-o", type=click.Path(), help="A file, or a directory (see --layout).")
 @click.option(
-    "--output", "-o", type=click.Path(), help="A file, or a directory for one file per type."
+    "--members-mode",
+    type=click.Choice(["authoritative", "additive"]),
+    default="authoritative",
+    show_default=True,
+    help="What each exported member list declares: additive never removes members who join "
+    "by themselves (the safe first step when adopting an app).",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["per-type", "per-group"]),
+    default="per-type",
+    show_default=True,
+    help="Into a directory: one file per group type, or one file per group (large apps).",
+)
+@click.option("--strict", is_flag=True, help="Fail, writing nothing, if a --group matches none.")
 @click.option(
     "--force", is_flag=True, help="Replace files export did not write (never an app.yaml)."
 )
-def export(path, var, values, only, all_groups, output, force) -> None:
+def export(
+    path, var, values, only, all_groups, output, members_mode, layout, strict, force
+) -> None:
     """Write config YAML for live groups, so existing groups can be adopted."""
     if not only and not all_groups:
         raise UsageError("Say which groups to export: --group ID (repeatable) or --all.")
@@ -163,6 +184,9 @@ def export(path, var, values, only, all_groups, output, force) -> None:
         config,
         list(only) or None,
         output,
+        members_mode=members_mode,
+        layout=layout,
+        strict=strict,
         force=force,
         variables=variables(var),
         values=list(values),
