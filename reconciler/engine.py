@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
 from reconciler.revision import Revision
-from reconciler.state import Group, MembersMode
+from reconciler.state import Group, MembersMode, matching
 from reconciler.tim.client import CallStats, TimClient
 from reconciler.tim.endpoints import resolve_endpoint
 from reconciler.tim.redact import redact_url
@@ -80,7 +80,7 @@ __all__ = [
 def load_config(
     path: str | Path,
     variables: dict[str, str] | None = None,
-    values_files: list[str | Path] | None = None,
+    values_files: Sequence[str | Path] | None = None,
 ) -> Config:
     """The config at ``path``, templates rendered and validated (``reconciler.config``)."""
     from reconciler.config import load_config as load
@@ -144,7 +144,7 @@ def select(groups: list[Group], selection: Selection) -> list[Group]:
 
     def covered(flag: str, names: list[str]) -> set[str]:
         found: set[str] = set()
-        for name, hits in planfile.matching(known, names).items():
+        for name, hits in matching(known, names).items():
             if not hits:
                 hint = _hint(name, known)
                 problems.append(f"{flag} {name!r} matches no group in the config{hint}")
@@ -280,7 +280,7 @@ def plan_config(
     saved: SavedPlan,
     path: str | Path,
     variables: dict[str, str] | None = None,
-    values_files: list[str] | None = None,
+    values_files: Sequence[str] | None = None,
 ) -> Config:
     """The config at ``path`` rendered as ``saved`` was (its recorded values files; the same
     --vars), checked to be for the plan's app and to declare each group the plan touches as
@@ -501,7 +501,7 @@ async def export(
         )
 
 
-def rendered(path: str | Path, variables: dict[str, str], values_files: list[str]) -> dict:
+def rendered(path: str | Path, variables: dict[str, str], values_files: Sequence[str]) -> dict:
     """Each config file's text with its templates expanded (``reconciler render``)."""
     from reconciler.config import render_sources
 

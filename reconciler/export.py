@@ -21,9 +21,9 @@ from reconciler.config.loader import (
 )
 from reconciler.errors import UsageError
 from reconciler.observe import read_groups
-from reconciler.planfile import matching
 from reconciler.state import (
     DISPLAY_TYPE,
+    PATTERN_CHARS,
     TOOL_GROUP_IDS,
     TOPIC_FIELDS,
     GroupType,
@@ -32,6 +32,7 @@ from reconciler.state import (
     ObservedGroup,
     PermissionGroup,
     Topic,
+    matching,
     utc_text,
 )
 from reconciler.tim.client import TimClient
@@ -42,7 +43,6 @@ SPLIT_ABOVE = 500
 
 # per-type: one file (or, in a directory, one file per group type); per-group: one file per group
 Layout = Literal["per-type", "per-group"]
-PATTERN_CHARS = frozenset("*?[")
 
 
 def _member_entry(member: Member) -> str | dict[str, Any]:

@@ -16,12 +16,12 @@ reads it back (``render.operations_view`` shows what runs).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -83,17 +83,6 @@ class Selection:
         return not self.only and not self.exclude
 
 
-def matching(known: list[str], names: list[str]) -> dict[str, set[str]]:
-    """Each name -> the IDs of ``known`` it covers: an ID that exists is taken literally even if
-    it holds pattern characters; any other name is a shell-style pattern (``stg-*``,
-    ``class-?a``, ``[ab]-*``), case-sensitive on every platform, as IDs are."""
-    exact = set(known)
-    return {
-        name: {name} if name in exact else {k for k in known if fnmatch.fnmatchcase(k, name)}
-        for name in names
-    }
-
-
 @dataclass(repr=False)
 class SavedPlan:
     path: Path
@@ -146,8 +135,8 @@ def is_plan_file(path: Path) -> bool:
 def check_writable(
     path: str | Path,
     *,
-    inputs: list[Path] = (),
-    force: bool = False,  # type: ignore[assignment]
+    inputs: Sequence[Path] = (),
+    force: bool = False,
 ) -> None:
     """Refuse an output path before anything is observed, not after: a missing or read-only
     directory, a directory, one of the run's own inputs (config, template, values file), or

@@ -8,6 +8,7 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
@@ -302,3 +303,18 @@ def set_keys(custom: dict[str, str | None]) -> dict[str, str]:
 def utc_text(seconds: int) -> str:
     """Unix seconds as the UTC date-time the config format and the plan show."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# What makes a selection name a pattern rather than an ID (fnmatch's special characters).
+PATTERN_CHARS = frozenset("*?[")
+
+
+def matching(known: list[str], names: list[str]) -> dict[str, set[str]]:
+    """Each name -> the IDs of ``known`` it covers: an ID that exists is taken literally even if
+    it holds pattern characters; any other name is a shell-style pattern (``stg-*``,
+    ``class-?a``, ``[ab]-*``), case-sensitive on every platform, as IDs are."""
+    exact = set(known)
+    return {
+        name: {name} if name in exact else {k for k in known if fnmatch.fnmatchcase(k, name)}
+        for name in names
+    }

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KNOWN = 41
+KNOWN = 38
 
 
 def test_mypy_finds_no_new_errors() -> None:

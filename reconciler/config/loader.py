@@ -18,6 +18,7 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def read_regular(path: Path, limit: int, root: Path | None = None) -> bytes:
 def load_config(
     path: str | Path,
     variables: dict[str, str] | None = None,
-    values_files: list[str | Path] | None = None,
+    values_files: Sequence[str | Path] | None = None,
 ) -> Config:
     """Load and validate a config file or directory; raise ConfigError listing every issue."""
     return _Loader(Path(path), variables or {}, [Path(v) for v in values_files or ()]).load()
@@ -162,7 +163,7 @@ def load_config(
 def render_sources(
     path: str | Path,
     variables: dict[str, str] | None = None,
-    values_files: list[str | Path] | None = None,
+    values_files: Sequence[str | Path] | None = None,
 ) -> dict[Path, str]:
     """The text of every config file after template rendering (for a `render` command)."""
     loader = _Loader(Path(path), variables or {}, [Path(v) for v in values_files or ()])

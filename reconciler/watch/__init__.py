@@ -318,8 +318,9 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:  # a task that ended by itself (not by a signal) is an error
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()
+                failure = None if task.cancelled() else task.exception()
+                if failure is not None:
+                    raise failure
             shutdown()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
