@@ -183,13 +183,13 @@ def _child_failed(what: str, result: dict) -> SystemExit:
 
 
 def _lock_calls(stderr: str) -> Counter:
-    """The app lock's own calls, as apply logs them when it releases the lock (reads of its
-    lease before write batches and renewals included): not part of the plan, counted apart."""
-    found = re.search(r"the app lock's own calls: (.*)", stderr)
+    """The tool's own calls, as apply logs them when it releases the app lock (reads of the
+    lease before write batches, renewals, the revision record): not the plan's, counted apart."""
+    found = re.search(r"the tool's own calls \(app lock, revision record\): (.*)", stderr)
     if found is None:
         raise SystemExit("apply did not log the app lock's calls")
     calls = Counter({api: int(n) for api, n in re.findall(r"(\w+) (\d+)", found.group(1))})
-    calls["get_group_info"] += calls.pop("lease_reads", 0)  # the lease is read from the group
+    calls["get_group_info"] += calls.pop("group_reads", 0)  # the lock's and revision's groups
     return calls
 
 

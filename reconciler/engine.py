@@ -375,6 +375,8 @@ class Session:
         mine = self._revision
         if mine is None:
             return
+        assert self._lock is not None
+        self._lock.calls["group_reads"] += 1
         last = await revision.recorded(self.client)
         if last is not None and last.newer_than(mine) and not self._force_revision:
             raise PlanRefused(
@@ -395,7 +397,8 @@ class Session:
                 and self._clean
                 and not mine.same(self._recorded)
             ):
-                await revision.record(self.client, Revision(mine.id, mine.time, holder_name()))
+                record = Revision(mine.id, mine.time, holder_name())
+                self._lock.calls.update(await revision.record(self.client, record))
         finally:
             await self._release()
 

@@ -146,7 +146,9 @@ class AppLock:
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
         self._reading: asyncio.Future | None = None  # the read of the lease out now
         self._lost: LockLost | None = None
-        self.calls: Counter[str] = Counter()  # the lock's own calls, by API (logged at release)
+        # The tool's own calls while it holds the lock (the lock's, the revision record's), by
+        # API: logged at release, so they can be told apart from the plan's.
+        self.calls: Counter[str] = Counter()
         self._give_up = asyncio.Event()
 
     def give_up(self) -> None:
@@ -182,7 +184,7 @@ class AppLock:
             return False
 
     async def _current(self) -> Lease | None:
-        self.calls["lease_reads"] += 1  # each one group read
+        self.calls["group_reads"] += 1  # each one get_group_info
         return await current_lease(self._client)
 
     async def _destroy(self) -> None:
@@ -333,7 +335,7 @@ class AppLock:
             )
         # Part of the run's calls, not of the plan's: said, so they can be told apart.
         log.info(
-            "the app lock's own calls: %s",
+            "the tool's own calls (app lock, revision record): %s",
             ", ".join(f"{a} {n}" for a, n in sorted(self.calls.items())),
         )
 

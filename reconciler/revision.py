@@ -80,17 +80,20 @@ async def recorded(client: TimClient) -> Revision | None:
     return None if group is None else Revision.parse(group.introduction or "")
 
 
-async def record(client: TimClient, revision: Revision) -> None:
+async def record(client: TimClient, revision: Revision) -> list[str]:
     """Record ``revision`` as the one applied (the caller holds the app lock), through the
-    requests a plan sends: create the record group, or modify it when it exists."""
+    requests a plan sends: create the record group, or modify it when it exists. Returns the
+    APIs called (the tool's own calls, counted apart from the plan's)."""
     text = revision.text()
     request = CreateGroup(
         REVISION_GROUP_ID, GroupType.Private, "tim-reconciler revision", introduction=text
     )
     try:
         if not (await client.perform(request)).existed:
-            return
+            return [request.api]
     except TimApiError as err:
         if err.code not in ID_TAKEN_CODES:
             raise
-    await client.perform(ModifyGroup(REVISION_GROUP_ID, introduction=text))
+    modify = ModifyGroup(REVISION_GROUP_ID, introduction=text)
+    await client.perform(modify)
+    return [request.api, modify.api]
