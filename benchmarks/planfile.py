@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         plan,
         app=AppConfig(sdkappid=1400000000).model_dump(),
         endpoint="local",
-        config_digest="digest",
+        inputs=planfile.record_inputs([], {}),
         desired=groups,
         selection=planfile.Selection(),
         forced=False,

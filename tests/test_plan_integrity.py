@@ -618,3 +618,21 @@ def test_a_saved_plan_shows_what_plan_showed(
     run = ws.cli("apply", "--plan", "p.json", "--auto-approve", "--allow-destroy")
     assert run.code == 0, run
     ws.assert_clean()
+
+
+def test_the_planfile_benchmark_runs_and_verifies_what_it_wrote() -> None:
+    """benchmarks.planfile (the MAC's cost at a million memberships) at a small size."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.planfile", "--members", "2000", "--runs", "1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["members"] == 2000 and summary["mac_s"] >= 0
