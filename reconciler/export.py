@@ -27,8 +27,8 @@ from reconciler.state import (
     TOOL_GROUP_IDS,
     TOPIC_FIELDS,
     GroupType,
-    Member,
     MembersMode,
+    MemberView,
     ObservedGroup,
     PermissionGroup,
     Topic,
@@ -45,7 +45,7 @@ SPLIT_ABOVE = 500
 Layout = Literal["per-type", "per-group"]
 
 
-def _member_entry(member: Member) -> str | dict[str, Any]:
+def _member_entry(member: MemberView) -> str | dict[str, Any]:
     entry: dict[str, Any] = {"account": member.account}
     if member.role == "Admin":
         entry["role"] = "Admin"

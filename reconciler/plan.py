@@ -24,6 +24,7 @@ from reconciler.state import (
     Group,
     GroupType,
     Member,
+    MemberView,
     ObservedGroup,
     set_keys,
 )
@@ -306,7 +307,7 @@ def _custom_changes(changes: list[FieldChange]) -> dict[str, str | None]:
     return custom
 
 
-def _attribute_fields(member: Member, with_custom: bool, now: int) -> dict[str, Any]:
+def _attribute_fields(member: MemberView, with_custom: bool, now: int) -> dict[str, Any]:
     """Attributes of a new member that create_group/import_group_member cannot carry (a mute
     whose deadline has passed is nothing to set)."""
     fields = {
@@ -462,7 +463,7 @@ def _import_ops(
 def _create_ops(change: GroupChange, now: int, limits: Limits) -> list[Operation]:
     want = change.desired
     gid = want.id
-    declared = list((want.members or {}).values())
+    declared = list(want.declared_members().values())
     joining = [m for m in declared if m.account != want.owner]
     # The first 100 join in create_group itself, which carries Role Admin and custom data but
     # not unread counts (JoinTime is not sent to a new group: it would lie before CreateTime);
@@ -769,7 +770,9 @@ def fingerprint(group: ObservedGroup | None, scope: Scope) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _managed_values(members: Mapping[str, Member], account: str, names: tuple[str, ...]) -> list:
+def _managed_values(
+    members: Mapping[str, MemberView], account: str, names: tuple[str, ...]
+) -> list:
     if isinstance(members, LiveMembers):  # as the API listed them, without making a Member
         return members.values_of(account, names)
     member = members[account]
