@@ -83,6 +83,7 @@ import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from ..tim.limits import RATES
 from ..tim.usersig import UserSigError, VerifiedSig, verify
@@ -219,7 +220,7 @@ class Emulator:
         }
 
     # -- ASGI -----------------------------------------------------------------------------
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         body = b""
@@ -237,7 +238,7 @@ class Emulator:
         else:
             await _respond(send, 200, envelope(error=ApiError(E.BAD_RESOURCE, "unknown path")))
 
-    async def _v4(self, scope: dict, path: str, raw: bytes, send: Any) -> None:
+    async def _v4(self, scope: Scope, path: str, raw: bytes, send: Send) -> None:
         parts = path[4:].split("/")
         key = "/".join(parts) if len(parts) == 2 else "(bad path)"
         known = len(parts) == 2 and (parts[0], parts[1]) in api.HANDLERS
@@ -308,7 +309,7 @@ class Emulator:
         return pool
 
     def _check(
-        self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None
+        self, scope: Scope, parts: list[str], known: bool, key: str, fault: str | None
     ) -> None:
         """Steps 2-5: the fault draw's error, path, method, query parameters, UserSig, rate."""
         if fault == "error":
