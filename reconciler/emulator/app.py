@@ -73,6 +73,7 @@ import random
 import secrets
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -575,7 +576,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
