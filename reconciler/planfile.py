@@ -34,7 +34,8 @@ from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import CredentialsError, PlanFileError, StalePlanError, UsageError
 from reconciler.observe import Reread, observe_accounts
-from reconciler.plan import API_STEPS, Operation, Plan, Scope, fingerprint
+from reconciler.plan import API_STEPS, Operation, Plan
+from reconciler.staleness import Scope, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
 from reconciler.tim.calls import (
     REQUEST_TYPES,
