@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from reconciler.errors import CredentialsError, EndpointError
-from reconciler.tim.client import TimClient
+from reconciler.tim.client import DEFAULT_MAX_IN_FLIGHT, TimClient
 from reconciler.tim.endpoints import resolve_endpoint
 
 # The embedded emulator needs some key to sign and verify with; nothing real is behind it.
@@ -80,7 +80,6 @@ def make_client(
         asgi = emulator if emulator is not None else embedded_emulator(app, base_dir)
         transport = httpx.ASGITransport(app=asgi)
         base_url = LOCAL_BASE_URL
-    kwargs = {"max_in_flight": max_in_flight} if max_in_flight else {}
     return TimClient(
         sdkappid=app.sdkappid,
         admin=app.admin,
@@ -88,5 +87,5 @@ def make_client(
         base_url=base_url,
         transport=transport,
         limits=app.limits_table(),
-        **kwargs,
+        max_in_flight=max_in_flight or DEFAULT_MAX_IN_FLIGHT,
     )

@@ -21,6 +21,7 @@ from reconciler.state import (
     Group,
     GroupType,
     Member,
+    MemberView,
     ObservedGroup,
     PermissionGroup,
     Topic,
@@ -133,7 +134,7 @@ _ABSENT = object()
 
 
 def _member_field_changes(
-    want: Member, have: Member, now: int, owner: str | None
+    want: MemberView, have: MemberView, now: int, owner: str | None
 ) -> list[FieldChange]:
     """The managed attributes of a member that differ, in the config format's field order.
 
@@ -166,7 +167,7 @@ def _member_field_changes(
     return changes
 
 
-def _declares_attributes(member: Member) -> bool:
+def _declares_attributes(member: MemberView) -> bool:
     return (
         member.role is not None
         or member.name_card is not None
@@ -211,7 +212,7 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     planning at scale. Most members declare only their account; for those, membership is all
     there is to compare.
     """
-    wanted, current = want.members or {}, have.members or {}
+    wanted, current = want.declared_members(), have.members or {}
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
     for account, member in wanted.items():

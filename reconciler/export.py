@@ -27,8 +27,8 @@ from reconciler.state import (
     TOOL_GROUP_IDS,
     TOPIC_FIELDS,
     GroupType,
-    Member,
     MembersMode,
+    MemberView,
     ObservedGroup,
     PermissionGroup,
     Topic,
@@ -45,7 +45,7 @@ SPLIT_ABOVE = 500
 Layout = Literal["per-type", "per-group"]
 
 
-def _member_entry(member: Member) -> str | dict[str, Any]:
+def _member_entry(member: MemberView) -> str | dict[str, Any]:
     entry: dict[str, Any] = {"account": member.account}
     if member.role == "Admin":
         entry["role"] = "Admin"
@@ -283,7 +283,7 @@ async def export_groups(
             "feature): what they read (AVChatRoom admins, mutes or bans; Community topics or "
             "permission groups) is left out of the export"
         )
-    target_dir = target.parent if to_file else Path(output or ".")
+    target_dir = target.parent if to_file and target is not None else Path(output or ".")
     if local_db is not None:
         app = {**app, "local_db": os.path.relpath(local_db.resolve(), target_dir.resolve())}
     if target is None:
@@ -305,9 +305,9 @@ async def export_groups(
             files.update((target / group_file_name(g), [g]) for g in groups)
         else:
             for gtype in GroupType:
-                subset = [g for g in groups if g.type is gtype]
-                if subset:
-                    files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = subset
+                of_type = [g for g in groups if g.type is gtype]
+                if of_type:
+                    files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = of_type
     _check_targets(files, force)
     declared, app_from = _declared(
         target_dir, {p.resolve() for p in files}, variables or {}, values or []

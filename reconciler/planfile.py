@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -34,7 +34,8 @@ from reconciler import __version__
 from reconciler.config import AppConfig
 from reconciler.errors import CredentialsError, PlanFileError, StalePlanError, UsageError
 from reconciler.observe import Reread, observe_accounts
-from reconciler.plan import API_STEPS, Operation, Plan, Scope, fingerprint
+from reconciler.plan import API_STEPS, Operation, Plan
+from reconciler.staleness import Scope, fingerprint
 from reconciler.state import Group, GroupType, Member, ObservedGroup
 from reconciler.tim.calls import (
     REQUEST_TYPES,
@@ -43,6 +44,7 @@ from reconciler.tim.calls import (
     CreateGroup,
     DestroyGroup,
     ImportAccounts,
+    Request,
     request_to_json,
 )
 from reconciler.tim.client import TimClient
@@ -287,21 +289,34 @@ class _Exact(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _operation_model(cls: type) -> type[BaseModel]:
+def _operation_model(cls: type[Request]) -> type[BaseModel]:
+    # The Literals are built at run time from the request's API (create_model's dynamic
+    # fields, which a type checker cannot follow).
     return create_model(
         f"{cls.__name__}Operation",
         __base__=_Exact,
         group=(str, ...),
-        step=(Literal[API_STEPS[cls.api]], ...),  # type: ignore[valid-type]
-        api=(Literal[cls.api], ...),  # type: ignore[valid-type]
+        step=(Literal[API_STEPS[cls.api]], ...),  # type: ignore[arg-type]  # dynamic Literal
+        api=(Literal[cls.api], ...),  # type: ignore[arg-type]  # dynamic Literal
         request=(cls, ...),
     )
 
 
-OperationRecord = Annotated[
-    Union[tuple(_operation_model(cls) for cls in REQUEST_TYPES.values())],  # noqa: UP007
-    Field(discriminator="api"),
-]
+if TYPE_CHECKING:
+
+    class OperationRecord(_Exact):
+        """What each operation model above holds (their union is built at run time)."""
+
+        group: str
+        step: str
+        api: str
+        request: Request
+
+else:
+    OperationRecord = Annotated[
+        Union[tuple(_operation_model(cls) for cls in REQUEST_TYPES.values())],  # noqa: UP007
+        Field(discriminator="api"),
+    ]
 
 
 class RevisionRecord(_Exact):
@@ -347,7 +362,7 @@ class PlanDocument(_Exact):
     fingerprints: dict[str, str]
     scopes: dict[str, Scope]
     groups: list[Group]
-    operations: list[OperationRecord]  # type: ignore[valid-type]
+    operations: list[OperationRecord]
     pending_marks: dict[str, dict[str, list[str]]]
     before: dict[str, dict[str, Any]]
     revision: RevisionRecord

@@ -9,11 +9,12 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
 
 
 class GroupType(StrEnum):
@@ -142,6 +143,32 @@ class LiveMember(NamedTuple):
     custom: dict[str, str | None]
 
 
+class MemberView(Protocol):
+    """What is read of a member, desired or observed: a Member and a LiveMember both are one."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def role(self) -> Role | None: ...
+    @property
+    def name_card(self) -> str | None: ...
+    @property
+    def msg_flag(self) -> MsgFlag | None: ...
+    @property
+    def muted_until(self) -> int | None: ...
+    @property
+    def custom(self) -> dict[str, str | None]: ...
+
+
+# A group's members by account: a desired group's are validated as a dict of Members; an
+# observed group's may be a LiveMembers (reconciler.tim.wire.members), assigned unvalidated, whose
+# LiveMember is made on lookup. Either is a Mapping of member views; pydantic validates the dict.
+Members = Annotated[
+    Mapping[str, MemberView],
+    GetPydanticSchema(lambda _source, handler: handler.generate_schema(dict[str, Member])),
+]
+
+
 class Topic(BaseModel):
     """A Community topic. ``None`` on an attribute of a desired topic means unmanaged."""
 
@@ -203,7 +230,7 @@ class Group(BaseModel):
     protect: bool = False
     members_mode: MembersMode = "authoritative"
     # account -> Member. None = membership unmanaged (AVChatRoom, or no `members:` key declared).
-    members: dict[str, Member] | None = None
+    members: Members | None = None
     # mark -> sorted accounts. None = marks unmanaged. AVChatRoom only.
     marks: dict[int, list[str]] | None = None
     # AVChatRoom only (the other types declare these on members): None = unmanaged.
@@ -226,6 +253,11 @@ class Group(BaseModel):
 
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0
+
+    def declared_members(self) -> dict[str, Member]:
+        """A desired group's members ({} when unmanaged): the config validates them as a dict
+        of Members (``Members``), which is what joining and importing need of them."""
+        return cast("dict[str, Member]", self.members or {})
 
 
 # A group's managed base fields: its own values, compared and set field by field (custom data,

@@ -1,18 +1,17 @@
-"""mypy over reconciler/, with the config in pyproject.toml.
+"""mypy over reconciler/, with the config in pyproject.toml: no error at all (issue 26).
 
-The count may only go down: KNOWN is what is left to fix (issue 26), lowered as it is fixed, and
-a change that adds a type error fails here. At 0 the ceiling becomes "no error"."""
+The count went down to 0 while issue 26 was worked on; from here a change that adds a type error
+fails here. A ``# type: ignore[code]`` is for a library's wrong stubs or pydantic's dynamic
+``create_model`` only, with its reason beside it."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KNOWN = 38
 
 
-def test_mypy_finds_no_new_errors() -> None:
+def test_mypy_finds_no_error() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")],
         cwd=ROOT,
@@ -20,7 +19,4 @@ def test_mypy_finds_no_new_errors() -> None:
         text=True,
         timeout=300,
     )
-    found = re.search(r"Found (\d+) errors?", run.stdout)
-    errors = int(found.group(1)) if found else 0
-    assert found or "Success" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
-    assert errors <= KNOWN, run.stdout[-6000:]
+    assert run.returncode == 0 and "Success" in run.stdout, run.stdout[-6000:] + run.stderr[-3000:]

@@ -15,6 +15,7 @@ Public API (other modules code against exactly this):
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from reconciler.config.errors import ConfigError, Issue, Location
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     """The loader (YAML parsers, Jinja2, the group checks) is imported on first use: a saved
     plan's app section needs only the models (`apply --plan` starts faster without it)."""
+    module: ModuleType
     if name in ("Config", "config_files", "load_config", "render_sources"):
         from reconciler.config import loader as module
     elif name == "config_roots":

@@ -7,6 +7,7 @@ checks run on whole groups first and look at single members only when a group fa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -190,7 +191,7 @@ class GroupChecker:
         file: int,
         path: tuple[Any, ...],
         label: str,
-        item: dict[str, Any],
+        item: Mapping[str, Any],
         text_limits: tuple[tuple[str, int], ...],
     ) -> None:
         """A located error for each text of ``item`` over its limit in UTF-8 bytes."""
@@ -206,7 +207,7 @@ class GroupChecker:
                 )
 
     def _normalize(
-        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any]
+        self, file: int, base: tuple[Any, ...], label: str, g: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         gid: str = g["id"]
         gtype = st.normalize_type(g["type"])
@@ -300,7 +301,12 @@ class GroupChecker:
                 )
 
     def _check_permission_members(
-        self, file: int, path: tuple[Any, ...], label: str, g: dict[str, Any], out: dict[str, Any]
+        self,
+        file: int,
+        path: tuple[Any, ...],
+        label: str,
+        g: Mapping[str, Any],
+        out: dict[str, Any],
     ) -> None:
         """Members of a permission group must be members of the Community (known when its
         member list is declared and authoritative: then it is the whole membership)."""
@@ -526,7 +532,7 @@ class GroupChecker:
         # Other IDs starting with @TGS# are server-assigned: the group is adopted, not created.
 
     def _check_type_rules(
-        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any], gtype: GroupType
+        self, file: int, base: tuple[Any, ...], label: str, g: Mapping[str, Any], gtype: GroupType
     ) -> None:
         shown = st.DISPLAY_TYPE[gtype]
         if gtype is GroupType.AVChatRoom:
@@ -592,7 +598,7 @@ class GroupChecker:
             )
 
     def _check_topic_rules(
-        self, file: int, base: tuple[Any, ...], label: str, g: dict[str, Any], gtype: GroupType
+        self, file: int, base: tuple[Any, ...], label: str, g: Mapping[str, Any], gtype: GroupType
     ) -> None:
         """support_topic is for Communities; what topics bring needs it declared true, and a
         default permission needs permission groups on."""
@@ -632,7 +638,7 @@ class GroupChecker:
         file: int,
         base: tuple[Any, ...],
         label: str,
-        g: dict[str, Any],
+        g: Mapping[str, Any],
         gtype: GroupType,
         items: list[Any],
     ) -> dict[str, st.Member]:
@@ -814,16 +820,18 @@ def _prune(raw: Any, err: ValidationError) -> dict[str, Any] | None:
         if not loc or loc[0] in ("id", "type"):
             return None
         head = loc[0]
-        if head == "members" and members is not None and len(loc) > 1:
-            members[loc[1]] = PRUNED
-        elif head == "topics" and topics is not None and len(loc) > 2 and loc[2] != "id":
-            topics[loc[1]] = {k: v for k, v in topics[loc[1]].items() if k != loc[2]}
-        elif head == "topics" and topics is not None and len(loc) > 1:
-            topics[loc[1]] = {"id": PRUNED}
-        elif head == "permission_groups" and pgs is not None and len(loc) > 2 and loc[2] != "id":
-            pgs[loc[1]] = {k: v for k, v in pgs[loc[1]].items() if k != loc[2]}
-        elif head == "permission_groups" and pgs is not None and len(loc) > 1:
-            pgs[loc[1]] = {"id": PRUNED}
+        item = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None  # in a list
+        key = loc[2] if len(loc) > 2 else "id"  # the item's failed key ("id": the whole item)
+        if head == "members" and members is not None and item is not None:
+            members[item] = PRUNED
+        elif head == "topics" and topics is not None and item is not None and key != "id":
+            topics[item] = {k: v for k, v in topics[item].items() if k != key}
+        elif head == "topics" and topics is not None and item is not None:
+            topics[item] = {"id": PRUNED}
+        elif head == "permission_groups" and pgs is not None and item is not None and key != "id":
+            pgs[item] = {k: v for k, v in pgs[item].items() if k != key}
+        elif head == "permission_groups" and pgs is not None and item is not None:
+            pgs[item] = {"id": PRUNED}
         elif head == "marks" and marks is not None and len(loc) > 1:
             marks.pop(loc[1], None)
         else:

@@ -489,7 +489,7 @@ class _Loader:
         try:
             return model.model_validate(data)
         except ValidationError as err:
-            allowed = {(): tuple(model.model_fields)}
+            allowed: dict[tuple[str, ...], tuple[str, ...]] = {(): tuple(model.model_fields)}
             pending.extend(from_validation_error(err, number, (name,), name, allowed))
             return None
 

@@ -203,7 +203,7 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         _check_size(_size(*parts), "joining with ~")
         return parts
 
-    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, parts: Iterable[str]) -> str:
         """The output of a macro, a ``call``, a ``set`` or ``filter`` block."""
         parts = list(parts)
         _check_size(sum(map(len, parts)), "a macro's or block's output")

@@ -73,6 +73,7 @@ import random
 import secrets
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -83,6 +84,7 @@ import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from ..tim.limits import RATES
 from ..tim.usersig import UserSigError, VerifiedSig, verify
@@ -219,7 +221,7 @@ class Emulator:
         }
 
     # -- ASGI -----------------------------------------------------------------------------
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         body = b""
@@ -237,7 +239,7 @@ class Emulator:
         else:
             await _respond(send, 200, envelope(error=ApiError(E.BAD_RESOURCE, "unknown path")))
 
-    async def _v4(self, scope: dict, path: str, raw: bytes, send: Any) -> None:
+    async def _v4(self, scope: Scope, path: str, raw: bytes, send: Send) -> None:
         parts = path[4:].split("/")
         key = "/".join(parts) if len(parts) == 2 else "(bad path)"
         known = len(parts) == 2 and (parts[0], parts[1]) in api.HANDLERS
@@ -308,7 +310,7 @@ class Emulator:
         return pool
 
     def _check(
-        self, scope: dict, parts: list[str], known: bool, key: str, fault: str | None
+        self, scope: Scope, parts: list[str], known: bool, key: str, fault: str | None
     ) -> None:
         """Steps 2-5: the fault draw's error, path, method, query parameters, UserSig, rate."""
         if fault == "error":
@@ -574,7 +576,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:

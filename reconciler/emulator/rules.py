@@ -7,7 +7,7 @@ Choices on unconfirmed points are listed in ``reconciler.emulator``'s module doc
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..tim import limits as _st
 from ..tim.limits import BATCH, GROUP_LIST_PAGE
@@ -168,6 +168,14 @@ def get_str(body: dict, field: str, limit: int | None = None, *, required: bool 
     return value
 
 
+@overload
+def get_int(
+    body: dict, field: str, *, required: Literal[True], minimum: int = ..., maximum: int = ...
+) -> int: ...
+@overload
+def get_int(
+    body: dict, field: str, *, required: bool = ..., minimum: int = ..., maximum: int = ...
+) -> int | None: ...
 def get_int(
     body: dict,
     field: str,
@@ -176,6 +184,7 @@ def get_int(
     minimum: int = 0,
     maximum: int = _st.INT64_MAX,
 ) -> int | None:
+    """An integer field within [minimum, maximum]; None when absent and not required."""
     value = body.get(field)
     if value is None:
         if required:

@@ -152,7 +152,7 @@ def _files_signature(paths: list[Path], config: Config) -> tuple:
                 pass
         else:
             seen.add(path)
-    signature = []
+    signature: list[tuple[str, int | None, int | None]] = []
     for path in sorted(seen):
         try:
             st = path.stat()

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from reconciler import engine, revision
 from reconciler.config import Config
@@ -332,7 +333,7 @@ class Controller:
         revision (a reload) resyncs at once."""
         self.recorded = await revision.recorded(self.client)
         newer = self.recorded is not None and self.recorded.newer_than(self.revision)
-        if newer and not self.superseded:
+        if newer and self.recorded is not None and not self.superseded:
             log.warning(
                 "not writing: revision %s was applied to the app, newer than the revision this "
                 "watch runs (%s); writes resume once watch runs that revision or a later one",
@@ -355,7 +356,7 @@ class Controller:
         scope = "app" if key == APP else "group"
         if delay is not None:
             self.metrics.backoffs.labels(scope).inc()
-            failures = self.backoff.failing(key)[0]
+            failures = (self.backoff.failing(key) or (1, text))[0]  # just recorded: not None
             log.warning(
                 "%s failed: %s; backing off %.1f s (%d failure(s) in a row)",
                 "the app" if key == APP else f"group {key}",
@@ -555,7 +556,7 @@ class Controller:
                 failed += 1
                 log.warning("marks of %s not set: %s", gid, err)
                 return
-            done.extend(a for a in op.request.marks if a not in outcome.offline)
+            done.extend(a for a in cast(ChangeMarks, op.request).marks if a not in outcome.offline)
 
         await asyncio.gather(*(send(op) for op in operations))
         finished = self._clock()

@@ -183,8 +183,8 @@ class GuardedH11(H11Protocol):
             self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if getattr(self, "_deadline", None) is not None:
-            self._deadline.cancel()
+        if (deadline := getattr(self, "_deadline", None)) is not None:
+            deadline.cancel()
         super().connection_lost(exc)
 
 

@@ -77,14 +77,16 @@ def modify_user_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         raw_marks = item.get("Marks")
         if not isinstance(raw_marks, list) or not raw_marks:
             raise R.bad(f"{account}: Marks must be a non-empty array of numbers")
-        marks = [R.as_int(mark) for mark in raw_marks]
-        for raw, mark in zip(raw_marks, marks, strict=True):
+        marks: list[int] = []
+        for raw in raw_marks:
+            mark = R.as_int(raw)
             if (
                 mark is None
                 or mark > R.MAX_MARK
                 or (mark < R.MIN_CUSTOM_MARK and mark not in R.SPECIAL_MARKS)
             ):
                 raise R.bad(f"{account}: mark {raw!r} must be >= {R.MIN_CUSTOM_MARK} or 500/600")
+            marks.append(mark)
         wanted.append((account, marks))
     g = load_group(c, body)
     if g["type"] != R.AVCHATROOM:

@@ -118,7 +118,8 @@ def field_set(value: Any, field: str) -> set[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise R.bad(f"{field} must be an array of strings")
-    return {FIELD_ALIASES.get(v, v) for v in value}
+    names: list[str] = value
+    return {FIELD_ALIASES.get(v, v) for v in names}
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def get_appid_group_list(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         raise R.bad("Next must be 0 or a value returned by a previous call")
     after = nxt - CURSOR_BASE if nxt else 0
     gtype = body.get("GroupType")
-    where, args = "seq > ?", [after]
+    where, args = "seq > ?", list[int | str]([after])
     if gtype is not None:
         if gtype not in R.FILTER_TYPES:
             raise R.bad(f"GroupType {gtype!r} is not a group type")

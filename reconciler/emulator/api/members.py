@@ -150,9 +150,9 @@ def _add_members(
             continue
         join_time = ctx.now
         if importing:
-            join_time = R.get_int(item, "JoinTime")
-            if join_time is None:
-                join_time = ctx.now
+            given = R.get_int(item, "JoinTime")
+            if given is not None:
+                join_time = given
             elif ctx.profile.join_time_rules and not g["create_time"] < join_time <= ctx.now:
                 # CN-1636: a JoinTime before the group's creation or in the future fails that
                 # member alone (Result 0); the others are imported.

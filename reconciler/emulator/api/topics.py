@@ -178,7 +178,7 @@ def get_topic(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     ).fetchall()
     by_id = {r[0]: r for r in rows}
     if wanted is not None:
-        ids = string_list(body, "TopicIdList")
+        ids = string_list(body, "TopicIdList") or []  # not None: TopicIdList was given
         order = [topic_id_param(g, t, "TopicIdList") for t in dict.fromkeys(ids)]
     else:
         order = list(by_id)

@@ -348,7 +348,7 @@ class CreateGroup(Request):
             found = await get_group_info(client, [self.group_id])
             info = found[0] if found and isinstance(found[0], dict) else {}
             live_type = (
-                TYPE_ALIASES.get(info.get("Type")) if info.get("ErrorCode", 0) == 0 else None
+                TYPE_ALIASES.get(info.get("Type") or "") if info.get("ErrorCode", 0) == 0 else None
             )
             if live_type is not GroupType(self.type):
                 raise
