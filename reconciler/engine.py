@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 # What only some commands need (the YAML and template stack, export, fmt) is imported where it
 # is used: `apply --plan` reads no config and starts without it.
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "LOCK_WAIT_S",
@@ -406,6 +409,11 @@ class Session:
         try:
             if self._lock is not None:
                 await asyncio.shield(self._lock.release())
+                # Part of the run's calls, not of the plan's: said, so they can be told apart.
+                log.info(
+                    "the tool's own calls (app lock, revision record): %s",
+                    ", ".join(f"{a} {n}" for a, n in sorted(self._lock.calls.items())),
+                )
         finally:
             await self.client.aclose()
 

@@ -333,11 +333,6 @@ class AppLock:
                 err,
                 utc_text(lease.expires),
             )
-        # Part of the run's calls, not of the plan's: said, so they can be told apart.
-        log.info(
-            "the tool's own calls (app lock, revision record): %s",
-            ", ".join(f"{a} {n}" for a, n in sorted(self.calls.items())),
-        )
 
     async def __aenter__(self) -> AppLock:
         await self.acquire()

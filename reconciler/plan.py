@@ -123,6 +123,11 @@ class Operation:
         """Accounts or members the call carries, for the summary."""
         return self.request.count
 
+    @property
+    def destroys(self) -> bool:
+        """Whether it destroys a group, topics or permission groups (--allow-destroy's)."""
+        return isinstance(self.request, DestroyGroup | DestroyTopics | DestroyPermissionGroups)
+
 
 @dataclass
 class Refusal:

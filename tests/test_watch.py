@@ -517,3 +517,37 @@ def test_endpoint_local_never_serves_the_emulator_controls(tmp_path):
         assert done and "latency_ms" in done[-1]
     finally:
         stop_process(proc)
+
+
+def test_watch_never_destroys_a_topic_declared_absent(tmp_path):
+    """A topic declared `state: absent` needs apply --allow-destroy; watch never destroys."""
+    community = {
+        "id": "@TGS#_hub",
+        "type": "Community",
+        "name": "Hub",
+        "owner": "alice",
+        "support_topic": True,
+        "members": ["alice", "bob"],
+        "topics": [{"id": "news", "name": "News"}, {"id": "old", "name": "Old"}],
+    }
+    w = start_watch(tmp_path, [community], "--resync", "1")
+    try:
+        assert "@TGS#_hub@TOPIC#_old" in _topic_ids(w), w.text()
+        digest = w.health()["config_digest"]
+        path = w.cfg / "groups.yaml"
+        text = path.read_text().replace("  name: Old\n", "  name: Old\n        state: absent\n")
+        path.write_text(text)
+        assert wait_until(lambda: w.health()["config_digest"] != digest, 6), w.text()
+        resyncs = w.text().count("trigger=resync")
+        assert wait_until(lambda: w.text().count("trigger=resync") >= resyncs + 2, 10), w.text()
+        assert "@TGS#_hub@TOPIC#_old" in _topic_ids(w), w.text()
+    finally:
+        stop(w)
+
+
+def _topic_ids(w: Watch) -> list[str]:
+    from reconciler.tim.wire.topics import SERVICE
+
+    live = w.rest(f"{SERVICE}/get_topic", {"GroupId": "@TGS#_hub", "From_Account": ADMIN})
+    assert "TopicInfo" in live, live
+    return [t.get("TopicId") for t in live["TopicInfo"]]

@@ -489,8 +489,9 @@ class Controller:
                     refusal.reason,
                 )
         operations = [op for op in plan.operations if op.group not in stopped]
-        destroys = {op.group for op in operations if op.step == "destroy"}
-        operations = [op for op in operations if op.group not in destroys]  # never destroys
+        # Never destroys: not a group (nor anything else of it), a topic or a permission group.
+        gone = {op.group for op in operations if op.step == "destroy"}
+        operations = [op for op in operations if op.group not in gone and not op.destroys]
         drifted = {op.group for op in operations if op.group}
         refused_now = {r.group for r in plan.blocking()}
         for change in plan.changes:  # no longer refused (the live state moved): forget it
