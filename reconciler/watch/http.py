@@ -130,8 +130,10 @@ def health_app(controller: Callable[[], Controller], metrics: Metrics) -> Starle
         return _json({"alive": alive, **detail}, 200 if alive else 503)
 
     async def readyz(request: Request) -> Response:
-        ready, checks = controller().ready()
-        return _json({"ready": ready, "checks": checks}, 200 if ready else 503)
+        reason, checks = controller().ready()
+        if reason is None:
+            return _json({"ready": True, "checks": checks})
+        return _json({"ready": False, "reason": reason, "checks": checks}, 503)
 
     async def metrics_text(request: Request) -> Response:
         return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
