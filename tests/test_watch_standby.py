@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 
 from conftest import run_cli, stop_process, wait_until
 from test_watch import GROUPS, TOKEN, Watch, reconciles, start_watch, stop
@@ -94,5 +95,56 @@ def test_a_ci_apply_is_handed_the_lock_and_the_leader_takes_it_back(tmp_path):
         assert wait_until(lambda: "(watch)" in run_cli("lock", w.cfg, env=w.server.env()).out, 5)
         assert w.health()["role"] == "leader" and w.get("/readyz").status_code == 200
         assert "yielding the app lock" in w.text()
+    finally:
+        stop(w)
+
+
+class _Cells(HTMLParser):
+    """The page's summary text and its table rows, as lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.summary = ""
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self._in = "cell"
+        elif dict(attrs).get("id") == "summary":
+            self._in = "summary"
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th", "p"):
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "cell":
+            self.rows[-1][-1] += data
+        elif self._in == "summary":
+            self.summary += data
+
+
+def test_the_status_page_and_json_show_each_group(tmp_path):
+    w = start_watch(tmp_path, GROUPS[:2])
+    try:
+        status = w.health()
+        assert status["role"] == "leader" and status["last_resync"]
+        club = status["per_group"]["club"]
+        assert club["state"] == "in sync" and club["outcome"] in ("applied", "converged")
+        assert club["pending_marks"] == 0 and club["last_error"] is None
+        page = w.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "http://" not in page.text and "https://" not in page.text  # no external assets
+        cells = _Cells()
+        cells.feed(page.text)
+        rows = {r[0]: r for r in cells.rows[1:]}
+        assert set(rows) == {"club", "open"}
+        assert rows["club"][1] == "in sync" and rows["club"][2] == club["last_reconcile"]
+        assert "role: leader" in cells.summary and status["revision"] in cells.summary
+        assert str(w.cfg) not in page.text and str(w.cfg) not in str(status)  # no paths
     finally:
         stop(w)

@@ -113,6 +113,7 @@ class Controller:
         self.marks_due: dict[str, float] = {}
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
         self.running: set[str] = set()
+        self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
         self.last_resync: float | None = None  # wall time of the last resync, good or not
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
@@ -636,6 +637,8 @@ class Controller:
         self, trigger: str, group: str, outcome: str, calls: int, started: float, **extra: object
     ) -> None:
         latency_ms = round((self._clock() - started) * 1000, 1)
+        for gid in self.desired if trigger == "resync" else [group]:
+            self.last[gid] = (time.time(), outcome)
         fields = {
             "group": group,
             "trigger": trigger,
@@ -671,6 +674,25 @@ class Controller:
             return "standby", checks
         return next((name for name, good in checks.items() if not good), None), checks
 
+    def _group_status(self, gid: str) -> dict:
+        failing = self.backoff.failing(gid)
+        if (self.backoff.until(gid) or 0.0) > self._clock():
+            state = "backing off"
+        elif failing is not None:
+            state = "failing"
+        elif gid in self.dirty or gid in self.refused:
+            state = "drifted"
+        else:
+            state = "in sync"
+        when, outcome = self.last.get(gid, (None, None))
+        return {
+            "state": state,
+            "last_reconcile": _when(when),
+            "outcome": outcome,
+            "pending_marks": len(self.marks.get(gid, {})),
+            "last_error": failing[1] if failing else None,
+        }
+
     def status(self) -> dict:
         """What /status serves: no config text, no paths, no secrets."""
         return {
@@ -686,10 +708,15 @@ class Controller:
             "queue_depth": self.depth(),
             "running": len(self.running),
             "refused_groups": sorted(self.refused),
+            "per_group": {gid: self._group_status(gid) for gid in sorted(self.desired)},
             "reload_refused_at": (
                 utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
             ),
         }
+
+
+def _when(wall: float | None) -> str | None:
+    return utc_text(int(wall)) if wall else None
 
 
 def _by_api(operations: list[Operation]) -> dict[str, int]:
