@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reconciler import connect, planfile, render, revision
 from reconciler.apply import ApplyResult, Progress, execute
@@ -417,12 +417,11 @@ class Session:
         finally:
             await self.client.aclose()
 
-    def app_lock(self, purpose: str = "apply") -> AppLock:
-        """The app's lock on this session's client; a long-running writer (watch) holds it
-        per batch of writes: ``async with session.app_lock("watch"): ...``."""
-        return AppLock(
-            self.client, purpose=purpose, timeout_s=self._lock_timeout_s, on_wait=self._on_lock_wait
-        )
+    def app_lock(self, purpose: str = "apply", **options: Any) -> AppLock:
+        """The app's lock on this session's client (``options``: AppLock's, e.g. a watch's
+        lease and how it waits)."""
+        options.setdefault("timeout_s", self._lock_timeout_s)
+        return AppLock(self.client, purpose=purpose, on_wait=self._on_lock_wait, **options)
 
     async def plan(self, groups: list[Group], options: PlanOptions) -> Plan:
         return await plan_groups(self.client, groups, options)

@@ -14,6 +14,13 @@ per ``FENCE_S`` and raises ``LockLost`` once its token (the lock ID) is gone, so
 with ``reconciler lock --break --id ID --force`` stops its holder before its next write batch.
 The renewer goes through the same read, and never renews a lease that is no longer its own.
 
+A writer that waits for a live lease asks for the lock: it writes the lease it would hold into
+the lock group's notification (when no one else asks). A holder that releases the lock with a
+request there hands it over (the request becomes the lease, so no third writer can take the lock
+between them); a long-running holder (watch, ``watch_s``) reads the request within ``watch_s``
+and yields between its batches. A request is only a lease not yet held: if its writer stops
+waiting, it expires like one.
+
 Takeover is safe against a second taker as long as each runner's calls reach the server in the
 order it sends them: a taker reads the expired lease, destroys, then creates; a rival's destroy
 lands before the first taker's create can, and only one create succeeds.
@@ -46,6 +53,7 @@ LOCK_GROUP_NAME = "tim-reconciler lock"
 LEASE_S = 90  # how long a lease lasts without renewal
 RENEW_EVERY_S = 30
 POLL_S = 2.0  # how often a waiting apply looks again
+ASKED_POLL_S = 0.5  # and once it has asked for the lock (a handover is taken up within this)
 WAIT_S = 300.0  # how long a writer waits for the lock by default
 FENCE_S = 1.0  # a write is sent only if a read of the lease begun at most this long ago was ours
 # This process, apart from any earlier one with the same PID on this host (a container's
@@ -112,14 +120,22 @@ def holder_name(purpose: str = "apply") -> str:
     return f"{user}@{socket.gethostname()} ({purpose})"[:100]
 
 
-async def current_lease(client: TimClient) -> Lease | None:
-    """The lease the lock group holds now (None when the lock is free)."""
+async def lock_state(client: TimClient) -> tuple[Lease | None, Lease | None]:
+    """The lease the lock group holds now (None when the lock is free), and the request of a
+    writer waiting for it (None when none asks)."""
     group = await get_group(client, LOCK_GROUP_ID)
     if group is None:
-        return None
+        return None, None
     lease = Lease.parse(group.introduction or "")
     # A lock group without a readable lease was left by something else: treat it as expired.
-    return lease or Lease("an unreadable lease", "", 0, "", 0, 0)
+    return lease or Lease("an unreadable lease", "", 0, "", 0, 0), Lease.parse(
+        group.notification or ""
+    )
+
+
+async def current_lease(client: TimClient) -> Lease | None:
+    """The lease the lock group holds now (None when the lock is free)."""
+    return (await lock_state(client))[0]
 
 
 class AppLock:
@@ -134,12 +150,19 @@ class AppLock:
         lease_s: int = LEASE_S,
         clock: Callable[[], float] = time.time,
         on_wait: Callable[[Lease], None] | None = None,
+        ask: bool = True,
+        watch_s: float | None = None,
     ) -> None:
+        """``ask``: while waiting, ask the holder for the lock; ``watch_s``: while holding, read
+        the lease (and any request, ``asked``) this often, not only at renewals."""
         self._client = client
         self._timeout_s = timeout_s
         self._lease_s = lease_s
         self._clock = clock
         self._on_wait = on_wait
+        self._ask = ask
+        self._watch_s = watch_s
+        self.asked: Lease | None = None  # a waiting writer's request, as last read while held
         self._holder = holder_name(purpose)
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
@@ -156,9 +179,8 @@ class AppLock:
         already sent completes first."""
         self._give_up.set()
 
-    def _new_lease(self) -> Lease:
+    def _new_lease(self, token: str) -> Lease:
         now = int(self._clock())
-        token = secrets.token_hex(8)
         return Lease(
             self._holder,
             socket.gethostname(),
@@ -183,9 +205,20 @@ class AppLock:
                 raise
             return False
 
-    async def _current(self) -> Lease | None:
+    async def _state(self) -> tuple[Lease | None, Lease | None]:
         self.calls["group_reads"] += 1  # each one get_group_info
-        return await current_lease(self._client)
+        return await lock_state(self._client)
+
+    async def _current(self) -> Lease | None:
+        return (await self._state())[0]
+
+    async def _modify(self, **fields: str) -> None:
+        self.calls[ModifyGroup.api] += 1
+        await self._client.perform(ModifyGroup(LOCK_GROUP_ID, **fields))
+
+    def _open(self, request: Lease | None, ours: str) -> bool:
+        """Whether ``request`` is another writer's, still waiting."""
+        return request is not None and request.token != ours and request.expires > self._clock()
 
     async def _destroy(self) -> None:
         self.calls[DestroyGroup.api] += 1
@@ -194,16 +227,19 @@ class AppLock:
     async def acquire(self) -> None:
         deadline = time.monotonic() + self._timeout_s
         told: str | None = None
+        token = secrets.token_hex(8)
+        asked: str | None = None  # the holder's lock ID when this wait asked for the lock
         while True:
-            attempt = self._new_lease()
+            attempt = self._new_lease(token)
             if await self._create(attempt):
                 self._lease = attempt
                 break
-            held = await self._current()
+            held, request = await self._state()
             if held is None:
                 continue  # released meanwhile: try again at once
             if held.token == attempt.token:
-                # A retried create whose first attempt did reach the server: the lock is ours.
+                # A retried create whose first attempt did reach the server, or a holder
+                # handed the lock over to this wait's request: the lock is ours.
                 self._lease = held
                 break
             if held.dead(self._clock()):
@@ -216,6 +252,12 @@ class AppLock:
             if told != held.token and self._on_wait is not None:
                 self._on_wait(held)
                 told = held.token
+            if self._ask and asked != held.token and not self._open(request, token):
+                await self._modify(notification=attempt.text())
+                asked = held.token
+            if self._give_up.is_set() or time.monotonic() >= deadline:
+                if asked is not None:
+                    await self._withdraw(token)
             if self._give_up.is_set():
                 raise LockError("stopped waiting for the app lock; nothing was written")
             if time.monotonic() >= deadline:
@@ -226,13 +268,25 @@ class AppLock:
                     f"--break --id {held.token} --force"
                 )
             try:
-                await asyncio.wait_for(self._give_up.wait(), POLL_S)
+                await asyncio.wait_for(self._give_up.wait(), ASKED_POLL_S if asked else POLL_S)
             except TimeoutError:
                 pass
         self._confirmed, self._lost = 0.0, None  # the first write batch reads the lease
         if self._client.fence is None:
             self._client.fence = self.check
         self._renewer = asyncio.create_task(self._renew())
+
+    async def _withdraw(self, token: str) -> None:
+        """A wait that asked for the lock ends: give back a lock handed over meanwhile, or take
+        the request back (best effort: an abandoned request expires like a lease)."""
+        try:
+            held, request = await self._state()
+            if held is not None and held.token == token:
+                await self._destroy()
+            elif request is not None and request.token == token:
+                await self._modify(notification="")
+        except (TimError, ObserveError) as err:
+            log.warning("could not withdraw the request for the app lock: %s", err)
 
     @property
     def held(self) -> bool:
@@ -268,7 +322,7 @@ class AppLock:
     async def _read(self) -> None:
         started = time.monotonic()
         try:
-            held = await self._current()
+            held, request = await self._state()
         except (TimError, ObserveError) as err:
             raise LockError(
                 f"could not read the app lock's lease ({err}); stopped before the next write"
@@ -280,6 +334,7 @@ class AppLock:
             return
         if held is not None and held.token == lease.token:
             self._confirmed = max(self._confirmed, started)
+            self.asked = request if self._open(request, lease.token) else None
         elif self._lost is None:
             now = self._clock()
             who = (
@@ -294,8 +349,10 @@ class AppLock:
             )
 
     async def _renew(self) -> None:
+        every = min(RENEW_EVERY_S, self._lease_s / 3)
+        renewed_at = time.monotonic()
         while True:
-            await asyncio.sleep(RENEW_EVERY_S)
+            await asyncio.sleep(min(every, self._watch_s or every))
             try:
                 await self._look()  # never renew a lease that is no longer ours
             except LockError as err:
@@ -304,10 +361,12 @@ class AppLock:
             lease = self._lease
             if lease is None or self._lost is not None:
                 return
+            if time.monotonic() < renewed_at + every - 0.05:  # not due yet: only looked
+                continue
+            renewed_at = time.monotonic()
             renewed = replace(lease, expires=int(self._clock()) + self._lease_s)
             try:
-                self.calls[ModifyGroup.api] += 1
-                await self._client.perform(ModifyGroup(LOCK_GROUP_ID, introduction=renewed.text()))
+                await self._modify(introduction=renewed.text())
                 self._lease = renewed
             except (TimApiError, LockError) as err:
                 log.warning("could not renew the app lock: %s", err)
@@ -322,8 +381,12 @@ class AppLock:
         if lease is None or self._lost is not None:  # a lost lease was reported when found
             return
         try:
-            held = await self._current()
-            if held is not None and held.token == lease.token:
+            held, request = await self._state()
+            if held is not None and held.token == lease.token and self._open(request, lease.token):
+                assert request is not None
+                await self._modify(introduction=request.text(), notification="")
+                log.info("handed the app lock over to %s, who asked for it", request.holder)
+            elif held is not None and held.token == lease.token:
                 await self._destroy()
             else:
                 log.warning("the app lock was taken over while this run held it")

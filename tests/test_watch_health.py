@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import SDKAPPID, wait_until
+from conftest import ADMIN, SDKAPPID, wait_until
 from starlette.requests import Request
 from test_watch import GROUPS, TOKEN, start_watch, stop
 
+from reconciler.emulator import EmulatorStore
 from reconciler.lock import Lease
 from reconciler.state import LOCK_GROUP_ID
 from reconciler.watch import http as watch_http
@@ -109,22 +110,20 @@ def test_made_up_commands_count_under_one_label_and_health_is_honest(tmp_path):
 
 
 def test_sigterm_ends_a_wait_for_the_lock_at_once(tmp_path):
-    w = start_watch(tmp_path, GROUPS[:1])
-    try:
-        # Someone else (on another host) holds the lock for the next hour.
+    def locked(cfg: Path) -> None:  # someone else (on another host) holds it for the next hour
         now = int(time.time())
         lease = Lease("ci@runner (apply)", "runner", 4242, "f" * 16, now, now + 3600)
-        w.rest(
-            "group_open_http_svc/create_group",
-            {
-                "GroupId": LOCK_GROUP_ID,
-                "Type": "Private",
-                "Name": "lock",
-                "Introduction": lease.text(),
-            },
-        )
-        w.server.control("leave", GroupId="club", Account="bob")  # work for the watch
+        group = {"GroupId": LOCK_GROUP_ID, "Type": "Private", "Introduction": lease.text()}
+        store = EmulatorStore(tmp_path / "server.sqlite3", admin=ADMIN)
+        try:
+            store.seed([{**group, "Name": "lock"}])
+        finally:
+            store.close()
+
+    w = start_watch(tmp_path, GROUPS[:1], resynced=False, prepare=locked)
+    try:
         assert wait_until(lambda: "waiting for the app lock" in w.text(), 20), w.text()
+        assert w.get("/readyz").json()["reason"] == "standby"
         started = time.monotonic()
         w.proc.terminate()
         assert w.proc.wait(timeout=10) == 0, w.text()

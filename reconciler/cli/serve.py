@@ -66,6 +66,15 @@ from reconciler.errors import UsageError
     metavar="SECONDS",
     help="Seconds between full resyncs (a plan and apply of every group, same guards).",
 )
+@click.option(
+    "--lease",
+    type=click.IntRange(2, 3600),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="The leader's lease on the app lock (renewed every third of it): with several "
+    "replicas, a standby takes over within this once the leader is gone.",
+)
 @click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
 @click.option(
     "--insecure-no-callback-auth",
@@ -86,6 +95,7 @@ def watch(
     ready_factor,
     stop_grace,
     resync,
+    lease,
     dry_run,
     insecure_no_callback_auth,
     log_format,
@@ -113,6 +123,7 @@ def watch(
         ready_factor=ready_factor,
         stop_grace_s=stop_grace,
         resync_s=resync,
+        lease_s=lease,
         dry_run=dry_run,
         insecure_no_callback_auth=insecure_no_callback_auth,
         log_format=log_format,

@@ -30,7 +30,13 @@ from reconciler.config import Config
 from reconciler.config.loader import config_files
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.watch.auth import CallbackAuth
-from reconciler.watch.controller import COALESCE_S, MARKS_WINDOW_S, READY_FACTOR, Controller
+from reconciler.watch.controller import (
+    COALESCE_S,
+    LEASE_S,
+    MARKS_WINDOW_S,
+    READY_FACTOR,
+    Controller,
+)
 from reconciler.watch.http import IDLE_S, GuardedH11, callback_app, health_app
 from reconciler.watch.metrics import Metrics
 
@@ -61,6 +67,7 @@ class WatchOptions:
     lock_timeout_s: float = engine.LOCK_WAIT_S
     coalesce_s: float = COALESCE_S
     marks_window_s: float = MARKS_WINDOW_S
+    lease_s: int = LEASE_S
 
 
 def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
@@ -235,6 +242,7 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
             coalesce_s=options.coalesce_s,
             marks_window_s=options.marks_window_s,
             ready_factor=options.ready_factor,
+            lease_s=options.lease_s,
         )
         holder["c"] = controller
         servers = [_server(app), _server(health_app(lambda: controller, metrics))]

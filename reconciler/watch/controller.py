@@ -8,6 +8,13 @@ Callbacks only enqueue (so they are answered at once); one worker does the work 
                                                                               + apply each due
                                                                               group, release
 
+Leadership: the worker works only while it holds the app lock, which it keeps as its lease
+across batches (renewed every third of ``lease_s``, read every ``LEASE_POLL_S``). Until then
+the replica is a standby: it waits for the lock, is not ready and writes nothing; when the
+leader dies its lease lapses (or, on the same host, its process is seen gone) and a standby
+takes over and resyncs. A writer that asks for the lock (a CI ``apply``) is handed it between
+batches, and the leader asks for it back at once (``reconciler.lock``).
+
 A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
 ``protect``); while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that fall due
 join it, each group free to be taken again once its own call is done. A refused group is left
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import cast
@@ -46,6 +54,8 @@ COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
 MARKS_POLL_S = 0.05  # how often it looks for them
+LEASE_S = 30  # a leader's lease; a standby takes over within it once the leader is gone
+LEASE_POLL_S = 1.0  # how often the leader reads its lease for a writer asking for the lock
 READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
 LIVE_S = 60.0  # alive while the worker turned, or an API call went out, within this
 RESYNC_OK = frozenset({"applied", "converged", "dry_run", "refused", "partial"})
@@ -82,6 +92,7 @@ class Controller:
         marks_window_s: float = MARKS_WINDOW_S,
         ready_factor: float = READY_FACTOR,
         backoff_s: tuple[float, float] = (BASE_S, CAP_S),
+        lease_s: int = LEASE_S,
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -91,6 +102,9 @@ class Controller:
         self.coalesce_s = coalesce_s
         self.marks_window_s = marks_window_s
         self.ready_factor = ready_factor
+        self.lease_s = lease_s
+        self.lock: AppLock | None = None  # the lease, while this replica leads
+        self.yielded = False  # it handed the lock to a writer that asked, and wants it back
         self.backoff = Backoff(*backoff_s)  # per group, and the app's (key APP)
         self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
         self.superseded = False  # a newer revision than ours was applied: no writes
@@ -100,6 +114,7 @@ class Controller:
         self.marks_due: dict[str, float] = {}
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
         self.running: set[str] = set()
+        self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
         self.last_resync: float | None = None  # wall time of the last resync, good or not
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
@@ -209,20 +224,83 @@ class Controller:
             times.append(self._clock() + max(0.0, wall_next - time.time()))
         return max(min(times), self.backoff.until(APP) or 0.0)  # nothing while the app backs off
 
+    @property
+    def role(self) -> str:
+        if self.dry_run:
+            return "dry_run"  # takes no lock, writes nothing
+        return "leader" if self.lock is not None or self.yielded else "standby"
+
     async def run(self) -> None:
-        """Work until ``stop``; the batch in flight is finished first."""
+        """Work until ``stop``; the batch in flight is finished first, the lock released."""
+        try:
+            await self._work()
+        finally:
+            if self.lock is not None:
+                await asyncio.shield(self.lock.release())
+
+    async def _lead(self) -> bool:
+        """True while this replica holds its lease; else wait for it (a standby, or a leader
+        that yielded) and return whether it got it."""
+        lock = self.lock
+        if lock is not None and lock.lost is None and lock.asked is None:
+            return True
+        if lock is not None:
+            self.lock = None
+            if lock.lost is not None:
+                log.error("no longer the leader: %s", lock.lost)
+            else:  # handed over to the writer that asked; asked for again at once
+                log.info("yielding the app lock to %s, who asked for it", lock.asked.holder)
+                self.yielded = True
+            await asyncio.shield(lock.release())
+        wait = self.session.app_lock(
+            "watch",
+            timeout_s=math.inf,
+            lease_s=self.lease_s,
+            ask=self.yielded,
+            watch_s=LEASE_POLL_S,
+        )
+        self._acquiring = wait
+        try:
+            await wait.acquire()
+        except LockError:  # stopped
+            self.yielded = False
+            return False
+        except ReconcilerError as err:  # the app's failure: the API or its credentials
+            self.yielded = False
+            self._failed(APP, err)
+            return False
+        finally:
+            self._acquiring = None
+        self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
+        self.lock = wait
+        if not self.yielded:
+            log.info("leading: holding the app lock (lease %d s); resyncing", self.lease_s)
+            self._next_resync = self._clock()  # catch up with what happened meanwhile
+        self.yielded = False
+        return True
+
+    async def _work(self) -> None:
         while not self._stopping:
             self._turned = self._clock()
+            if not self.dry_run and self.lock is None:  # a standby: no work, only the lease
+                if (self.backoff.until(APP) or 0.0) > self._clock():
+                    await self._sleep(self.backoff.until(APP) or 0.0)
+                    continue
+            if not self.dry_run and not await self._lead():
+                continue
             self._renewals_due()
-            wait = self._next_due() - self._clock()
-            if wait > 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 1.0))
-                except TimeoutError:
-                    pass
+            if self._next_due() > self._clock():
+                await self._sleep(self._next_due())
                 continue
             await self.batch()
+
+    async def _sleep(self, until: float) -> None:
+        """Until then, an event, or at most 1 s (the worker's turn, that liveness sees)."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=min(until - self._clock(), 1.0))
+        except TimeoutError:
+            pass
 
     async def batch(self) -> None:
         """One batch: a resync when due, else every group and marks batch that is due."""
@@ -250,6 +328,7 @@ class Controller:
             hold_until = self._clock() + MARKS_HOLD_S
             while True:
                 holding = not self._stopping and self._clock() < hold_until
+                holding = holding and self.lock is not None and self.lock.asked is None
                 if holding:
                     for gid, entries in self._take_due_marks(self._clock()).items():
                         tasks.add(asyncio.ensure_future(self._set_marks_of(gid, entries)))
@@ -293,36 +372,22 @@ class Controller:
             self.running.discard(gid)
 
     async def _locked(self, work) -> bool:
-        """Run ``work`` under the app lock (no lock in a dry run); False if it could not be
-        taken."""
+        """Run ``work`` while leading (no lock in a dry run); False if it was not done."""
         if self.dry_run:
             await work()
             return True
-        lock = self.session.app_lock("watch")
+        lock = self.lock
+        if lock is None:  # not leading (the app backs off): nothing is written
+            return False
         try:
-            self._acquiring = lock
-            try:
-                await lock.acquire()
-            finally:
-                self._acquiring = None
-            self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
-            try:
-                if await self._may_write():
-                    await work()  # its writes stop once the lease is lost (TimClient.fence)
-            finally:
-                await asyncio.shield(lock.release())
+            if await self._may_write():
+                await work()  # its writes stop once the lease is lost (TimClient.fence)
             if lock.lost is not None:
                 raise lock.lost
-        except LockLost as err:
-            log.error("%s", err)
+        except LockLost:
             self.metrics.reconciles.labels("batch", "lock_lost").inc()
-            return False
-        except LockError as err:
-            if not self._stopping:
-                self.metrics.reconciles.labels("batch", "lock_timeout").inc()
-                self._failed(APP, err)
-            return False
-        except ReconcilerError as err:  # taking or releasing the lock: the app's failure
+            return False  # the worker's next turn finds the lease lost: a standby again
+        except ReconcilerError as err:  # reading the lease or the revision: the app's failure
             self._failed(APP, err)
             return False
         return True
@@ -574,6 +639,8 @@ class Controller:
         self, trigger: str, group: str, outcome: str, calls: int, started: float, **extra: object
     ) -> None:
         latency_ms = round((self._clock() - started) * 1000, 1)
+        for gid in self.desired if trigger == "resync" else [group]:
+            self.last[gid] = (time.time(), outcome)
         fields = {
             "group": group,
             "trigger": trigger,
@@ -595,19 +662,43 @@ class Controller:
         quiet = now - max(self._turned, self._requests_seen[1])
         return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
 
-    def ready(self) -> tuple[bool, dict[str, bool]]:
-        """Ready to take callbacks: the config is loaded and the last good resync is recent."""
+    def ready(self) -> tuple[str | None, dict[str, bool]]:
+        """Ready to take callbacks: the leader, the config loaded, the last good resync recent.
+        Returns why not ("standby", or the first check that fails; None when ready) and the
+        checks."""
         ok = self.last_resync_ok
         window = self.ready_factor * self.resync_s
         checks = {
             "config_loaded": self.reload_refused_at is None,  # the files' config is the one run
             "resync_recent": ok is not None and self._clock() - ok <= window,
         }
-        return all(checks.values()), checks
+        if self.role == "standby":
+            return "standby", checks
+        return next((name for name, good in checks.items() if not good), None), checks
+
+    def _group_status(self, gid: str) -> dict:
+        failing = self.backoff.failing(gid)
+        if (self.backoff.until(gid) or 0.0) > self._clock():
+            state = "backing off"
+        elif failing is not None:
+            state = "failing"
+        elif gid in self.dirty or gid in self.refused:
+            state = "drifted"
+        else:
+            state = "in sync"
+        when, outcome = self.last.get(gid, (None, None))
+        return {
+            "state": state,
+            "last_reconcile": _when(when),
+            "outcome": outcome,
+            "pending_marks": len(self.marks.get(gid, {})),
+            "last_error": failing[1] if failing else None,
+        }
 
     def status(self) -> dict:
         """What /status serves: no config text, no paths, no secrets."""
         return {
+            "role": self.role,
             "config_digest": self.config.digest,
             "revision": self.revision.describe(),
             "recorded_revision": self.recorded.describe() if self.recorded else None,
@@ -619,10 +710,15 @@ class Controller:
             "queue_depth": self.depth(),
             "running": len(self.running),
             "refused_groups": sorted(self.refused),
+            "per_group": {gid: self._group_status(gid) for gid in sorted(self.desired)},
             "reload_refused_at": (
                 utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
             ),
         }
+
+
+def _when(wall: float | None) -> str | None:
+    return utc_text(int(wall)) if wall else None
 
 
 def _by_api(operations: list[Operation]) -> dict[str, int]:

@@ -2,8 +2,8 @@
 
 - the callback port answers ``POST`` on the callback path and nothing else; a body is refused
   (413) past ``MAX_BODY`` from its Content-Length or as it streams, before it is buffered;
-- the health port serves ``/livez``, ``/readyz``, ``/metrics`` and ``/status`` (JSON), all
-  ``GET``.
+- the health port serves ``/livez``, ``/readyz``, ``/metrics``, ``/status`` (JSON) and ``/``
+  (the same, as a page), all ``GET``.
 
 Both run on ``GuardedH11``: a connection that has not sent its request headers within
 ``HEADER_S`` is closed, and past ``MAX_CONNECTIONS`` a new one is closed at once. Nothing either
@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import orjson
@@ -130,8 +131,10 @@ def health_app(controller: Callable[[], Controller], metrics: Metrics) -> Starle
         return _json({"alive": alive, **detail}, 200 if alive else 503)
 
     async def readyz(request: Request) -> Response:
-        ready, checks = controller().ready()
-        return _json({"ready": ready, "checks": checks}, 200 if ready else 503)
+        reason, checks = controller().ready()
+        if reason is None:
+            return _json({"ready": True, "checks": checks})
+        return _json({"ready": False, "reason": reason, "checks": checks}, 503)
 
     async def metrics_text(request: Request) -> Response:
         return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -139,14 +142,46 @@ def health_app(controller: Callable[[], Controller], metrics: Metrics) -> Starle
     async def status(request: Request) -> Response:
         return _json(controller().status())
 
+    async def page(request: Request) -> Response:
+        return Response(status_page(controller().status()), media_type="text/html; charset=utf-8")
+
     return Starlette(
         routes=[
+            Route("/", page, methods=["GET"]),
             Route("/livez", livez, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
             Route("/status", status, methods=["GET"]),
         ]
     )
+
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tim-reconciler watch</title>
+<meta http-equiv="refresh" content="5"><style>body{{font:14px sans-serif;margin:1em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}
+.in-sync{{color:#070}}.drifted{{color:#a60}}.failing,.backing-off{{color:#b00}}</style></head>
+<body><h1>tim-reconciler watch</h1><p id="summary">{summary}</p>
+<table id="groups"><tr><th>group</th><th>state</th><th>last reconcile</th><th>outcome</th>
+<th>pending marks</th><th>last error</th></tr>{rows}</table></body></html>
+"""
+
+
+def status_page(status: dict) -> str:
+    """``/``: the ``/status`` data for people, no external assets, refreshed every 5 s."""
+    summary = (
+        f"role: {status['role']} · revision: {status['revision']} · last resync: "
+        f"{status['last_resync'] or 'none yet'} ({status['last_resync_outcome'] or '-'})"
+    )
+    rows = "".join(
+        f'<tr class="{g["state"].replace(" ", "-")}"><td>{escape(gid)}</td>'
+        + "".join(
+            f"<td>{escape(str(v if v is not None else '-'))}</td>"
+            for v in (g["state"], g["last_reconcile"], g["outcome"], g["pending_marks"])
+        )
+        + f"<td>{escape(g['last_error'] or '')}</td></tr>"
+        for gid, g in status["per_group"].items()
+    )
+    return PAGE.format(summary=escape(summary), rows=rows)
 
 
 class GuardedH11(H11Protocol):
