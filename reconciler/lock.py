@@ -212,9 +212,12 @@ class AppLock:
     async def _current(self) -> Lease | None:
         return (await self._state())[0]
 
-    async def _modify(self, **fields: str) -> None:
+    async def _modify(
+        self, *, introduction: str | None = None, notification: str | None = None
+    ) -> None:
         self.calls[ModifyGroup.api] += 1
-        await self._client.perform(ModifyGroup(LOCK_GROUP_ID, **fields))
+        request = ModifyGroup(LOCK_GROUP_ID, introduction=introduction, notification=notification)
+        await self._client.perform(request)
 
     def _open(self, request: Lease | None, ours: str) -> bool:
         """Whether ``request`` is another writer's, still waiting."""

@@ -248,7 +248,7 @@ class Controller:
             self.lock = None
             if lock.lost is not None:
                 log.error("no longer the leader: %s", lock.lost)
-            else:  # handed over to the writer that asked; asked for again at once
+            elif lock.asked is not None:  # handed over to the writer that asked; asked again
                 log.info("yielding the app lock to %s, who asked for it", lock.asked.holder)
                 self.yielded = True
             await asyncio.shield(lock.release())
