@@ -151,9 +151,12 @@ def _add_members(
         join_time = ctx.now
         if importing:
             given = R.get_int(item, "JoinTime")
-            if given is not None:
-                join_time = given
-            elif ctx.profile.join_time_rules and not g["create_time"] < join_time <= ctx.now:
+            join_time = ctx.now if given is None else given
+            if (
+                given is not None
+                and ctx.profile.join_time_rules
+                and not g["create_time"] < given <= ctx.now
+            ):
                 # CN-1636: a JoinTime before the group's creation or in the future fails that
                 # member alone (Result 0); the others are imported.
                 results.append({"Member_Account": account, "Result": 0})
