@@ -152,3 +152,108 @@ def test_a_saved_plan_carries_required_version_and_apply_refuses_it(ws, monkeypa
     monkeypatch.undo()
     monkeypatch.delenv("TIM_SECRET_KEY", raising=False)
     assert ws.cli("apply", "--plan", "plan.json", "--auto-approve").code == 0
+
+
+# --- the sdist and the wheel --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> Path:
+    """The sdist and the wheel built from this tree (the wheel from the sdist, as `python -m
+    build` does), with the backend of this venv: no isolated env to download, so offline."""
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def test_sdist_and_wheel_pass_twine_check(dist):
+    files = sorted(dist.iterdir())
+    assert sorted(f.suffix for f in files) == [".gz", ".whl"], files
+    done = subprocess.run(
+        [str(BIN / "twine"), "check", "--strict", *map(str, files)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_wheel_installs_into_a_fresh_venv_and_names_its_build(dist, tmp_path):
+    import zipfile
+
+    wheel = next(dist.glob("*.whl"))
+    version = wheel.name.split("-")[1]
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+    assert "reconciler/_version.py" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # The dependencies are this venv's (offline and fast): its site-packages goes on the new
+    # venv's path after the new venv's own, and no .pth in it (this tree's editable install) runs.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and p.is_dir())
+    (site / "zz_dependencies.pth").write_text(f"{ours}\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(
+        [str(venv / "bin" / "reconciler"), "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"reconciler, version {version}"
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import reconciler; print(reconciler.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,  # not this tree, whose reconciler/ `python -c` would import
+    )
+    assert Path(where.stdout.strip()).is_relative_to(venv), where
+    if GIT and (ROOT / ".git").exists():
+        exact = subprocess.run(
+            [GIT, "describe", "--tags", "--exact-match"], cwd=ROOT, capture_output=True
+        )
+        if exact.returncode != 0:  # not a tagged commit: the version names it
+            head = git(ROOT, "rev-parse", "--short=7", "HEAD")
+            assert f"+g{head}" in version, version
+
+
+def test_the_release_workflow_tests_builds_then_publishes_by_trusted_publishing():
+    # (Its GitHub schema check is tests/test_ecosystem_ci.py's, with the other workflows.)
+    from ruamel.yaml import YAML
+
+    jobs = YAML(typ="safe").load((ROOT / "examples" / "ci" / "release.yml").read_text())["jobs"]
+    assert set(jobs["publish-pypi"]["needs"]) == set(jobs["image"]["needs"]) == {"test", "build"}
+    assert jobs["publish-pypi"]["permissions"] == {"id-token": "write"}
+    steps = jobs["publish-pypi"]["steps"]
+    assert steps[-1]["uses"].startswith("pypa/gh-action-pypi-publish@")
+    assert not any("password" in (s.get("with") or {}) for s in steps)  # no token: OIDC
+    readme = (ROOT / "README.md").read_text()
+    test_command = next(line for line in readme.splitlines() if "-m pytest" in line)
+    assert any(s.get("run") == test_command for s in jobs["test"]["steps"])
+    for job in ("test", "build"):  # setuptools-scm needs the tags
+        assert jobs[job]["steps"][0]["with"]["fetch-depth"] == 0
+    built = [s.get("run", "") for s in jobs["build"]["steps"]]
+    assert "python -m build" in built and "twine check --strict dist/*" in built
