@@ -22,6 +22,7 @@ from reconciler import connect, planfile, render, revision
 from reconciler.apply import ApplyResult, Progress, execute
 from reconciler.config import json_schema
 from reconciler.config.models import AppConfig
+from reconciler.config.version import refusal
 from reconciler.connect import embedded_emulator, local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.heap import collector_paused
@@ -276,7 +277,17 @@ def read_plan(path: str | Path) -> SavedPlan:
     with collector_paused():
         saved = planfile.read(path, connect.secret_key)
         gc.freeze()
+    why = refusal(saved.app.required_version) if saved.app.required_version else None
+    if why is not None:  # the config's app.required_version, carried in the plan's app section
+        line = _line_of(path, '"required_version"')
+        raise PlanFileError(f"{path}:{line}: {why}")
     return saved
+
+
+def _line_of(path: str | Path, text: str) -> int:
+    """The first line of file ``path`` holding ``text`` (1 when none does)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return next((n for n, line in enumerate(f, 1) if text in line), 1)
 
 
 def plan_config(

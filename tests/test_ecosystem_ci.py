@@ -31,6 +31,7 @@ def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess:
     [
         ("vendor.github-actions", ROOT / "action.yml"),
         ("vendor.github-workflows", CI / "github-actions.yml"),
+        ("vendor.github-workflows", CI / "release.yml"),
         ("vendor.gitlab-ci", CI / "gitlab-ci.yml"),
     ],
 )

@@ -46,6 +46,7 @@ from reconciler.config.templating import (
     make_environment,
     render,
 )
+from reconciler.config.version import refusal
 from reconciler.heap import collector_paused
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -365,6 +366,8 @@ class _Loader:
         app = found.get("app")
         policy = found.get("policy")
         started = time.perf_counter()
+        if app is not None:
+            self._check_required_version(*app)
         app_config = self._model(AppConfig, app, "app", pending)
         policy_config = self._model(Policy, policy, "policy", pending) if policy else Policy()
         if app is None and sources and not self.issues:  # (a file that failed may hold it)
@@ -481,6 +484,17 @@ class _Loader:
                 )
                 continue
             found[name] = (number, data[name])
+
+    def _check_required_version(self, number: int, data: Any) -> None:
+        """Refuse the config, alone, when this tool is outside its app.required_version: what
+        else it says may mean something else to this version (an unparsable range is one more
+        issue of the app section)."""
+        if not isinstance(data, dict) or not isinstance(data.get("required_version"), str):
+            return
+        why = refusal(data["required_version"])
+        if why is not None:
+            location = self._locate(number, ("app", "required_version"), "value")
+            raise ConfigError([Issue(location, why + self._rendered_note(self.sources[number]))])
 
     def _model(self, model: Any, found: tuple[int, Any] | None, name: str, pending: list[Pending]):
         if found is None:

@@ -22,6 +22,7 @@ from pydantic import (
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from reconciler import state as st
+from reconciler.config.version import specifier
 from reconciler.tim import limits, wire
 from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
 from reconciler.tim.endpoints import resolve_endpoint
@@ -191,6 +192,15 @@ class AppConfig(BaseModel):
         "holds to: `default` (the seed pages) or `latest` (the strictest current one: 20 "
         "accounts per add/import call, 1 MB answers, JoinTime rules, big member lists left out).",
     )
+    required_version: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The versions of reconciler this config is written for, as a PEP 440 "
+        "specifier (`>=0.2, <0.3`, `~=0.2.1`), like Terraform's `required_version`: every command "
+        "refuses the config, before any call, when the running tool is outside the range. "
+        "Development builds count as just below their release (0.2.0.dev3 < 0.2.0).",
+        examples=[">=0.2, <0.3"],
+    )
     limits: LimitsConfig = Field(
         default_factory=LimitsConfig,
         description="Batch sizes and per-API rates other than the documented ones "
@@ -204,6 +214,13 @@ class AppConfig(BaseModel):
             batch=dict(self.limits.batch),
             rates=dict(self.limits.rates),
         )
+
+    @field_validator("required_version")
+    @classmethod
+    def _required_version(cls, value: str | None) -> str | None:
+        if value is not None:
+            specifier(value)
+        return value
 
     @field_validator("endpoint")
     @classmethod
