@@ -130,9 +130,9 @@ def is_plan_file(path: Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return bool(_HEAD.match(head)) or (
-        head.startswith(b"{") and b'"tool": "tim-reconciler"' in head and b'"operations"' in head
-    )
+    # Older formats begin {"format_version": N, "tool": "tim-reconciler", ...}.
+    older = head.startswith(b'{\n  "format_version": ') and b'"tool": "tim-reconciler"' in head
+    return bool(_HEAD.match(head)) or older
 
 
 def check_writable(

@@ -636,3 +636,10 @@ def test_the_planfile_benchmark_runs_and_verifies_what_it_wrote() -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["members"] == 2000 and summary["mac_s"] >= 0
+
+
+def test_plan_out_replaces_a_plan_file_of_an_older_format(case: Workspace) -> None:
+    older = case.dir / "old.json"
+    older.write_text('{\n  "format_version": 5,\n  "tool": "tim-reconciler",\n  "groups": []\n}\n')
+    assert case.plan("--out", "old.json").code == 0
+    assert older.read_bytes().startswith(b'{"mac":"hmac-sha256:')
