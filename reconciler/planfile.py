@@ -279,6 +279,9 @@ def write(path: str | Path, doc: dict[str, Any], secret_key: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(head[:-1] + b",\n" + body[2:] + b"\n")
+        umask = os.umask(0)  # mkstemp makes it 0600; a plan file is as readable as any other
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
