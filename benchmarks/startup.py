@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         listener.listen(8)
         listener.settimeout(120)
         # Pointed at the socket and signed again with this run's key (its MAC covers both).
-        _, _, body = args.plan.read_bytes().partition(b"\n")
-        doc = json.loads(b"{\n" + body)
+        doc = planfile.unverified_document(args.plan.read_bytes())
         doc["app"]["endpoint"] = doc["endpoint"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
         plan = Path(tmp) / "plan.json"
         planfile.write(plan, doc, env["TIM_SECRET_KEY"])

@@ -123,6 +123,13 @@ class SavedPlan:
         )
 
 
+def unverified_document(data: bytes) -> dict[str, Any]:
+    """The document after a plan file's MAC line, NOT verified: for tools that edit a plan and
+    sign it again with ``write`` (benchmarks, tests). ``read`` is the only way to apply one."""
+    _, _, rest = data.partition(b"\n")
+    return orjson.loads(b"{\n" + rest)
+
+
 def is_plan_file(path: Path) -> bool:
     """Whether ``path`` holds a plan file (of any format): what ``plan --out`` may replace."""
     try:

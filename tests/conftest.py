@@ -137,8 +137,9 @@ def run_cli(
 
 def split_plan(data: bytes) -> tuple[bytes, dict[str, Any]]:
     """A plan file's MAC line and its document."""
-    line, _, rest = data.partition(b"\n")
-    return line, orjson.loads(b"{\n" + rest)
+    from reconciler.planfile import unverified_document
+
+    return data.partition(b"\n")[0], unverified_document(data)
 
 
 def sign_plan(doc: dict[str, Any], key: str = LOCAL_KEY, sdkappid: int | None = None) -> bytes:
