@@ -16,8 +16,10 @@ takes over and resyncs. A writer that asks for the lock (a CI ``apply``) is hand
 batches, and the leader asks for it back at once (``reconciler.lock``).
 
 A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
-``protect``); while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that fall due
-join it, each group free to be taken again once its own call is done. A refused group is left
+``protect``); while its calls are in flight, groups and marks batches that fall due join it
+(so a slow call holds up only its own group), and with none in flight it waits up to
+``MARKS_HOLD_S`` for marks falling due; each group is free to be taken again once its own
+call is done. A refused group is left
 until the config changes; ``state: absent`` groups are never destroyed here. An event for a
 group being reconciled makes it due again afterwards. A failed call is retried by the client;
 a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
@@ -308,30 +310,35 @@ class Controller:
         if now >= self._next_resync:
             await self._locked(self._resync)
             return
-        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
-        marks = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
-        for gid in groups:
-            del self.dirty[gid]
-        taken = {}
-        for gid in marks:
-            del self.marks_due[gid]
-            taken[gid] = self.marks.pop(gid, {})
-        if not groups and not taken:
+        first = self._take_due(now)
+        if not any(first):
             return
+        taken = [first]  # everything this batch took, put back if it was not done
+
+        def started(groups: dict[str, Dirty], marks: dict[str, dict[str, float]]) -> set:
+            tasks = {asyncio.ensure_future(self._reconcile_of(g, w)) for g, w in groups.items()}
+            tasks |= {asyncio.ensure_future(self._set_marks_of(g, e)) for g, e in marks.items()}
+            return tasks
 
         async def work() -> None:
-            tasks = {asyncio.ensure_future(self._reconcile_group(g, w)) for g, w in groups.items()}
-            tasks |= {asyncio.ensure_future(self._set_marks_of(g, e)) for g, e in taken.items()}
-            # While the lock is held, marks that fall due join this batch rather than wait
-            # for it to end: members come online all the time, and each batch's lock costs
-            # calls and a round trip. Bounded, so that the lock is released now and then.
+            tasks = started(*first)
+            # While the lock is held, work that falls due joins this batch rather than wait
+            # for it to end: members come online all the time, each batch's lock costs calls
+            # and a round trip, and a call that is slow to answer (one the client waits out
+            # its timeout on) then holds up only its own group. With nothing in flight, marks
+            # falling due within MARKS_HOLD_S are waited for. The batch ends when the lock is
+            # asked for or lost, a resync is due, or the app backs off.
             hold_until = self._clock() + MARKS_HOLD_S
             while True:
-                holding = not self._stopping and self._clock() < hold_until
-                holding = holding and self.lock is not None and self.lock.asked is None
-                if holding:
-                    for gid, entries in self._take_due_marks(self._clock()).items():
-                        tasks.add(asyncio.ensure_future(self._set_marks_of(gid, entries)))
+                now = self._turned = self._clock()
+                lock = self.lock
+                holding = not self._stopping and now < self._next_resync
+                holding = holding and lock is not None and lock.asked is None and lock.lost is None
+                holding = holding and (self.backoff.until(APP) or 0.0) <= now
+                holding = holding and (bool(tasks) or now < hold_until)
+                if holding and any(more := self._take_due(now)):
+                    taken.append(more)
+                    tasks |= started(*more)
                 if tasks:
                     _, tasks = await asyncio.wait(
                         tasks, timeout=MARKS_POLL_S, return_when=asyncio.FIRST_COMPLETED
@@ -341,25 +348,29 @@ class Controller:
                 else:
                     break
 
-        self.running.update(groups)
-        self.running.update(taken)
         try:
             if not await self._locked(work):  # not done: queued again (the app backs off)
-                self._put_back(groups, taken)
+                for groups, marks in taken:
+                    self._put_back(groups, marks)
         finally:
-            self.running.difference_update(groups)
-            self.running.difference_update(taken)
+            for groups, marks in taken:
+                self.running.difference_update(groups)
+                self.running.difference_update(marks)
 
-    def _take_due_marks(self, now: float) -> dict[str, dict[str, float]]:
-        """The marks batches due by ``now`` of groups not being worked on, taken off the queue
-        and marked running."""
+    def _take_due(self, now: float) -> tuple[dict[str, Dirty], dict[str, dict[str, float]]]:
+        """The groups and the marks batches due by ``now`` of groups not being worked on, taken
+        off the queue and marked running."""
+        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
         due = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
-        taken = {}
+        for gid in groups:
+            del self.dirty[gid]
+        marks = {}
         for gid in due:
             del self.marks_due[gid]
-            taken[gid] = self.marks.pop(gid, {})
-        self.running.update(taken)
-        return taken
+            marks[gid] = self.marks.pop(gid, {})
+        self.running.update(groups)
+        self.running.update(marks)
+        return groups, marks
 
     def _marks_due_by(self, when: float) -> bool:
         return any(t <= when for g, t in self.marks_due.items() if g not in self.running)
@@ -368,6 +379,13 @@ class Controller:
         """Set marks; the group may be taken again as soon as this is done, batch or not."""
         try:
             await self._set_marks(gid, entries)
+        finally:
+            self.running.discard(gid)
+
+    async def _reconcile_of(self, gid: str, work: Dirty) -> None:
+        """Reconcile; the group may be taken again as soon as this is done, batch or not."""
+        try:
+            await self._reconcile_group(gid, work)
         finally:
             self.running.discard(gid)
 
