@@ -675,10 +675,13 @@ async def run_ci_apply(args: argparse.Namespace) -> dict:
                 superseded = superseded or controller.superseded
                 await asyncio.sleep(0.5)
             # Then the watch runs CI's revision (as git-sync would bring it) and writes again.
-            reloaded = time.monotonic()
-            controller.reload(load_config(ci))
+            reloaded, resynced = time.monotonic(), controller.last_resync
+            controller.reload(load_config(ci))  # a changed config: a resync at once
             load = await loading
             await wait_marked(watch, load.sent, 15)
+            deadline = time.monotonic() + 15
+            while controller.last_resync == resynced and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             after = [t for t in watch.marked.values() if t > reloaded]
             still_superseded = controller.superseded
             kept = kept and clerk(0) not in await paged_members(reader.client, desk(0), False)
