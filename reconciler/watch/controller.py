@@ -700,7 +700,9 @@ class Controller:
             state = "backing off"
         elif failing is not None:
             state = "failing"
-        elif gid in self.dirty or gid in self.refused:
+        elif gid in self.dirty or gid in self.running or gid in self.refused:
+            # known to differ: an event said so and its reconcile is queued or still under
+            # way (in sync once its writes are done), or a guard refused it
             state = "drifted"
         else:
             state = "in sync"
