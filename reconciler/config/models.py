@@ -109,9 +109,10 @@ TOPIC_ID_PATTERN = (
     f"^({literal_pattern(limits.COMMUNITY_ID_PREFIX)}{_ASCII}+{literal_pattern(limits.TOPIC_INFIX)})?"
     f"{_TOPIC_SUFFIX}$"
 )
+# The custom part may not begin what, after the prefix, makes the server's own IDs ("@PMG#").
+_SERVER_PART = limits.PERMISSION_GROUP_SERVER_PREFIX.removeprefix(limits.PERMISSION_GROUP_PREFIX)
 PERMISSION_GROUP_ID_PATTERN = (
-    f"^({literal_pattern(limits.PERMISSION_GROUP_PREFIX)})?"
-    f"(?!{literal_pattern(limits.PERMISSION_GROUP_SERVER_PREFIX[len(limits.PERMISSION_GROUP_PREFIX):])})"
+    f"^({literal_pattern(limits.PERMISSION_GROUP_PREFIX)})?(?!{literal_pattern(_SERVER_PART)})"
     f"{_ASCII}{{1,{limits.TOPIC_SUFFIX_MAX_BYTES}}}$"
 )
 MARK_PATTERN = number_pattern(sorted(limits.SPECIAL_MARKS), limits.MIN_CUSTOM_MARK, limits.MAX_MARK)
@@ -158,7 +159,10 @@ TYPE_ONLY_KEYS: dict[str, tuple[frozenset[st.GroupType], str]] = {
         "AVChatRoom feature; remove the member instead",
     ),
     **{
-        key: (_COMMUNITY, f"`{key}` is for Community groups only (this group is {{shown}}); remove it")
+        key: (
+            _COMMUNITY,
+            f"`{key}` is for Community groups only (this group is {{shown}}); remove it",
+        )
         for key in (
             "support_topic",
             "enable_permission",
@@ -216,8 +220,6 @@ def mark_keys(value: Any) -> Any:
             )
         out[number], spelled[number] = accounts, key
     return out
-
-
 
 
 # The API names a batch size or a rate may be given for: Literals built from the registered
@@ -509,7 +511,7 @@ class MemberSpec(TypedDict):
             Literal["Member", "Admin", "Owner"] | None,
             Field(
                 description="Member or Admin. The owner is chosen by the group's `owner`; "
-                "`Owner` is accepted only on the owner's own entry."
+                "`Owner` is accepted only on the owner's own entry, which takes no other role."
             ),
         ]
     ]
@@ -532,8 +534,10 @@ class MemberSpec(TypedDict):
         Annotated[
             MutedUntil,
             Field(
-                description="Muted until this absolute time (a date-time with a zone, e.g. "
-                "2026-12-01T00:00:00Z, or Unix seconds); null = not muted. Not in Work groups."
+                description="Muted until this absolute time (an RFC 3339 date-time with a zone, "
+                "e.g. 2026-12-01T00:00:00Z, or Unix seconds), between 1970 and 2106 (Unix "
+                "seconds 0 to 2^32-1); null = not muted. Not in Work groups (there only null, 0 "
+                "or the start of 1970)."
             ),
         ]
     ]
@@ -982,7 +986,8 @@ class ConfigFile(BaseModel):
     )
 
     app: AppConfig | None = Field(
-        default=None, description="The Chat application (once across all files)."
+        default=None,
+        description="The Chat application: in one file of the config (once across all files).",
     )
     policy: Policy | None = Field(
         default=None, description="Safety rails (once across all files; optional)."

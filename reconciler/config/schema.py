@@ -123,7 +123,10 @@ def _add_rules(schema: dict[str, Any]) -> None:
     # A topic kept needs a name (the checker: "name is empty"); a permission group deleted
     # takes no members or permissions.
     defs["TopicSpec"]["allOf"] = [
-        {"if": absent, "else": {"properties": {"name": {"type": ["string", "null"], "minLength": 1}}}}
+        {
+            "if": absent,
+            "else": {"properties": {"name": {"type": ["string", "null"], "minLength": 1}}},
+        }
     ]
     defs["PermissionGroupSpec"]["allOf"] = [
         {"if": absent, "then": {"properties": {"members": NULL, "topic_permissions": NULL}}}
@@ -155,13 +158,12 @@ def _group_rules() -> list[dict[str, Any]]:
     rules = [
         _of_types(community, {"id": {"type": "string", "pattern": prefix + PRINTABLE}}),
         _of_types(
-            every - community, {"id": {"type": "string", "not": {"type": "string", "pattern": prefix}}}
+            every - community,
+            {"id": {"type": "string", "not": {"type": "string", "pattern": prefix}}},
         ),
     ]
     for ceiling in sorted(set(limits.MAX_MEMBERS_CEILING.values())):
-        types = frozenset(
-            t for t in every if limits.MAX_MEMBERS_CEILING.get(t.value) == ceiling
-        )
+        types = frozenset(t for t in every if limits.MAX_MEMBERS_CEILING.get(t.value) == ceiling)
         rules.append(
             _of_types(types, {"max_members": {"type": ["integer", "null"], "maximum": ceiling}})
         )
@@ -192,7 +194,12 @@ def _group_rules() -> list[dict[str, Any]]:
     rules.append(
         _of_types(
             frozenset({st.GroupType.Private}),
-            {"members": {"type": ["array", "null"], "items": {"anyOf": [{"type": "string"}, member]}}},
+            {
+                "members": {
+                    "type": ["array", "null"],
+                    "items": {"anyOf": [{"type": "string"}, member]},
+                }
+            },
         )
     )
     return rules

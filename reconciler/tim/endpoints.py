@@ -32,7 +32,7 @@ ACCEPTED_FORMS = (
 # names in lower case, no spaces around, a port of at most 65535, a loopback address as
 # 127.0.0.0/8 in dotted decimal or [::1], no credentials, query or fragment.
 _PORT = "(:0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})?)?"
-_PATH = "(/[!-\"$->@-~]*)?"  # printable ASCII but ? and #
+_PATH = '(/[!-"$->@-~]*)?'  # printable ASCII but ? and #
 _HOST = "[A-Za-z0-9._~%!$&'()*+,;=-]+"  # a registered name (RFC 3986), or an IPv4 address
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _LOOPBACK = f"(localhost|{_HOST}\\.localhost|127(\\.{_OCTET}){{3}}|\\[::1\\])"
