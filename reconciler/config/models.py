@@ -37,10 +37,12 @@ GroupTypeName = Literal[
 ]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ENV_NAME_SCHEMA = {
+# A name this long, not all capitals, digits and _, is taken for a pasted secret.
+_SECRET_LIKE_LENGTH = 32
+_CAPITALS = re.compile(r"[A-Z0-9_]+")
+_ENV_NAME_SCHEMA: dict[str, Any] = {
     "pattern": f"^{_ENV_NAME.pattern}$",
-    # A long name in lower or mixed case is taken for a pasted secret (see AppConfig._env_name).
-    "anyOf": [{"maxLength": 31}, {"pattern": "^[A-Z0-9_]+$"}],
+    "anyOf": [{"maxLength": _SECRET_LIKE_LENGTH - 1}, {"pattern": f"^{_CAPITALS.pattern}$"}],
 }
 
 
@@ -368,7 +370,7 @@ class AppConfig(BaseModel):
         # Never echo the value: a common mistake is to paste the secret itself here.
         example = cls.model_fields[info.field_name or ""].default
         what = "secret key" if info.field_name == "secret_key_env" else "callback token"
-        if len(value) >= 32 and not re.fullmatch(r"[A-Z0-9_]+", value):
+        if len(value) >= _SECRET_LIKE_LENGTH and not _CAPITALS.fullmatch(value):
             raise ValueError(
                 f"this looks like a {what}, not the name of an environment variable; put the "
                 f"{what} in an environment variable (e.g. {example}) and write its name here "
