@@ -3,9 +3,13 @@
 The command line, the tests and the benchmarks all go through these functions. They raise
 ``reconciler.errors`` types and report progress through callbacks; nothing here prints.
 
-    config ──select──▶ groups ──observe + plan──▶ Plan ──Session.approve──▶ apply ──▶ ApplyResult
-                                                   │                 ▲
-                                                   └──save_plan──▶ plan file ──read_plan
+    config ──select──▶ groups ──observe + plan──▶ Plan ──approve──▶ apply ──▶ ApplyResult
+                                                   │
+                                                   └──save_plan──▶ plan file ──read_plan──▶ approve
+
+``Session.approve`` runs every check of a plan before its first write, in one order, for
+``apply``, ``apply --plan`` and watch alike (the config revision's check comes first, when the
+session takes the lock); the caller only asks (a confirm callback) and shows the result.
 """
 
 from __future__ import annotations
