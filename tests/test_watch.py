@@ -541,6 +541,8 @@ def test_watch_never_destroys_a_topic_declared_absent(tmp_path):
         resyncs = w.text().count("trigger=resync")
         assert wait_until(lambda: w.text().count("trigger=resync") >= resyncs + 2, 10), w.text()
         assert "@TGS#_hub@TOPIC#_old" in _topic_ids(w), w.text()
+        # Held by apply's destroy check and logged, once per config rather than every resync.
+        assert w.text().count("not destroying @TGS#_hub topic old: ") == 1, w.text()
     finally:
         stop(w)
 

@@ -15,10 +15,12 @@ leader dies its lease lapses (or, on the same host, its process is seen gone) an
 takes over and resyncs. A writer that asks for the lock (a CI ``apply``) is handed it between
 batches, and the leader asks for it back at once (``reconciler.lock``).
 
-A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
-``protect``); while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that fall due
-join it, each group free to be taken again once its own call is done. A refused group is left
-until the config changes; ``state: absent`` groups are never destroyed here. An event for a
+A batch runs every due group at once, through apply's own checks in apply's order
+(``engine.Session.approve``: errors, removal guards and ``protect``, destroys), group by group
+and with nothing forced; while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that
+fall due join it, each group free to be taken again once its own call is done. A refused group
+is left until the config changes; nothing is destroyed here (``state: absent`` groups are not
+planned, absent topics and permission groups are held and logged). An event for a
 group being reconciled makes it due again afterwards. A failed call is retried by the client;
 a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
 failure that is the app's (credentials, endpoint, lock) holds every batch until the app's
@@ -50,6 +52,8 @@ from reconciler.watch.metrics import Metrics
 
 log = logging.getLogger("reconciler.watch")
 
+# Watch's approval: no one to ask, no guard forced, nothing destroyed (``engine.Approval``).
+WATCH = engine.Approval()
 COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
@@ -116,6 +120,7 @@ class Controller:
         self.running: set[str] = set()
         self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
+        self.destroys_held: dict[str, str] = {}  # what -> digest of the config when logged
         self.last_resync: float | None = None  # wall time of the last resync, good or not
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
         self.last_resync_outcome: str | None = None
@@ -152,6 +157,7 @@ class Controller:
         self.reload_refused_at = None
         if changed:
             self.refused.clear()  # a refused group is tried again under the new config
+            self.destroys_held.clear()
             self._next_resync = self._clock()
             self._wake.set()
 
@@ -534,31 +540,39 @@ class Controller:
         self._log(trigger, gid, outcome, calls, started)
 
     async def _carry_out(self, plan: Plan, trigger: str) -> tuple[str, int]:
-        """Apply the safe part of ``plan``; return the outcome and the calls made."""
+        """Apply the part of ``plan`` that passes apply's checks (``Session.approve``, group
+        by group); return the outcome and the calls made."""
         label = "resync" if trigger == "resync" else "callback"
-        stopped = {c.group_id for c in plan.changes if c.errors}
-        for error in plan.errors:
-            log.error("not applied: %s", error)
-        if plan.errors and not stopped:  # app-wide (missing accounts): nothing is safe
+        approved = await self.session.approve(plan, WATCH, per_group=True)
+        held = approved.held
+        for h in held:
+            if h.check == "invalid":
+                log.error("not applied: %s", h.reason)
+        if any(h.check == "invalid" and not h.group for h in held):  # the app's: nothing is safe
             self.metrics.reconciles.labels(label, "invalid").inc()
             return "invalid", 0
-        for refusal in plan.blocking():
-            stopped.add(refusal.group)
-            if self.refused.get(refusal.group) != self.config.digest:
-                self.refused[refusal.group] = self.config.digest
+        stopped = {h.group for h in held if h.check != "destroy"}
+        digest = self.config.digest
+        for h in held:  # each said once per config
+            if h.check == "guard" and self.refused.get(h.group) != digest:
+                self.refused[h.group] = digest
                 self.metrics.refusals.labels("guard").inc()
                 log.warning(
                     "refused: group %s: %s; left as it is until the config changes "
                     "(watch never forces a guard)",
-                    refusal.group,
-                    refusal.reason,
+                    h.group,
+                    h.reason,
                 )
-        operations = [op for op in plan.operations if op.group not in stopped]
-        # Never destroys: not a group (nor anything else of it), a topic or a permission group.
-        gone = {op.group for op in operations if op.step == "destroy"}
-        operations = [op for op in operations if op.group not in gone and not op.destroys]
+            elif h.check == "destroy" and self.destroys_held.get(h.reason) != digest:
+                self.destroys_held[h.reason] = digest
+                log.warning(
+                    "not destroying %s: that needs apply --allow-destroy, and watch never "
+                    "destroys; the rest of the group is reconciled",
+                    h.reason,
+                )
+        operations = approved.operations
         drifted = {op.group for op in operations if op.group}
-        refused_now = {r.group for r in plan.blocking()}
+        refused_now = {h.group for h in held if h.check == "guard"}
         for change in plan.changes:  # no longer refused (the live state moved): forget it
             if change.group_id not in refused_now:
                 self.refused.pop(change.group_id, None)
