@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
+from reconciler import engine
 from reconciler.cli.base import (
     Number,
     cli,
     load,
-    lock_timeout_option,
     options,
     path_argument,
     values_option,
@@ -84,7 +84,16 @@ from reconciler.errors import UsageError
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@lock_timeout_option
+@click.option(
+    "--lock-timeout",
+    type=Number(0),
+    default=engine.LOCK_WAIT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long another writer (a CI apply) may hold the app lock while watch waits for it; "
+    "past that the wait counts as a failure of the app and watch backs off. A standby's wait "
+    "for the leading watch is not bounded.",
+)
 def watch(
     path,
     var,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import cast
@@ -252,22 +251,18 @@ class Controller:
                 log.info("yielding the app lock to %s, who asked for it", lock.asked.holder)
                 self.yielded = True
             await asyncio.shield(lock.release())
+        # A standby waits for another watch's lease as long as it lives; a wait behind any
+        # other writer (a CI apply) is bounded by --lock-timeout, then fails like the app.
         wait = self.session.app_lock(
-            "watch",
-            timeout_s=math.inf,
-            lease_s=self.lease_s,
-            ask=self.yielded,
-            watch_s=LEASE_POLL_S,
+            "watch", lease_s=self.lease_s, ask=self.yielded, watch_s=LEASE_POLL_S, stand_by="watch"
         )
         self._acquiring = wait
         try:
             await wait.acquire()
-        except LockError:  # stopped
-            self.yielded = False
-            return False
-        except ReconcilerError as err:  # the app's failure: the API or its credentials
-            self.yielded = False
-            self._failed(APP, err)
+        except ReconcilerError as err:  # stopped; or the app's failure: the API, its
+            self.yielded = False  # credentials, or a writer holding the lock past --lock-timeout
+            if not self._stopping:
+                self._failed(APP, err)
             return False
         finally:
             self._acquiring = None
