@@ -63,11 +63,14 @@ def of_git(directory: Path) -> Revision | None:
     and no hook or configured command of the repository ever runs."""
     from dulwich import porcelain
     from dulwich.errors import NotGitRepository
+    from dulwich.objects import Commit
     from dulwich.repo import Repo
 
     try:
         with Repo.discover(str(directory)) as repo:
             head = repo[repo.head()]
+            if not isinstance(head, Commit):
+                return None
             changes = porcelain.status(repo, untracked_files="no", optional_locks=False)
             under = directory.resolve().relative_to(Path(repo.path).resolve()).as_posix()
             prefix = b"" if under == "." else under.encode() + b"/"

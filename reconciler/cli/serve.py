@@ -138,7 +138,11 @@ def watch(
         log_format=log_format,
         lock_timeout_s=lock_timeout,
     )
-    watching.run(lambda: load(path, var, values), [Path(path), *map(Path, values)], options)
+    watching.run(
+        lambda at: load(str(at[0]), var, tuple(map(str, at[1:]))),
+        [Path(path), *map(Path, values)],
+        options,
+    )
 
 
 @cli.group()

@@ -119,6 +119,7 @@ class Controller:
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
         self.last_resync_outcome: str | None = None
         self.reload_refused_at: float | None = None  # wall time of a refused reload, if the last
+        self.refused_revision: revision.Revision | None = None  # and the files' revision then
         self._turned = clock()  # when the worker last went round its loop
         self._requests_seen = (0, clock())  # API requests sent, and when that count was read
         self._next_resync = clock()  # a resync at start: catch up with what happened meanwhile
@@ -131,6 +132,8 @@ class Controller:
     def _use(self, config: Config) -> None:
         self.config = config
         self.revision = engine.config_revision(config)
+        self.metrics.config_info.clear()
+        self.metrics.config_info.labels(self.revision.id).set(1)
         self.options = engine.PlanOptions.of(config)
         self.desired = {g.id: g for g in config.groups}
         self.marks_of = {
@@ -148,11 +151,18 @@ class Controller:
             )
         changed = config.digest != self.config.digest
         self._use(config)
-        self.reload_refused_at = None
+        self.reload_refused_at = self.refused_revision = None
+        self.metrics.config_refused.set(0)
         if changed:
             self.refused.clear()  # a refused group is tried again under the new config
             self._next_resync = self._clock()
             self._wake.set()
+
+    def reload_refused(self, files: revision.Revision | None) -> None:
+        """The config files hold an invalid config (of revision ``files``, when known): the
+        last good one runs on."""
+        self.reload_refused_at, self.refused_revision = time.time(), files
+        self.metrics.config_refused.set(1)
 
     @property
     def client(self) -> TimClient:
@@ -658,13 +668,14 @@ class Controller:
         return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
 
     def ready(self) -> tuple[str | None, dict[str, bool]]:
-        """Ready to take callbacks: the leader, the config loaded, the last good resync recent.
+        """Ready to take callbacks: the leader, with a good resync recent.
         Returns why not ("standby", or the first check that fails; None when ready) and the
         checks."""
         ok = self.last_resync_ok
         window = self.ready_factor * self.resync_s
+        # An invalid config in the files (a bad commit) is not among them: the last good config
+        # runs on, and a replica that stopped taking callbacks for it would serve none.
         checks = {
-            "config_loaded": self.reload_refused_at is None,  # the files' config is the one run
             "resync_recent": ok is not None and self._clock() - ok <= window,
         }
         if self.role == "standby":
@@ -696,6 +707,7 @@ class Controller:
             "role": self.role,
             "config_digest": self.config.digest,
             "revision": self.revision.describe(),
+            "revision_id": self.revision.id,
             "recorded_revision": self.recorded.describe() if self.recorded else None,
             "superseded": self.superseded,
             "groups": len(self.desired),
@@ -709,6 +721,7 @@ class Controller:
             "reload_refused_at": (
                 utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
             ),
+            "refused_revision": self.refused_revision.describe() if self.refused_revision else None,
         }
 
 
