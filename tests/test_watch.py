@@ -155,6 +155,7 @@ def start_watch(
     key: str | None = None,
     prepare=None,
     at: str = "",
+    env_extra: dict[str, str] | None = None,
 ) -> Watch:
     """A watch of ``groups`` on the emulator; ``resynced``: return once its first resync is
     done; ``key``: the secret key it uses (the server's by default); ``prepare(cfg)``: runs on
@@ -178,7 +179,7 @@ def start_watch(
     if prepare is not None:  # e.g. make the config directory a git checkout
         prepare(cfg)
     log = tmp / "watch.log"
-    env = server.env(TIM_CALLBACK_TOKEN=TOKEN)
+    env = server.env(TIM_CALLBACK_TOKEN=TOKEN, **(env_extra or {}))
     if key is not None:
         env["TIM_SECRET_KEY"] = key
     proc = subprocess.Popen(

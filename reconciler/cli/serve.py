@@ -75,6 +75,15 @@ from reconciler.errors import UsageError
     help="The leader's lease on the app lock (renewed every third of it): with several "
     "replicas, a standby takes over within this once the leader is gone.",
 )
+@click.option(
+    "--notify-per-minute",
+    type=click.IntRange(1, 600),
+    default=6,
+    show_default=True,
+    metavar="N",
+    help="Notifications (to TIM_NOTIFY_WEBHOOK_URL and TIM_NOTIFY_SLACK_URL, when set) sent at "
+    "most N a minute; the rest go as one message when the minute allows.",
+)
 @click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
 @click.option(
     "--insecure-no-callback-auth",
@@ -105,6 +114,7 @@ def watch(
     stop_grace,
     resync,
     lease,
+    notify_per_minute,
     dry_run,
     insecure_no_callback_auth,
     log_format,
@@ -133,6 +143,7 @@ def watch(
         stop_grace_s=stop_grace,
         resync_s=resync,
         lease_s=lease,
+        notify_per_minute=notify_per_minute,
         dry_run=dry_run,
         insecure_no_callback_auth=insecure_no_callback_auth,
         log_format=log_format,

@@ -38,6 +38,7 @@ from reconciler.watch.controller import (
 )
 from reconciler.watch.http import IDLE_S, GuardedH11, callback_app, health_app
 from reconciler.watch.metrics import Metrics
+from reconciler.watch.notify import PER_MINUTE, Notifier, targets_from_environment
 
 __all__ = ["WatchOptions", "parse_listen", "run"]
 
@@ -67,6 +68,7 @@ class WatchOptions:
     coalesce_s: float = COALESCE_S
     marks_window_s: float = MARKS_WINDOW_S
     lease_s: int = LEASE_S
+    notify_per_minute: int = PER_MINUTE
 
 
 def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
@@ -208,6 +210,7 @@ async def serve(
     _configure_logging(options.log_format)
     config = load(resolve(paths))
     token = _token(config, options)
+    targets = targets_from_environment()
     sock = _bind(options.host, options.port, "--listen")
     try:
         health_sock = _bind(options.health_host, options.health_port, "--health-listen")
@@ -221,6 +224,9 @@ async def serve(
         depth=lambda: holder["c"].depth() if "c" in holder else 0,
     )
     auth = CallbackAuth(config.app.sdkappid, token)
+    notifier = Notifier(
+        targets, str(config.app.sdkappid), metrics, per_minute=options.notify_per_minute
+    )
     emulator = None
     app = callback_app(options.callback_path, lambda: holder["c"], auth, metrics)
     if config.app.endpoint == "local":  # its callbacks come in-process; its controls stay in it
@@ -255,6 +261,7 @@ async def serve(
             marks_window_s=options.marks_window_s,
             ready_factor=options.ready_factor,
             lease_s=options.lease_s,
+            notify=notifier,
         )
         holder["c"] = controller
         servers = [_server(app), _server(health_app(lambda: controller, metrics))]
@@ -334,7 +341,7 @@ async def serve(
         where = engine.describe_endpoint(config)
         log.info(
             "watching app %s at %s: callbacks on http://%s:%d%s (%s), health on http://%s:%d/, "
-            "resync every %g s%s",
+            "resync every %g s%s%s",
             config.app.sdkappid,
             where,
             options.host,
@@ -345,6 +352,10 @@ async def serve(
             options.health_port,
             options.resync_s,
             ", dry run" if options.dry_run else "",
+            f", notifications to {' and '.join(targets)} (at most {options.notify_per_minute} a "
+            "minute)"
+            if targets
+            else "",
         )
         tasks = [
             asyncio.create_task(servers[0].serve(sockets=[sock])),
@@ -352,6 +363,8 @@ async def serve(
             worker,
             asyncio.create_task(reloader()),
         ]
+        if targets:  # it runs until cancelled
+            tasks.append(asyncio.create_task(notifier.run()))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:  # a task that ended by itself (not by a signal) is an error

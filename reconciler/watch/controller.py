@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -46,6 +47,7 @@ from reconciler.tim.errors import MALFORMED, TimError
 from reconciler.tim.limits import BATCH, MARK_500_HOLD_S, MARK_ALWAYS_ONLINE, chunks
 from reconciler.watch.backoff import APP, BASE_S, CAP_S, Backoff, app_wide, describe
 from reconciler.watch.metrics import Metrics
+from reconciler.watch.notify import Note
 
 log = logging.getLogger("reconciler.watch")
 
@@ -92,6 +94,7 @@ class Controller:
         ready_factor: float = READY_FACTOR,
         backoff_s: tuple[float, float] = (BASE_S, CAP_S),
         lease_s: int = LEASE_S,
+        notify: Callable[[Note], None] | None = None,
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -108,6 +111,7 @@ class Controller:
         self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
         self.superseded = False  # a newer revision than ours was applied: no writes
         self._clock = clock
+        self._notify = notify or (lambda note: None)  # never waits (reconciler.watch.notify)
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
         self.marks_due: dict[str, float] = {}
@@ -276,7 +280,7 @@ class Controller:
             return False
         finally:
             self._acquiring = None
-        self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
+        self._ok(APP)  # the app answers: its credentials and endpoint work
         self.lock = wait
         if not self.yielded:
             log.info("leading: holding the app lock (lease %d s); resyncing", self.lease_s)
@@ -434,7 +438,19 @@ class Controller:
                 delay,
                 failures,
             )
+            if failures == 1:
+                who = "the app" if key == APP else f"group {key}"
+                self._notify(Note("failing", f"{who} is failing: {text}", _groups(key)))
         return self.backoff.until(key) or self._clock()
+
+    def _ok(self, key: str) -> None:
+        """``key`` (a group, or APP) succeeded: its backoff ends, with a note if it failed."""
+        failing = self.backoff.failing(key)
+        if failing is not None:
+            who = "the app" if key == APP else f"group {key}"
+            text = f"{who} recovered after {failing[0]} failure(s)"
+            self._notify(Note("recovered", text, _groups(key)))
+        self.backoff.ok(key)
 
     def _requeue(self, gid: str, due: float, first: float | None = None) -> None:
         work = self.dirty.setdefault(gid, Dirty(first or self._clock(), due))
@@ -462,7 +478,7 @@ class Controller:
                 self.recorded = by
             for g in groups:  # a backoff that ended before this resync, not failed again
                 if (self.backoff.until(g.id) or started) < started:
-                    self.backoff.ok(g.id)
+                    self._ok(g.id)
         except LockLost:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
@@ -474,6 +490,7 @@ class Controller:
         finished = self._clock()
         if outcome in RESYNC_OK:
             self.last_resync_ok = finished
+            self._ok(APP)  # the app answered every call a resync needs
         else:  # what it took is queued again, as it was
             self._put_back(covered, marks)
         if outcome in ("applied", "converged"):
@@ -534,7 +551,7 @@ class Controller:
             else:
                 self._requeue(gid, self._failed(gid, err), work.first)
         if outcome in ("applied", "converged", "dry_run"):
-            self.backoff.ok(gid)
+            self._ok(gid)
             self.metrics.latency.observe(self._clock() - work.first)
         self._log(trigger, gid, outcome, calls, started)
 
@@ -592,8 +609,10 @@ class Controller:
         for gid, messages in sorted(errors.items()):  # tried again when its backoff ends
             self._requeue(gid, self._failed(gid, "; ".join(messages)))
         for gid in drifted - failed:
-            self.backoff.ok(gid)
+            self._ok(gid)
         self.metrics.drift_fixed.inc(len(drifted - failed))
+        if drifted - failed:
+            self._notify(_reverted(sorted(drifted - failed), trigger))
         outcome = "failed" if not result.ok else "partial" if stopped else "applied"
         self.metrics.reconciles.labels(label, outcome).inc()
         return outcome, result.calls_done
@@ -723,6 +742,15 @@ class Controller:
             ),
             "refused_revision": self.refused_revision.describe() if self.refused_revision else None,
         }
+
+
+def _groups(key: str) -> tuple[str, ...]:
+    return () if key == APP else (key,)
+
+
+def _reverted(groups: list[str], trigger: str) -> Note:
+    shown = ", ".join(groups[:10]) + (f" and {len(groups) - 10} more" if len(groups) > 10 else "")
+    return Note("drift_reverted", f"drift reverted in {shown} ({trigger})", tuple(groups))
 
 
 def _when(wall: float | None) -> str | None:

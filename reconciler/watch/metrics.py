@@ -110,6 +110,12 @@ class Metrics:
             "1 while the config files hold an invalid config: the last good one runs on",
             registry=r,
         )
+        self.notifications = Counter(
+            f"{PREFIX}_notifications",
+            "Notification messages, by target (webhook, slack) and outcome (sent, failed)",
+            ["target", "outcome"],
+            registry=r,
+        )
         queue = Gauge(
             f"{PREFIX}_queue_depth", "Groups and marks waiting to be reconciled", registry=r
         )
