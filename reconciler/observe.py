@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
-from reconciler.state import Group, GroupType, ObservedGroup
+from reconciler.state import COMMUNITY_ID_PREFIX, Group, GroupType, ObservedGroup
 from reconciler.tim import wire
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
@@ -246,7 +246,7 @@ async def read_members(
         have.members_selected = True
     else:
         have.members = await wire.members.paged_members(
-            client, have.id, have.type is GroupType.Community
+            client, have.id, have.type is GroupType.Community, have.member_num
         )
 
 
@@ -510,21 +510,29 @@ async def read_groups(
     into text while the longest member lists are still being read."""
     kept: list[ObservedGroup] = []
 
+    async def whole(group: ObservedGroup) -> None:
+        await _read_whole(client, group, unavailable)
+        (take or kept.append)(group)
+
     async def batch(batch_ids: list[str]) -> None:
         infos = index_group_info([await wire.groups.get_group_info(client, batch_ids)])
-        found = {gid: parse_group_info(gid, infos.get(gid)) for gid in batch_ids}
-        absent = [gid for gid, group in found.items() if group is None]
+        found = [parse_group_info(gid, infos.get(gid)) for gid in batch_ids]
+        absent = [gid for gid, group in zip(batch_ids, found, strict=True) if group is None]
         if absent and missing is None:
             raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
         if missing is not None:
             missing.extend(absent)
-        groups = [g for g in found.values() if g is not None]
-        await asyncio.gather(*(_read_whole(client, g, unavailable) for g in groups))
-        for group in groups:
-            (take or kept.append)(group)
+        reads = [whole(g) for g in found if g is not None]
+        # Each read holds its own group: the answer, and each group once taken, go now, not
+        # when the batch's longest member list is read.
+        del infos, found
+        await asyncio.gather(*reads)
 
+    # Communities in the first calls: their member pages follow one another, so the longest
+    # chain, which sets the time of the whole read, starts with the first answers.
+    ordered = sorted(ids, key=lambda gid: not gid.startswith(COMMUNITY_ID_PREFIX))
     await asyncio.gather(
-        *(batch(part) for part in chunks(ids, client.limits.batch_of("get_group_info")))
+        *(batch(part) for part in chunks(ordered, client.limits.batch_of("get_group_info")))
     )
     order = {gid: i for i, gid in enumerate(ids)}
     return sorted(kept, key=lambda g: order[g.id])
