@@ -14,6 +14,7 @@ import yaml_rs
 
 from reconciler.config.loader import (
     CONFIG_MAX_BYTES,
+    TYPE_DIRECTORIES,
     FileProblem,
     config_files,
     read_regular,
@@ -41,7 +42,8 @@ from reconciler.tim.wire.groups import iter_all_group_ids
 # Above this many groups a single output file is split into one file per group type.
 SPLIT_ABOVE = 500
 
-# per-type: one file (or, in a directory, one file per group type); per-group: one file per group
+# per-type: one file (or, in a directory, one file per group type); per-group: one file per
+# group, in the directory of its type (the loader reads those: TYPE_DIRECTORIES)
 Layout = Literal["per-type", "per-group"]
 
 
@@ -211,10 +213,10 @@ def _check_targets(files: Iterable[Path], force: bool) -> None:
             )
 
 
-def group_file_name(group: Exported) -> str:
-    """The file of one group in the per-group layout: its type, then its ID with every
-    character a file name could trip on percent-encoded (``work.class-1a.yaml``)."""
-    return f"{DISPLAY_TYPE[group.type].lower()}.{quote(group.id, safe='@#')}.yaml"
+def group_file(group: Exported) -> Path:
+    """The file of one group in the per-group layout: in its type's directory, named by its ID
+    with every character a file name could trip on percent-encoded (``work/class-1a.yaml``)."""
+    return Path(TYPE_DIRECTORIES[group.type], f"{quote(group.id, safe='@#')}.yaml")
 
 
 async def _chosen_ids(client: TimClient, names: list[str] | None) -> tuple[list[str], list[str]]:
@@ -302,7 +304,7 @@ async def export_groups(
         else:
             files[app_file] = None
         if layout == "per-group":
-            files.update((target / group_file_name(g), [g]) for g in groups)
+            files.update((target / group_file(g), [g]) for g in groups)
         else:
             for gtype in GroupType:
                 of_type = [g for g in groups if g.type is gtype]
@@ -332,5 +334,5 @@ async def export_groups(
         else:
             notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
     if written:
-        notes.append(f"wrote {written} group(s) to {target}, one file each")
+        notes.append(f"wrote {written} group(s) to {target}, one file each in its type's directory")
     return notes
