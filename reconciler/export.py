@@ -311,9 +311,11 @@ async def export_groups(
                 if of_type:
                     files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = of_type
     _check_targets(files, force)
-    declared, app_from = _declared(
-        target_dir, {p.resolve() for p in files}, variables or {}, values or []
-    )
+    # Every file lies under target_dir: resolving the directory once is resolving them all
+    # (per-group: tens of thousands of files).
+    root = target_dir.resolve()
+    writing = {root / p.relative_to(target_dir) for p in files}
+    declared, app_from = _declared(target_dir, writing, variables or {}, values or [])
     for group in groups:
         if group.id in declared:
             raise UsageError(
@@ -325,9 +327,10 @@ async def export_groups(
         files = {path: subset for path, subset in files.items() if path != app_file}
         notes.append(f"wrote no app section: {app_from} has the directory's")
     written = 0
+    for folder in {path.parent for path in files}:
+        folder.mkdir(parents=True, exist_ok=True)
     for path, subset in files.items():
         with_app = (single or subset is None) and app_from is None
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_signed(_dump(app if with_app else None, subset)))
         if layout == "per-group" and subset:
             written += 1
