@@ -527,13 +527,13 @@ async def read_groups(
         await _read_whole(client, group, unavailable)
         (take or kept.append)(group)
 
+    absent = missing if missing is not None else []
+
     def visit(gid: str, group: ObservedGroup | None) -> Awaitable[None] | None:
-        if group is not None:
-            return whole(group)
-        if missing is None:
-            raise ObserveError(f"group not found in the app: {gid}")
-        missing.append(gid)
-        return None
+        if group is None:
+            absent.append(gid)
+            return None
+        return whole(group)
 
     # Communities in the first calls: their member pages follow one another, so the longest
     # chain, which sets the time of the whole read, starts with the first answers.
@@ -544,6 +544,8 @@ async def read_groups(
             for part in chunks(ordered, client.limits.batch_of("get_group_info"))
         )
     )
+    if absent and missing is None:
+        raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
     order = {gid: i for i, gid in enumerate(ids)}
     return sorted(kept, key=lambda g: order[g.id])
 
