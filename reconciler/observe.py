@@ -538,11 +538,12 @@ async def read_groups(
     # Communities in the first calls: their member pages follow one another, so the longest
     # chain, which sets the time of the whole read, starts with the first answers.
     ordered = sorted(ids, key=lambda gid: not gid.startswith(COMMUNITY_ID_PREFIX))
+
+    async def batch(part: list[str]) -> None:
+        await intake.take(part, lambda: wire.groups.get_group_info(client, part), visit)
+
     await asyncio.gather(
-        *(
-            intake.take(part, lambda part=part: wire.groups.get_group_info(client, part), visit)
-            for part in chunks(ordered, client.limits.batch_of("get_group_info"))
-        )
+        *(batch(part) for part in chunks(ordered, client.limits.batch_of("get_group_info")))
     )
     if absent and missing is None:
         raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
