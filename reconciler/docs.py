@@ -115,7 +115,11 @@ def configuration_markdown() -> str:
         "# Configuration reference\n\n"
         "Generated from the JSON Schema (`reconciler schema`, committed as "
         "`schemas/reconciler.schema.json`) by `python -m reconciler.docs`: every key of every "
-        "section, its type, default and limits.\n\n" + reference_markdown().rstrip("\n") + "\n"
+        "section, its type, default and limits.\n\n"
+        + json_schema()["description"]
+        + "\n\n"
+        + reference_markdown().rstrip("\n")
+        + "\n"
     )
 
 

@@ -210,12 +210,12 @@ def apply(
         show_plan(view, err=fmt == "json")
         for refusal in saved.forced:
             echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
-        engine.refuse_destroys(saved.destroys(), allow_destroy)
 
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir, revision) as s:
-                await s.check_fresh(saved)
-                await _execute(s, saved.operations, started, view, fmt)
+                # Reviewed when it was saved: applied without asking again.
+                approved = await s.approve(saved, engine.Approval(allow_destroy=allow_destroy))
+                await _execute(s, approved.operations, started, view, fmt)
 
         with _lock_hint(path, var, values):
             asyncio.run(run_saved())
@@ -228,14 +228,15 @@ def apply(
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
             view = engine.plan_view(config, the_plan)
             show_plan(view, err=fmt == "json")
-            the_plan.raise_if_unsafe(force)
-            if not the_plan.has_changes:
-                if fmt == "json":
-                    await _execute(s, [], started, view, fmt)
-                return
-            engine.refuse_destroys(the_plan.destroys(), allow_destroy)
-            waited = 0.0 if auto_approve else await _confirm(view)
-            await _execute(s, the_plan.operations, started + waited, view, fmt)
+            waited = [0.0]  # the seconds spent at the prompt: not part of the apply's time
+
+            async def confirm() -> None:
+                waited[0] = await _confirm(view)
+
+            approval = engine.Approval(force, allow_destroy, None if auto_approve else confirm)
+            approved = await s.approve(the_plan, approval)
+            if approved.operations or fmt == "json":  # "No changes." was shown with the plan
+                await _execute(s, approved.operations, started + waited[0], view, fmt)
 
     with _lock_hint(path, var, values):
         asyncio.run(run())
