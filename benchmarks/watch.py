@@ -617,6 +617,7 @@ async def faults_pass(args: argparse.Namespace, fault_rate: float) -> dict:
         "faults": stats.get("faults", {}),
         "requests": stats.get("total", 0),
         "client_retries": client.retries,
+        "client_hedges": client.hedges,
         "backoffs": backoffs,
     }
 

@@ -13,6 +13,10 @@ every write passes just before it is sent; ``AppLock.check`` reads the lease aga
 per ``FENCE_S`` and raises ``LockLost`` once its token (the lock ID) is gone, so a lock broken
 with ``reconciler lock --break --id ID --force`` stops its holder before its next write batch.
 The renewer goes through the same read, and never renews a lease that is no longer its own.
+The read is a control read (``client.CONTROL``: a short timeout, hedged), and one that is slow
+to answer does not hold up every write: while the lease it last found ours has more than
+``LEASE_MARGIN_S`` to run, no other writer can take the lock over, so writes wait for the read
+at most ``FENCE_WAIT_S`` and then go on; its answer, when it comes, fences the writes after it.
 
 A writer that waits for a live lease asks for the lock: it writes the lease it would hold into
 the lock group's notification (when no one else asks). A holder that releases the lock with a
@@ -43,7 +47,7 @@ from dataclasses import dataclass, replace
 from reconciler.errors import LockError, LockLost, ObserveError
 from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
 from reconciler.tim.calls import CreateGroup, DestroyGroup, ModifyGroup
-from reconciler.tim.client import TimClient
+from reconciler.tim.client import CONTROL, TimClient
 from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError, TimError
 from reconciler.tim.wire.groups import get_group
 
@@ -56,6 +60,11 @@ POLL_S = 2.0  # how often a waiting apply looks again
 ASKED_POLL_S = 0.5  # and once it has asked for the lock (a handover is taken up within this)
 WAIT_S = 300.0  # how long a writer waits for the lock by default
 FENCE_S = 1.0  # a write is sent only if a read of the lease begun at most this long ago was ours
+# ... or, while that read is slow to answer (a stalled request, hedged meanwhile), once it has
+# been out this long, when the lease last read ours runs for at least LEASE_MARGIN_S more: no
+# other writer takes a lease over before it expires (this margin covers the clocks' skew).
+FENCE_WAIT_S = 0.5
+LEASE_MARGIN_S = 5.0
 # This process, apart from any earlier one with the same PID on this host (a container's
 # process is PID 1 after every restart): a lease with our host and PID but another process
 # token was left by a process that is gone.
@@ -128,7 +137,7 @@ def holder_name(purpose: str = "apply") -> str:
 async def lock_state(client: TimClient) -> tuple[Lease | None, Lease | None]:
     """The lease the lock group holds now (None when the lock is free), and the request of a
     writer waiting for it (None when none asks)."""
-    group = await get_group(client, LOCK_GROUP_ID)
+    group = await get_group(client, LOCK_GROUP_ID, CONTROL)
     if group is None:
         return None, None
     lease = Lease.parse(group.introduction or "")
@@ -176,7 +185,11 @@ class AppLock:
         self._lease: Lease | None = None
         self._renewer: asyncio.Task | None = None
         self._confirmed = 0.0  # time.monotonic() when the last read that found it ours began
+        self._good_until = 0.0  # and until when that read's lease bars any takeover
         self._reading: asyncio.Future | None = None  # the read of the lease out now
+        self._reading_since = 0.0  # and when it began
+        # Writes let go by a lease still good while a read of it was slow (count, for the log)
+        self.unconfirmed_writes = 0
         self._lost: LockLost | None = None
         # The tool's own calls while it holds the lock (the lock's, the revision record's), by
         # API: logged at release, so they can be told apart from the plan's.
@@ -285,7 +298,8 @@ class AppLock:
                 await asyncio.wait_for(self._give_up.wait(), ASKED_POLL_S if asked else POLL_S)
             except TimeoutError:
                 pass
-        self._confirmed, self._lost = 0.0, None  # the first write batch reads the lease
+        # The first write batch reads the lease (and waits for it: nothing is known good yet).
+        self._confirmed, self._good_until, self._lost = 0.0, 0.0, None
         if self._client.fence is None:
             self._client.fence = self.check
         self._renewer = asyncio.create_task(self._renew())
@@ -317,24 +331,47 @@ class AppLock:
         before it is sent (``TimClient.fence``), so a write batch is the writes sent within
         ``FENCE_S`` of one read, and a takeover visible before that read began stops all of
         them. The lease is read at most once per ``FENCE_S`` (and before the first write after
-        acquiring); callers that come while a read is out share it."""
+        acquiring); callers that come while a read is out share it. A read still unanswered
+        ``FENCE_WAIT_S`` after it began holds no write while the lease it last found ours runs
+        for ``LEASE_MARGIN_S`` more (``_good_until``): until then no other writer can take it
+        over; the writes after its answer are fenced by it."""
         while True:
             if self._lost is not None:
                 raise self._lost
             if self._lease is None:
                 raise LockError("this run does not hold the app lock; nothing more is written")
-            if time.monotonic() - self._confirmed < FENCE_S:
+            now = time.monotonic()
+            if now - self._confirmed < FENCE_S:
                 return
-            await self._look()
+            reading = self._look_out()
+            if now >= self._good_until:  # nothing known: wait for the read, however long
+                await asyncio.shield(reading)
+                continue
+            wait = self._reading_since + FENCE_WAIT_S - now
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(asyncio.shield(reading), wait)
+            except TimeoutError:
+                self.unconfirmed_writes += 1
+                return
+
+    def _look_out(self) -> asyncio.Future:
+        """The read of the lease that is out now, begun if none is: one at a time, shared by
+        every caller that comes meanwhile."""
+        if self._reading is None:
+            self._reading_since = time.monotonic()
+            self._reading = asyncio.ensure_future(self._read())
+            # Read its outcome even when every caller went on without it (a slow read).
+            self._reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return self._reading
 
     async def _look(self) -> None:
-        """Read the lease: one read at a time, shared by every caller that comes meanwhile."""
-        if self._reading is None:
-            self._reading = asyncio.ensure_future(self._read())
-        await asyncio.shield(self._reading)
+        """Read the lease (or wait for the read that is out)."""
+        await asyncio.shield(self._look_out())
 
     async def _read(self) -> None:
-        started = time.monotonic()
+        started, wall = time.monotonic(), self._clock()
         try:
             held, request = await self._state()
         except (TimError, ObserveError) as err:
@@ -348,6 +385,7 @@ class AppLock:
             return
         if held is not None and held.token == lease.token:
             self._confirmed = max(self._confirmed, started)
+            self._good_until = max(self._good_until, started + held.expires - wall - LEASE_MARGIN_S)
             self.asked = request if self._open(request, lease.token) else None
         elif self._lost is None:
             now = self._clock()

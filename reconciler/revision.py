@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reconciler.state import REVISION_GROUP_ID, GroupType
 from reconciler.tim.calls import CreateGroup, ModifyGroup
-from reconciler.tim.client import TimClient
+from reconciler.tim.client import CONTROL, TimClient
 from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError
 from reconciler.tim.wire.groups import get_group
 
@@ -93,7 +93,7 @@ def of_files(directory: Path, files: list[Path], digest: str) -> Revision:
 
 async def recorded(client: TimClient) -> Revision | None:
     """The revision last recorded for the app (None: none yet)."""
-    group = await get_group(client, REVISION_GROUP_ID)
+    group = await get_group(client, REVISION_GROUP_ID, CONTROL)
     return None if group is None else Revision.parse(group.introduction or "")
 
 

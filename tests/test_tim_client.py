@@ -802,3 +802,129 @@ async def test_10018_asks_for_fewer_groups() -> None:
     assert sorted(g["GroupId"] for g in answer) == sorted(ids)
     assert c.tim.limits.batch_of("get_group_info") == 12  # 50 -> 25 -> 12
     assert c.tim.limits.refused["get_group_info"][0] == 50
+
+
+# --- control reads: a timeout of their own, hedged ----------------------------------------------
+
+
+def _stalling(
+    answers: list[Answer | tuple[float, Answer] | None],
+) -> tuple[list[httpx.Request], list[str], Callable]:
+    """A transport handler whose n-th request gets ``answers[n]``, given ``(delay, answer)``
+    after that delay; None: no answer ever (a stalled request, ended only by the client).
+    Returns the requests, what became of each (answered / cancelled), and the handler."""
+    requests: list[httpx.Request] = []
+    ends: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        answer = answers[len(requests) - 1] if len(requests) <= len(answers) else ok()
+        if isinstance(answer, tuple):
+            delay, answer = answer
+            await asyncio.sleep(delay)
+        if answer is None:
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                ends.append("cancelled")
+                raise
+        ends.append("answered")
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(200, json=answer)
+
+    return requests, ends, handler
+
+
+def _stalling_client(handler: Callable, **kw: Any) -> TimClient:
+    return TimClient(
+        sdkappid=APP,
+        admin=ADMIN,
+        secret_key=KEY,
+        base_url=BASE,
+        transport=httpx.MockTransport(handler),
+        **kw,
+    )
+
+
+LOCK = ok(
+    GroupInfo=[
+        {
+            "GroupId": "lock",
+            "ErrorCode": 0,
+            "Type": "Private",
+            "Name": "lock",
+            "Introduction": "lease",
+            "MemberList": [],
+        }
+    ]
+)
+
+
+async def test_a_stalled_control_read_is_sent_again_and_the_first_answer_wins() -> None:
+    requests, ends, handler = _stalling([None, LOCK])
+    patience = client_module.Patience(timeout_s=60.0, hedge_after_s=0.05)
+    async with _stalling_client(handler) as tim:
+        # Bounded by the test only: without the hedge, the stalled request would hold it
+        # until the 60 s timeout.
+        group = await asyncio.wait_for(wire.groups.get_group(tim, "lock", patience), 30)
+        assert group is not None and group.introduction == "lease"
+        assert len(requests) == 2 and requests[0].content == requests[1].content
+        assert tim.stats.hedges == 1 and tim.stats.requests == 2 and tim.stats.retries == 0
+        assert tim.stats.calls["get_group_info"] == 1  # one call, two requests
+        await asyncio.sleep(0)
+        assert ends == ["answered", "cancelled"]  # the stalled one is not left hanging
+
+
+async def test_a_control_read_that_answers_before_the_hedge_is_sent_once() -> None:
+    requests, ends, handler = _stalling([LOCK])
+    async with _stalling_client(handler) as tim:
+        assert await wire.groups.get_group(tim, "lock", client_module.CONTROL) is not None
+        assert len(requests) == 1 and tim.stats.hedges == 0
+
+
+async def test_a_hedged_read_takes_the_other_answer_when_one_fails() -> None:
+    requests, _, handler = _stalling([(0.3, fail(10002)), (0.3, LOCK)])
+    patience = client_module.Patience(timeout_s=30.0, hedge_after_s=0.05)
+    async with _stalling_client(handler) as tim:
+        group = await asyncio.wait_for(wire.groups.get_group(tim, "lock", patience), 30)
+        assert group is not None and len(requests) == 2  # the error waited for the other
+        assert tim.stats.hedges == 1 and tim.stats.retries == 0
+
+
+async def test_a_hedged_read_whose_requests_both_fail_is_retried() -> None:
+    requests, _, handler = _stalling([None, fail(10002), LOCK])
+    patience = client_module.Patience(timeout_s=0.5, hedge_after_s=0.05)
+    async with _stalling_client(handler) as tim:
+        tim._sleep = lambda seconds: asyncio.sleep(0)  # no backoff wait in this test
+        group = await asyncio.wait_for(wire.groups.get_group(tim, "lock", patience), 30)
+        # The second request's 10002 waits for the first, which times out after 0.5 s; the
+        # retry (one more attempt) answers.
+        assert group is not None and len(requests) == 3
+        assert tim.stats.hedges == 1 and tim.stats.retries == 1
+
+
+async def test_a_control_read_gives_up_after_its_own_timeout_on_any_transport() -> None:
+    """A mock transport enforces no timeout: the client's own deadline does."""
+    requests, ends, handler = _stalling([None, None])
+    patience = client_module.Patience(timeout_s=0.2)
+    async with _stalling_client(handler, max_attempts=2) as tim:
+        tim._sleep = lambda seconds: asyncio.sleep(0)
+        with pytest.raises(TimTransportError, match=r"timed out \(deadline, limit 0.2 s\)") as err:
+            await asyncio.wait_for(wire.groups.get_group(tim, "lock", patience), 30)
+        assert err.value.transient and len(requests) == 2 and ends == ["cancelled"] * 2
+        assert tim.stats.hedges == 0
+
+
+async def test_only_a_read_is_sent_twice() -> None:
+    _, _, handler = _stalling([])
+    async with _stalling_client(handler) as tim:
+        with pytest.raises(ValueError, match="only a read"):
+            await tim.call(
+                "group_open_http_svc",
+                "destroy_group",
+                {"GroupId": "g1"},
+                patience=client_module.CONTROL,
+            )

@@ -7,13 +7,16 @@ Every call is ``POST {base_url}/v4/{service}/{command}`` with the five query par
 (reference §1.1) and a JSON body. Calls of one API (command) share a limiter that admits at most
 ``rate`` calls in any 1-second window; all calls share a bound on concurrency. Transient failures
 (network, timeouts, HTTP 5xx, frequency limits, internal errors) are retried with exponential
-backoff and jitter within a budget of waiting time. The secret key and UserSigs never appear in
-logs, exception messages or reprs.
+backoff and jitter within a budget of waiting time. A small idempotent read that writes wait on
+(the app lock's lease, the revision record) is called with ``CONTROL`` patience: a short timeout
+per attempt, and a second identical request when the first has not answered soon (hedged).
+The secret key and UserSigs never appear in logs, exception messages or reprs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import ssl
@@ -84,6 +87,25 @@ BACKOFF_MAX_S = 10.0
 BACKOFF_JITTER_S = 0.25
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long one call waits for its answer, where that differs from the client's timeout:
+    each attempt gives up after ``timeout_s`` (a total, whatever the transport does), and, for
+    an idempotent read only, an identical second request is sent when the first has not
+    answered within ``hedge_after_s``; the first answer is taken and the other request
+    cancelled. At most one second request per attempt, counted in ``CallStats.hedges``."""
+
+    timeout_s: float
+    hedge_after_s: float | None = None
+
+
+# The reads every write waits for (the lease check, the revision record): a few hundred bytes,
+# answered in tens of ms, so one that has said nothing for half a second has most likely
+# stalled (a hung connection, a server that lost the request), and waiting out the client's
+# 10 s timeout for it would hold up every write of the app.
+CONTROL = Patience(timeout_s=2.0, hedge_after_s=0.5)
+
+
 # --- statistics ------------------------------------------------------------------------------
 
 
@@ -92,13 +114,15 @@ class CallStats:
     """Counters for a run.
 
     ``calls``: logical calls per command; ``requests``: HTTP requests sent (calls + retries);
-    ``retries``: repeated attempts; ``rate_limit_errors``: answers with 10006/60007/60011/60018/
-    60019; ``failures``: calls that finally raised.
+    ``retries``: repeated attempts; ``hedges``: second requests of a hedged read (``Patience``);
+    ``rate_limit_errors``: answers with 10006/60007/60011/60018/60019; ``failures``: calls that
+    finally raised.
     """
 
     calls: Counter[str] = field(default_factory=Counter)
     requests: int = 0
     retries: int = 0
+    hedges: int = 0
     rate_limit_errors: int = 0
     failures: int = 0
 
@@ -309,12 +333,14 @@ class TimClient:
         body: dict[str, Any],
         *,
         prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        patience: Patience | None = None,
     ) -> dict[str, Any]:
         """POST one API call; return the answer; raise TimApiError or TimTransportError.
 
         ``prepare(body)``, when given, makes the body sent by each attempt at the moment the
         limiter lets it go (after any wait in the queue), for fields relative to the time of
-        the call such as MuteTime.
+        the call such as MuteTime. ``patience``: this call's own timeout, and for a read its
+        hedging (``Patience``); retries are as for any call.
         """
         api = f"{service}/{command}"
         payload: bytes | Callable[[], bytes]
@@ -322,11 +348,16 @@ class TimClient:
             payload = _encode(body)
         else:
             payload = lambda: _encode(prepare(body))  # noqa: E731 - made per attempt
+        if patience is not None and patience.hedge_after_s is not None and not is_read(command):
+            raise ValueError(f"{api} writes: only a read may be sent twice")
         self.stats.calls[command] += 1
+        attempt_once = (
+            self._attempt if patience is None else functools.partial(self._patient, patience)
+        )
         try:
             # Most calls succeed at once; tenacity's bookkeeping (about a tenth of a call's CPU)
             # starts only when one does not.
-            return await self._attempt(command, api, payload)
+            return await attempt_once(command, api, payload)
         except TimError as exc:
             if not _is_transient(exc):
                 self.stats.failures += 1
@@ -347,15 +378,47 @@ class TimClient:
                     if first_failure is not None:  # attempt 1 is the one made above
                         failure, first_failure = first_failure, None
                         raise failure
-                    result = await self._attempt(command, api, payload)
+                    result = await attempt_once(command, api, payload)
         except TimError:
             self.stats.failures += 1
             raise
         return result
 
-    async def _attempt(
-        self, command: str, api: str, payload: bytes | Callable[[], bytes]
+    async def _patient(
+        self, patience: Patience, command: str, api: str, payload: bytes | Callable[[], bytes]
     ) -> dict[str, Any]:
+        """One attempt under ``patience``: sent again, once, if the first request has not
+        answered within ``hedge_after_s``; the first answer wins, and the other request is
+        cancelled. An error answer of one request waits for the other's; both failing raises
+        the later error (retried like any)."""
+        send = functools.partial(self._attempt, command, api, payload, patience.timeout_s)
+        tasks = [asyncio.ensure_future(send())]
+        try:
+            if patience.hedge_after_s is not None:
+                done, _ = await asyncio.wait(tasks, timeout=patience.hedge_after_s)
+                if not done:
+                    self.stats.hedges += 1
+                    tasks.append(asyncio.ensure_future(send()))
+            pending = set(tasks)
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                answered = [t for t in done if t.exception() is None]  # (every error read)
+                if answered or not pending:
+                    return (answered or list(done))[0].result()
+        finally:
+            for task in tasks:  # the slower request, or both when this call is cancelled
+                task.cancel()
+
+    async def _attempt(
+        self,
+        command: str,
+        api: str,
+        payload: bytes | Callable[[], bytes],
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """One request; ``timeout_s``, when given, bounds its whole exchange (else the client's
+        timeout, as the transport applies it)."""
+        timeout = self._timeout_s if timeout_s is None else timeout_s
         semaphore = self._semaphores.get(command)
         if semaphore is None:
             semaphore = self._semaphores[command] = PrioritySlots(self._max_in_flight)
@@ -374,13 +437,18 @@ class TimClient:
             self.stats.requests += 1
             started = time.perf_counter()
             try:
-                answer = await self._transport.post(url, payload, self._timeout_s)
+                if timeout_s is None:
+                    answer = await self._transport.post(url, payload, timeout)
+                else:  # a total, also where the transport does not enforce one
+                    try:
+                        async with asyncio.timeout(timeout):
+                            answer = await self._transport.post(url, payload, timeout)
+                    except TimeoutError:
+                        raise CallTimeout("deadline", f"no answer within {timeout:g} s") from None
             except CallTimeout as exc:
                 self._log_call(command, url, payload, "timeout", started)
                 raise TimTransportError(
-                    api,
-                    f"timed out ({exc.kind}, limit {self._timeout_s:g} s)",
-                    transient=True,
+                    api, f"timed out ({exc.kind}, limit {timeout:g} s)", transient=True
                 ) from None
             except ConnectFailed as exc:
                 self._log_call(command, url, payload, "network error", started)

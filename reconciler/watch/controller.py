@@ -115,6 +115,7 @@ class Controller:
         self.yielded = False  # it handed the lock to a writer that asked, and wants it back
         self.backoff = Backoff(*backoff_s)  # per group, and the app's (key APP)
         self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
+        self._recorded_under: AppLock | None = None  # the lock held since that read
         self.superseded = False  # a newer revision than ours was applied: no writes
         self._clock = clock
         self._notify = notify or (lambda note: None)  # never waits (reconciler.watch.notify)
@@ -413,7 +414,7 @@ class Controller:
         if lock is None:  # not leading (the app backs off): nothing is written
             return False
         try:
-            if await self._may_write():
+            if await self._may_write(lock):
                 await work()  # its writes stop once the lease is lost (TimClient.fence)
             if lock.lost is not None:
                 raise lock.lost
@@ -425,11 +426,15 @@ class Controller:
             return False
         return True
 
-    async def _may_write(self) -> bool:
+    async def _may_write(self, lock: AppLock) -> bool:
         """False while a newer config revision than ours is recorded for the app: writing
         would revert what it applied. Work that comes meanwhile is dropped; running the newer
-        revision (a reload) resyncs at once."""
-        self.recorded = await revision.recorded(self.client)
+        revision (a reload) resyncs at once. The record is read once per taking of the lock:
+        only a holder of the lock writes it, so while this watch holds it, it changes only by
+        this watch's own writes (``_resync``)."""
+        if self._recorded_under is not lock:
+            self.recorded = await revision.recorded(self.client)
+            self._recorded_under = lock
         newer = self.recorded is not None and self.recorded.newer_than(self.revision)
         if newer and self.recorded is not None and not self.superseded:
             log.warning(

@@ -38,6 +38,12 @@ class _ApiCalls:
         for name, doc, value in (
             ("api_requests", "HTTP requests sent (calls and their retries)", "requests"),
             ("api_retries", "Calls sent again after a transient error", "retries"),
+            (
+                "api_hedges",
+                "Second requests of a control read (the lease, the revision record) that had "
+                "not answered soon",
+                "hedges",
+            ),
             ("api_failures", "Calls that failed after the client's retries", "failures"),
         ):
             counter = CounterMetricFamily(f"{PREFIX}_{name}", doc)

@@ -24,7 +24,7 @@ from reconciler.tim.wire.common import (
 from reconciler.tim.wire.members import MEMBER_FILTER_NAMES, LiveMembers, normalize_member
 
 if TYPE_CHECKING:
-    from reconciler.tim.client import TimClient
+    from reconciler.tim.client import Patience, TimClient
 
 SERVICE = GROUP_SVC
 COMMANDS = (
@@ -201,8 +201,10 @@ async def iter_all_group_ids(client: TimClient, group_type: str | None = None) -
     return list(ids)
 
 
-async def _group_info(client: TimClient, body: dict[str, Any]) -> list[dict[str, Any]]:
-    answer = await client.call(SERVICE, "get_group_info", body)
+async def _group_info(
+    client: TimClient, body: dict[str, Any], patience: Patience | None = None
+) -> list[dict[str, Any]]:
+    answer = await client.call(SERVICE, "get_group_info", body, patience=patience)
     return [normalize_group(g) for g in listed(answer, f"{SERVICE}/get_group_info", "GroupInfo")]
 
 
@@ -223,9 +225,12 @@ async def get_group_info(client: TimClient, group_ids: list[str]) -> list[dict[s
     return await client.split("get_group_info", list(group_ids), send)
 
 
-async def get_group(client: TimClient, group_id: str) -> ObservedGroup | None:
-    """One group as the state model reads it, or None when it does not exist."""
-    found = index_group_info([await get_group_info(client, [group_id])])
+async def get_group(
+    client: TimClient, group_id: str, patience: Patience | None = None
+) -> ObservedGroup | None:
+    """One group as the state model reads it, or None when it does not exist; ``patience``:
+    the call's own timeout and hedging (the tool's small groups: ``client.CONTROL``)."""
+    found = index_group_info([await _group_info(client, {"GroupIdList": [group_id]}, patience)])
     return parse_group_info(group_id, found.get(group_id))
 
 
