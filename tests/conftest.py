@@ -366,13 +366,14 @@ def make_emulator(db: Path, **kw: Any):
 
 
 def client_for(app, **kw: Any) -> TimClient:
+    """A client of the embedded emulator ``app`` (or of ``transport``, one wrapping it)."""
     kw.setdefault("max_retry_wait_s", 5.0)
+    kw.setdefault("transport", httpx.ASGITransport(app=app))
     return TimClient(
         sdkappid=SDKAPPID,
         admin=ADMIN,
         secret_key=LOCAL_KEY,
         base_url="http://emulator.local",
-        transport=httpx.ASGITransport(app=app),
         **kw,
     )
 

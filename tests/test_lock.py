@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import (
     BASE_APP,
@@ -36,6 +37,7 @@ from reconciler.errors import LockError, LockLost
 from reconciler.lock import AppLock, Lease, break_lock, current_lease
 from reconciler.state import LOCK_GROUP_ID, Group, GroupType
 from reconciler.tim.calls import CreateGroup
+from reconciler.tim.client import Patience
 
 
 def _config(cfg: Path, server: Server, groups: list[dict[str, Any]]) -> Path:
@@ -458,3 +460,91 @@ async def test_a_restart_with_the_same_pid_takes_over_its_dead_lease_at_once(
         assert held.token != left.token and held.process == lock_module.PROCESS_TOKEN
         assert not held.dead(now)  # our own live lease
         await ours.release()
+
+
+class _LeaseReadsStall(httpx.AsyncBaseTransport):
+    """The embedded emulator, except that while ``stalled`` is set, each read of the lock group
+    (hedged ones included) gets no answer until ``released`` is set, as a request the server
+    lost or a hung connection; then it is answered as the emulator answers it then."""
+
+    def __init__(self, app) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.stalled = False
+        self.released = asyncio.Event()
+        self.answered = 0  # lease reads answered
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        lease_read = request.url.path.endswith("/get_group_info") and (
+            LOCK_GROUP_ID.encode() in request.content
+        )
+        if lease_read and self.stalled:
+            await self.released.wait()
+        response = await self._inner.handle_async_request(request)
+        self.answered += lease_read
+        return response
+
+
+# Reads of the lease that stay out for as long as the stall lasts (instead of giving up after
+# CONTROL's 2 s and being retried), so what the writes do meanwhile is all the test sees.
+STALLS_LAST = Patience(timeout_s=120.0, hedge_after_s=0.2)
+
+
+async def test_a_stalled_read_of_the_lease_holds_no_write_while_the_lease_is_good(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Writes wait at most FENCE_WAIT_S for a read of the lease that is out, while the lease it
+    last found ours runs for more than LEASE_MARGIN_S (no one can take it over before it
+    expires); the read's answer, once it comes, still stops the writes after it."""
+    monkeypatch.setattr(lock_module, "CONTROL", STALLS_LAST)
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    stalls = _LeaseReadsStall(app)
+
+    def made(prefix: str) -> int:
+        return sum(f"{prefix}{i}" in app.state.store.dump()["groups"] for i in range(10))
+
+    async with client_for(app, transport=stalls) as client, client_for(app) as other:
+        holder = AppLock(client)  # a 90 s lease
+        await holder.acquire()
+        first = await plan_groups(client, _groups("a"))
+        assert (await engine.apply_operations(client, first.operations)).ok
+        stalls.stalled, answered = True, stalls.answered
+        second = await plan_groups(client, _groups("b"))
+        await asyncio.sleep(lock_module.FENCE_S)  # the last read is too old to fence alone
+        # The bound is only against a hang: without the lease's validity, every write waited
+        # for the stalled read (here for as long as it lasts, at least the client's timeout).
+        done = await asyncio.wait_for(engine.apply_operations(client, second.operations), 60)
+        assert done.ok and made("b") == 10
+        assert stalls.answered == answered  # no answer of the lease fenced these writes
+        assert holder.unconfirmed_writes >= 1 and client.stats.hedges >= 1
+        # The lock is broken meanwhile: once the read answers, the holder knows, and stops.
+        await break_lock(other, lock_id=holder._lease.token, force=True)
+        stalls.released.set()
+        while holder.lost is None:
+            await asyncio.wait_for(holder._look(), 60)
+        third = await plan_groups(client, _groups("c"))
+        with pytest.raises(LockLost, match=r"was broken \(it is free now\)"):
+            await engine.apply_operations(client, third.operations)
+        assert made("c") == 0
+        await holder.release()
+
+
+async def test_a_lease_not_known_good_holds_the_writes_until_it_is_read(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Fencing as before where the lease gives no time to go on: with less than LEASE_MARGIN_S
+    to run (a short lease), a write waits for the read of the lease, however long it takes."""
+    monkeypatch.setattr(lock_module, "CONTROL", STALLS_LAST)
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    stalls = _LeaseReadsStall(app)
+    async with client_for(app, transport=stalls) as client:
+        holder = AppLock(client, lease_s=int(lock_module.LEASE_MARGIN_S))
+        await holder.acquire()
+        plan = await plan_groups(client, _groups("a"))
+        stalls.stalled = True
+        writing = asyncio.ensure_future(engine.apply_operations(client, plan.operations))
+        await asyncio.sleep(lock_module.FENCE_WAIT_S * 4)
+        assert not writing.done()
+        assert not any(g.startswith("a") for g in app.state.store.dump()["groups"])
+        stalls.released.set()
+        assert (await asyncio.wait_for(writing, 60)).ok
+        await holder.release()

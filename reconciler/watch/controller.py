@@ -20,10 +20,11 @@ A batch runs every due group at once, through apply's own checks in apply's orde
 and with nothing forced; while its calls are in flight, groups and marks batches that fall due
 join it (so a slow call holds up only its own group), and with none in flight it waits up to
 ``MARKS_HOLD_S`` for marks falling due; each group is free to be taken again once its own call
-is done. A refused group is left until the config changes; nothing is destroyed here
-(``state: absent`` groups are not planned, absent topics and permission groups are held and
-logged). An event for a
-group being reconciled makes it due again afterwards. A failed call is retried by the client;
+is done, and a group's marks once fewer than ``MARKS_IN_FLIGHT`` of its marks batches are in
+flight (the members who come online while one call is slow get theirs from the next). A
+refused group is left until the config changes; nothing is destroyed here (``state: absent``
+groups are not planned, absent topics and permission groups are held and logged). An event for
+a group being reconciled makes it due again afterwards. A failed call is retried by the client;
 a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
 failure that is the app's (credentials, endpoint, lock) holds every batch until the app's
 backoff ends.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -61,6 +63,10 @@ COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
 MARKS_POLL_S = 0.05  # how often it looks for them
+# Marks batches of one group in flight at once. Setting marks is idempotent and each batch
+# names its own members: with 2, a call the client waits out its timeout on (a stalled request)
+# holds up only its own members, not every member of the room who comes online meanwhile.
+MARKS_IN_FLIGHT = 2
 LEASE_S = 30  # a leader's lease; a standby takes over within it once the leader is gone
 LEASE_POLL_S = 1.0  # how often the leader reads its lease for a writer asking for the lock
 READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
@@ -123,7 +129,8 @@ class Controller:
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
         self.marks_due: dict[str, float] = {}
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
-        self.running: set[str] = set()
+        self.running: set[str] = set()  # groups being reconciled
+        self.marking: Counter[str] = Counter()  # marks batches in flight, per group
         self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
         self.destroys_held: dict[str, str] = {}  # what -> digest of the config when logged
@@ -239,8 +246,8 @@ class Controller:
 
     def _next_due(self) -> float:
         times = [self._next_resync]
-        times += [w.due for g, w in self.dirty.items() if g not in self.running]
-        times += [t for g, t in self.marks_due.items() if g not in self.running]
+        times += [w.due for g, w in self.dirty.items() if self._free(g)]
+        times += [t for g, t in self.marks_due.items() if self._free(g, marks=True)]
         if self.mark500:
             wall_next = min(self.mark500.values())
             times.append(self._clock() + max(0.0, wall_next - time.time()))
@@ -330,6 +337,7 @@ class Controller:
         if not any(first):
             return
         taken = [first]  # everything this batch took, put back if it was not done
+        began = False
 
         def started(groups: dict[str, Dirty], marks: dict[str, dict[str, float]]) -> set:
             tasks = {asyncio.ensure_future(self._reconcile_of(g, w)) for g, w in groups.items()}
@@ -337,7 +345,8 @@ class Controller:
             return tasks
 
         async def work() -> None:
-            tasks = started(*first)
+            nonlocal began
+            began, tasks = True, started(*first)
             # While the lock is held, work that falls due joins this batch rather than wait
             # for it to end: members come online all the time, each batch's lock costs calls
             # and a round trip, and a call that is slow to answer (one the client waits out
@@ -369,34 +378,50 @@ class Controller:
                 for groups, marks in taken:
                     self._put_back(groups, marks)
         finally:
-            for groups, marks in taken:
+            for groups, _ in taken:
                 self.running.difference_update(groups)
-                self.running.difference_update(marks)
+            if not began:  # (work that began lets its groups go itself)
+                for gid in first[1]:
+                    self._marked(gid)
+
+    def _free(self, gid: str, *, marks: bool = False) -> bool:
+        """Whether ``gid`` may be taken now: to reconcile, when nothing of it is in flight; for
+        marks, when it is not being reconciled and fewer than MARKS_IN_FLIGHT marks batches
+        of it are in flight."""
+        if gid in self.running:
+            return False
+        return self.marking[gid] < MARKS_IN_FLIGHT if marks else not self.marking[gid]
 
     def _take_due(self, now: float) -> tuple[dict[str, Dirty], dict[str, dict[str, float]]]:
-        """The groups and the marks batches due by ``now`` of groups not being worked on, taken
-        off the queue and marked running."""
-        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
-        due = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
+        """The groups and the marks batches due by ``now`` of groups free to be taken, taken
+        off the queue and marked running (or marking)."""
+        groups = {g: w for g, w in self.dirty.items() if w.due <= now and self._free(g)}
+        due = [g for g, t in self.marks_due.items() if t <= now and self._free(g, marks=True)]
         for gid in groups:
             del self.dirty[gid]
         marks = {}
         for gid in due:
             del self.marks_due[gid]
             marks[gid] = self.marks.pop(gid, {})
+            self.marking[gid] += 1
         self.running.update(groups)
-        self.running.update(marks)
         return groups, marks
 
     def _marks_due_by(self, when: float) -> bool:
-        return any(t <= when for g, t in self.marks_due.items() if g not in self.running)
+        return any(t <= when for g, t in self.marks_due.items() if self._free(g, marks=True))
+
+    def _marked(self, gid: str) -> None:
+        """A marks batch of ``gid`` is no longer in flight."""
+        self.marking[gid] -= 1
+        if self.marking[gid] <= 0:
+            del self.marking[gid]
 
     async def _set_marks_of(self, gid: str, entries: dict[str, float]) -> None:
         """Set marks; the group may be taken again as soon as this is done, batch or not."""
         try:
             await self._set_marks(gid, entries)
         finally:
-            self.running.discard(gid)
+            self._marked(gid)
 
     async def _reconcile_of(self, gid: str, work: Dirty) -> None:
         """Reconcile; the group may be taken again as soon as this is done, batch or not."""
@@ -740,11 +765,12 @@ class Controller:
 
     def _group_status(self, gid: str) -> dict:
         failing = self.backoff.failing(gid)
+        busy = gid in self.running or gid in self.marking  # work of it is in flight
         if (self.backoff.until(gid) or 0.0) > self._clock():
             state = "backing off"
         elif failing is not None:
             state = "failing"
-        elif gid in self.dirty or gid in self.running or gid in self.refused:
+        elif gid in self.dirty or busy or gid in self.refused:
             # known to differ: an event said so and its reconcile is queued or still under
             # way (in sync once its writes are done), or a guard refused it
             state = "drifted"
@@ -773,7 +799,7 @@ class Controller:
             "last_resync": utc_text(int(self.last_resync)) if self.last_resync else None,
             "last_resync_outcome": self.last_resync_outcome,
             "queue_depth": self.depth(),
-            "running": len(self.running),
+            "running": len(self.running | self.marking.keys()),
             "refused_groups": sorted(self.refused),
             "per_group": {gid: self._group_status(gid) for gid in sorted(self.desired)},
             "reload_refused_at": (
