@@ -614,6 +614,8 @@ async def faults_pass(args: argparse.Namespace, fault_rate: float) -> dict:
         "not_reverted": len(edits) - len(reverts),
         **spread(marks, "marks"),
         "marks_missing": missing,
+        # members whose callback never reached the watch (the emulator's delivery gave up)
+        "callbacks_missing": sum(k not in watch.arrived for k in load.sent),
         "faults": stats.get("faults", {}),
         "requests": stats.get("total", 0),
         "client_retries": client.retries,

@@ -14,7 +14,7 @@ from reconciler import engine
 from reconciler.config import load_config
 from reconciler.emulator.testing import RestCaller
 from reconciler.tim.callbacks import INFO_CHANGED, MEMBER_STATE, GroupEvent
-from reconciler.tim.calls import ModifyGroup
+from reconciler.tim.calls import ChangeMarks, ModifyGroup
 from reconciler.tim.limits import MARK_ALWAYS_ONLINE
 from reconciler.watch.controller import MARK_500_REFRESH_S, MARKS_HOLD_S, Controller
 from reconciler.watch.metrics import Metrics
@@ -160,6 +160,62 @@ async def test_a_call_slow_to_answer_holds_up_only_its_own_group(ws: Workspace) 
             controller.stop()
             await worker
             await http.aclose()
+
+
+async def test_a_marks_call_slow_to_answer_holds_up_only_its_own_members(ws: Workspace) -> None:
+    # A room's marks call that stalls (the client waits out its 10 s timeout) does not hold up
+    # the members of that room who come online after it: their marks go in a call of their own.
+    ws.seed([{"GroupId": "live1", "Type": "AVChatRoom", "Name": "live1"}], accounts=["a1", "b1"])
+    ws.write(
+        [{"id": "live1", "type": "AVChatRoom", "name": "live1", "marks": {1000: ["a1", "b1"]}}]
+    )
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    controls = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+    answer = asyncio.Event()  # a1's marks call is answered once this is set
+    bound = time.monotonic() + 30  # a hang guard, far beyond what any step takes
+
+    async def come_online(account: str) -> None:
+        body = {"GroupId": "live1", "Account": account}
+        assert (await controls.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
+        controller.on_event(GroupEvent(MEMBER_STATE, "online", "live1", [account]))
+
+    def marked(account: str) -> bool:
+        return 1000 in ws.members("live1")[account]["Marks"]
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(config, s, metrics, resync_s=3600, marks_window_s=0.05)
+        perform = s.client.perform
+
+        async def stalling(request):
+            if isinstance(request, ChangeMarks) and "a1" in request.marks:
+                await answer.wait()
+            return await perform(request)
+
+        s.client.perform = stalling
+        worker = asyncio.create_task(controller.run())
+        try:
+            while controller.last_resync is None:
+                await asyncio.sleep(0.02)
+            await come_online("a1")
+            while not controller.marking.get("live1"):  # a1's call is out
+                assert time.monotonic() < bound, "gave up"
+                await asyncio.sleep(0.02)
+            await come_online("b1")
+            while not marked("b1"):
+                assert time.monotonic() < bound, "b1 waited for a1's call"
+                await asyncio.sleep(0.02)
+            assert not marked("a1") and not answer.is_set()  # still out
+            answer.set()
+            while not marked("a1"):
+                assert time.monotonic() < bound, "gave up"
+                await asyncio.sleep(0.02)
+        finally:
+            answer.set()
+            controller.stop()
+            await worker
+            await controls.aclose()
 
 
 async def test_a_restarted_watch_renews_mark_500_it_finds_held(ws: Workspace) -> None:

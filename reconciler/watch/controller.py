@@ -64,9 +64,11 @@ MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a mo
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
 MARKS_POLL_S = 0.05  # how often it looks for them
 # Marks batches of one group in flight at once. Setting marks is idempotent and each batch
-# names its own members: with 2, a call the client waits out its timeout on (a stalled request)
-# holds up only its own members, not every member of the room who comes online meanwhile.
-MARKS_IN_FLIGHT = 2
+# names its own members, so a call the client waits out its timeout on (a stalled request)
+# need hold up only its own members, not every member of the room who comes online in the
+# next 10 s: a room sends about two calls a second, and several may stall in that time. Fewer
+# than the client's calls in flight per API (16), so that one room cannot take them all.
+MARKS_IN_FLIGHT = 4
 LEASE_S = 30  # a leader's lease; a standby takes over within it once the leader is gone
 LEASE_POLL_S = 1.0  # how often the leader reads its lease for a writer asking for the lock
 READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
