@@ -16,7 +16,8 @@ The renewer goes through the same read, and never renews a lease that is no long
 The read is a control read (``client.CONTROL``: a short timeout, hedged), and one that is slow
 to answer does not hold up every write: while the lease it last found ours has more than
 ``LEASE_MARGIN_S`` to run, no other writer can take the lock over, so writes wait for the read
-at most ``FENCE_WAIT_S`` and then go on; its answer, when it comes, fences the writes after it.
+at most ``FENCE_WAIT_S`` and then go on; its answer, when it comes, fences the writes after it
+(a lock broken with ``--force`` meanwhile stops its holder once that answer is in).
 
 A writer that waits for a live lease asks for the lock: it writes the lease it would hold into
 the lock group's notification (when no one else asks). A holder that releases the lock with a
@@ -188,8 +189,7 @@ class AppLock:
         self._good_until = 0.0  # and until when that read's lease bars any takeover
         self._reading: asyncio.Future | None = None  # the read of the lease out now
         self._reading_since = 0.0  # and when it began
-        # Writes let go by a lease still good while a read of it was slow (count, for the log)
-        self.unconfirmed_writes = 0
+        self.unconfirmed_writes = 0  # let go on a lease still good while a read of it was slow
         self._lost: LockLost | None = None
         # The tool's own calls while it holds the lock (the lock's, the revision record's), by
         # API: logged at release, so they can be told apart from the plan's.

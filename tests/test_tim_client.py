@@ -918,6 +918,26 @@ async def test_a_control_read_gives_up_after_its_own_timeout_on_any_transport() 
         assert tim.stats.hedges == 0
 
 
+async def test_a_control_read_goes_ahead_of_its_apis_queue() -> None:
+    """Writes wait on it, and its hedge counts from its start: it does not queue behind the
+    reads of its API waiting for a slot."""
+
+    def found(body: dict[str, Any], request: httpx.Request) -> Answer:
+        gid = body["GroupIdList"][0]
+        return ok(GroupInfo=[{**LOCK["GroupInfo"][0], "GroupId": gid}])
+
+    server = Server({"get_group_info": found})
+    server.latency = 0.01
+    c = Client(server, max_in_flight=1, rate_limit=10_000)
+    async with c.tim:
+        reads = [asyncio.ensure_future(wire.groups.get_group(c.tim, f"g{i}")) for i in range(3)]
+        await asyncio.sleep(0)  # the first read takes the slot, the others queue
+        await wire.groups.get_group(c.tim, "lock", client_module.CONTROL)
+        await asyncio.gather(*reads)
+    order = [server.body(i)["GroupIdList"][0] for i in range(len(server.requests))]
+    assert order == ["g0", "lock", "g1", "g2"] and c.tim.stats.hedges == 0
+
+
 async def test_only_a_read_is_sent_twice() -> None:
     _, _, handler = _stalling([])
     async with _stalling_client(handler) as tim:

@@ -48,7 +48,7 @@ from reconciler.tim.errors import (
 )
 from reconciler.tim.limits import DEFAULT_RATE, SPLIT_ON, Limits, chunks, is_read
 from reconciler.tim.redact import Secret, install_log_redaction, redact_url, scrub
-from reconciler.tim.slots import PrioritySlots
+from reconciler.tim.slots import PRIORITY, URGENT, PrioritySlots
 from reconciler.tim.transport import (
     Answer,
     CallTimeout,
@@ -93,7 +93,8 @@ class Patience:
     each attempt gives up after ``timeout_s`` (a total, whatever the transport does), and, for
     an idempotent read only, an identical second request is sent when the first has not
     answered within ``hedge_after_s``; the first answer is taken and the other request
-    cancelled. At most one second request per attempt, counted in ``CallStats.hedges``."""
+    cancelled. At most one second request per attempt, counted in ``CallStats.hedges``. Such a
+    call goes ahead of every call of its API waiting for a slot or the limiter (``URGENT``)."""
 
     timeout_s: float
     hedge_after_s: float | None = None
@@ -391,14 +392,25 @@ class TimClient:
         answered within ``hedge_after_s``; the first answer wins, and the other request is
         cancelled. An error answer of one request waits for the other's; both failing raises
         the later error (retried like any)."""
-        send = functools.partial(self._attempt, command, api, payload, patience.timeout_s)
-        tasks = [asyncio.ensure_future(send())]
+
+        def send() -> asyncio.Future[dict[str, Any]]:
+            # Writes wait on these reads; and the hedge's delay counts from here, so the read
+            # must not wait behind a queue of its API's other calls.
+            ahead = PRIORITY.set(URGENT)  # (the task takes the context as it is now)
+            try:
+                return asyncio.ensure_future(
+                    self._attempt(command, api, payload, patience.timeout_s)
+                )
+            finally:
+                PRIORITY.reset(ahead)
+
+        tasks = [send()]
         try:
             if patience.hedge_after_s is not None:
                 done, _ = await asyncio.wait(tasks, timeout=patience.hedge_after_s)
                 if not done:
                     self.stats.hedges += 1
-                    tasks.append(asyncio.ensure_future(send()))
+                    tasks.append(send())
             pending = set(tasks)
             while True:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

@@ -17,6 +17,8 @@ from contextvars import ContextVar
 
 # Dependent calls still to come after the one about to be made (0 for an independent call).
 PRIORITY: ContextVar[int] = ContextVar("call_priority", default=0)
+# Above any count of pages: a call that every write waits on (``client.Patience``).
+URGENT = 1 << 62
 
 
 class PrioritySlots:
