@@ -66,13 +66,9 @@ def observe_floor_s(
     observe_min: dict[str, int], chain: int, rate: float, latency_s: float
 ) -> float:
     """The least time observing can take: the busiest read API at its rate, plus the chain."""
-    from benchmarks.scale_shape import ACCOUNT_APIS, ACCOUNT_RATE
+    from benchmarks.scale_shape import busiest_s
 
-    def rate_of(api: str) -> float:
-        return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
-
-    busiest = max((n / rate_of(api) for api, n in observe_min.items()), default=0.0)
-    return busiest + chain * latency_s
+    return busiest_s(observe_min, rate) + chain * latency_s
 
 
 def process_cpu_s(pid: int) -> float:
