@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.errors import ObserveError
@@ -278,16 +278,19 @@ class Intake:
         batch: list[Group],
         fetch: Callable[[], Awaitable[list[dict]]],
         visit: Callable[[Group, ObservedGroup | None], Awaitable[None] | None],
+        named: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         """Fetch one batch's answer, hand each group of it to ``visit(want, have)``, which
-        returns the reads that follow (or None), and then await those."""
+        returns the reads that follow (or None), and then await those. ``named``: the only
+        members wanted of each group (parse_group_info)."""
         more = []
         async with self._in_hand:
             answer = await fetch()
             async with self._reading:
                 infos = index_group_info([answer])
                 for want in batch:
-                    follow = visit(want, parse_group_info(want.id, infos.get(want.id)))
+                    only = None if named is None else named.get(want.id, ())
+                    follow = visit(want, parse_group_info(want.id, infos.get(want.id), only))
                     if follow is not None:
                         more.append(follow)
                     await asyncio.sleep(0)
@@ -427,6 +430,8 @@ async def observe_accounts(
     empty = Reread()
     member_reads = MemberReads()
     intake = Intake(client.max_in_flight)
+    # Of a member list get_group_info gives whole, only the named members are kept.
+    named = {gid: frozenset(need.accounts) for gid, need in needs.items()}
 
     def listed(want: Group) -> bool:  # its members come with get_group_info
         named = needs.get(want.id, empty).accounts
@@ -475,6 +480,7 @@ async def observe_accounts(
             batch,
             lambda: wire.groups.get_group_profiles(client, ids, group_keys, member_keys, fields),
             visit,
+            named,
         )
 
     def order(want: Group) -> tuple:

@@ -206,16 +206,27 @@ def apply(
         revision = engine.config_revision(config) if config else engine.saved_revision(saved)
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
-        view = engine.saved_view(saved)
-        show_plan(view, err=fmt == "json")
-        for refusal in saved.forced:
-            echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
         engine.refuse_destroys(saved.destroys(), allow_destroy)
+
+        def show_saved() -> dict:
+            view = engine.saved_view(saved)
+            show_plan(view, err=fmt == "json")
+            for refusal in saved.forced:
+                echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
+            return view
 
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir, revision) as s:
-                await s.check_fresh(saved)
-                await _execute(s, saved.operations, started, view, fmt)
+                # The plan is shown while the stale check's reads are out: at scale its text
+                # takes a fraction of a second to make, and the check's answers longer to come.
+                # Both end before anything is written, and an error of either is raised then.
+                shown, checked = await asyncio.gather(
+                    asyncio.to_thread(show_saved), s.check_fresh(saved), return_exceptions=True
+                )
+                for outcome in (shown, checked):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                await _execute(s, saved.operations, started, shown, fmt)
 
         with _lock_hint(path, var, values):
             asyncio.run(run_saved())
