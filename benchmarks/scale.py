@@ -270,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sweep",
         action="store_true",
         help="instead of one run: plan and config load (validate) at 100,000, 300,000, "
-        "1,000,000 and 3,000,000 memberships, one group per 100; skips apply and the naive "
-        "baseline; one line per size, then a JSON summary (benchmarks/scale_sweep.py)",
+        "1,000,000, 3,000,000 and 10,000,000 memberships, one group per 100; skips apply and "
+        "the naive baseline; one line per size, the targets, then a JSON summary "
+        "(benchmarks/scale_sweep.py)",
     )
     parser.add_argument(
         "--sweep-sizes", metavar="N,N,...", help="memberships of each size of --sweep"
