@@ -1,18 +1,20 @@
-"""The README's config reference, generated from the JSON Schema so the two never disagree.
+"""The reference pages of the documentation (docs/reference/), generated from their one source
+each so the site cannot disagree with the tool: the configuration reference from the JSON Schema,
+the commands from the click commands' help and options.
 
-``python -m reconciler.docs`` rewrites the section between the reference markers of README.md;
-tests/test_docs.py fails when it is out of date.
+``python -m reconciler.docs`` rewrites them; tests/test_docs.py fails when they are out of date.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
+import click
+
 from reconciler.config import json_schema
 
-START = "<!-- reference:start"
-END = "<!-- reference:end -->"
 SECTIONS = (
     ("app", "AppConfig"),
     ("app.limits", "LimitsConfig"),
@@ -75,17 +77,67 @@ def reference_markdown() -> str:
     return "\n".join(lines)
 
 
-def updated_readme(text: str) -> str:
-    start = text.index(START)
-    start = text.index("\n", start) + 1
-    end = text.index(END)
-    return text[:start] + reference_markdown() + text[end:]
+def commands_markdown() -> str:
+    from reconciler.cli import cli  # the top layer, imported only to document it
+
+    lines = [
+        "# Commands reference",
+        "",
+        "Generated from the commands themselves (`reconciler COMMAND --help`) by",
+        "`python -m reconciler.docs`.",
+        "",
+    ]
+
+    def walk(command: click.Command, name: str) -> None:
+        lines.extend([f"## `{name}`", "", inspect.cleandoc(command.help or ""), ""])
+        options = [p for p in command.params if isinstance(p, click.Option)]
+        arguments = [p for p in command.params if isinstance(p, click.Argument)]
+        if arguments:
+            shown = " ".join(a.human_readable_name for a in arguments)
+            lines.extend([f"Arguments: `{shown}`", ""])
+        if options:
+            lines.extend(["| option | description |", "|---|---|"])
+            for option in options:
+                flags = ", ".join(f"`{o}`" for o in option.opts + option.secondary_opts)
+                text = (option.help or "").replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {flags} | {text} |")
+            lines.append("")
+        if isinstance(command, click.Group):
+            for sub_name, sub in sorted(command.commands.items()):
+                walk(sub, f"{name} {sub_name}")
+
+    walk(cli, "reconciler")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def configuration_markdown() -> str:
+    return (
+        "# Configuration reference\n\n"
+        "Generated from the JSON Schema (`reconciler schema`, committed as "
+        "`schemas/reconciler.schema.json`) by `python -m reconciler.docs`: every key of every "
+        "section, its type, default and limits.\n\n"
+        + json_schema()["description"]
+        + "\n\n"
+        + reference_markdown().rstrip("\n")
+        + "\n"
+    )
+
+
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference"
+
+
+def reference_pages() -> dict[Path, str]:
+    return {
+        REFERENCE / "configuration.md": configuration_markdown(),
+        REFERENCE / "commands.md": commands_markdown(),
+    }
 
 
 def main() -> int:
-    readme = Path(__file__).resolve().parent.parent / "README.md"
-    readme.write_text(updated_readme(readme.read_text()))
-    print(f"updated the reference in {readme}")
+    for path, text in reference_pages().items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

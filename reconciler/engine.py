@@ -3,9 +3,13 @@
 The command line, the tests and the benchmarks all go through these functions. They raise
 ``reconciler.errors`` types and report progress through callbacks; nothing here prints.
 
-    config ──select──▶ groups ──observe + plan──▶ Plan ──raise_if_unsafe──▶ apply ──▶ ApplyResult
+    config ──select──▶ groups ──observe + plan──▶ Plan ──approve──▶ apply ──▶ ApplyResult
                                                    │
-                                                   └──save_plan──▶ plan file ──load_plan──▶ apply
+                                                   └──save_plan──▶ plan file ──read_plan──▶ approve
+
+``Session.approve`` runs every check of a plan before its first write, in one order, for
+``apply``, ``apply --plan`` and watch alike (the config revision's check comes first, when the
+session takes the lock); the caller only asks (a confirm callback) and shows the result.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import connect, planfile, render, revision
 from reconciler.apply import ApplyResult, Progress, execute
@@ -49,6 +53,9 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "LOCK_WAIT_S",
+    "Approval",
+    "Approved",
+    "Held",
     "PlanOptions",
     "Selection",
     "apply",
@@ -74,7 +81,6 @@ __all__ = [
     "plan_view",
     "rendered",
     "saved_view",
-    "refuse_destroys",
     "save_plan",
     "saved_revision",
     "select",
@@ -313,7 +319,51 @@ def plan_config(
     return config
 
 
-def refuse_destroys(destroys: list[str], allowed: bool) -> None:
+Confirm = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What the person applying allowed. The defaults are watch's: it has no one to ask, never
+    overrides a guard and never destroys."""
+
+    force: bool = False  # --force: override the removal guards (never protect: true)
+    allow_destroy: bool = False  # --allow-destroy
+    # Awaited once, after every check passed and only when there is something to write; it
+    # raises to stop (the CLI: no terminal, or an answer other than yes). None: approved
+    # beforehand (--auto-approve, a reviewed saved plan, watch).
+    confirm: Confirm | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a check kept from being written, and why."""
+
+    group: str  # "" for the app as a whole
+    check: Literal["invalid", "guard", "destroy"]
+    reason: str
+
+
+@dataclass
+class Approved:
+    operations: list[Operation]  # what may be written, in the plan's order
+    held: list[Held] = field(default_factory=list)
+
+
+def _held(plan: Plan, approval: Approval) -> list[Held]:
+    """What each check holds, in the order they run: the plan's errors (a group's, or the
+    app's), the guards ``force`` does not override, the destroys not allowed."""
+    held = [Held(c.group_id, "invalid", e) for c in plan.changes for e in c.errors]
+    held += [Held("", "invalid", e) for e in plan.app_errors]
+    held += [Held(r.group, "guard", r.reason) for r in plan.blocking(approval.force)]
+    if not approval.allow_destroy:
+        held += [
+            Held(op.group, "destroy", what) for op in plan.operations for what in op.destroyed()
+        ]
+    return held
+
+
+def _refuse_destroys(destroys: list[str], allowed: bool) -> None:
     if destroys and not allowed:
         raise PlanRefused(
             f"Refused: the plan destroys {len(destroys)} group(s) or topic(s) "
@@ -441,6 +491,37 @@ class Session:
         with collector_paused():
             await planfile.check_fresh(self.client, saved)
             gc.freeze()  # the plan lives until the end: the apply's collections need not walk it
+
+    async def approve(
+        self, plan: Plan | SavedPlan, approval: Approval, *, per_group: bool = False
+    ) -> Approved:
+        """The one order of checks before any write, for ``apply``, ``apply --plan`` and
+        watch alike: the plan's errors, the removal guards, destroys, then (a saved plan) the
+        stale check, then the confirmation. Whole (the CLI): the first check that holds
+        anything refuses the plan (PlanInvalid, RecreateRequired, PlanRefused, StalePlanError)
+        and nothing is written. ``per_group`` (watch): what a check holds is left out and the
+        rest goes on, except after an error of the app's, which holds everything. A saved plan
+        was checked for errors and guards when it was made, and is stale or fresh as a whole."""
+        saved, checked = (
+            (plan, Plan([], plan.operations)) if isinstance(plan, SavedPlan) else (None, plan)
+        )
+        held = _held(checked, approval)
+        if held and not per_group:
+            checked.raise_if_unsafe(approval.force)  # the plan's errors, then its guards
+            _refuse_destroys(checked.destroys(), approval.allow_destroy)
+        if saved is not None:
+            await self.check_fresh(saved)
+        stopped = {h.group for h in held if h.check != "destroy"}  # "": the app's error
+        operations = [
+            op
+            for op in checked.operations
+            if op.group not in stopped and (approval.allow_destroy or not op.destroys)
+        ]
+        if "" in stopped:
+            operations = []
+        if operations and approval.confirm is not None:
+            await approval.confirm()
+        return Approved(operations, held)
 
     async def apply(
         self, operations: list[Operation], progress: Progress | None = None

@@ -107,6 +107,11 @@ class Lease:
             return False
         return False
 
+    @property
+    def purpose(self) -> str:
+        """What the holder runs ("apply", "watch", ...), as ``holder_name`` wrote it."""
+        return self.holder.rpartition(" (")[2].removesuffix(")")
+
     def describe(self, now: float) -> str:
         state = "expired" if self.expires <= now else f"lease until {utc_text(self.expires)}"
         return f"{self.holder} pid {self.pid}, since {utc_text(self.since)} ({state})"
@@ -117,7 +122,7 @@ def holder_name(purpose: str = "apply") -> str:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
         user = "unknown"
-    return f"{user}@{socket.gethostname()} ({purpose})"[:100]
+    return f"{f'{user}@{socket.gethostname()}'[:80]} ({purpose})"  # the purpose kept whole
 
 
 async def lock_state(client: TimClient) -> tuple[Lease | None, Lease | None]:
@@ -152,9 +157,12 @@ class AppLock:
         on_wait: Callable[[Lease], None] | None = None,
         ask: bool = True,
         watch_s: float | None = None,
+        stand_by: str | None = None,
     ) -> None:
         """``ask``: while waiting, ask the holder for the lock; ``watch_s``: while holding, read
-        the lease (and any request, ``asked``) this often, not only at renewals."""
+        the lease (and any request, ``asked``) this often, not only at renewals; ``stand_by``: a
+        purpose (a watch's standby: "watch") whose holders may keep the lock for as long as they
+        live: ``timeout_s`` bounds only the time the lock spends with any other writer."""
         self._client = client
         self._timeout_s = timeout_s
         self._lease_s = lease_s
@@ -162,6 +170,7 @@ class AppLock:
         self._on_wait = on_wait
         self._ask = ask
         self._watch_s = watch_s
+        self._stand_by = stand_by
         self.asked: Lease | None = None  # a waiting writer's request, as last read while held
         self._holder = holder_name(purpose)
         self._lease: Lease | None = None
@@ -252,6 +261,8 @@ class AppLock:
                 except TimApiError:
                     pass  # someone else's takeover got there first; look again
                 continue
+            if self._stand_by is not None and held.purpose == self._stand_by:
+                deadline = time.monotonic() + self._timeout_s  # standing by: not yet waiting
             if told != held.token and self._on_wait is not None:
                 self._on_wait(held)
                 told = held.token

@@ -128,6 +128,18 @@ class Operation:
         """Whether it destroys a group, topics or permission groups (--allow-destroy's)."""
         return isinstance(self.request, DestroyGroup | DestroyTopics | DestroyPermissionGroups)
 
+    def destroyed(self) -> list[str]:
+        """What it destroys: its group, and topics and permission groups as "<group> topic
+        <id>" and "<group> permission group <id>"."""
+        request = self.request
+        if isinstance(request, DestroyGroup):
+            return [self.group]
+        if isinstance(request, DestroyTopics):
+            return [f"{self.group} topic {t}" for t in request.topics]
+        if isinstance(request, DestroyPermissionGroups):
+            return [f"{self.group} permission group {p}" for p in request.permission_groups]
+        return []
+
 
 @dataclass
 class Refusal:
@@ -168,17 +180,15 @@ class Plan:
         return bool(self.operations)
 
     def destroys(self) -> list[str]:
-        """What the plan destroys: groups, and topics and permission groups as "<group> topic
-        <id>" and "<group> permission group <id>" (each needs --allow-destroy)."""
-        out = []
-        for op in self.operations:
-            if op.step == "destroy":
-                out.append(op.group)
-            elif isinstance(op.request, DestroyTopics):
-                out.extend(f"{op.group} topic {t}" for t in op.request.topics)
-            elif isinstance(op.request, DestroyPermissionGroups):
-                out.extend(f"{op.group} permission group {p}" for p in op.request.permission_groups)
-        return out
+        """What the plan destroys (``Operation.destroyed``; each needs --allow-destroy)."""
+        return [what for op in self.operations for what in op.destroyed()]
+
+    @property
+    def app_errors(self) -> list[str]:
+        """The errors that are no one group's (accounts missing from the app): with one, no
+        part of the plan is safe to apply."""
+        own = {error for change in self.changes for error in change.errors}
+        return [error for error in self.errors if error not in own]
 
     def blocking(self, force: bool = False) -> list[Refusal]:
         """The refusals that stand: all of them, or with ``force`` the unoverridable ones."""

@@ -112,10 +112,6 @@ class SavedPlan:
     def __repr__(self) -> str:
         return f"<SavedPlan {self.path}: {len(self.operations)} operation(s)>"
 
-    def destroys(self) -> list[str]:
-        """What it destroys, recognised from the operations themselves (``Plan.destroys``)."""
-        return Plan([], self.operations).destroys()
-
     @property
     def version_note(self) -> str | None:
         if self.tool_version == __version__:

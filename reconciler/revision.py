@@ -1,7 +1,8 @@
 """One config revision across writers: which revision of the config was last applied to the app.
 
-A revision is the git commit of the config and its commit time when the config directory is a
-clean checkout, else the config's digest and the newest modification time of its files. Every
+A revision is the HEAD commit of the checkout the config directory is in and its commit time,
+when nothing tracked under that directory is changed (``of_git``), else the config's digest and
+the newest modification time of its files. Every
 writer (apply, apply --plan, watch) records the revision it applied in a group of the tool's
 own (``REVISION_GROUP_ID``, Introduction), while it holds the app lock, so the record and the
 writes it speaks for come from one holder. Revisions are ordered by time: a writer whose
@@ -12,7 +13,7 @@ applied): apply refuses without ``--force``, watch holds its writes until it run
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,23 +54,39 @@ class Revision:
             return None
 
 
-def _git(directory: Path, *args: str) -> str | None:
+def of_git(directory: Path) -> Revision | None:
+    """The HEAD commit of the git checkout ``directory`` is in (a clone, or a linked worktree
+    such as git-sync's, whose ``.git`` is a file), when nothing tracked under ``directory`` is
+    changed; None otherwise. HEAD, not the last commit that touched ``directory``: a shallow
+    clone (git-sync's, a CI checkout's) has no history to find that in, and every checkout of
+    a commit must give that commit. Read with dulwich, so a container needs no git program,
+    and no hook or configured command of the repository ever runs."""
+    from dulwich import porcelain
+    from dulwich.errors import NotGitRepository
+    from dulwich.objects import Commit
+    from dulwich.repo import Repo
+
     try:
-        done = subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
+        with Repo.discover(str(directory)) as repo:
+            head = repo[repo.head()]
+            if not isinstance(head, Commit):
+                return None
+            changes = porcelain.status(repo, untracked_files="no", optional_locks=False)
+            under = directory.resolve().relative_to(Path(repo.path).resolve()).as_posix()
+            prefix = b"" if under == "." else under.encode() + b"/"
+            changed = [*changes.unstaged, *(p for ps in changes.staged.values() for p in ps)]
+            if any(os.fsencode(p).startswith(prefix) for p in changed):
+                return None
+            return Revision(head.id.decode(), int(head.commit_time))
+    except (NotGitRepository, KeyError, OSError, ValueError):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def of_files(directory: Path, files: list[Path], digest: str) -> Revision:
     """The revision of a config read from ``files`` under ``directory`` with ``digest``."""
-    head = _git(directory, "log", "-1", "--format=%H %ct", "--", ".")
-    dirty = _git(directory, "status", "--porcelain", "--untracked-files=no", "--", ".")
-    if head and dirty == "":
-        commit, when = head.split()
-        return Revision(commit, int(when))
+    commit = of_git(directory)
+    if commit is not None:
+        return commit
     times = [int(f.stat().st_mtime) for f in files if f.exists()]
     return Revision(f"sha256:{digest}", max(times, default=0))
 

@@ -270,13 +270,13 @@ def test_emulator_serve_prints_its_address_and_logs_requests_without_secrets(tmp
     assert " POST " in logged[0] and " 200 " in logged[0]
 
 
-def test_shell_completion_as_the_readme_documents_it(tmp_path) -> None:
+def test_shell_completion_as_the_docs_document_it(tmp_path) -> None:
     reconciler = Path(sys.executable).parent / "reconciler"
     env = cli_env(_RECONCILER_COMPLETE="bash_complete", COMP_WORDS="reconciler sh", COMP_CWORD="1")
     done = subprocess.run([str(reconciler)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout.splitlines() == ["plain,show"], done
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert 'eval "$(_RECONCILER_COMPLETE=bash_source reconciler)"' in readme
+    page = (Path(__file__).resolve().parent.parent / "docs" / "commands.md").read_text()
+    assert 'eval "$(_RECONCILER_COMPLETE=bash_source reconciler)"' in page
 
 
 def test_a_plan_file_without_a_stored_view_shows_and_applies(ws: Workspace) -> None:

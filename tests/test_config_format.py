@@ -210,6 +210,12 @@ def test_endpoint_accepted(tmp_path: Path, endpoint: str) -> None:
         ("http://10.0.0.1:80", "plain http on a non-loopback host"),
         ("ftp://example.com", "unsupported URL scheme"),
         ("https://user:pw@example.com", "must not contain credentials"),
+        # as the JSON Schema has them: names in lower case, no spaces, a port up to 65535
+        ("Tokyo", "write the endpoint 'Tokyo' as 'tokyo'"),
+        (" local", "write the endpoint ' local' as 'local'"),
+        ("HTTPS://example.com", "the scheme in lower case"),
+        ("https://example.com:65536", "Port out of range"),
+        ("http://127.0.0.300", "plain http on a non-loopback host"),
     ],
 )
 def test_endpoint_rejected_with_location(tmp_path: Path, endpoint: str, fragment: str) -> None:

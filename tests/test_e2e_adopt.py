@@ -1,4 +1,4 @@
-"""The README's walkthrough "Adopt an existing app", played command by command as a new user
+"""The walkthrough "Adopt an existing app" (docs/adopt.md), played command by command as a new user
 would: an emulator server stands in for the live app, export, fmt --check, an empty plan, a
 member joining by themselves, a change planned and applied."""
 
@@ -19,10 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def walkthrough() -> str:
-    """The shell block of the README's "Adopt an existing app" section."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("\n## Adopt an existing app\n") :]
-    found = re.search(r"```sh\n(.*?)```", section, re.S)
+    """The shell block of the page "Adopt an existing app"."""
+    text = (ROOT / "docs" / "adopt.md").read_text()
+    found = re.search(r"```sh\n(.*?)```", text, re.S)
     assert found, "the walkthrough's ```sh block is missing"
     return found.group(1)
 

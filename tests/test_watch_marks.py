@@ -1,6 +1,6 @@
 """Watch's marks path in process: members coming online while a batch holds the app lock have
-their marks set in that batch, without waiting for it to end, and without another lock; mark
-500 renewals survive a restart."""
+their marks set in that batch, without waiting for it to end, and without another lock; a call
+slow to answer holds up only its own group; mark 500 renewals survive a restart."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import asyncio
 import time
 
 import httpx
-from conftest import Workspace
+from conftest import ADMIN, LOCAL_KEY, SDKAPPID, Workspace
 
 from reconciler import engine
 from reconciler.config import load_config
-from reconciler.tim.callbacks import MEMBER_STATE, GroupEvent
+from reconciler.emulator.testing import RestCaller
+from reconciler.tim.callbacks import INFO_CHANGED, MEMBER_STATE, GroupEvent
+from reconciler.tim.calls import ModifyGroup
 from reconciler.tim.limits import MARK_ALWAYS_ONLINE
 from reconciler.watch.controller import MARK_500_REFRESH_S, MARKS_HOLD_S, Controller
 from reconciler.watch.metrics import Metrics
@@ -86,6 +88,78 @@ async def test_marks_falling_due_during_a_batch_join_it(ws: Workspace) -> None:
             controller.stop()
             await worker
             await controls.aclose()
+
+
+async def test_a_call_slow_to_answer_holds_up_only_its_own_group(ws: Workspace) -> None:
+    # A stalled answer costs the client its timeout (10 s); meanwhile drift of other groups
+    # is reverted and marks are set, in the batch the slow call is part of.
+    groups = [
+        {"id": "slow", "type": "Public", "name": "Slow", "owner": "o", "members": ["o"]},
+        {"id": "fast", "type": "Public", "name": "Fast", "owner": "o", "members": ["o"]},
+        {"id": "live1", "type": "AVChatRoom", "name": "live1", "marks": {1000: ["a1"]}},
+    ]
+    ws.seed(
+        [
+            {"GroupId": "slow", "Type": "Public", "Name": "Slow", "Owner_Account": "o"},
+            {"GroupId": "fast", "Type": "Public", "Name": "Fast", "Owner_Account": "o"},
+            {"GroupId": "live1", "Type": "AVChatRoom", "Name": "live1"},
+        ],
+        accounts=["o", "a1"],
+    )
+    ws.write(groups)
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+    console = RestCaller(http, SDKAPPID, LOCAL_KEY, ADMIN)
+    answer = asyncio.Event()  # the slow group's rename is answered once this is set
+    bound = time.monotonic() + 30  # a hang guard, far beyond what any step takes
+
+    async def until(predicate) -> None:
+        while not predicate():
+            assert time.monotonic() < bound, "gave up"
+            await asyncio.sleep(0.02)
+
+    async def edit(gid: str) -> None:  # in the console: the REST API, not the tool
+        done = await console(
+            "group_open_http_svc/modify_group_base_info", {"GroupId": gid, "Name": "Edited"}
+        )
+        assert done["ErrorCode"] == 0, done
+        controller.on_event(GroupEvent(INFO_CHANGED, "info", gid))
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(
+            config, s, metrics, resync_s=3600, coalesce_s=0.05, marks_window_s=0.05
+        )
+        perform = s.client.perform
+
+        async def stalling(request):
+            if isinstance(request, ModifyGroup) and request.group_id == "slow":
+                await answer.wait()
+            return await perform(request)
+
+        s.client.perform = stalling
+        worker = asyncio.create_task(controller.run())
+        try:
+            await until(lambda: controller.last_resync is not None)
+            await edit("slow")
+            await until(lambda: "slow" in controller.running)  # its batch has begun
+            await edit("fast")
+            body = {"GroupId": "live1", "Account": "a1", "Online": True}
+            assert (await http.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
+            controller.on_event(GroupEvent(MEMBER_STATE, "online", "live1", ["a1"]))
+            marks_set = "reconciler_watch_marks_set_total"
+            await until(lambda: ws.live("fast")["Name"] == "Fast")
+            await until(lambda: metrics.registry.get_sample_value(marks_set) == 1)
+            assert 1000 in ws.members("live1")["a1"]["Marks"]
+            assert ws.live("slow")["Name"] == "Edited" and "slow" in controller.running
+            answer.set()
+            await until(lambda: ws.live("slow")["Name"] == "Slow")
+        finally:
+            answer.set()
+            controller.stop()
+            await worker
+            await http.aclose()
 
 
 async def test_a_restarted_watch_renews_mark_500_it_finds_held(ws: Workspace) -> None:

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
-from conftest import run_cli, stop_process, wait_until
+from conftest import ADMIN, run_cli, stop_process, wait_until
 from test_watch import GROUPS, TOKEN, Watch, reconciles, start_watch, stop
 
+from reconciler.emulator import EmulatorStore
 from reconciler.emulator.testing import free_port, wait_for_port
-from reconciler.lock import POLL_S
+from reconciler.lock import POLL_S, Lease
+from reconciler.state import LOCK_GROUP_ID
 
 LEASE_S = 3  # --lease: renewed every 1 s
 
@@ -28,7 +31,7 @@ def second_watch(first: Watch) -> Watch:
         [
             *(sys.executable, "-m", "reconciler", "watch", str(first.cfg)),
             *("--listen", f"127.0.0.1:{port}", "--health-listen", f"127.0.0.1:{health}"),
-            *("--lease", str(LEASE_S)),
+            *("--lease", str(LEASE_S), "--lock-timeout", "1"),  # a standby's wait is unbounded
         ],
         env=first.server.env(TIM_CALLBACK_TOKEN=TOKEN),
         stdout=subprocess.DEVNULL,
@@ -53,7 +56,10 @@ def test_one_leads_and_a_standby_takes_over_a_killed_leader(tmp_path):
     standby = second_watch(leader)
     try:
         assert wait_until(lambda: "waiting for the app lock" in standby.text(), 10)
-        time.sleep(1)
+        time.sleep(2)
+        # Standing by longer than --lock-timeout behind a live watch is no failure.
+        assert standby.metric("reconciler_watch_backoffs_total", scope="app") == 0
+        assert "gave up" not in standby.text()
         assert leader.get("/readyz").status_code == 200
         answer = standby.get("/readyz")
         assert answer.status_code == 503 and answer.json()["reason"] == "standby", answer.text
@@ -146,5 +152,41 @@ def test_the_status_page_and_json_show_each_group(tmp_path):
         assert rows["club"][1] == "in sync" and rows["club"][2] == club["last_reconcile"]
         assert "role: leader" in cells.summary and status["revision"] in cells.summary
         assert str(w.cfg) not in page.text and str(w.cfg) not in str(status)  # no paths
+    finally:
+        stop(w)
+
+
+def test_a_writer_holding_the_lock_past_lock_timeout_backs_the_watch_off(tmp_path):
+    def held_by_ci(cfg: Path) -> None:  # a CI apply on another host, its lease live for an hour
+        now = int(time.time())
+        lease = Lease("ci@runner (apply)", "runner", 4242, "f" * 16, now, now + 3600)
+        store = EmulatorStore(tmp_path / "server.sqlite3", admin=ADMIN)
+        try:
+            store.seed(
+                [
+                    {
+                        "GroupId": LOCK_GROUP_ID,
+                        "Type": "Private",
+                        "Name": "lock",
+                        "Introduction": lease.text(),
+                    }
+                ]
+            )
+        finally:
+            store.close()
+
+    w = start_watch(tmp_path, GROUPS[:1], "--lock-timeout", "1", resynced=False, prepare=held_by_ci)
+    try:
+        assert wait_until(lambda: "gave up after waiting 1 s" in w.text(), 10), w.text()
+        assert w.metric("reconciler_watch_backoffs_total", scope="app") >= 1
+        assert "the app failed: the app is locked by ci@runner (apply)" in w.text()
+        assert w.get("/readyz").json()["reason"] == "standby"
+        time.sleep(3)  # within the first backoff (5 s): no second wait, no second line
+        failures = w.text().count("gave up after waiting")
+        assert failures == w.metric("reconciler_watch_backoffs_total", scope="app") == 1
+        # The writer is done: the watch takes the lock once its backoff ends, and resyncs.
+        w.rest("group_open_http_svc/destroy_group", {"GroupId": LOCK_GROUP_ID})
+        assert wait_until(lambda: w.get("/readyz").status_code == 200, 20), w.text()
+        assert "leading" in w.text() and set(w.members("club")) == {"alice", "bob", "carol"}
     finally:
         stop(w)

@@ -73,7 +73,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 
 def error_document(kind: str, message: str, *, location: str | None = None, hint: str = "") -> dict:
-    """What ``--format json`` prints on failure (documented in the README's JSON section)."""
+    """What ``--format json`` prints on failure (documented in docs/formats.md)."""
     return {"error": {"kind": kind, "message": message, "location": location, "hint": hint or None}}
 
 

@@ -206,7 +206,6 @@ def apply(
         revision = engine.config_revision(config) if config else engine.saved_revision(saved)
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
-        engine.refuse_destroys(saved.destroys(), allow_destroy)
 
         def show_saved() -> dict:
             view = engine.saved_view(saved)
@@ -217,16 +216,20 @@ def apply(
 
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir, revision) as s:
-                # The plan is shown while the stale check's reads are out: at scale its text
-                # takes a fraction of a second to make, and the check's answers longer to come.
-                # Both end before anything is written, and an error of either is raised then.
-                shown, checked = await asyncio.gather(
-                    asyncio.to_thread(show_saved), s.check_fresh(saved), return_exceptions=True
+                # Reviewed when it was saved: applied without asking again. The plan is shown
+                # while approve's stale check reads: at scale its text takes a fraction of a
+                # second to make, and the check's answers longer to come. Both end before
+                # anything is written, and an error of either is raised then.
+                shown, approved = await asyncio.gather(
+                    asyncio.to_thread(show_saved),
+                    s.approve(saved, engine.Approval(allow_destroy=allow_destroy)),
+                    return_exceptions=True,
                 )
-                for outcome in (shown, checked):
-                    if isinstance(outcome, BaseException):
-                        raise outcome
-                await _execute(s, saved.operations, started, shown, fmt)
+                if isinstance(shown, BaseException):
+                    raise shown
+                if isinstance(approved, BaseException):
+                    raise approved
+                await _execute(s, approved.operations, started, shown, fmt)
 
         with _lock_hint(path, var, values):
             asyncio.run(run_saved())
@@ -239,14 +242,15 @@ def apply(
             the_plan = await s.plan(groups, engine.PlanOptions.of(config))
             view = engine.plan_view(config, the_plan)
             show_plan(view, err=fmt == "json")
-            the_plan.raise_if_unsafe(force)
-            if not the_plan.has_changes:
-                if fmt == "json":
-                    await _execute(s, [], started, view, fmt)
-                return
-            engine.refuse_destroys(the_plan.destroys(), allow_destroy)
-            waited = 0.0 if auto_approve else await _confirm(view)
-            await _execute(s, the_plan.operations, started + waited, view, fmt)
+            waited = [0.0]  # the seconds spent at the prompt: not part of the apply's time
+
+            async def confirm() -> None:
+                waited[0] = await _confirm(view)
+
+            approval = engine.Approval(force, allow_destroy, None if auto_approve else confirm)
+            approved = await s.approve(the_plan, approval)
+            if approved.operations or fmt == "json":  # "No changes." was shown with the plan
+                await _execute(s, approved.operations, started + waited[0], view, fmt)
 
     with _lock_hint(path, var, values):
         asyncio.run(run())

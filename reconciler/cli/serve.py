@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
+from reconciler import engine
 from reconciler.cli.base import (
     Number,
     cli,
     load,
-    lock_timeout_option,
     options,
     path_argument,
     values_option,
@@ -75,6 +75,15 @@ from reconciler.errors import UsageError
     help="The leader's lease on the app lock (renewed every third of it): with several "
     "replicas, a standby takes over within this once the leader is gone.",
 )
+@click.option(
+    "--notify-per-minute",
+    type=click.IntRange(1, 600),
+    default=6,
+    show_default=True,
+    metavar="N",
+    help="Notifications (to TIM_NOTIFY_WEBHOOK_URL and TIM_NOTIFY_SLACK_URL, when set) sent at "
+    "most N a minute; the rest go as one message when the minute allows.",
+)
 @click.option("--dry-run", is_flag=True, help="Log what would be done; change nothing.")
 @click.option(
     "--insecure-no-callback-auth",
@@ -84,7 +93,16 @@ from reconciler.errors import UsageError
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@lock_timeout_option
+@click.option(
+    "--lock-timeout",
+    type=Number(0),
+    default=engine.LOCK_WAIT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long another writer (a CI apply) may hold the app lock while watch waits for it; "
+    "past that the wait counts as a failure of the app and watch backs off. A standby's wait "
+    "for the leading watch is not bounded.",
+)
 def watch(
     path,
     var,
@@ -96,6 +114,7 @@ def watch(
     stop_grace,
     resync,
     lease,
+    notify_per_minute,
     dry_run,
     insecure_no_callback_auth,
     log_format,
@@ -124,12 +143,17 @@ def watch(
         stop_grace_s=stop_grace,
         resync_s=resync,
         lease_s=lease,
+        notify_per_minute=notify_per_minute,
         dry_run=dry_run,
         insecure_no_callback_auth=insecure_no_callback_auth,
         log_format=log_format,
         lock_timeout_s=lock_timeout,
     )
-    watching.run(lambda: load(path, var, values), [Path(path), *map(Path, values)], options)
+    watching.run(
+        lambda at: load(str(at[0]), var, tuple(map(str, at[1:]))),
+        [Path(path), *map(Path, values)],
+        options,
+    )
 
 
 @cli.group()

@@ -18,8 +18,10 @@ from reconciler.config.models import (
     GROUP_ADAPTER,
     GROUP_KEYS,
     MEMBER_KEYS,
+    NEEDS_TRUE,
     PERMISSION_GROUP_KEYS,
     TOPIC_KEYS,
+    TYPE_ONLY_KEYS,
 )
 from reconciler.state import GroupType
 from reconciler.tim import limits
@@ -44,14 +46,8 @@ _TEXT_LIMITS = (
     ("notification", limits.NOTIFICATION_MAX_BYTES),
     ("face_url", limits.FACE_URL_MAX_BYTES),
 )
-# AVChatRoom-only keys (their members are not listed), and what other types use instead.
-ROOM_KEYS = {
-    "admins": "set `role: Admin` on the member instead",
-    "muted": "set `muted_until` on the member instead",
-    "banned": "bans are an AVChatRoom feature; remove the member instead",
-}
-# Keys of a Community with topics (seed 003, EN-49471); support_topic is the switch itself.
-TOPIC_GROUP_KEYS = ("enable_permission", "default_permission", "topics", "permission_groups")
+# AVChatRoom keys for accounts that are not listed as members.
+ROOM_KEYS = ("admins", "muted", "banned")
 _TOPIC_TEXT_LIMITS = (
     ("name", limits.TOPIC_NAME_MAX_BYTES),
     ("introduction", limits.INTRODUCTION_MAX_BYTES),
@@ -534,103 +530,27 @@ class GroupChecker:
     def _check_type_rules(
         self, file: int, base: tuple[Any, ...], label: str, g: Mapping[str, Any], gtype: GroupType
     ) -> None:
+        """Keys only some types take (models.TYPE_ONLY_KEYS), keys that need another declared
+        true (models.NEEDS_TRUE), and the type's member ceiling."""
         shown = st.DISPLAY_TYPE[gtype]
-        if gtype is GroupType.AVChatRoom:
-            if g.get("members") is not None:
-                self.add(
-                    file,
-                    (*base, "members"),
-                    f"{label}: AVChatRoom groups have no member list (members join through the "
-                    "client SDK); remove `members` (use `marks` to mark online members)",
-                    "key",
-                )
-            if g.get("invite_join") is not None:
-                self.add(
-                    file,
-                    (*base, "invite_join"),
-                    f"{label}: invite_join does not apply to AVChatRoom groups; remove it",
-                    "key",
-                )
-            if g.get("max_members") is not None:
-                self.add(
-                    file,
-                    (*base, "max_members"),
-                    f"{label}: AVChatRoom groups have no member limit (max_members is ignored "
-                    "by the API); remove it",
-                    "key",
-                )
-        else:
-            ceiling = limits.MAX_MEMBERS_CEILING[gtype.value]
-            max_members = g.get("max_members")
-            if max_members is not None and max_members > ceiling:
-                self.add(
-                    file,
-                    (*base, "max_members"),
-                    f"{label}: max_members {max_members} is above the ceiling for {shown} "
-                    f"groups ({ceiling:,}); lower it (Community groups allow up to "
-                    f"{limits.MAX_MEMBERS_CEILING['Community']:,})",
-                )
-        if gtype is not GroupType.AVChatRoom:
-            for key, instead in ROOM_KEYS.items():
-                if g.get(key) is not None:
-                    self.add(
-                        file,
-                        (*base, key),
-                        f"{label}: `{key}` is for AVChatRoom groups only (this group is "
-                        f"{shown}); {instead}",
-                        "key",
-                    )
-        if gtype is not GroupType.AVChatRoom and g.get("marks") is not None:
+        for key, (types, fix) in TYPE_ONLY_KEYS.items():
+            if g.get(key) is None:
+                continue
+            if gtype not in types:
+                self.add(file, (*base, key), f"{label}: " + fix.format(shown=shown), "key")
+                continue
+            for other, needs in NEEDS_TRUE.get(key, ()):
+                if g.get(other) is not True:
+                    self.add(file, (*base, key), f"{label}: " + needs.format(key=key), "key")
+        ceiling = limits.MAX_MEMBERS_CEILING.get(gtype.value)
+        max_members = g.get("max_members")
+        if ceiling is not None and max_members is not None and max_members > ceiling:
             self.add(
                 file,
-                (*base, "marks"),
-                f"{label}: marks are for AVChatRoom groups only (this group is {shown}); "
-                "remove `marks`",
-                "key",
-            )
-        self._check_topic_rules(file, base, label, g, gtype)
-        if gtype is GroupType.Community and g.get("apply_join") is not None:
-            self.add(
-                file,
-                (*base, "apply_join"),
-                f"{label}: apply_join does not apply to Community groups; remove it",
-                "key",
-            )
-
-    def _check_topic_rules(
-        self, file: int, base: tuple[Any, ...], label: str, g: Mapping[str, Any], gtype: GroupType
-    ) -> None:
-        """support_topic is for Communities; what topics bring needs it declared true, and a
-        default permission needs permission groups on."""
-        shown = st.DISPLAY_TYPE[gtype]
-        if gtype is not GroupType.Community:
-            for key in ("support_topic", *TOPIC_GROUP_KEYS):
-                if g.get(key) is not None:
-                    self.add(
-                        file,
-                        (*base, key),
-                        f"{label}: `{key}` is for Community groups only (this group is "
-                        f"{shown}); remove it",
-                        "key",
-                    )
-            return
-        if g.get("support_topic") is not True:
-            for key in TOPIC_GROUP_KEYS:
-                if g.get(key) is not None:
-                    self.add(
-                        file,
-                        (*base, key),
-                        f"{label}: `{key}` needs a Community with topics: declare "
-                        "`support_topic: true` (set only when the group is created)",
-                        "key",
-                    )
-        if g.get("default_permission") is not None and g.get("enable_permission") is not True:
-            self.add(
-                file,
-                (*base, "default_permission"),
-                f"{label}: default_permission needs `enable_permission: true` (permission "
-                "groups on); remove it or turn permission groups on",
-                "key",
+                (*base, "max_members"),
+                f"{label}: max_members {max_members} is above the ceiling for {shown} "
+                f"groups ({ceiling:,}); lower it (Community groups allow up to "
+                f"{limits.MAX_MEMBERS_CEILING['Community']:,})",
             )
 
     def _members(

@@ -427,7 +427,9 @@ class _Loader:
             for index, (start, end) in enumerate(chunks):
                 started = time.perf_counter()
                 try:
-                    parsed = yaml_rs.loads(text[start:end], alias_limits=ALIAS_LIMITS)
+                    parsed = yaml_rs.loads(
+                        text[start:end], parse_datetime=False, alias_limits=ALIAS_LIMITS
+                    )
                 except yaml_rs.YAMLDecodeError:
                     parsed = None
                 now = time.perf_counter()

@@ -25,7 +25,7 @@ from reconciler import state as st
 from reconciler.config.version import specifier
 from reconciler.tim import limits, wire
 from reconciler.tim.endpoints import REGIONS as ENDPOINT_REGIONS
-from reconciler.tim.endpoints import resolve_endpoint
+from reconciler.tim.endpoints import check_written
 from reconciler.tim.limits import Limits as LimitsTable
 
 # Region names accepted by `app.endpoint` (the REST client maps them to the documented domains).
@@ -37,6 +37,13 @@ GroupTypeName = Literal[
 ]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A name this long, not all capitals, digits and _, is taken for a pasted secret.
+_SECRET_LIKE_LENGTH = 32
+_CAPITALS = re.compile(r"[A-Z0-9_]+")
+_ENV_NAME_SCHEMA: dict[str, Any] = {
+    "pattern": f"^{_ENV_NAME.pattern}$",
+    "anyOf": [{"maxLength": _SECRET_LIKE_LENGTH - 1}, {"pattern": f"^{_CAPITALS.pattern}$"}],
+}
 
 
 def _bytes(limit: int) -> dict[str, Any]:
@@ -52,7 +59,149 @@ def _account_schema() -> dict[str, Any]:
     }
 
 
+def literal_pattern(text: str) -> str:
+    """``text`` as a regex matching itself, in Python's and ECMA-262's syntax alike."""
+    return re.sub(r"([\\^$.*+?()\[\]{}|/])", r"\\\1", text)
+
+
+def _same_width(low: str, high: str) -> list[str]:
+    """Regexes that together match the numbers ``low``..``high``, written with as many digits."""
+    if low == high:
+        return [low]
+    if low[0] == high[0]:
+        return [low[0] + rest for rest in _same_width(low[1:], high[1:])]
+    width, first, last = len(low) - 1, int(low[0]), int(high[0])
+    head, tail = [], []
+    if low[1:].strip("0"):  # low's first digit only with the rest from low[1:]
+        head = [low[0] + rest for rest in _same_width(low[1:], "9" * width)]
+        first += 1
+    if high[1:].strip("9"):  # high's first digit only with the rest up to high[1:]
+        tail = [high[0] + rest for rest in _same_width("0" * width, high[1:])]
+        last -= 1
+    if first <= last:
+        digit = str(first) if first == last else f"[{first}-{last}]"
+        head.append(digit + (f"[0-9]{{{width}}}" if width else ""))
+    return head + tail
+
+
+def number_pattern(numbers: list[int], low: int, high: int) -> str:
+    """A regex of the decimal texts of ``numbers`` and of ``low``..``high`` (leading zeros
+    allowed, as the loader reads a mark's key)."""
+    parts, whole = [str(n) for n in numbers], []  # whole: widths all of whose numbers count
+    for width in range(len(str(low)), len(str(high)) + 1):
+        floor = str(low) if width == len(str(low)) else "1" + "0" * (width - 1)
+        ceiling = str(high) if width == len(str(high)) else "9" * width
+        if floor == "1" + "0" * (width - 1) and ceiling == "9" * width:
+            whole.append(width - 1)
+        else:
+            parts += _same_width(floor, ceiling)
+    if whole:
+        parts.append(f"[1-9][0-9]{{{min(whole)},{max(whole)}}}")
+    return f"^0*({'|'.join(parts)})$"
+
+
+# IDs of a Community's topics and permission groups: the custom part, or the full ID (a topic's
+# full ID begins with its group's ID, which only the checker compares).
+_ASCII = limits.PRINTABLE_ASCII_CLASS
+_TOPIC_SUFFIX = (
+    "".join(f"(?!.*{literal_pattern(part)})" for part in limits.TOPIC_SUFFIX_FORBIDDEN)
+    + f"{_ASCII}{{1,{limits.TOPIC_SUFFIX_MAX_BYTES}}}"
+)
+TOPIC_ID_PATTERN = (
+    f"^({literal_pattern(limits.COMMUNITY_ID_PREFIX)}{_ASCII}+{literal_pattern(limits.TOPIC_INFIX)})?"
+    f"{_TOPIC_SUFFIX}$"
+)
+# The custom part may not begin what, after the prefix, makes the server's own IDs ("@PMG#").
+_SERVER_PART = limits.PERMISSION_GROUP_SERVER_PREFIX.removeprefix(limits.PERMISSION_GROUP_PREFIX)
+PERMISSION_GROUP_ID_PATTERN = (
+    f"^({literal_pattern(limits.PERMISSION_GROUP_PREFIX)})?(?!{literal_pattern(_SERVER_PART)})"
+    f"{_ASCII}{{1,{limits.TOPIC_SUFFIX_MAX_BYTES}}}$"
+)
+MARK_PATTERN = number_pattern(sorted(limits.SPECIAL_MARKS), limits.MIN_CUSTOM_MARK, limits.MAX_MARK)
+# Keys of `custom`: any name but the empty one.
+_CUSTOM_KEYS = {"propertyNames": {"minLength": 1}}
+
 RATE_LIMIT_MAX = 100_000
+
+# Keys that only some group types take: key -> (those types, what to do on the others). The
+# checker refuses the key set (not null) on any other type with that fix; the JSON Schema states
+# the same rules (reconciler.config.schema).
+_AV = frozenset({st.GroupType.AVChatRoom})
+_COMMUNITY = frozenset({st.GroupType.Community})
+_ALL = frozenset(st.GroupType)
+TYPE_ONLY_KEYS: dict[str, tuple[frozenset[st.GroupType], str]] = {
+    "members": (
+        _ALL - _AV,
+        "AVChatRoom groups have no member list (members join through the client SDK); remove "
+        "`members` (use `marks` to mark online members)",
+    ),
+    "invite_join": (_ALL - _AV, "invite_join does not apply to AVChatRoom groups; remove it"),
+    "max_members": (
+        _ALL - _AV,
+        "AVChatRoom groups have no member limit (max_members is ignored by the API); remove it",
+    ),
+    "apply_join": (_ALL - _COMMUNITY, "apply_join does not apply to Community groups; remove it"),
+    "marks": (
+        _AV,
+        "marks are for AVChatRoom groups only (this group is {shown}); remove `marks`",
+    ),
+    "admins": (
+        _AV,
+        "`admins` is for AVChatRoom groups only (this group is {shown}); set `role: Admin` on "
+        "the member instead",
+    ),
+    "muted": (
+        _AV,
+        "`muted` is for AVChatRoom groups only (this group is {shown}); set `muted_until` on "
+        "the member instead",
+    ),
+    "banned": (
+        _AV,
+        "`banned` is for AVChatRoom groups only (this group is {shown}); bans are an "
+        "AVChatRoom feature; remove the member instead",
+    ),
+    **{
+        key: (
+            _COMMUNITY,
+            f"`{key}` is for Community groups only (this group is {{shown}}); remove it",
+        )
+        for key in (
+            "support_topic",
+            "enable_permission",
+            "default_permission",
+            "topics",
+            "permission_groups",
+        )
+    },
+}
+# Keys that need another key declared true (seed 003, EN-49471): key -> [(that key, the fix)].
+_NEEDS_TOPICS = (
+    "support_topic",
+    "`{key}` needs a Community with topics: declare `support_topic: true` (set only when the "
+    "group is created)",
+)
+NEEDS_TRUE: dict[str, list[tuple[str, str]]] = {
+    "enable_permission": [_NEEDS_TOPICS],
+    "default_permission": [
+        _NEEDS_TOPICS,
+        (
+            "enable_permission",
+            "default_permission needs `enable_permission: true` (permission groups on); remove "
+            "it or turn permission groups on",
+        ),
+    ],
+    "topics": [_NEEDS_TOPICS],
+    "permission_groups": [_NEEDS_TOPICS],
+}
+
+# RFC 3339 date-time (the JSON Schema's `date-time`; `T` and `Z` in either case), as the loader
+# reads `muted_until`; the schema narrows the year to the Unix seconds' range (1970 to 2106).
+_DATE_TIME_REST = (
+    "-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    "(\\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+DATE_TIME = re.compile(f"^[0-9]{{4}}{_DATE_TIME_REST}")
+DATE_TIME_SCHEMA_PATTERN = f"^(1969|19[7-9][0-9]|20[0-9][0-9]|210[0-6]){_DATE_TIME_REST}"
 
 
 def mark_keys(value: Any) -> Any:
@@ -73,30 +222,6 @@ def mark_keys(value: Any) -> Any:
             )
         out[number], spelled[number] = accounts, key
     return out
-
-
-def _group_schema_extra(schema: dict[str, Any]) -> None:
-    """The per-type MaxMemberNum ceilings, stated in the schema as the loader holds them."""
-    rules = []
-    for ceiling in sorted(set(limits.MAX_MEMBERS_CEILING.values())):
-        names = [
-            name
-            for name in GROUP_TYPE_NAMES
-            if limits.MAX_MEMBERS_CEILING.get(st.normalize_type(name).value) == ceiling
-        ]
-        rules.append(
-            {
-                "if": {"properties": {"type": {"enum": names}}, "required": ["type"]},
-                "then": {"properties": {"max_members": {"maximum": ceiling}}},
-            }
-        )
-    schema["allOf"] = rules
-
-
-def check_endpoint(value: str) -> str:
-    """`local`, a region name, an https URL, or an http URL on a loopback host."""
-    resolve_endpoint(value)  # the client's own rules: raises ValueError with the accepted forms
-    return value
 
 
 # The API names a batch size or a rate may be given for: Literals built from the registered
@@ -160,11 +285,13 @@ class AppConfig(BaseModel):
         default="TIM_SECRET_KEY",
         description="Name of the environment variable holding the app's secret key. The key "
         "itself never lives in YAML.",
+        json_schema_extra=_ENV_NAME_SCHEMA,
     )
     callback_token_env: str = Field(
         default="TIM_CALLBACK_TOKEN",
         description="Name of the environment variable holding the callback token set in the "
         "console (`reconciler watch` checks each callback's Sign with it).",
+        json_schema_extra=_ENV_NAME_SCHEMA,
     )
     rate_limit: float = Field(
         default=200,
@@ -200,6 +327,8 @@ class AppConfig(BaseModel):
         "refuses the config, before any call, when the running tool is outside the range. "
         "Development builds count as just below their release (0.2.0.dev3 < 0.2.0).",
         examples=[">=0.2, <0.3"],
+        # Every specifier begins with an operator; the rest of PEP 440's grammar is the loader's.
+        json_schema_extra={"pattern": "^[\\s,]*(~=|==|!=|<|>)"},
     )
     limits: LimitsConfig = Field(
         default_factory=LimitsConfig,
@@ -225,7 +354,7 @@ class AppConfig(BaseModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        return check_endpoint(value)
+        return check_written(value)
 
     @field_validator("admin")
     @classmethod
@@ -241,7 +370,7 @@ class AppConfig(BaseModel):
         # Never echo the value: a common mistake is to paste the secret itself here.
         example = cls.model_fields[info.field_name or ""].default
         what = "secret key" if info.field_name == "secret_key_env" else "callback token"
-        if len(value) >= 32 and not re.fullmatch(r"[A-Z0-9_]+", value):
+        if len(value) >= _SECRET_LIKE_LENGTH and not _CAPITALS.fullmatch(value):
             raise ValueError(
                 f"this looks like a {what}, not the name of an environment variable; put the "
                 f"{what} in an environment variable (e.g. {example}) and write its name here "
@@ -281,6 +410,25 @@ class Policy(BaseModel):
 # --- groups and members -----------------------------------------------------------------------
 
 
+def _date_time(text: str) -> datetime | date:
+    """``text`` as an RFC 3339 date-time; a date, or a date-time without a zone, is returned
+    for the caller's messages about them; anything else is refused here."""
+    try:
+        if DATE_TIME.fullmatch(text):
+            return datetime.fromisoformat(text.upper())
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            return date.fromisoformat(text)
+        naive = datetime.fromisoformat(text.strip().upper())
+        if naive.tzinfo is None:
+            return naive
+    except ValueError:
+        pass
+    raise ValueError(
+        f"{text!r} is not a date-time; write it like 2026-12-01T00:00:00Z (RFC 3339: the date, "
+        "T, the time with seconds, the zone), or as Unix seconds, or null for not muted"
+    )
+
+
 def to_unix_seconds(value: Any) -> Any:
     """muted_until: an aware date-time or Unix seconds -> int; explicit null -> 0 (not muted)."""
     if value is None:
@@ -288,14 +436,7 @@ def to_unix_seconds(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected a date-time like 2026-12-01T00:00:00Z or Unix seconds")
     if isinstance(value, str):
-        try:
-            # RFC 3339 (the schema's date-time) allows a lowercase t and z.
-            value = datetime.fromisoformat(value.strip().upper())
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a date-time; write it like 2026-12-01T00:00:00Z, "
-                "or as Unix seconds, or null for not muted"
-            ) from None
+        value = _date_time(value)
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
@@ -322,7 +463,10 @@ MutedUntil = Annotated[
     int,
     BeforeValidator(
         to_unix_seconds,
-        json_schema_input_type=datetime
+        json_schema_input_type=Annotated[
+            str,
+            Field(json_schema_extra={"format": "date-time", "pattern": DATE_TIME_SCHEMA_PATTERN}),
+        ]
         | Annotated[int, Field(ge=0, le=limits.UNIX_TIME_MAX)]
         | None,
     ),
@@ -369,7 +513,7 @@ class MemberSpec(TypedDict):
             Literal["Member", "Admin", "Owner"] | None,
             Field(
                 description="Member or Admin. The owner is chosen by the group's `owner`; "
-                "`Owner` is accepted only on the owner's own entry."
+                "`Owner` is accepted only on the owner's own entry, which takes no other role."
             ),
         ]
     ]
@@ -392,8 +536,10 @@ class MemberSpec(TypedDict):
         Annotated[
             MutedUntil,
             Field(
-                description="Muted until this absolute time (a date-time with a zone, e.g. "
-                "2026-12-01T00:00:00Z, or Unix seconds); null = not muted. Not in Work groups."
+                description="Muted until this absolute time (an RFC 3339 date-time with a zone, "
+                "e.g. 2026-12-01T00:00:00Z, or Unix seconds), between 1970 and 2106 (Unix "
+                "seconds 0 to 2^32-1); null = not muted. Not in Work groups (there only null, 0 "
+                "or the start of 1970)."
             ),
         ]
     ]
@@ -402,7 +548,8 @@ class MemberSpec(TypedDict):
             dict[str, str | None] | None,
             Field(
                 description="AppMemberDefinedData: key -> string value; a key set to null is "
-                "deleted. Keys must be declared in the console first."
+                "deleted. Keys must be declared in the console first.",
+                json_schema_extra=_CUSTOM_KEYS,
             ),
         ]
     ]
@@ -453,12 +600,10 @@ class TopicSpec(TypedDict):
         str,
         Field(
             description="The topic's custom ID: the part after `<group id>@TOPIC#_` (the full "
-            "ID is accepted too); printable ASCII, at most "
-            f"{limits.TOPIC_SUFFIX_MAX_BYTES} bytes.",
-            json_schema_extra={
-                "minLength": 1,
-                "pattern": f"^{limits.PRINTABLE_ASCII_CLASS}+$",
-            },
+            "ID, beginning with this group's ID, is accepted too); printable ASCII, at most "
+            f"{limits.TOPIC_SUFFIX_MAX_BYTES} bytes, without @TGS#_ or @TOPIC#_; the full ID "
+            f"at most {limits.TOPIC_ID_MAX_BYTES} bytes. Each topic once.",
+            json_schema_extra={"pattern": TOPIC_ID_PATTERN},
         ),
     ]
     state: NotRequired[
@@ -474,8 +619,8 @@ class TopicSpec(TypedDict):
         Annotated[
             str | None,
             Field(
-                description=f"Topic name; at most {limits.TOPIC_NAME_MAX_BYTES} bytes (UTF-8). "
-                "Required to create a topic.",
+                description=f"Topic name; at most {limits.TOPIC_NAME_MAX_BYTES} bytes (UTF-8), "
+                "not empty. Required to create a topic.",
                 json_schema_extra=_bytes(limits.TOPIC_NAME_MAX_BYTES),
             ),
         ]
@@ -510,8 +655,9 @@ class PermissionGroupSpec(TypedDict):
         str,
         Field(
             description="The permission group's custom ID: the part after `@PMG#_` (the full ID "
-            f"is accepted too); printable ASCII, at most {limits.TOPIC_SUFFIX_MAX_BYTES} bytes.",
-            json_schema_extra={"minLength": 1, "pattern": f"^{limits.PRINTABLE_ASCII_CLASS}+$"},
+            f"is accepted too); printable ASCII, at most {limits.TOPIC_SUFFIX_MAX_BYTES} bytes, "
+            "not starting with @PMG# (the server's own IDs). Each permission group once.",
+            json_schema_extra={"pattern": PERMISSION_GROUP_ID_PATTERN},
         ),
     ]
     state: NotRequired[
@@ -555,10 +701,16 @@ class PermissionGroupSpec(TypedDict):
     ]
     members: NotRequired[
         Annotated[
-            list[Annotated[str, Field(json_schema_extra=_account_schema())]] | None,
+            Annotated[
+                list[Annotated[str, Field(json_schema_extra=_account_schema())]],
+                Field(json_schema_extra={"uniqueItems": True}),
+            ]
+            | None,
             Field(
-                description="Its members (accounts that are members of the community); exact: "
-                "others are taken out of the permission group (they stay in the community)."
+                description="Its members, each once: accounts that are members of the community "
+                "(when its `members` are declared and authoritative, they are checked against "
+                "them); exact: others are taken out of the permission group (they stay in the "
+                "community). Not with `state: absent`."
             ),
         ]
     ]
@@ -566,8 +718,10 @@ class PermissionGroupSpec(TypedDict):
         Annotated[
             dict[str, Annotated[int, Field(ge=0, le=limits.INT64_MAX)]] | None,
             Field(
-                description="Topic ID (as under `topics`) -> what its members may do in that "
-                "topic, a bit set. Topics not listed are left alone."
+                description="Topic ID (as under `topics`; each topic once, and not one declared "
+                "`state: absent`) -> what its members may do in that topic, a bit set. Topics "
+                "not listed are left alone. Not with `state: absent`.",
+                json_schema_extra={"propertyNames": {"pattern": TOPIC_ID_PATTERN}},
             ),
         ]
     ]
@@ -576,9 +730,8 @@ class PermissionGroupSpec(TypedDict):
 class GroupSpec(TypedDict):
     """A chat group. Keys left out (or null) are not managed: the reconciler never changes them."""
 
-    __pydantic_config__ = ConfigDict(  # type: ignore[misc]
-        extra="forbid", strict=True, json_schema_extra=_group_schema_extra
-    )
+    # The rules between its keys (per group type) are stated in reconciler.config.schema.
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[misc]
 
     id: Annotated[
         str,
@@ -666,7 +819,8 @@ class GroupSpec(TypedDict):
             dict[str, str | None] | None,
             Field(
                 description="AppDefinedData: key -> string value; a key set to null is deleted. "
-                "Keys must be declared in the console first."
+                "Keys must be declared in the console first.",
+                json_schema_extra=_CUSTOM_KEYS,
             ),
         ]
     ]
@@ -693,8 +847,8 @@ class GroupSpec(TypedDict):
             list[MemberItem] | None,
             Field(
                 description="Members: an account string, or a mapping with `account` and "
-                "managed attributes. Leave the key out to leave membership unmanaged. Not for "
-                "AVChatRoom."
+                "managed attributes; each account once (`a` and `{account: a}` are one member). "
+                "Leave the key out to leave membership unmanaged. Not for AVChatRoom."
             ),
         ]
     ]
@@ -705,13 +859,18 @@ class GroupSpec(TypedDict):
                     Annotated[int, Field(le=limits.MAX_MARK)],
                     Annotated[
                         list[Annotated[str, Field(json_schema_extra=_account_schema())]],
-                        Field(json_schema_extra={"maxItems": limits.MAX_ACCOUNTS_PER_MARK}),
+                        Field(
+                            json_schema_extra={
+                                "maxItems": limits.MAX_ACCOUNTS_PER_MARK,
+                                "uniqueItems": True,
+                            }
+                        ),
                     ],
                 ],
                 BeforeValidator(mark_keys),
                 Field(
                     json_schema_extra={
-                        "propertyNames": {"pattern": "^[0-9]{3,19}$"},
+                        "propertyNames": {"pattern": MARK_PATTERN},
                         "maxProperties": limits.MAX_DISTINCT_MARKS,
                     }
                 ),
@@ -720,7 +879,8 @@ class GroupSpec(TypedDict):
             Field(
                 description="AVChatRoom only: mark -> accounts. Marks are numbers >= 1000 (at "
                 "most 2^63-1), or the special 500 and 600; at most 10 marks per group and 1,000 "
-                "accounts per mark. Marks apply to online members only (except 500)."
+                "accounts per mark, each account once. A mark is declared once (1000 and "
+                "01000 are one mark). Marks apply to online members only (except 500)."
             ),
         ]
     ]
@@ -728,7 +888,12 @@ class GroupSpec(TypedDict):
         Annotated[
             Annotated[
                 list[Annotated[str, Field(json_schema_extra=_account_schema())]],
-                Field(json_schema_extra={"maxItems": limits.MAX_AVCHATROOM_ADMINS}),
+                Field(
+                    json_schema_extra={
+                        "maxItems": limits.MAX_AVCHATROOM_ADMINS,
+                        "uniqueItems": True,
+                    }
+                ),
             ]
             | None,
             Field(
@@ -753,8 +918,9 @@ class GroupSpec(TypedDict):
             dict[Annotated[str, Field(json_schema_extra=_account_schema())], MutedUntil] | None,
             Field(
                 description="AVChatRoom only: account -> banned until this absolute time; null "
-                "= not banned. Banning removes the account from the room until then. Accounts "
-                "not listed are left alone."
+                "= not banned. Banning removes the account from the room until then, so neither "
+                "the group's owner nor app.admin may be banned. Accounts not listed are left "
+                "alone."
             ),
         ]
     ]
@@ -812,7 +978,9 @@ class GroupSpec(TypedDict):
 
 class ConfigFile(BaseModel):
     """One tim-reconciler config file. A config is a file or a directory of them: `app` and
-    `policy` appear once across the files; `groups` are merged."""
+    `policy` appear once across the files; `groups` are merged. Types are strict: a whole number
+    is written without a decimal point (50, not 50.0), and text that YAML would read as a number
+    or a boolean is quoted ('007', 'yes'), keys too (except marks)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -820,7 +988,8 @@ class ConfigFile(BaseModel):
     )
 
     app: AppConfig | None = Field(
-        default=None, description="The Chat application (once across all files)."
+        default=None,
+        description="The Chat application: in one file of the config (once across all files).",
     )
     policy: Policy | None = Field(
         default=None, description="Safety rails (once across all files; optional)."

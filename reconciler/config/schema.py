@@ -12,14 +12,25 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import state as st
-from reconciler.config.models import GROUP_TYPE_NAMES, ConfigFile
+from reconciler.config.models import (
+    GROUP_TYPE_NAMES,
+    NEEDS_TRUE,
+    TYPE_ONLY_KEYS,
+    ConfigFile,
+    literal_pattern,
+)
 from reconciler.tim import limits
-from reconciler.tim.endpoints import LOCAL, REGIONS
+from reconciler.tim.endpoints import LOCAL, REGIONS, WRITTEN_URL_PATTERNS
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-# Stable: editors and validators cache and cross-reference the schema by it.
-SCHEMA_ID = "urn:tim-reconciler:config:v1"
+# Where the schema is published: the committed file on the repository's default branch (HEAD),
+# a URL that stays the same across releases, as editors and validators cache and cross-reference
+# a schema by its ID (docs/configuration.md: the modeline and the editor association).
+SCHEMA_ID = (
+    "https://raw.githubusercontent.com/your-org/tim-reconciler/HEAD/schemas/reconciler.schema.json"
+)
 NULL = {"type": "null"}
+PRINTABLE = limits.PRINTABLE_ASCII_CLASS
 # Keywords that apply to one type only: a validator in strict mode wants that type stated.
 TYPE_OF_KEYWORD = {
     "maxLength": "string",
@@ -83,6 +94,13 @@ def _tidy(node: Any, parent_key: str = "") -> Any:
             node = {**_nullable(others[0]), **rest}
         elif all("type" in b for b in others):  # a union: null joins its first branch
             node = {**rest, "anyOf": [_nullable(others[0]), *others[1:]]}
+    patterns = node.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+        # pydantic states a key's pattern only for the keys that match it: every key must.
+        ((pattern, value),) = patterns.items()
+        node = {k: v for k, v in node.items() if k != "patternProperties"}
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+        node["additionalProperties"] = value
     if "type" not in node and "$ref" not in node and "anyOf" not in node:
         kinds = {TYPE_OF_KEYWORD[k] for k in node if k in TYPE_OF_KEYWORD}
         if len(kinds) == 1:
@@ -91,33 +109,100 @@ def _tidy(node: Any, parent_key: str = "") -> Any:
 
 
 def _add_rules(schema: dict[str, Any]) -> None:
-    """Rules the loader holds that pydantic's types do not state: the endpoint's forms, and
-    the group ID's prefixes and reserved name (limits.py and endpoints.py state them once)."""
-    app = schema["$defs"]["AppConfig"]["properties"]
-    app["endpoint"]["anyOf"] = [
+    """Rules the loader holds that pydantic's types do not state: the endpoint's forms, the
+    group ID's prefixes and reserved names, and the rules between a group's keys (per type)."""
+    defs = schema["$defs"]
+    defs["AppConfig"]["properties"]["endpoint"]["anyOf"] = [
         {"type": "string", "enum": [LOCAL, *REGIONS]},
-        {"type": "string", "pattern": "^https://[^/?#@\\s]+(/[^?#\\s]*)?$"},
-        {
-            "type": "string",
-            "pattern": "^http://(localhost|[^/?#@\\s]*\\.localhost|127(\\.[0-9]{1,3}){3}|\\[::1\\])"
-            "(:[0-9]{1,5})?(/[^?#\\s]*)?$",
-        },
+        *({"type": "string", "pattern": pattern} for pattern in WRITTEN_URL_PATTERNS),
     ]
-    group = schema["$defs"]["GroupSpec"]
+    group = defs["GroupSpec"]
     group["properties"]["id"]["not"] = {"enum": sorted(st.TOOL_GROUP_IDS)}
-    community = [n for n in GROUP_TYPE_NAMES if st.normalize_type(n) is st.GroupType.Community]
-    others = [n for n in GROUP_TYPE_NAMES if n not in community]
-    prefix = "^" + limits.COMMUNITY_ID_PREFIX.replace("#", "#")
-    for names, rule in (
-        (community, {"type": "string", "pattern": prefix}),
-        (others, {"type": "string", "not": {"type": "string", "pattern": prefix}}),
-    ):
-        group.setdefault("allOf", []).append(
-            {
-                "if": {"properties": {"type": {"enum": names}}, "required": ["type"]},
-                "then": {"properties": {"id": rule}},
-            }
+    group["allOf"] = _group_rules()
+    absent = {"properties": {"state": {"const": "absent"}}, "required": ["state"]}
+    # A topic kept needs a name (the checker: "name is empty"); a permission group deleted
+    # takes no members or permissions.
+    defs["TopicSpec"]["allOf"] = [
+        {
+            "if": absent,
+            "else": {"properties": {"name": {"type": ["string", "null"], "minLength": 1}}},
+        }
+    ]
+    defs["PermissionGroupSpec"]["allOf"] = [
+        {"if": absent, "then": {"properties": {"members": NULL, "topic_permissions": NULL}}}
+    ]
+
+
+def _of_types(types: frozenset[st.GroupType], then: dict[str, Any]) -> dict[str, Any]:
+    """The rule: a group of one of ``types`` (by any of their names) has ``then``'s properties."""
+    names = [n for n in GROUP_TYPE_NAMES if st.normalize_type(n) in types]
+    return {
+        "if": {"properties": {"type": {"enum": names}}, "required": ["type"]},
+        "then": {"properties": then},
+    }
+
+
+def _unless_true(key: str, then: dict[str, Any]) -> dict[str, Any]:
+    """The rule: a group whose ``key`` is not declared true has ``then``'s properties."""
+    return {
+        "if": {"properties": {key: {"const": True}}, "required": [key]},
+        "else": {"properties": then},
+    }
+
+
+def _group_rules() -> list[dict[str, Any]]:
+    """The checker's rules between a group's keys, as JSON Schema (from the same tables)."""
+    every = frozenset(st.GroupType)
+    community = frozenset({st.GroupType.Community})
+    prefix = "^" + literal_pattern(limits.COMMUNITY_ID_PREFIX)
+    rules = [
+        _of_types(community, {"id": {"type": "string", "pattern": prefix + PRINTABLE}}),
+        _of_types(
+            every - community,
+            {"id": {"type": "string", "not": {"type": "string", "pattern": prefix}}},
+        ),
+    ]
+    for ceiling in sorted(set(limits.MAX_MEMBERS_CEILING.values())):
+        types = frozenset(t for t in every if limits.MAX_MEMBERS_CEILING.get(t.value) == ceiling)
+        rules.append(
+            _of_types(types, {"max_members": {"type": ["integer", "null"], "maximum": ceiling}})
         )
+    refused: dict[frozenset[st.GroupType], dict[str, Any]] = {}
+    for key, (types, _fix) in TYPE_ONLY_KEYS.items():
+        refused.setdefault(every - types, {})[key] = NULL
+    rules += [_of_types(types, keys) for types, keys in refused.items()]
+    needs: dict[str, dict[str, Any]] = {}
+    for key, required in NEEDS_TRUE.items():
+        for other, _fix in required:
+            needs.setdefault(other, {})[key] = NULL
+    rules += [_unless_true(other, keys) for other, keys in needs.items()]
+    rules.append(
+        {
+            "if": {"properties": {"protect": {"const": True}}, "required": ["protect"]},
+            "then": {"properties": {"state": {"const": "present"}}},
+        }
+    )
+    # Members of Work groups cannot be muted: muted_until says "not muted" or nothing.
+    not_muted = {
+        "anyOf": [
+            NULL,
+            {"type": "integer", "enum": [0]},
+            {"type": "string", "pattern": "^(1969-12-31|1970-01-01)[Tt]"},
+        ]
+    }
+    member = {"type": "object", "properties": {"muted_until": not_muted}}
+    rules.append(
+        _of_types(
+            frozenset({st.GroupType.Private}),
+            {
+                "members": {
+                    "type": ["array", "null"],
+                    "items": {"anyOf": [{"type": "string"}, member]},
+                }
+            },
+        )
+    )
+    return rules
 
 
 def schema_text() -> str:

@@ -306,10 +306,11 @@ def check_yaml(text: str) -> None:
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse one YAML document; raise SourceError (located as well as the message allows)."""
+    """Parse one YAML document; raise SourceError (located as well as the message allows).
+    Timestamps stay text, as YAML 1.2 and editors read them (the config checks their form)."""
     check_yaml(text)
     try:
-        return yaml_rs.loads(text, alias_limits=ALIAS_LIMITS)
+        return yaml_rs.loads(text, parse_datetime=False, alias_limits=ALIAS_LIMITS)
     except yaml_rs.YAMLDecodeError as err:
         raise _located_yaml_error(text, str(err)) from None
 

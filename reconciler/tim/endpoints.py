@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 # Primary domains per region (reference §1.2).
@@ -24,6 +25,36 @@ ACCEPTED_FORMS = (
     "an http:// URL on a loopback host (127.0.0.0/8, ::1, localhost), "
     f"or {LOCAL!r} for the embedded emulator"
 )
+
+
+# How an endpoint is written in a config, as regexes (Python's and ECMA-262's syntax alike): the
+# config's check and its JSON Schema share them. Every text they match resolve_endpoint accepts:
+# names in lower case, no spaces around, a port of at most 65535, a loopback address as
+# 127.0.0.0/8 in dotted decimal or [::1], no credentials, query or fragment.
+_PORT = "(:0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})?)?"
+_PATH = '(/[!-"$->@-~]*)?'  # printable ASCII but ? and #
+_HOST = "[A-Za-z0-9._~%!$&'()*+,;=-]+"  # a registered name (RFC 3986), or an IPv4 address
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LOOPBACK = f"(localhost|{_HOST}\\.localhost|127(\\.{_OCTET}){{3}}|\\[::1\\])"
+WRITTEN_URL_PATTERNS = (
+    f"^https://{_HOST}{_PORT}{_PATH}$",
+    f"^http://{_LOOPBACK}{_PORT}{_PATH}$",
+)
+_WRITTEN_URL = re.compile("|".join(f"({pattern})" for pattern in WRITTEN_URL_PATTERNS))
+
+
+def check_written(value: str) -> str:
+    """``value`` as a config may write it (the forms above, or a name); ValueError otherwise."""
+    resolve_endpoint(value)  # the client's rules first: its messages name the problem
+    if value not in (LOCAL, *REGIONS) and not _WRITTEN_URL.fullmatch(value):
+        if value.strip().lower() in (LOCAL, *REGIONS):
+            raise ValueError(f"write the endpoint {value!r} as {value.strip().lower()!r}")
+        raise ValueError(
+            f"endpoint {value!r}: write an https:// URL (http:// only on a loopback host: "
+            "localhost, 127.x.x.x, [::1]): the scheme in lower case, a host name or IPv4 "
+            "address, an optional port up to 65535 and path, no spaces"
+        )
+    return value
 
 
 def _is_loopback(host: str) -> bool:

@@ -3,7 +3,7 @@
 - ``RestTransport``, for real endpoints: aiohttp. A plan of a million memberships makes about
   5,000 calls and its apply about 11,000, and httpx's own pool (httpcore over anyio) spends
   about twice aiohttp's CPU on each (``python -m benchmarks.http``), which at that scale keeps
-  apply from its floor (README, Performance). None of httpx.AsyncClient's layer (URL merging,
+  apply from its floor (docs/performance.md). None of httpx.AsyncClient's layer (URL merging,
   cookies, auth, redirects) is needed either way.
 - ``HttpxTransport``, for any httpx transport: the embedded emulator (httpx's ASGI transport)
   and the tests' mock transports. Only it imports httpx: a run against a real endpoint starts

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler import engine
+from reconciler import engine, revision
 from reconciler.config import Config
-from reconciler.config.loader import config_files
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.watch.auth import CallbackAuth
 from reconciler.watch.controller import (
@@ -39,6 +38,7 @@ from reconciler.watch.controller import (
 )
 from reconciler.watch.http import IDLE_S, GuardedH11, callback_app, health_app
 from reconciler.watch.metrics import Metrics
+from reconciler.watch.notify import PER_MINUTE, Notifier, targets_from_environment
 
 __all__ = ["WatchOptions", "parse_listen", "run"]
 
@@ -68,6 +68,7 @@ class WatchOptions:
     coalesce_s: float = COALESCE_S
     marks_window_s: float = MARKS_WINDOW_S
     lease_s: int = LEASE_S
+    notify_per_minute: int = PER_MINUTE
 
 
 def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
@@ -148,24 +149,33 @@ def _token(config: Config, options: WatchOptions) -> str | None:
     return token
 
 
-def _files_signature(paths: list[Path], config: Config) -> tuple:
-    """What changes when a config or values file is edited, added or removed."""
-    seen: set[Path] = set(config.files)
+def resolve(paths: list[Path]) -> list[Path]:
+    """``paths`` with their symlinks resolved, once: git-sync (and a Kubernetes ConfigMap)
+    publishes each revision as a new directory and swaps a symlink to it, so a config loaded
+    from the resolved paths is read from one revision, never half from the next."""
+    return [
+        Path(os.path.realpath(p)) if os.path.realpath(p) != os.path.abspath(p) else p for p in paths
+    ]
+
+
+def _files_signature(paths: list[Path]) -> tuple:
+    """What changes when a config, values or template file is edited, added or removed, or a
+    symlink on the way to one is swapped to a new revision."""
+    seen: set[Path] = set()
     for path in paths:
-        if path.is_dir():
-            try:
-                seen.update(config_files(path))
-            except OSError:
-                pass
+        if path.is_dir():  # every file under it but hidden ones (.git, .reconciler, ..data)
+            for root, dirs, files in os.walk(path, followlinks=True):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                seen.update(Path(root, f) for f in files if not f.startswith("."))
         else:
             seen.add(path)
-    signature: list[tuple[str, int | None, int | None]] = []
+    signature: list[tuple] = [(str(p), os.path.realpath(p)) for p in paths]
     for path in sorted(seen):
         try:
             st = path.stat()
-            signature.append((str(path), st.st_mtime_ns, st.st_size))
+            signature.append((str(path), os.path.realpath(path), st.st_mtime_ns, st.st_size))
         except OSError:
-            signature.append((str(path), None, None))
+            signature.append((str(path), None, None, None))
     return tuple(signature)
 
 
@@ -192,10 +202,15 @@ def _server(app):
     return server
 
 
-async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOptions) -> None:
+async def serve(
+    load: Callable[[list[Path]], Config], paths: list[Path], options: WatchOptions
+) -> None:
+    """``load(paths)``: the config from ``paths`` (the config path, then the values files),
+    given resolved (``resolve``)."""
     _configure_logging(options.log_format)
-    config = load()
+    config = load(resolve(paths))
     token = _token(config, options)
+    targets = targets_from_environment()
     sock = _bind(options.host, options.port, "--listen")
     try:
         health_sock = _bind(options.health_host, options.health_port, "--health-listen")
@@ -209,6 +224,9 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
         depth=lambda: holder["c"].depth() if "c" in holder else 0,
     )
     auth = CallbackAuth(config.app.sdkappid, token)
+    notifier = Notifier(
+        targets, str(config.app.sdkappid), metrics, per_minute=options.notify_per_minute
+    )
     emulator = None
     app = callback_app(options.callback_path, lambda: holder["c"], auth, metrics)
     if config.app.endpoint == "local":  # its callbacks come in-process; its controls stay in it
@@ -243,6 +261,7 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
             marks_window_s=options.marks_window_s,
             ready_factor=options.ready_factor,
             lease_s=options.lease_s,
+            notify=notifier,
         )
         holder["c"] = controller
         servers = [_server(app), _server(health_app(lambda: controller, metrics))]
@@ -275,37 +294,54 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
         loop.add_signal_handler(signal.SIGHUP, reload_now.set)
 
         async def reloader() -> None:
-            signature = _files_signature(paths, controller.config)
+            signature = _files_signature(paths)
+            again: str | None = None  # the reason of a load to do again at once
             while not stop.is_set():
-                try:
-                    await asyncio.wait_for(reload_now.wait(), timeout=POLL_FILES_S)
-                    reason = "SIGHUP"
-                except TimeoutError:
-                    now_sig = await asyncio.to_thread(_files_signature, paths, controller.config)
-                    if now_sig == signature:
-                        continue
-                    reason = "a config file changed"
+                if again is not None:
+                    reason, again = again, None
+                else:
+                    try:
+                        await asyncio.wait_for(reload_now.wait(), timeout=POLL_FILES_S)
+                        reason = "SIGHUP"
+                    except TimeoutError:
+                        now_sig = await asyncio.to_thread(_files_signature, paths)
+                        if now_sig == signature:
+                            continue
+                        reason = "a config file changed"
                 reload_now.clear()
+                signature = await asyncio.to_thread(_files_signature, paths)
+                at = resolve(paths)
                 try:
-                    new = await asyncio.to_thread(load)
+                    new = await asyncio.to_thread(load, at)
                     controller.reload(new)
                 except ReconcilerError as err:
-                    controller.reload_refused_at = time.time()
+                    if resolve(paths) != at:  # a symlink was swapped meanwhile: load that
+                        again = reason
+                        continue
+                    where = at[0] if at[0].is_dir() else at[0].parent
+                    files = await asyncio.to_thread(revision.of_git, where)
+                    controller.reload_refused(files)
                     metrics.reloads.labels("refused").inc()
                     log.error(
-                        "config reload (%s) refused; still running on the previous config:\n%s",
+                        "config reload (%s) refused%s; still running on revision %s:\n%s",
                         reason,
+                        f": revision {files.describe()} is invalid" if files else "",
+                        controller.revision.describe(),
                         err.report(),
                     )
                 else:
                     metrics.reloads.labels("ok").inc()
-                    log.info("config reloaded (%s): %d group(s)", reason, len(new.groups))
-                signature = await asyncio.to_thread(_files_signature, paths, controller.config)
+                    log.info(
+                        "config reloaded (%s): revision %s, %d group(s)",
+                        reason,
+                        controller.revision.describe(),
+                        len(new.groups),
+                    )
 
         where = engine.describe_endpoint(config)
         log.info(
             "watching app %s at %s: callbacks on http://%s:%d%s (%s), health on http://%s:%d/, "
-            "resync every %g s%s",
+            "resync every %g s%s%s",
             config.app.sdkappid,
             where,
             options.host,
@@ -316,6 +352,10 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
             options.health_port,
             options.resync_s,
             ", dry run" if options.dry_run else "",
+            f", notifications to {' and '.join(targets)} (at most {options.notify_per_minute} a "
+            "minute)"
+            if targets
+            else "",
         )
         tasks = [
             asyncio.create_task(servers[0].serve(sockets=[sock])),
@@ -323,6 +363,8 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
             worker,
             asyncio.create_task(reloader()),
         ]
+        if targets:  # it runs until cancelled
+            tasks.append(asyncio.create_task(notifier.run()))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:  # a task that ended by itself (not by a signal) is an error
@@ -341,5 +383,5 @@ async def serve(load: Callable[[], Config], paths: list[Path], options: WatchOpt
     log.info("stopped")
 
 
-def run(load: Callable[[], Config], paths: list[Path], options: WatchOptions) -> None:
+def run(load: Callable[[list[Path]], Config], paths: list[Path], options: WatchOptions) -> None:
     asyncio.run(serve(load, paths, options))

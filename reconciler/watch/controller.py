@@ -15,10 +15,14 @@ leader dies its lease lapses (or, on the same host, its process is seen gone) an
 takes over and resyncs. A writer that asks for the lock (a CI ``apply``) is handed it between
 batches, and the leader asks for it back at once (``reconciler.lock``).
 
-A batch runs every due group at once, under the same guards as ``apply`` (removal threshold,
-``protect``); while it holds the lock (up to ``MARKS_HOLD_S``), marks batches that fall due
-join it, each group free to be taken again once its own call is done. A refused group is left
-until the config changes; ``state: absent`` groups are never destroyed here. An event for a
+A batch runs every due group at once, through apply's own checks in apply's order
+(``engine.Session.approve``: errors, removal guards and ``protect``, destroys), group by group
+and with nothing forced; while its calls are in flight, groups and marks batches that fall due
+join it (so a slow call holds up only its own group), and with none in flight it waits up to
+``MARKS_HOLD_S`` for marks falling due; each group is free to be taken again once its own call
+is done. A refused group is left until the config changes; nothing is destroyed here
+(``state: absent`` groups are not planned, absent topics and permission groups are held and
+logged). An event for a
 group being reconciled makes it due again afterwards. A failed call is retried by the client;
 a group that still fails is tried again after its backoff (``reconciler.watch.backoff``), and a
 failure that is the app's (credentials, endpoint, lock) holds every batch until the app's
@@ -29,8 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -47,9 +51,12 @@ from reconciler.tim.errors import MALFORMED, TimError
 from reconciler.tim.limits import BATCH, MARK_500_HOLD_S, MARK_ALWAYS_ONLINE, chunks
 from reconciler.watch.backoff import APP, BASE_S, CAP_S, Backoff, app_wide, describe
 from reconciler.watch.metrics import Metrics
+from reconciler.watch.notify import Note
 
 log = logging.getLogger("reconciler.watch")
 
+# Watch's approval: no one to ask, no guard forced, nothing destroyed (``engine.Approval``).
+WATCH = engine.Approval()
 COALESCE_S = 0.5  # events of one group this close together make one reconcile
 MARKS_WINDOW_S = 0.5  # members of one group coming online this close share a modify_user_info
 MARKS_HOLD_S = 2.0  # how long a batch holding the lock takes in marks that fall due meanwhile
@@ -93,6 +100,7 @@ class Controller:
         ready_factor: float = READY_FACTOR,
         backoff_s: tuple[float, float] = (BASE_S, CAP_S),
         lease_s: int = LEASE_S,
+        notify: Callable[[Note], None] | None = None,
         clock=time.monotonic,
     ) -> None:
         self.session = session
@@ -109,6 +117,7 @@ class Controller:
         self.recorded: revision.Revision | None = None  # the app's, as last read under the lock
         self.superseded = False  # a newer revision than ours was applied: no writes
         self._clock = clock
+        self._notify = notify or (lambda note: None)  # never waits (reconciler.watch.notify)
         self.dirty: dict[str, Dirty] = {}
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
         self.marks_due: dict[str, float] = {}
@@ -116,10 +125,12 @@ class Controller:
         self.running: set[str] = set()
         self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
         self.refused: dict[str, str] = {}  # group -> digest of the config it was refused under
+        self.destroys_held: dict[str, str] = {}  # what -> digest of the config when logged
         self.last_resync: float | None = None  # wall time of the last resync, good or not
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
         self.last_resync_outcome: str | None = None
         self.reload_refused_at: float | None = None  # wall time of a refused reload, if the last
+        self.refused_revision: revision.Revision | None = None  # and the files' revision then
         self._turned = clock()  # when the worker last went round its loop
         self._requests_seen = (0, clock())  # API requests sent, and when that count was read
         self._next_resync = clock()  # a resync at start: catch up with what happened meanwhile
@@ -132,6 +143,8 @@ class Controller:
     def _use(self, config: Config) -> None:
         self.config = config
         self.revision = engine.config_revision(config)
+        self.metrics.config_info.clear()
+        self.metrics.config_info.labels(self.revision.id).set(1)
         self.options = engine.PlanOptions.of(config)
         self.desired = {g.id: g for g in config.groups}
         self.marks_of = {
@@ -149,11 +162,19 @@ class Controller:
             )
         changed = config.digest != self.config.digest
         self._use(config)
-        self.reload_refused_at = None
+        self.reload_refused_at = self.refused_revision = None
+        self.metrics.config_refused.set(0)
         if changed:
             self.refused.clear()  # a refused group is tried again under the new config
+            self.destroys_held.clear()
             self._next_resync = self._clock()
             self._wake.set()
+
+    def reload_refused(self, files: revision.Revision | None) -> None:
+        """The config files hold an invalid config (of revision ``files``, when known): the
+        last good one runs on."""
+        self.reload_refused_at, self.refused_revision = time.time(), files
+        self.metrics.config_refused.set(1)
 
     @property
     def client(self) -> TimClient:
@@ -252,26 +273,22 @@ class Controller:
                 log.info("yielding the app lock to %s, who asked for it", lock.asked.holder)
                 self.yielded = True
             await asyncio.shield(lock.release())
+        # A standby waits for another watch's lease as long as it lives; a wait behind any
+        # other writer (a CI apply) is bounded by --lock-timeout, then fails like the app.
         wait = self.session.app_lock(
-            "watch",
-            timeout_s=math.inf,
-            lease_s=self.lease_s,
-            ask=self.yielded,
-            watch_s=LEASE_POLL_S,
+            "watch", lease_s=self.lease_s, ask=self.yielded, watch_s=LEASE_POLL_S, stand_by="watch"
         )
         self._acquiring = wait
         try:
             await wait.acquire()
-        except LockError:  # stopped
-            self.yielded = False
-            return False
-        except ReconcilerError as err:  # the app's failure: the API or its credentials
-            self.yielded = False
-            self._failed(APP, err)
+        except ReconcilerError as err:  # stopped; or the app's failure: the API, its
+            self.yielded = False  # credentials, or a writer holding the lock past --lock-timeout
+            if not self._stopping:
+                self._failed(APP, err)
             return False
         finally:
             self._acquiring = None
-        self.backoff.ok(APP)  # the app answers: its credentials and endpoint work
+        self._ok(APP)  # the app answers: its credentials and endpoint work
         self.lock = wait
         if not self.yielded:
             log.info("leading: holding the app lock (lease %d s); resyncing", self.lease_s)
@@ -308,30 +325,35 @@ class Controller:
         if now >= self._next_resync:
             await self._locked(self._resync)
             return
-        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
-        marks = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
-        for gid in groups:
-            del self.dirty[gid]
-        taken = {}
-        for gid in marks:
-            del self.marks_due[gid]
-            taken[gid] = self.marks.pop(gid, {})
-        if not groups and not taken:
+        first = self._take_due(now)
+        if not any(first):
             return
+        taken = [first]  # everything this batch took, put back if it was not done
+
+        def started(groups: dict[str, Dirty], marks: dict[str, dict[str, float]]) -> set:
+            tasks = {asyncio.ensure_future(self._reconcile_of(g, w)) for g, w in groups.items()}
+            tasks |= {asyncio.ensure_future(self._set_marks_of(g, e)) for g, e in marks.items()}
+            return tasks
 
         async def work() -> None:
-            tasks = {asyncio.ensure_future(self._reconcile_group(g, w)) for g, w in groups.items()}
-            tasks |= {asyncio.ensure_future(self._set_marks_of(g, e)) for g, e in taken.items()}
-            # While the lock is held, marks that fall due join this batch rather than wait
-            # for it to end: members come online all the time, and each batch's lock costs
-            # calls and a round trip. Bounded, so that the lock is released now and then.
+            tasks = started(*first)
+            # While the lock is held, work that falls due joins this batch rather than wait
+            # for it to end: members come online all the time, each batch's lock costs calls
+            # and a round trip, and a call that is slow to answer (one the client waits out
+            # its timeout on) then holds up only its own group. With nothing in flight, marks
+            # falling due within MARKS_HOLD_S are waited for. The batch ends when the lock is
+            # asked for or lost, a resync is due, or the app backs off.
             hold_until = self._clock() + MARKS_HOLD_S
             while True:
-                holding = not self._stopping and self._clock() < hold_until
-                holding = holding and self.lock is not None and self.lock.asked is None
-                if holding:
-                    for gid, entries in self._take_due_marks(self._clock()).items():
-                        tasks.add(asyncio.ensure_future(self._set_marks_of(gid, entries)))
+                now = self._turned = self._clock()
+                lock = self.lock
+                holding = not self._stopping and now < self._next_resync
+                holding = holding and lock is not None and lock.asked is None and lock.lost is None
+                holding = holding and (self.backoff.until(APP) or 0.0) <= now
+                holding = holding and (bool(tasks) or now < hold_until)
+                if holding and any(more := self._take_due(now)):
+                    taken.append(more)
+                    tasks |= started(*more)
                 if tasks:
                     _, tasks = await asyncio.wait(
                         tasks, timeout=MARKS_POLL_S, return_when=asyncio.FIRST_COMPLETED
@@ -341,25 +363,29 @@ class Controller:
                 else:
                     break
 
-        self.running.update(groups)
-        self.running.update(taken)
         try:
             if not await self._locked(work):  # not done: queued again (the app backs off)
-                self._put_back(groups, taken)
+                for groups, marks in taken:
+                    self._put_back(groups, marks)
         finally:
-            self.running.difference_update(groups)
-            self.running.difference_update(taken)
+            for groups, marks in taken:
+                self.running.difference_update(groups)
+                self.running.difference_update(marks)
 
-    def _take_due_marks(self, now: float) -> dict[str, dict[str, float]]:
-        """The marks batches due by ``now`` of groups not being worked on, taken off the queue
-        and marked running."""
+    def _take_due(self, now: float) -> tuple[dict[str, Dirty], dict[str, dict[str, float]]]:
+        """The groups and the marks batches due by ``now`` of groups not being worked on, taken
+        off the queue and marked running."""
+        groups = {g: w for g, w in self.dirty.items() if w.due <= now and g not in self.running}
         due = [g for g, t in self.marks_due.items() if t <= now and g not in self.running]
-        taken = {}
+        for gid in groups:
+            del self.dirty[gid]
+        marks = {}
         for gid in due:
             del self.marks_due[gid]
-            taken[gid] = self.marks.pop(gid, {})
-        self.running.update(taken)
-        return taken
+            marks[gid] = self.marks.pop(gid, {})
+        self.running.update(groups)
+        self.running.update(marks)
+        return groups, marks
 
     def _marks_due_by(self, when: float) -> bool:
         return any(t <= when for g, t in self.marks_due.items() if g not in self.running)
@@ -368,6 +394,13 @@ class Controller:
         """Set marks; the group may be taken again as soon as this is done, batch or not."""
         try:
             await self._set_marks(gid, entries)
+        finally:
+            self.running.discard(gid)
+
+    async def _reconcile_of(self, gid: str, work: Dirty) -> None:
+        """Reconcile; the group may be taken again as soon as this is done, batch or not."""
+        try:
+            await self._reconcile_group(gid, work)
         finally:
             self.running.discard(gid)
 
@@ -429,7 +462,19 @@ class Controller:
                 delay,
                 failures,
             )
+            if failures == 1:
+                who = "the app" if key == APP else f"group {key}"
+                self._notify(Note("failing", f"{who} is failing: {text}", _groups(key)))
         return self.backoff.until(key) or self._clock()
+
+    def _ok(self, key: str) -> None:
+        """``key`` (a group, or APP) succeeded: its backoff ends, with a note if it failed."""
+        failing = self.backoff.failing(key)
+        if failing is not None:
+            who = "the app" if key == APP else f"group {key}"
+            text = f"{who} recovered after {failing[0]} failure(s)"
+            self._notify(Note("recovered", text, _groups(key)))
+        self.backoff.ok(key)
 
     def _requeue(self, gid: str, due: float, first: float | None = None) -> None:
         work = self.dirty.setdefault(gid, Dirty(first or self._clock(), due))
@@ -457,7 +502,7 @@ class Controller:
                 self.recorded = by
             for g in groups:  # a backoff that ended before this resync, not failed again
                 if (self.backoff.until(g.id) or started) < started:
-                    self.backoff.ok(g.id)
+                    self._ok(g.id)
         except LockLost:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
@@ -469,6 +514,7 @@ class Controller:
         finished = self._clock()
         if outcome in RESYNC_OK:
             self.last_resync_ok = finished
+            self._ok(APP)  # the app answered every call a resync needs
         else:  # what it took is queued again, as it was
             self._put_back(covered, marks)
         if outcome in ("applied", "converged"):
@@ -529,36 +575,44 @@ class Controller:
             else:
                 self._requeue(gid, self._failed(gid, err), work.first)
         if outcome in ("applied", "converged", "dry_run"):
-            self.backoff.ok(gid)
+            self._ok(gid)
             self.metrics.latency.observe(self._clock() - work.first)
         self._log(trigger, gid, outcome, calls, started)
 
     async def _carry_out(self, plan: Plan, trigger: str) -> tuple[str, int]:
-        """Apply the safe part of ``plan``; return the outcome and the calls made."""
+        """Apply the part of ``plan`` that passes apply's checks (``Session.approve``, group
+        by group); return the outcome and the calls made."""
         label = "resync" if trigger == "resync" else "callback"
-        stopped = {c.group_id for c in plan.changes if c.errors}
-        for error in plan.errors:
-            log.error("not applied: %s", error)
-        if plan.errors and not stopped:  # app-wide (missing accounts): nothing is safe
+        approved = await self.session.approve(plan, WATCH, per_group=True)
+        held = approved.held
+        for h in held:
+            if h.check == "invalid":
+                log.error("not applied: %s", h.reason)
+        if any(h.check == "invalid" and not h.group for h in held):  # the app's: nothing is safe
             self.metrics.reconciles.labels(label, "invalid").inc()
             return "invalid", 0
-        for refusal in plan.blocking():
-            stopped.add(refusal.group)
-            if self.refused.get(refusal.group) != self.config.digest:
-                self.refused[refusal.group] = self.config.digest
+        stopped = {h.group for h in held if h.check != "destroy"}
+        digest = self.config.digest
+        for h in held:  # each said once per config
+            if h.check == "guard" and self.refused.get(h.group) != digest:
+                self.refused[h.group] = digest
                 self.metrics.refusals.labels("guard").inc()
                 log.warning(
                     "refused: group %s: %s; left as it is until the config changes "
                     "(watch never forces a guard)",
-                    refusal.group,
-                    refusal.reason,
+                    h.group,
+                    h.reason,
                 )
-        operations = [op for op in plan.operations if op.group not in stopped]
-        # Never destroys: not a group (nor anything else of it), a topic or a permission group.
-        gone = {op.group for op in operations if op.step == "destroy"}
-        operations = [op for op in operations if op.group not in gone and not op.destroys]
+            elif h.check == "destroy" and self.destroys_held.get(h.reason) != digest:
+                self.destroys_held[h.reason] = digest
+                log.warning(
+                    "not destroying %s: that needs apply --allow-destroy, and watch never "
+                    "destroys; the rest of the group is reconciled",
+                    h.reason,
+                )
+        operations = approved.operations
         drifted = {op.group for op in operations if op.group}
-        refused_now = {r.group for r in plan.blocking()}
+        refused_now = {h.group for h in held if h.check == "guard"}
         for change in plan.changes:  # no longer refused (the live state moved): forget it
             if change.group_id not in refused_now:
                 self.refused.pop(change.group_id, None)
@@ -587,8 +641,10 @@ class Controller:
         for gid, messages in sorted(errors.items()):  # tried again when its backoff ends
             self._requeue(gid, self._failed(gid, "; ".join(messages)))
         for gid in drifted - failed:
-            self.backoff.ok(gid)
+            self._ok(gid)
         self.metrics.drift_fixed.inc(len(drifted - failed))
+        if drifted - failed:
+            self._notify(_reverted(sorted(drifted - failed), trigger))
         outcome = "failed" if not result.ok else "partial" if stopped else "applied"
         self.metrics.reconciles.labels(label, outcome).inc()
         return outcome, result.calls_done
@@ -663,13 +719,14 @@ class Controller:
         return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
 
     def ready(self) -> tuple[str | None, dict[str, bool]]:
-        """Ready to take callbacks: the leader, the config loaded, the last good resync recent.
+        """Ready to take callbacks: the leader, with a good resync recent.
         Returns why not ("standby", or the first check that fails; None when ready) and the
         checks."""
         ok = self.last_resync_ok
         window = self.ready_factor * self.resync_s
+        # An invalid config in the files (a bad commit) is not among them: the last good config
+        # runs on, and a replica that stopped taking callbacks for it would serve none.
         checks = {
-            "config_loaded": self.reload_refused_at is None,  # the files' config is the one run
             "resync_recent": ok is not None and self._clock() - ok <= window,
         }
         if self.role == "standby":
@@ -682,7 +739,9 @@ class Controller:
             state = "backing off"
         elif failing is not None:
             state = "failing"
-        elif gid in self.dirty or gid in self.refused:
+        elif gid in self.dirty or gid in self.running or gid in self.refused:
+            # known to differ: an event said so and its reconcile is queued or still under
+            # way (in sync once its writes are done), or a guard refused it
             state = "drifted"
         else:
             state = "in sync"
@@ -701,6 +760,7 @@ class Controller:
             "role": self.role,
             "config_digest": self.config.digest,
             "revision": self.revision.describe(),
+            "revision_id": self.revision.id,
             "recorded_revision": self.recorded.describe() if self.recorded else None,
             "superseded": self.superseded,
             "groups": len(self.desired),
@@ -714,7 +774,17 @@ class Controller:
             "reload_refused_at": (
                 utc_text(int(self.reload_refused_at)) if self.reload_refused_at else None
             ),
+            "refused_revision": self.refused_revision.describe() if self.refused_revision else None,
         }
+
+
+def _groups(key: str) -> tuple[str, ...]:
+    return () if key == APP else (key,)
+
+
+def _reverted(groups: list[str], trigger: str) -> Note:
+    shown = ", ".join(groups[:10]) + (f" and {len(groups) - 10} more" if len(groups) > 10 else "")
+    return Note("drift_reverted", f"drift reverted in {shown} ({trigger})", tuple(groups))
 
 
 def _when(wall: float | None) -> str | None:

@@ -172,6 +172,11 @@ def status_page(status: dict) -> str:
         f"role: {status['role']} · revision: {status['revision']} · last resync: "
         f"{status['last_resync'] or 'none yet'} ({status['last_resync_outcome'] or '-'})"
     )
+    if status["reload_refused_at"]:
+        summary += (
+            f" · an invalid config ({status['refused_revision'] or 'edited files'}) was refused "
+            f"at {status['reload_refused_at']}: the last good one runs on"
+        )
     rows = "".join(
         f'<tr class="{g["state"].replace(" ", "-")}"><td>{escape(gid)}</td>'
         + "".join(

@@ -98,6 +98,24 @@ class Metrics:
             "1 while a newer config revision than this watch's was applied: it does not write",
             registry=r,
         )
+        self.config_info = Gauge(
+            f"{PREFIX}_config_info",
+            "1, labelled with the config revision this watch runs (a git commit, else "
+            "sha256:<config digest>), the one it records for the app",
+            ["revision"],
+            registry=r,
+        )
+        self.config_refused = Gauge(
+            f"{PREFIX}_config_refused",
+            "1 while the config files hold an invalid config: the last good one runs on",
+            registry=r,
+        )
+        self.notifications = Counter(
+            f"{PREFIX}_notifications",
+            "Notification messages, by target (webhook, slack) and outcome (sent, failed)",
+            ["target", "outcome"],
+            registry=r,
+        )
         queue = Gauge(
             f"{PREFIX}_queue_depth", "Groups and marks waiting to be reconciled", registry=r
         )
