@@ -150,6 +150,7 @@ def run(args: argparse.Namespace, launcher, workdir: Path) -> int:
     finally:
         server.stop()
     calls = _diff(s1, s0, "requests")
+    written = [p for p in out.rglob("*") if p.is_file()]  # per-group: in type directories
     summary = {
         "benchmark": "export",
         "groups": live_groups,
@@ -169,8 +170,8 @@ def run(args: argparse.Namespace, launcher, workdir: Path) -> int:
         "member_chain": deepest,
         "export_cpu_s": round(export["cpu_s"], 2),
         "export_peak_rss_mb": round(export["peak_rss_mb"], 1),
-        "export_bytes": sum(p.stat().st_size for p in out.iterdir()),
-        "export_files": len(list(out.iterdir())),
+        "export_bytes": sum(p.stat().st_size for p in written),
+        "export_files": len(written),
         "plan_wall_s": round(plan["wall_s"], 2),
         "plan_peak_rss_mb": round(plan["peak_rss_mb"], 1),
         "plan_empty": plan["rc"] == 0,

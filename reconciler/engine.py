@@ -587,20 +587,23 @@ async def export(
     )
     from reconciler.export import export_groups
 
-    async with make_client(config.app, config.base_dir) as client:
-        return await export_groups(
-            client,
-            app,
-            names,
-            output,
-            members_mode=members_mode,
-            layout=layout,
-            strict=strict,
-            local_db=local_db,
-            force=force,
-            variables=variables,
-            values=values,
-        )
+    # Reading makes millions of short-lived objects (the answers' dicts) and no cycles worth
+    # collecting meanwhile: each collection would walk the answers in hand for nothing.
+    with collector_paused():
+        async with make_client(config.app, config.base_dir) as client:
+            return await export_groups(
+                client,
+                app,
+                names,
+                output,
+                members_mode=members_mode,
+                layout=layout,
+                strict=strict,
+                local_db=local_db,
+                force=force,
+                variables=variables,
+                values=values,
+            )
 
 
 def rendered(path: str | Path, variables: dict[str, str], values_files: Sequence[str]) -> dict:

@@ -14,6 +14,7 @@ import yaml_rs
 
 from reconciler.config.loader import (
     CONFIG_MAX_BYTES,
+    TYPE_DIRECTORIES,
     FileProblem,
     config_files,
     read_regular,
@@ -41,7 +42,8 @@ from reconciler.tim.wire.groups import iter_all_group_ids
 # Above this many groups a single output file is split into one file per group type.
 SPLIT_ABOVE = 500
 
-# per-type: one file (or, in a directory, one file per group type); per-group: one file per group
+# per-type: one file (or, in a directory, one file per group type); per-group: one file per
+# group, in the directory of its type (the loader reads those: TYPE_DIRECTORIES)
 Layout = Literal["per-type", "per-group"]
 
 
@@ -211,10 +213,10 @@ def _check_targets(files: Iterable[Path], force: bool) -> None:
             )
 
 
-def group_file_name(group: Exported) -> str:
-    """The file of one group in the per-group layout: its type, then its ID with every
-    character a file name could trip on percent-encoded (``work.class-1a.yaml``)."""
-    return f"{DISPLAY_TYPE[group.type].lower()}.{quote(group.id, safe='@#')}.yaml"
+def group_file(group: Exported) -> Path:
+    """The file of one group in the per-group layout: in its type's directory, named by its ID
+    with every character a file name could trip on percent-encoded (``work/class-1a.yaml``)."""
+    return Path(TYPE_DIRECTORIES[group.type], f"{quote(group.id, safe='@#')}.yaml")
 
 
 async def _chosen_ids(client: TimClient, names: list[str] | None) -> tuple[list[str], list[str]]:
@@ -302,16 +304,18 @@ async def export_groups(
         else:
             files[app_file] = None
         if layout == "per-group":
-            files.update((target / group_file_name(g), [g]) for g in groups)
+            files.update((target / group_file(g), [g]) for g in groups)
         else:
             for gtype in GroupType:
                 of_type = [g for g in groups if g.type is gtype]
                 if of_type:
                     files[target / f"groups-{DISPLAY_TYPE[gtype].lower()}.yaml"] = of_type
     _check_targets(files, force)
-    declared, app_from = _declared(
-        target_dir, {p.resolve() for p in files}, variables or {}, values or []
-    )
+    # Every file lies under target_dir: resolving the directory once is resolving them all
+    # (per-group: tens of thousands of files).
+    root = target_dir.resolve()
+    writing = {root / p.relative_to(target_dir) for p in files}
+    declared, app_from = _declared(target_dir, writing, variables or {}, values or [])
     for group in groups:
         if group.id in declared:
             raise UsageError(
@@ -323,14 +327,15 @@ async def export_groups(
         files = {path: subset for path, subset in files.items() if path != app_file}
         notes.append(f"wrote no app section: {app_from} has the directory's")
     written = 0
+    for folder in {path.parent for path in files}:
+        folder.mkdir(parents=True, exist_ok=True)
     for path, subset in files.items():
         with_app = (single or subset is None) and app_from is None
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_signed(_dump(app if with_app else None, subset)))
         if layout == "per-group" and subset:
             written += 1
         else:
             notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
     if written:
-        notes.append(f"wrote {written} group(s) to {target}, one file each")
+        notes.append(f"wrote {written} group(s) to {target}, one file each in its type's directory")
     return notes

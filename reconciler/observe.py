@@ -26,9 +26,10 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from reconciler.errors import ObserveError
-from reconciler.state import Group, GroupType, ObservedGroup
+from reconciler.state import COMMUNITY_ID_PREFIX, Group, GroupType, ObservedGroup
 from reconciler.tim import wire
 from reconciler.tim.client import TimClient
 from reconciler.tim.errors import UNAVAILABLE_CODES, TimApiError
@@ -246,7 +247,7 @@ async def read_members(
         have.members_selected = True
     else:
         have.members = await wire.members.paged_members(
-            client, have.id, have.type is GroupType.Community
+            client, have.id, have.type is GroupType.Community, have.member_num
         )
 
 
@@ -260,27 +261,30 @@ async def read_room_state(
 
 
 Settle = Callable[[Group, ObservedGroup | None], None]
+T = TypeVar("T")
 
 
-class Intake:
+class Intake(Generic[T]):
     """How get_group_info answers are taken in. At most ``size`` batches are fetched and not
     yet read (the others wait unfetched, so a slow reader holds no pile of answers), and they
     are read one at a time, with a turn for the loop after each group: a batch of whole member
     lists takes tens of ms to read and diff, and with many read at once the calls waiting for
-    the limiter meanwhile (the busiest read API's) would go out late."""
+    the limiter meanwhile (the busiest read API's) would go out late. A batch holds items of
+    type T (a desired Group, or a bare ID), ``group_id`` of each names its group."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, group_id: Callable[[T], str]) -> None:
         self._in_hand = asyncio.Semaphore(size)
         self._reading = asyncio.Lock()
+        self._group_id = group_id
 
     async def take(
         self,
-        batch: list[Group],
+        batch: Sequence[T],
         fetch: Callable[[], Awaitable[list[dict]]],
-        visit: Callable[[Group, ObservedGroup | None], Awaitable[None] | None],
+        visit: Callable[[T, ObservedGroup | None], Awaitable[None] | None],
         named: Mapping[str, Collection[str]] | None = None,
     ) -> None:
-        """Fetch one batch's answer, hand each group of it to ``visit(want, have)``, which
+        """Fetch one batch's answer, hand each group of it to ``visit(item, have)``, which
         returns the reads that follow (or None), and then await those. ``named``: the only
         members wanted of each group (parse_group_info)."""
         more = []
@@ -288,12 +292,17 @@ class Intake:
             answer = await fetch()
             async with self._reading:
                 infos = index_group_info([answer])
-                for want in batch:
-                    only = None if named is None else named.get(want.id, ())
-                    follow = visit(want, parse_group_info(want.id, infos.get(want.id), only))
+                del answer
+                for item in batch:
+                    gid = self._group_id(item)
+                    only = None if named is None else named.get(gid, ())
+                    follow = visit(item, parse_group_info(gid, infos.get(gid), only))
                     if follow is not None:
                         more.append(follow)
                     await asyncio.sleep(0)
+        # The answer goes now, not when the batch's longest member list is read: each read
+        # holds its own group.
+        del infos
         await asyncio.gather(*more)
 
 
@@ -311,7 +320,7 @@ async def observe(
     """
     observed: dict[str, ObservedGroup | None] = {}
     member_reads = MemberReads()
-    intake = Intake(client.max_in_flight)
+    intake: Intake[Group] = Intake(client.max_in_flight, lambda want: want.id)
     limits = client.limits
     check_batch = limits.batch_of("account_check")
     to_check: list[str] = []  # joining accounts not yet sent to account_check
@@ -429,7 +438,7 @@ async def observe_accounts(
     ``settle(want, have)`` is called for each group once it is read."""
     empty = Reread()
     member_reads = MemberReads()
-    intake = Intake(client.max_in_flight)
+    intake: Intake[Group] = Intake(client.max_in_flight, lambda want: want.id)
     # Of a member list get_group_info gives whole, only the named members are kept.
     named = {gid: frozenset(need.accounts) for gid, need in needs.items()}
 
@@ -515,23 +524,35 @@ async def read_groups(
     group as soon as it is whole, which is then not kept (nothing is returned): export turns it
     into text while the longest member lists are still being read."""
     kept: list[ObservedGroup] = []
+    # One answer read while the next is fetched: the reads that follow (a Community's member
+    # pages one after another, above all) need the loop and the server more than a pile of
+    # profiles waiting to be read does.
+    intake: Intake[str] = Intake(2, lambda gid: gid)
 
-    async def batch(batch_ids: list[str]) -> None:
-        infos = index_group_info([await wire.groups.get_group_info(client, batch_ids)])
-        found = {gid: parse_group_info(gid, infos.get(gid)) for gid in batch_ids}
-        absent = [gid for gid, group in found.items() if group is None]
-        if absent and missing is None:
-            raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
-        if missing is not None:
-            missing.extend(absent)
-        groups = [g for g in found.values() if g is not None]
-        await asyncio.gather(*(_read_whole(client, g, unavailable) for g in groups))
-        for group in groups:
-            (take or kept.append)(group)
+    async def whole(group: ObservedGroup) -> None:
+        await _read_whole(client, group, unavailable)
+        (take or kept.append)(group)
+
+    absent = missing if missing is not None else []
+
+    def visit(gid: str, group: ObservedGroup | None) -> Awaitable[None] | None:
+        if group is None:
+            absent.append(gid)
+            return None
+        return whole(group)
+
+    # Communities in the first calls: their member pages follow one another, so the longest
+    # chain, which sets the time of the whole read, starts with the first answers.
+    ordered = sorted(ids, key=lambda gid: not gid.startswith(COMMUNITY_ID_PREFIX))
+
+    async def batch(part: list[str]) -> None:
+        await intake.take(part, lambda: wire.groups.get_group_info(client, part), visit)
 
     await asyncio.gather(
-        *(batch(part) for part in chunks(ids, client.limits.batch_of("get_group_info")))
+        *(batch(part) for part in chunks(ordered, client.limits.batch_of("get_group_info")))
     )
+    if absent and missing is None:
+        raise ObserveError(f"group(s) not found in the app: {', '.join(absent)}")
     order = {gid: i for i, gid in enumerate(ids)}
     return sorted(kept, key=lambda g: order[g.id])
 

@@ -62,6 +62,9 @@ LOCK_GROUP_ID = "tim-reconciler-lock"
 REVISION_GROUP_ID = "tim-reconciler-revision"
 TOOL_GROUP_IDS = frozenset({LOCK_GROUP_ID, REVISION_GROUP_ID})
 
+# Every Community's ID starts so, custom or server-assigned (reference §3), and no other's.
+COMMUNITY_ID_PREFIX = "@TGS#_"
+
 # Seconds of tolerance when comparing mute deadlines: MuteTime is relative, computed at call time.
 MUTE_TOLERANCE_S = 5
 

@@ -323,6 +323,25 @@ def test_discover_finds_an_app_key_written_any_valid_way(tmp_path: Path, head: b
     assert found.err == whole.err
 
 
+def test_discover_takes_a_type_directory_as_part_of_its_config(tmp_path: Path) -> None:
+    """A changed file in community/ (export --layout per-group) belongs to the config above it,
+    which reads it; so does one there that declares a second app section, which that config
+    reports."""
+    config = tmp_path / "cfg"
+    (config / "community").mkdir(parents=True)
+    (config / "app.yaml").write_text(f"app:\n  sdkappid: {SDKAPPID}\n")
+    typo = "groups:\n  - id: '@TGS#_c'\n    type: Community\n    nmae: C\n"
+    (config / "community" / "c.yaml").write_text(typo)
+    whole = run_cli("validate", "cfg", cwd=tmp_path)
+    found = run_cli("validate", "--discover", "cfg/community/c.yaml", cwd=tmp_path)
+    assert whole.code == found.code == 1, found.out + found.err
+    assert "cfg/community/c.yaml:4:5: group '@TGS#_c': nmae: unknown key 'nmae'" in found.err
+    assert found.err == whole.err
+    (config / "community" / "c.yaml").write_text(f"app:\n  sdkappid: {SDKAPPID}\n")
+    found = run_cli("validate", "--discover", "cfg/community/c.yaml", cwd=tmp_path)
+    assert found.code == 1 and "`app` is declared twice" in found.err, found.out + found.err
+
+
 def test_emulator_serve_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
     import socket
 

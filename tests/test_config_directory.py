@@ -52,6 +52,27 @@ def test_not_recursive_hidden_and_other_files_are_ignored(tmp_path: Path) -> Non
     assert config_files(tmp_path) == [tmp_path / "app.yaml"]
 
 
+def test_type_directories_are_read_and_no_other_subdirectory(tmp_path: Path) -> None:
+    """work/, public/, meeting/, avchatroom/, community/ (as export --layout per-group writes
+    them) are part of the config, one level down; values/ and the like, and a link named like a
+    type directory, are not."""
+    put(tmp_path, "app.yaml", "app:\n  sdkappid: 7\n")
+    put(tmp_path, "work/w1.yaml", "groups:\n  - {id: w1, type: Work}\n")
+    put(tmp_path, "community/@TGS#_c.yaml", "groups:\n  - {id: '@TGS#_c', type: Community}\n")
+    put(tmp_path, "work/deeper/no.yaml", "groups:\n  - {id: deep, type: Work}\n")
+    put(tmp_path, "values/prod.yaml", "school: Hillside\n")
+    put(tmp_path, "elsewhere/p.yaml", "groups:\n  - {id: linked, type: Public}\n")
+    (tmp_path / "public").symlink_to(tmp_path / "elsewhere")
+    config = load_config(tmp_path)
+    assert sorted(g.id for g in config.groups) == ["@TGS#_c", "w1"]
+    assert config_files(tmp_path) == [
+        tmp_path / "app.yaml",
+        tmp_path / "community" / "@TGS#_c.yaml",
+        tmp_path / "work" / "w1.yaml",
+    ]
+    assert config.locations["w1"] == Location(str(tmp_path / "work" / "w1.yaml"), 2, 5)
+
+
 def test_values_file_inside_the_directory_is_not_config(tmp_path: Path) -> None:
     put(tmp_path, "app.yaml", "app:\n  sdkappid: 7\n")
     values = put(tmp_path, "values.yaml", "school: Hillside\n")
@@ -63,7 +84,8 @@ def test_values_file_inside_the_directory_is_not_config(tmp_path: Path) -> None:
     messages = errors(tmp_path, variables={"school": "x"})
     assert messages == [
         f"{tmp_path / 'values.yaml'}:1:1: unknown top-level key 'school'; allowed: app, policy, "
-        "groups (a values file belongs outside the config directory, or in a subdirectory)"
+        "groups (a values file belongs outside the config directory, or in a subdirectory such "
+        "as values/)"
     ]
 
 

@@ -293,14 +293,15 @@ def test_export_one_file_per_group(adopted: Workspace, tmp_path: Path) -> None:
     export = ("export", ".", "--all", "--layout", "per-group", "-o", str(out))
     run = adopted.cli(*export)
     assert run.code == 0, run
-    assert f"wrote 6 group(s) to {out}, one file each" in run.err
-    names = {p.name for p in out.iterdir()}
-    named = {"avchatroom.av-1", "community.@TGS#_comm-1", "meeting.meet-1", "public.pub-1"}
-    assert {"app.yaml", "work.work-1.yaml"} | {f"{n}.yaml" for n in named} < names, names
-    assert len(names) == 7 and any(n.startswith("public.@TGS#2") for n in names), names
-    assert (out / "work.work-1.yaml").read_text().startswith(OWN)
+    assert f"wrote 6 group(s) to {out}, one file each in its type's directory" in run.err
+    names = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    named = {"avchatroom/av-1", "community/@TGS#_comm-1", "meeting/meet-1", "public/pub-1"}
+    assert {"app.yaml", "work/work-1.yaml"} | {f"{n}.yaml" for n in named} < names, names
+    assert len(names) == 7 and any(n.startswith("public/@TGS#2") for n in names), names
+    assert (out / "work" / "work-1.yaml").read_text().startswith(OWN)
     assert cli_in_process("plan", str(out), "--detailed-exitcode").code == 0
-    assert cli_in_process("fmt", "--check", *sorted(map(str, out.iterdir()))).code == 0
+    assert cli_in_process("fmt", "--check", str(out)).code == 0
+    assert cli_in_process("validate", "--discover", str(out / "work" / "work-1.yaml")).code == 0
     assert adopted.cli(*export).code == 0  # its own files, unchanged: replaced
     run = adopted.cli("export", ".", "--all", "--layout", "per-group", "-o", str(out / "a.yaml"))
     assert run.code == 1 and "give --output a directory, not the file" in run.err, run

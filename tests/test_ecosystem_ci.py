@@ -97,6 +97,25 @@ def test_gitlab_plan_script_exit_codes(tmp_path):
         assert f"## plan {code}" in done.stdout  # the plan is shown whatever the outcome
 
 
+def test_plans_are_cancelled_per_pull_request_and_applies_queue_per_app():
+    """Issue 27: a plan per pull request and environment, a newer push cancelling the older;
+    applies one at a time per app, none cancelled by another's arrival (GitHub's default queue
+    keeps one pending run and cancels it: `queue: max`). No workflow-level group, which would
+    put every pull request's events, applies included, in one queue."""
+    workflow = _yaml(CI / "github-actions.yml")
+    assert "concurrency" not in workflow
+    plan, apply = workflow["jobs"]["plan"]["concurrency"], workflow["jobs"]["apply"]["concurrency"]
+    assert (
+        "github.event.pull_request.number" in plan["group"]
+        and "matrix.environment" in plan["group"]
+    )
+    assert plan["cancel-in-progress"] is True
+    assert apply["group"] == "chat-groups-apply-${{ matrix.environment }}"
+    assert apply["cancel-in-progress"] is False and apply["queue"] == "max"
+    gitlab = _yaml(CI / "gitlab-ci.yml")
+    assert gitlab["apply"]["resource_group"] and "interruptible" not in gitlab["apply"]
+
+
 def test_action_inputs_and_outputs():
     action = _yaml(ROOT / "action.yml")
     assert action["runs"]["using"] == "composite"

@@ -47,6 +47,18 @@ def test_fmt_check_fails_where_a_file_would_change_and_changes_nothing(tmp_path)
     assert path.read_text() == MESSY
 
 
+def test_fmt_reads_a_directory_as_the_loader_does_type_directories_included(tmp_path):
+    """The files of work/, community/... are config (export --layout per-group writes them);
+    values/ is not: fmt of the directory checks the first and leaves the second alone."""
+    grouped, values = tmp_path / "work" / "g.yaml", tmp_path / "values" / "v.yaml"
+    for path in (grouped, values):
+        path.parent.mkdir()
+        path.write_text(MESSY)
+    run = cli_in_process("fmt", "--check", tmp_path)
+    assert run.code == 1 and f"would reformat {grouped}" in run.out, run
+    assert str(values) not in run.out and "1 of 1 file(s)" in run.out
+
+
 def test_fmt_rewrites_keeping_comments_quotes_and_data(tmp_path):
     path = tmp_path / "groups.yaml"
     path.write_text(MESSY)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import client_for, make_emulator
 
+from reconciler.errors import ObserveError
 from reconciler.observe import observe, read_groups
 from reconciler.state import Group, GroupType, Member
 from reconciler.tim import wire
@@ -137,6 +138,17 @@ async def test_read_groups_returns_whole_member_lists_for_export(tmp_path: Path)
     async with client_for(app) as client:
         groups = await read_groups(client, ["w", "@TGS#_c"])
     assert [sorted(g.members) for g in groups] == [["a", "o"], ["o"]]
+
+
+async def test_read_groups_names_the_missing_groups_or_lists_them(tmp_path: Path) -> None:
+    app = _app(tmp_path, [{"GroupId": "w", "Type": "Work", "Name": "W", "Owner_Account": "o"}])
+    async with client_for(app) as client:
+        with pytest.raises(ObserveError, match="not found in the app: gone, lost"):
+            await read_groups(client, ["gone", "w", "lost"])
+        missing: list[str] = []
+        taken: list[str] = []
+        await read_groups(client, ["gone", "w"], missing=missing, take=lambda g: taken.append(g.id))
+    assert missing == ["gone"] and taken == ["w"]
 
 
 def _community(n: int, **member: object) -> dict:

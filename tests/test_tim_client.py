@@ -482,7 +482,7 @@ async def test_get_group_info_sends_no_filter_and_normalizes_names(env: Client) 
 
 def _member_pages(total: int) -> Route:
     members = [
-        {"Member_Account": f"u{i}", "Role": "Member", "ShutUpUntil": 0} for i in range(total)
+        {"Member_Account": f"u{i}", "Role": "Member", "ShutUpUntil": i} for i in range(total)
     ]
 
     def route(body: dict, request: httpx.Request) -> Answer:
@@ -497,11 +497,11 @@ def _member_pages(total: int) -> Route:
     return route
 
 
-async def test_all_group_members_offset_paging(env: Client) -> None:
+async def test_paged_members_offset_paging(env: Client) -> None:
     env.server.routes["get_group_member_info"] = _member_pages(450)
-    members = await wire.members.all_group_members(env.tim, "g", community=False)
-    assert [m["Member_Account"] for m in members] == [f"u{i}" for i in range(450)]
-    assert all("MuteUntil" in m and "ShutUpUntil" not in m for m in members)
+    members = await wire.members.paged_members(env.tim, "g", community=False)
+    assert list(members) == [f"u{i}" for i in range(450)]
+    assert members["u7"].muted_until == 7  # the older ShutUpUntil read as the mute
     bodies = [env.server.body(i) for i in range(len(env.server.requests))]
     assert bodies == [
         {"GroupId": "g", "Limit": 200, "Offset": 0},
@@ -510,12 +510,30 @@ async def test_all_group_members_offset_paging(env: Client) -> None:
     ]
 
 
-async def test_all_group_members_community_next_paging(env: Client) -> None:
+async def test_paged_members_community_next_paging(env: Client) -> None:
     env.server.routes["get_group_member_info"] = _member_pages(401)
-    members = await wire.members.all_group_members(env.tim, "@TGS#_c", community=True)
+    members = await wire.members.paged_members(env.tim, "@TGS#_c", community=True)
     assert len(members) == 401
     assert [env.server.body(i).get("Next") for i in range(3)] == ["", "200", "400"]
     assert all("Offset" not in env.server.body(i) for i in range(3))
+
+
+async def test_a_big_communitys_first_page_goes_before_waiting_small_ones() -> None:
+    """Its member count, known from get_group_info, ranks the first page of the longest
+    chain of pages first, not only the pages after it."""
+    server = Server({"get_group_member_info": _member_pages(1)})
+    server.latency = 0.01
+    c = Client(server, max_in_flight=1, rate_limit=10_000)
+    async with c.tim:
+        small = [
+            asyncio.ensure_future(wire.members.paged_members(c.tim, f"@TGS#_s{i}", True, 1))
+            for i in range(3)
+        ]
+        await asyncio.sleep(0)  # the small groups' first pages take the slot and queue
+        big = wire.members.paged_members(c.tim, "@TGS#_big", True, 1000)
+        await asyncio.gather(big, *small)
+    groups = [server.body(i)["GroupId"] for i in range(len(server.requests))]
+    assert groups == ["@TGS#_s0", "@TGS#_big", "@TGS#_s1", "@TGS#_s2"]
 
 
 async def test_get_group_member_info_single_page(env: Client) -> None:

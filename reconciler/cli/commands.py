@@ -167,7 +167,8 @@ def show(plan_file, fmt) -> None:
     type=click.Choice(["per-type", "per-group"]),
     default="per-type",
     show_default=True,
-    help="Into a directory: one file per group type, or one file per group (large apps).",
+    help="Into a directory: one file per group type, or one file per group in a directory "
+    "per type (work/, community/...; large apps).",
 )
 @click.option("--strict", is_flag=True, help="Fail, writing nothing, if a --group matches none.")
 @click.option(

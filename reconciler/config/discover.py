@@ -1,9 +1,11 @@
 """Which config a changed file belongs to, for hooks that are given file names (pre-commit).
 
-A config is a directory whose YAML (or template) files declare the ``app`` section once. A
-changed file belongs to the nearest directory at or above it, up to ``top``, that holds a file
-with a top-level ``app:`` key (quoted or not); files of no config (workflows, other tools' YAML)
-are skipped.
+A config is a directory whose config files (``loader.config_files``: its YAML and template
+files, and those of its type directories) declare the ``app`` section once. A changed file
+belongs to the nearest directory at or above it, up to ``top``, one of whose config files has a
+top-level ``app:`` key (quoted or not); a type directory is taken as part of the directory above
+it when that one declares the app section too (its config reads the type directory's files).
+Files of no config (workflows, other tools' YAML) are skipped.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from reconciler.config.loader import CONFIG_SUFFIXES
-from reconciler.config.templating import TEMPLATE_SUFFIXES
+from reconciler.config.loader import TYPE_DIRECTORIES, config_files
 
 # `app:` in column 0, plain or quoted, on the first line after a UTF-8 byte-order mark too.
 APP_KEY = re.compile(rb"^(?:\xef\xbb\xbf)?(?:app|\"app\"|'app')[ \t]*:", re.MULTILINE)
@@ -21,11 +22,7 @@ HEAD_BYTES = 1 << 20  # the app section comes first in practice; never read a hu
 
 
 def _declares_app(directory: Path) -> bool:
-    for child in directory.iterdir():
-        if child.name.startswith(".") or not child.name.endswith(
-            CONFIG_SUFFIXES + TEMPLATE_SUFFIXES
-        ):
-            continue
+    for child in config_files(directory):
         if not child.is_file():
             continue
         try:
@@ -35,6 +32,16 @@ def _declares_app(directory: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def _read_by_parent(directory: Path, top: Path) -> bool:
+    """A type directory inside a config: that config reads its files (and reports a second
+    app section)."""
+    return (
+        directory != top
+        and directory.name in TYPE_DIRECTORIES.values()
+        and _declares_app(directory.parent)
+    )
 
 
 def config_roots(paths: list[str], top: str | Path = ".") -> list[str]:
@@ -51,7 +58,7 @@ def config_roots(paths: list[str], top: str | Path = ".") -> list[str]:
             directory = path.resolve().parent
             while directory.is_relative_to(top):
                 if _declares_app(directory):
-                    found = directory
+                    found = directory.parent if _read_by_parent(directory, top) else directory
                     break
                 if directory == top:
                     break

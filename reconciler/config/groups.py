@@ -505,20 +505,20 @@ class GroupChecker:
                 "of the config revision applied); it cannot be declared: use another ID",
             )
         if gtype is GroupType.Community:
-            if gid == "@TGS#_":
+            if gid == st.COMMUNITY_ID_PREFIX:
                 self.add(
                     file,
                     path,
                     f"{label}: a Community ID needs a custom part after @TGS#_ "
                     "(e.g. '@TGS#_guild')",
                 )
-            elif not gid.startswith("@TGS#_"):
+            elif not gid.startswith(st.COMMUNITY_ID_PREFIX):
                 self.add(
                     file,
                     path,
                     f"{label}: Community group IDs must start with @TGS#_ (e.g. '@TGS#_{gid}')",
                 )
-        elif gid.startswith("@TGS#_"):
+        elif gid.startswith(st.COMMUNITY_ID_PREFIX):
             self.add(
                 file,
                 path,

@@ -1,8 +1,10 @@
 """load_config: files -> (templates rendered) -> parsed -> validated -> ``Config``.
 
 A config is one file or a directory. In a directory every ``*.yaml``/``*.yml`` file and every
-``*.yaml.j2``/``*.yml.j2`` template directly inside it is read, in sorted name order; hidden
-files and subdirectories are not (keep values files and Jinja partials in a subdirectory).
+``*.yaml.j2``/``*.yml.j2`` template directly inside it is read, and those directly inside its
+subdirectories named after a group type (``work/``, ``public/``, ``meeting/``, ``avchatroom/``,
+``community/``: ``TYPE_DIRECTORIES``), in sorted path order; hidden files and other
+subdirectories are not (keep values files and Jinja partials in one, such as ``values/``).
 Values files given with ``values_files`` are never loaded as config, even when they sit in the
 directory.
 
@@ -87,16 +89,28 @@ class _Source:
         return self._index
 
 
+# The subdirectories whose files are part of a directory's config: one per group type, named
+# as `export --layout per-group` writes them. No other subdirectory is read (values/, partials/).
+TYPE_DIRECTORIES: dict[st.GroupType, str] = {t: st.DISPLAY_TYPE[t].lower() for t in st.GroupType}
+
+
 def config_files(path: Path, exclude: set[Path] | None = None) -> list[Path]:
     """The files a config path stands for (see the module docstring). Every entry with a config
     name is listed, whatever it is: reading refuses links out of the directory, dangling links
-    and special files instead of skipping them silently."""
+    and special files instead of skipping them silently. A type directory is read only when it
+    is a directory itself, not a link to one."""
     if not path.is_dir():
         return [path]
     excluded = {p.resolve() for p in exclude or ()}
+    folders = [path] + [
+        path / name
+        for name in TYPE_DIRECTORIES.values()
+        if (path / name).is_dir() and not (path / name).is_symlink()
+    ]
     return sorted(
         child
-        for child in path.iterdir()
+        for folder in folders
+        for child in folder.iterdir()
         if not child.name.startswith(".")
         and child.name.endswith(CONFIG_SUFFIXES + TEMPLATE_SUFFIXES)
         and not (child.is_dir() and not child.is_symlink())
@@ -186,7 +200,7 @@ class _Loader:
         self.digest = hashlib.sha256()
 
     def display(self, file: Path) -> str:
-        if file.parent == self.path:  # a directory entry: its own name, even if it is a link
+        if self.path in (file.parent, file.parent.parent):  # its own name, even if a link
             return str(file)
         if self.path.is_dir():
             try:
@@ -465,7 +479,7 @@ class _Loader:
             if key not in TOP_LEVEL_KEYS:
                 hint = did_you_mean(str(key), TOP_LEVEL_KEYS) or (
                     f"; allowed: {', '.join(TOP_LEVEL_KEYS)} (a values file belongs outside "
-                    "the config directory, or in a subdirectory)"
+                    "the config directory, or in a subdirectory such as values/)"
                 )
                 pending.append(
                     Pending(number, (key,), f"unknown top-level key {str(key)!r}{hint}", "key")

@@ -8,7 +8,7 @@ make a ``Member`` only when one is looked up.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
@@ -123,8 +123,14 @@ class LiveMembers(Mapping[str, LiveMember]):
 
     __slots__ = ("_rows", "_group_id", "_api")
 
-    def __init__(self, group_id: str, api: str, items: list[dict]) -> None:
+    def __init__(self, group_id: str, api: str, items: Iterable[dict] = ()) -> None:
         self._group_id, self._api = group_id, api
+        self._rows: dict[str, MemberRow] = {}
+        self.add(items)
+
+    def add(self, items: Iterable[dict]) -> None:
+        """Take in more of the group's listed members (a page): only their rows are kept, so
+        the page's answer can go at once. A member listed again is read as last listed."""
         try:
             rows = {
                 item["Member_Account"]: (
@@ -137,10 +143,11 @@ class LiveMembers(Mapping[str, LiveMember]):
                 for item in items
             }
         except MALFORMED as err:
-            raise malformed(group_id, api, err) from None
+            raise malformed(self._group_id, self._api, err) from None
         if not all(type(account) is str for account in rows):
-            raise malformed(group_id, api, ValueError("a Member_Account is not a string"))
-        self._rows: dict[str, MemberRow] = rows
+            not_str = ValueError("a Member_Account is not a string")
+            raise malformed(self._group_id, self._api, not_str)
+        self._rows.update(rows)
 
     def __getitem__(self, account: str) -> LiveMember:
         row = self._rows[account]
@@ -233,30 +240,40 @@ async def get_group_member_info(
     return {**answer, "MemberList": [normalize_member(m) for m in members]}
 
 
-async def all_group_members(
-    client: TimClient, group_id: str, community: bool
-) -> list[dict[str, Any]]:
-    """Every member of a group: Offset paging, or Next paging for Community."""
-    members: dict[str, dict[str, Any]] = {}
+def _pages_after(total: object, read: int) -> int:
+    """Pages still to come after the next one, of a group of ``total`` members (the API's
+    MemberNum) of which ``read`` are read; 0 when the count is unknown."""
+    if not isinstance(total, int) or isinstance(total, bool):
+        return 0
+    return max(0, -(-(total - read) // MEMBER_PAGE) - 1)
+
+
+async def member_pages(
+    client: TimClient, group_id: str, community: bool, member_num: int | None = None
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of a group's members (each answer's MemberList): Offset paging, or Next
+    paging for Community. ``member_num`` (get_group_info's MemberNum), when known, ranks a
+    Community's first page by the pages to follow it, as the answers' MemberNum ranks the
+    others."""
     api = f"{SERVICE}/get_group_member_info"
     if community:
         cursor = ""
         seen: set[str] = set()
-        to_come = 0  # pages after this one (the slots let the longest chains go first)
+        read = 0
+        # Pages after this one: the slots let the longest chains go first.
+        to_come = _pages_after(member_num, read)
         while True:
             token = PRIORITY.set(to_come)
             try:
                 page = await get_group_member_info(client, group_id, next=cursor)
             finally:
                 PRIORITY.reset(token)
-            for m in page["MemberList"]:
-                members[m["Member_Account"]] = m
+            yield page["MemberList"]
+            read += len(page["MemberList"])
             cursor = str(page.get("Next") or "")
             if not cursor:
-                return list(members.values())
-            total = page.get("MemberNum")
-            if isinstance(total, int) and not isinstance(total, bool):
-                to_come = max(0, -(-(total - len(members)) // MEMBER_PAGE) - 1)
+                return
+            to_come = _pages_after(page.get("MemberNum"), read)
             if cursor in seen:
                 raise TimTransportError(api, f"paging cursor {cursor!r} repeated")
             seen.add(cursor)
@@ -264,27 +281,29 @@ async def all_group_members(
     while True:
         page = await get_group_member_info(client, group_id, offset=offset)
         batch = page["MemberList"]
-        for m in batch:
-            members[m["Member_Account"]] = m
+        if not batch:
+            return
+        yield batch
         offset += len(batch)
         total = page.get("MemberNum")
-        if not batch:
-            return list(members.values())
         if isinstance(total, int) and not isinstance(total, bool):
             if offset >= total:
-                return list(members.values())
+                return
         elif len(batch) < MEMBER_PAGE:  # no MemberNum: a short page is the last
-            return list(members.values())
+            return
 
 
-async def paged_members(client: TimClient, group_id: str, community: bool) -> LiveMembers:
-    """Every member of a group, paged (``Next`` for a Community, ``Offset`` otherwise), as the
-    state model reads them."""
-    api = "get_group_member_info"
+async def paged_members(
+    client: TimClient, group_id: str, community: bool, member_num: int | None = None
+) -> LiveMembers:
+    """Every member of a group, paged (see ``member_pages``), as the state model reads them."""
+    members = LiveMembers(group_id, "get_group_member_info")
     try:
-        return LiveMembers(group_id, api, await all_group_members(client, group_id, community))
+        async for page in member_pages(client, group_id, community, member_num):
+            members.add(page)
     except MALFORMED as err:
-        raise malformed(group_id, api, err) from None
+        raise malformed(group_id, "get_group_member_info", err) from None
+    return members
 
 
 async def specified_members(client: TimClient, group_id: str, accounts: list[str]) -> LiveMembers:
