@@ -42,7 +42,7 @@ and destroying its group, a renewal every 30 s) are counted apart.
 import, big member lists left out of get_group_info, 1 MB answers) and declares the 20 in the
 config's ``app.limits``; the minimum is computed for that reading (scale_shape.READINGS).
 
-The last line printed is one JSON object with all figures.
+The last line printed is one JSON object with all figures (``--json FILE`` writes it there too).
 """
 
 from __future__ import annotations
@@ -266,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--naive-timeout", type=float, default=60.0, help="cap (s); 0 = skip")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the JSON summary to FILE"
+    )
     parser.add_argument(
         "--sweep",
         action="store_true",
@@ -517,8 +520,16 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "emulator_state": counts,
     }
     print_table(summary, args)
-    print(json.dumps(summary))
+    emit(summary, args.json)
     return 0
+
+
+def emit(summary: dict, path: Path | None) -> None:
+    """The summary as the last line printed, and in ``path`` when given."""
+    line = json.dumps(summary)
+    print(line)
+    if path is not None:
+        path.write_text(line + "\n")
 
 
 def _yes(ok: bool) -> str:

@@ -24,7 +24,6 @@ another, then account_check for the accounts that turn out to be joining).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time
@@ -188,6 +187,8 @@ def _line(r: dict) -> str:
 
 
 def sweep(args: argparse.Namespace, launcher, workdir: Path) -> int:
+    from benchmarks.scale import emit
+
     sizes = [int(s) for s in args.sweep_sizes.split(",")] if args.sweep_sizes else list(SIZES)
     print(
         f"Scale sweep (seed {args.seed}, drift {args.drift:g}, latency {args.latency_ms:g} ms, "
@@ -244,5 +245,5 @@ def sweep(args: argparse.Namespace, launcher, workdir: Path) -> int:
     summary["targets"] = {name: ok for name, ok, _ in targets}
     for name, ok, figure in targets:
         print(f"  target {name}: {'met' if ok else 'MISSED'} ({figure})")
-    print(json.dumps(summary))
+    emit(summary, args.json)
     return 0
