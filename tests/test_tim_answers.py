@@ -54,3 +54,7 @@ def test_a_stale_check_keeps_only_the_named_members_of_a_whole_list():
     assert not whole.members_selected
     short = parse_group_info("g1", {**info, "MemberNum": 4}, frozenset({"b"}))
     assert short is not None and len(short.members or {}) == 3 and short.members_partial()
+    # an answer it drops members of is checked as a kept one is
+    odd = {**info, "MemberList": [*info["MemberList"], {"Member_Account": 7}], "MemberNum": 4}
+    with pytest.raises(ObserveError, match="not a string"):
+        parse_group_info("g1", odd, frozenset({"b"}))

@@ -162,6 +162,8 @@ def parse_group_info(
         )
         if selected:  # the other members' rows would be built only to be dropped
             assert named is not None and members is not None
+            if not all(type(m["Member_Account"]) is str for m in members):  # as LiveMembers
+                raise ValueError("a Member_Account is not a string")
             members = [m for m in members if m["Member_Account"] in named]
         group = group_from_api(info, members)
         group.members_selected = selected
