@@ -21,7 +21,7 @@ from reconciler.tim.wire.common import (
     malformed,
     renamed,
 )
-from reconciler.tim.wire.members import MEMBER_FILTER_NAMES, LiveMembers, normalize_member
+from reconciler.tim.wire.members import MEMBER_FILTER_NAMES, LiveMembers, normalize_members
 
 if TYPE_CHECKING:
     from reconciler.tim.client import TimClient
@@ -91,7 +91,7 @@ def normalize_group(group: dict[str, Any]) -> dict[str, Any]:
     """A get_group_info item with the current field names, its members' too."""
     out = renamed(group, _GROUP_RENAMES)
     if isinstance(out.get("MemberList"), list):
-        out["MemberList"] = [normalize_member(m) for m in out["MemberList"]]
+        out["MemberList"] = normalize_members(out["MemberList"])
     return out
 
 
@@ -162,9 +162,10 @@ def parse_group_info(
         )
         if selected:  # the other members' rows would be built only to be dropped
             assert named is not None and members is not None
-            if not all(type(m["Member_Account"]) is str for m in members):  # as LiveMembers
+            accounts = [m["Member_Account"] for m in members]
+            if set(map(type, accounts)) - {str}:  # checked as LiveMembers checks those it keeps
                 raise ValueError("a Member_Account is not a string")
-            members = [m for m in members if m["Member_Account"] in named]
+            members = [m for m, account in zip(members, accounts, strict=True) if account in named]
         group = group_from_api(info, members)
         group.members_selected = selected
         return group
