@@ -59,9 +59,9 @@ def normalize_member(member: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``normalize_member`` of each; the list itself when none carries the old name (a test
-    per member instead of a call per member)."""
-    if not any("ShutUpUntil" in m for m in members):
+    """``normalize_member`` of each; the list itself when none carries the old name alone (a
+    test per member instead of a call per member)."""
+    if not any("ShutUpUntil" in m and "MuteUntil" not in m for m in members):
         return members
     return [normalize_member(m) for m in members]
 
