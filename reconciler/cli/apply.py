@@ -206,30 +206,16 @@ def apply(
         revision = engine.config_revision(config) if config else engine.saved_revision(saved)
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
-
-        def show_saved() -> dict:
-            view = engine.saved_view(saved)
-            show_plan(view, err=fmt == "json")
-            for refusal in saved.forced:
-                echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
-            return view
+        view = engine.saved_view(saved)
+        show_plan(view, err=fmt == "json")
+        for refusal in saved.forced:
+            echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
 
         async def run_saved() -> None:
             async with session(saved.app, saved.base_dir, revision) as s:
-                # Reviewed when it was saved: applied without asking again. The plan is shown
-                # while approve's stale check reads: at scale its text takes a fraction of a
-                # second to make, and the check's answers longer to come. Both end before
-                # anything is written, and an error of either is raised then.
-                shown, approved = await asyncio.gather(
-                    asyncio.to_thread(show_saved),
-                    s.approve(saved, engine.Approval(allow_destroy=allow_destroy)),
-                    return_exceptions=True,
-                )
-                if isinstance(shown, BaseException):
-                    raise shown
-                if isinstance(approved, BaseException):
-                    raise approved
-                await _execute(s, approved.operations, started, shown, fmt)
+                # Reviewed when it was saved: applied without asking again.
+                approved = await s.approve(saved, engine.Approval(allow_destroy=allow_destroy))
+                await _execute(s, approved.operations, started, view, fmt)
 
         with _lock_hint(path, var, values):
             asyncio.run(run_saved())
