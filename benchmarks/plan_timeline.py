@@ -157,9 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stale_phases(plan_file: Path, spans: dict, emulator_pid: int, apply: bool) -> dict:
-    """Seconds of each step apply --plan takes before its first write, one after another
-    (the command shows the plan while its stale check reads: reconciler/cli/apply.py), and the
-    calls of the stale check by API."""
+    """Seconds of each step apply --plan takes before its first write, as the command runs
+    them (reconciler/cli/apply.py), and the calls of the stale check by API."""
     from benchmarks.scale_sweep import process_cpu_s
     from reconciler import engine
     from reconciler.render import render_text
