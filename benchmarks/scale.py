@@ -31,13 +31,18 @@ calls and calls/s from the moment execution starts); ``apply_process_s`` is the 
 which first re-reads every touched group to refuse a stale plan. The floor is the busiest API's
 calls at the rate limit plus the latency once per dependent step of the deepest group (the
 client deliberately drains at about 95% of the limit, so 1.05 x floor is its own best). The
-app lock's calls (creating and destroying its group, a renewal every 30 s) are counted apart.
+whole command is held to ``apply_command_floor_s``: the stale check's own floor (its busiest
+read API's minimum calls at the rate limit plus its dependent read steps) plus the apply's;
+``apply_before_check_s`` (process start, plan read and view, lock), ``stale_check_s`` (as apply
+logs it) and ``apply_after_check_s`` (to the first write batch, the revision record, releasing
+the lock, exit) say where the time beyond the execution goes. The app lock's calls (creating
+and destroying its group, a renewal every 30 s) are counted apart.
 
 ``--profile latest`` serves the emulator's strictest reading of the docs (20 accounts per
 import, big member lists left out of get_group_info, 1 MB answers) and declares the 20 in the
 config's ``app.limits``; the minimum is computed for that reading (scale_shape.READINGS).
 
-The last line printed is one JSON object with all figures.
+The last line printed is one JSON object with all figures (``--json FILE`` writes it there too).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ import tempfile
 import textwrap
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 KEY = "scale-benchmark-secret-key"
@@ -66,6 +72,7 @@ READ_APIS = {
     "account_check",
 }
 FULL_GROUPS = 10_000  # the scale of the performance targets
+MID_GROUPS = 2_000  # a mid-size app: where the command's fixed cost weighs most
 
 # Runs children and reports wait4 figures. Started before the harness allocates anything big.
 LAUNCHER = textwrap.dedent(
@@ -74,12 +81,13 @@ LAUNCHER = textwrap.dedent(
     for line in sys.stdin:
         req = json.loads(line)
         with open(req["stdout"], "wb") as out, open(req["stderr"], "wb") as err:
-            start = time.monotonic()
+            start, started_at = time.monotonic(), time.time()
             proc = subprocess.Popen(req["argv"], env=req["env"], cwd=req["cwd"],
                                     stdout=out, stderr=err, stdin=subprocess.DEVNULL)
             _, status, ru = os.wait4(proc.pid, 0)
             wall = time.monotonic() - start
         print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "wall_s": wall,
+                          "started_at": started_at,
                           "cpu_s": ru.ru_utime + ru.ru_stime, "user_s": ru.ru_utime,
                           "sys_s": ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024}),
               flush=True)
@@ -116,6 +124,17 @@ class Launcher:
         if self.proc.stdin:
             self.proc.stdin.close()
         self.proc.wait(timeout=10)
+
+
+def compile_bytecode() -> None:
+    """Write the reconciler package's bytecode once, as installing it from a wheel does: with
+    PYTHONDONTWRITEBYTECODE set (as on this project's machines), an editable install's every
+    command would compile its modules again at start (about 0.08 s)."""
+    import compileall
+
+    import reconciler
+
+    compileall.compile_dir(Path(reconciler.__file__).parent, quiet=1)
 
 
 def _reconciler() -> list[str]:
@@ -193,6 +212,19 @@ def _lock_calls(stderr: str) -> Counter:
     return calls
 
 
+def _stale_check(stderr: str, started_at: float) -> tuple[float, float]:
+    """The stale check's seconds, as apply logs them, and when it began (seconds after the
+    command started; the log line's timestamp is wall-clock time to the millisecond)."""
+    found = re.search(
+        r"^(\S+) INFO reconciler.planfile: stale check: .*, ([\d.]+) s;", stderr, re.M
+    )
+    if found is None:
+        raise SystemExit("apply did not log its stale check")
+    seconds = float(found.group(2))
+    ended = datetime.fromisoformat(found.group(1)).timestamp() - started_at
+    return seconds, ended - seconds
+
+
 def _exec_seconds(stderr: str) -> float | None:
     """Execution time from apply's last progress line: calls / (calls/s since execution began)."""
     lines = re.findall(r"applied (\d+)/(\d+) calls \((\d+) calls/s", stderr)
@@ -235,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-timeout", type=float, default=60.0, help="cap (s); 0 = skip")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     parser.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the JSON summary to FILE"
+    )
+    parser.add_argument(
         "--sweep",
         action="store_true",
         help="instead of one run: plan and config load (validate) at 100,000, 300,000, "
-        "1,000,000 and 3,000,000 memberships, one group per 100; skips apply and the naive "
-        "baseline; one line per size, then a JSON summary (benchmarks/scale_sweep.py)",
+        "1,000,000, 3,000,000 and 10,000,000 memberships, one group per 100; skips apply and "
+        "the naive baseline; one line per size, the targets, then a JSON summary "
+        "(benchmarks/scale_sweep.py)",
     )
     parser.add_argument(
         "--sweep-sizes", metavar="N,N,...", help="memberships of each size of --sweep"
@@ -249,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         args.drift = 0.01 if args.sweep else 0.03
 
     launcher = Launcher()  # first: children must not inherit the harness's memory peak
+    compile_bytecode()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -370,8 +407,11 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
     retries_logged = int(match.group(1)) if match else None
     retries = sum(apply_writes.values()) - planned_ops
     exec_s = _exec_seconds(apply["stderr"])
+    check_s, check_start_s = _stale_check(apply["stderr"], apply["started_at"])
     latency_s = args.latency_ms / 1000
     floor_s = mins.floor_s(args.rate_limit, latency_s)
+    stale_floor = mins.stale_floor_s(args.rate_limit, latency_s)
+    command_floor = stale_floor + floor_s
     obs_floor = observe_floor_s(mins.observe, obs_chain, args.rate_limit, latency_s)
 
     naive: dict = {"skipped": True}
@@ -439,13 +479,27 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "apply_floor_s": round(floor_s, 2),
         "apply_depth": mins.depth,
         "apply_process_s": round(apply["wall_s"], 2),
+        # against the apply's floor alone (the stale check counted as overhead)
         "apply_process_vs_floor": round(apply["wall_s"] / floor_s, 3) if floor_s else None,
+        # the whole command against the stale check's floor plus the apply's
+        "apply_command_floor_s": round(command_floor, 2),
+        "apply_command_vs_floor": round(apply["wall_s"] / command_floor, 3)
+        if command_floor
+        else None,
+        # where the command's time goes: start (process, plan read and view, lock) until the
+        # stale check, the check, the execution, and the rest (to the first write batch, the
+        # revision record, releasing the lock, exit)
+        "apply_before_check_s": round(check_start_s, 2),
+        "stale_check_s": round(check_s, 2),
+        "apply_after_check_s": round(apply["wall_s"] - check_start_s - check_s - (exec_s or 0), 2),
         "apply_verify_calls": sum(apply_reads.values()),
         # The reads of apply --plan are its stale check's, and the lock's of its own group.
         "stale_check_calls": sum(apply_reads.values()),
         "stale_check_calls_min": sum(mins.stale.values()),
         "stale_check_by_api": dict(apply_reads),
         "stale_check_min_by_api": dict(mins.stale),
+        "stale_check_floor_s": round(stale_floor, 2),
+        "stale_check_chain": mins.stale_depth,
         "apply_cpu_s": round(apply["cpu_s"], 2),
         "apply_peak_rss_mb": round(apply["peak_rss_mb"], 1),
         "rate_limit_errors": observe_limited + apply_limited,
@@ -466,8 +520,16 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "emulator_state": counts,
     }
     print_table(summary, args)
-    print(json.dumps(summary))
+    emit(summary, args.json)
     return 0
+
+
+def emit(summary: dict, path: Path | None) -> None:
+    """The summary as the last line printed, and in ``path`` when given."""
+    line = json.dumps(summary)
+    print(line)
+    if path is not None:
+        path.write_text(line + "\n")
 
 
 def _yes(ok: bool) -> str:
@@ -503,8 +565,17 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
     add(("apply execution wall", f"{wall:.2f} s" if wall is not None else "n/a"))
     add(("apply floor", f"{s['apply_floor_s']:.2f} s  (busiest API at the limit + "
          f"{s['apply_depth']} dependent steps x latency)"))  # fmt: skip
-    add(("apply command wall", f"{s['apply_process_s']:.2f} s  (incl. stale-plan check: "
-         f"{s['stale_check_calls']:,} reads, min {s['stale_check_calls_min']:,})"))  # fmt: skip
+    add(("stale check calls", f"{s['stale_check_calls']:,}  (min "
+         f"{s['stale_check_calls_min']:,})"))  # fmt: skip
+    add(("  by API", _fmt_counts(s["stale_check_by_api"])))
+    add(("stale check wall / floor", f"{s['stale_check_s']:.2f} s / "
+         f"{s['stale_check_floor_s']:.2f} s  (busiest read API at the limit + "
+         f"{s['stale_check_chain']} dependent steps x latency)"))  # fmt: skip
+    add(("apply command floor", f"{s['apply_command_floor_s']:.2f} s  (stale check floor + "
+         "apply floor)"))  # fmt: skip
+    add(("apply command wall", f"{s['apply_process_s']:.2f} s = start to stale check "
+         f"{s['apply_before_check_s']:.2f} + check {s['stale_check_s']:.2f} + execution "
+         f"{wall or 0:.2f} + rest {s['apply_after_check_s']:.2f} s"))  # fmt: skip
     add(("apply: cpu / peak RSS", f"{s['apply_cpu_s']:.2f} s / {s['apply_peak_rss_mb']:.0f} MB"))
     add(("rate-limit errors / retries", f"{s['rate_limit_errors']} / {s['retries']} "
          f"(logged {s['retries_logged']})"))  # fmt: skip
@@ -522,12 +593,15 @@ def print_table(s: dict, args: argparse.Namespace) -> None:
     add(("target apply <= 1.15 x floor",
          _yes(wall is not None and wall <= 1.15 * floor)
          + (f" ({wall / floor:.2f} x)" if wall and floor else "")))  # fmt: skip
-    # The issue's target is at full scale: below it, the command's fixed start outweighs the
-    # floor.
-    whole = s["apply_process_s"]
-    verdict = _yes(whole <= 1.15 * floor) if args.groups >= FULL_GROUPS else "not at this size"
-    add(("target apply --plan <= 1.15 x floor",
-         verdict + (f" ({whole / floor:.2f} x)" if floor else "")))  # fmt: skip
+    # The whole command against the stale check's floor plus the apply's: 1.10x at full scale,
+    # 1.15x from 2,000 groups; below that, the command's fixed start outweighs the floor.
+    whole, command_floor = s["apply_process_s"], s["apply_command_floor_s"]
+    limit = 1.10 if args.groups >= FULL_GROUPS else 1.15
+    verdict = (
+        _yes(whole <= limit * command_floor) if args.groups >= MID_GROUPS else "not at this size"
+    )
+    add((f"target apply --plan <= {limit:.2f} x command floor",
+         verdict + (f" ({whole / command_floor:.2f} x)" if command_floor else "")))  # fmt: skip
     add(("target no rate-limit errors", _yes(s["rate_limit_errors"] == 0)))
     add(("target plan cpu beyond load <= 10 s", _yes(s["plan_cpu_beyond_load_s"] <= 10)))
     add(("target plan peak RSS <= 2 GB", _yes(s["plan_peak_rss_mb"] <= 2048)))

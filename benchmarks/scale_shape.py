@@ -508,13 +508,28 @@ class Minimum:
     depth: int  # longest chain of dependent steps in one group (+1 for the account import)
     changes: Counter  # what changes, for the table
     joining: int
+    # The stale check's dependent read steps: the get_group_info batch, then the longest chain
+    # of member or mark reads that follows it (a Community's pages come one ``Next`` after
+    # another; reads by name, and pages by offset, side by side).
+    stale_depth: int = 0
 
     def floor_s(self, rate: float, latency_s: float) -> float:
-        def rate_of(api: str) -> float:
-            return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
+        """The apply's floor: its busiest API at the rate limit, plus its dependent steps."""
+        return busiest_s(self.apply, rate) + latency_s * self.depth
 
-        busiest = max((n / rate_of(api) for api, n in self.apply.items()), default=0.0)
-        return busiest + latency_s * self.depth
+    def stale_floor_s(self, rate: float, latency_s: float) -> float:
+        """The stale check's own floor: its busiest read API at the limit, plus its chain."""
+        return busiest_s(self.stale, rate) + latency_s * self.stale_depth
+
+
+def busiest_s(calls: Counter | dict[str, int], rate: float) -> float:
+    """Seconds the busiest API of ``calls`` takes at its rate limit (the account APIs' is
+    ACCOUNT_RATE at most, the others' ``rate``)."""
+
+    def rate_of(api: str) -> float:
+        return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
+
+    return max((n / rate_of(api) for api, n in calls.items()), default=0.0)
 
 
 def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
@@ -540,9 +555,9 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     modify_user_info 500 accounts a call per command type; destroy_group 1.
 
     Stale check (apply --plan): get_group_info 50 a call for every group the plan touches; for
-    a touched group get_group_info does not list whole, the members the plan adds, modifies or
-    removes, by name 50 a call or paged when fewer; of an AVChatRoom, the marks the plan sets or
-    deletes (not its online list: fingerprints cover marks, not who is online).
+    a touched group get_group_info does not list whole, the members the plan modifies, by name
+    50 a call or paged when fewer; of an AVChatRoom, the marks the plan sets or deletes (not its
+    online list: fingerprints cover marks, not who is online). Its chain: ``stale_depth``.
     """
     obs: Counter = Counter()
     app: Counter = Counter()
@@ -550,6 +565,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
     obs_chosen: Counter = Counter()  # reads by name or paged, chosen per group (ties split)
     stale_chosen: Counter = Counter()
     touched = 0
+    stale_steps = 0  # the longest chain of the stale check's reads after get_group_info
     rule_new: Counter = Counter()  # new groups' imports, modifies and mutes
     changes: Counter = Counter()
     declared = shape.groups
@@ -631,6 +647,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
             if modified and paged:
                 api, n = _member_reads(len(modified), len(live), stale_chosen)
                 stale[api] += n
+                cursor = api == "get_group_member_info" and g.api_type == "Community"
+                stale_steps = max(stale_steps, n if cursor else 1)
             changes["members_add"] += len(added)
             changes["members_remove"] += len(removed)
             changes["members_modify"] += len(modified)
@@ -681,6 +699,7 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
                 steps.add("delete_marks")
             if changed:
                 stale["get_members"] += _mark_reads(g, changed)
+                stale_steps = max(stale_steps, *(_mark_reads(g, [m]) for m in changed))
         if steps or g.want_profile != g.live_profile:
             touched += 1
         depth = max(depth, len(steps))
@@ -694,7 +713,8 @@ def minimum(shape: Shape, reading: Reading = READINGS["default"]) -> Minimum:
         depth += 1  # accounts are imported before any group step
     app += rule_new
     stale["get_group_info"] = _ceil(touched, GROUP_INFO_BATCH)
-    return Minimum(+obs, +app, +stale, depth, changes, len(joining))
+    stale_depth = (1 + stale_steps) if touched else 0
+    return Minimum(+obs, +app, +stale, depth, changes, len(joining), stale_depth)
 
 
 def naive_expected_calls(shape: Shape) -> int:

@@ -1,12 +1,18 @@
 """Growth of plan and config load with size: ``python -m benchmarks.scale --sweep``.
 
-For each size (100,000 / 300,000 / 1,000,000 / 3,000,000 memberships by default; groups scaled
-with them, one per 100 memberships, so 1,000 / 3,000 / 10,000 / 30,000) the sweep generates the
+For each size (100,000 / 300,000 / 1,000,000 / 3,000,000 / 10,000,000 memberships by default;
+groups scaled with them, one per 100 memberships, so 1,000 to 100,000) the sweep generates the
 same shape and drift as the full run, seeds an emulator server, and runs ``reconciler validate``
 (config load alone) and ``reconciler plan -o`` as child processes. It skips apply and the naive
 baseline: the growth targets are about planning and loading, and the apply side is measured by
-the single-size runs. One line is printed per size as it finishes, then one JSON object: every
-size's figures and the ratios of the largest size's per-membership figures to those at 300,000.
+the single-size runs. One line is printed per size as it finishes, then the targets (at the
+largest size: plan CPU and peak RSS per membership at most those at 1,000,000, plan peak at most
+4 GB, config load at most 40 s of CPU, plan wall within 1.25 times load plus observe floor), then
+one JSON object: every size's figures and the ratios of the largest size's per-membership
+figures to those at 1,000,000.
+
+The 10,000,000 point needs about 12 GB of memory at once (the harness's generated app, the plan,
+the emulator) and 15 minutes; ``--sweep-sizes`` picks the sizes.
 
 Also here: the observe floor, computed from the generated shape and the documented limits (never
 from the reconciler's own counts): the busiest read API's minimum calls at its rate limit, plus
@@ -18,15 +24,17 @@ another, then account_check for the accounts that turn out to be joining).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
-SIZES = (100_000, 300_000, 1_000_000, 3_000_000)
+SIZES = (100_000, 300_000, 1_000_000, 3_000_000, 10_000_000)
 MEMBERS_PER_GROUP = 100
-BASE = 300_000  # the linear-growth targets compare the largest size with this one
+BASE = 1_000_000  # the linear-growth targets compare the largest size with this one
+PLAN_PEAK_MAX_MB = 4096  # at the largest size
+LOAD_CPU_MAX_S = 40.0  # config load of 10,000,000 memberships
+PLAN_WALL_MAX = 1.25  # x (config load wall + observe floor)
 
 
 def observe_chain(shape, reading, joining: int) -> int:
@@ -66,13 +74,9 @@ def observe_floor_s(
     observe_min: dict[str, int], chain: int, rate: float, latency_s: float
 ) -> float:
     """The least time observing can take: the busiest read API at its rate, plus the chain."""
-    from benchmarks.scale_shape import ACCOUNT_APIS, ACCOUNT_RATE
+    from benchmarks.scale_shape import busiest_s
 
-    def rate_of(api: str) -> float:
-        return min(rate, ACCOUNT_RATE) if api in ACCOUNT_APIS else rate
-
-    busiest = max((n / rate_of(api) for api, n in observe_min.items()), default=0.0)
-    return busiest + chain * latency_s
+    return busiest_s(observe_min, rate) + chain * latency_s
 
 
 def process_cpu_s(pid: int) -> float:
@@ -183,6 +187,8 @@ def _line(r: dict) -> str:
 
 
 def sweep(args: argparse.Namespace, launcher, workdir: Path) -> int:
+    from benchmarks.scale import emit
+
     sizes = [int(s) for s in args.sweep_sizes.split(",")] if args.sweep_sizes else list(SIZES)
     print(
         f"Scale sweep (seed {args.seed}, drift {args.drift:g}, latency {args.latency_ms:g} ms, "
@@ -210,6 +216,7 @@ def sweep(args: argparse.Namespace, launcher, workdir: Path) -> int:
     }
     base = next((r for r in results if r["nominal"] == BASE), None)
     top = max(results, key=lambda r: r["nominal"])
+    targets: list[tuple[str, bool, str]] = []
     if base is not None and top is not base:
         for key in (
             "plan_cpu_us_per_membership",
@@ -218,5 +225,25 @@ def sweep(args: argparse.Namespace, launcher, workdir: Path) -> int:
         ):
             summary[f"ratio_{key}"] = round(top[key] / base[key], 3)
         summary["ratio_of"] = f"{top['memberships']:,} vs {base['memberships']:,} memberships"
-    print(json.dumps(summary))
+        for key, what in (
+            ("plan_cpu_us_per_membership", "plan CPU per membership"),
+            ("plan_peak_rss_bytes_per_membership", "plan peak RSS per membership"),
+        ):
+            ratio = summary[f"ratio_{key}"]
+            targets.append((f"{what} <= at {BASE:,}", ratio <= 1, f"{ratio:.2f}x"))
+    size = f"at {top['memberships']:,}"
+    targets.append((f"plan peak RSS <= {PLAN_PEAK_MAX_MB:,} MB {size}",
+                    top["plan_peak_rss_mb"] <= PLAN_PEAK_MAX_MB,
+                    f"{top['plan_peak_rss_mb']:,.0f} MB"))  # fmt: skip
+    if top["nominal"] >= 10_000_000:
+        targets.append((f"config load <= {LOAD_CPU_MAX_S:g} s CPU {size}",
+                        top["config_load_cpu_s"] <= LOAD_CPU_MAX_S,
+                        f"{top['config_load_cpu_s']:.1f} s"))  # fmt: skip
+    targets.append((f"plan wall <= {PLAN_WALL_MAX} x (load + observe floor) {size}",
+                     top["plan_wall_vs_load_plus_floor"] <= PLAN_WALL_MAX,
+                     f"{top['plan_wall_vs_load_plus_floor']:.2f}x"))  # fmt: skip
+    summary["targets"] = {name: ok for name, ok, _ in targets}
+    for name, ok, figure in targets:
+        print(f"  target {name}: {'met' if ok else 'MISSED'} ({figure})")
+    emit(summary, args.json)
     return 0

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.scale import compile_bytecode
 from reconciler import planfile
 
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args(argv)
 
+    compile_bytecode()
     command = [sys.executable, "-m", "reconciler"]
     env = dict(os.environ, TIM_SECRET_KEY="startup-benchmark", NO_COLOR="1")
     versions: list[float] = []

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -282,9 +282,11 @@ class Intake(Generic[T]):
         batch: Sequence[T],
         fetch: Callable[[], Awaitable[list[dict]]],
         visit: Callable[[T, ObservedGroup | None], Awaitable[None] | None],
+        named: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         """Fetch one batch's answer, hand each group of it to ``visit(item, have)``, which
-        returns the reads that follow (or None), and then await those."""
+        returns the reads that follow (or None), and then await those. ``named``: the only
+        members wanted of each group (parse_group_info)."""
         more = []
         async with self._in_hand:
             answer = await fetch()
@@ -293,7 +295,8 @@ class Intake(Generic[T]):
                 del answer
                 for item in batch:
                     gid = self._group_id(item)
-                    follow = visit(item, parse_group_info(gid, infos.get(gid)))
+                    only = None if named is None else named.get(gid, ())
+                    follow = visit(item, parse_group_info(gid, infos.get(gid), only))
                     if follow is not None:
                         more.append(follow)
                     await asyncio.sleep(0)
@@ -436,6 +439,8 @@ async def observe_accounts(
     empty = Reread()
     member_reads = MemberReads()
     intake: Intake[Group] = Intake(client.max_in_flight, lambda want: want.id)
+    # Of a member list get_group_info gives whole, only the named members are kept.
+    named = {gid: frozenset(need.accounts) for gid, need in needs.items()}
 
     def listed(want: Group) -> bool:  # its members come with get_group_info
         named = needs.get(want.id, empty).accounts
@@ -484,6 +489,7 @@ async def observe_accounts(
             batch,
             lambda: wire.groups.get_group_profiles(client, ids, group_keys, member_keys, fields),
             visit,
+            named,
         )
 
     def order(want: Group) -> tuple:

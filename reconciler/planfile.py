@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import operator
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,7 @@ PLAN_FORMAT_VERSION = 7
 EXECUTES_IDENTICALLY = frozenset({7})
 TOOL = "tim-reconciler"
 MAC_SCHEME = "hmac-sha256"
+log = logging.getLogger(__name__)
 # The first line: the MAC, and what names the key (the app, and where its secret key is read).
 _HEAD = re.compile(
     rb'\{"mac":"hmac-sha256:(?P<mac>[0-9a-f]{64})","sdkappid":(?P<app>[0-9]{1,10}),'
@@ -635,7 +638,15 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
         for gid, scope in saved.scopes.items()
     }
     wanted = [_scoped(g, saved.scopes.get(g.id)) for g in saved.groups]
+    started, calls = time.monotonic(), client.stats.requests
     await observe_accounts(client, wanted, needs, settle)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
+    log.info(
+        "stale check: %d group(s) read again in %d call(s), %.2f s; %d changed",
+        len(wanted),
+        client.stats.requests - calls,
+        time.monotonic() - started,
+        len(stale),
+    )
     if stale:
         raise StalePlanError(stale)

@@ -262,6 +262,29 @@ def test_the_benchmarks_minimum_reads_declared_members_of_additive_groups_by_nam
     assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
 
 
+def test_the_benchmarks_stale_check_floor_counts_its_reads_and_their_chain() -> None:
+    """benchmarks.scale_shape's floor of apply --plan's stale check: its busiest read API at
+    the rate limit plus one latency per dependent step: get_group_info, then the touched
+    members, by name side by side, or a Community's pages one ``Next`` after another."""
+    from benchmarks.scale_shape import DEFAULT, GroupShape, Shape, minimum
+
+    live = {"o": ("Owner", *DEFAULT[1:]), **{f"m{i}": DEFAULT for i in range(599)}}
+    changed = ("Member", "Card", *DEFAULT[2:])
+    profile = ("Big", "", "")
+    group = GroupShape("@TGS#_c", "Community", "Community", "o", True, "present", profile, profile)
+    group.live = live
+    group.want = {a: changed if a != "o" else t for a, t in live.items()}  # 599 modified
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    # 599 by name is 12 calls, 600 members paged is 3: paged, one page after another
+    assert mins.stale == {"get_group_info": 1, "get_group_member_info": 3}
+    assert mins.stale_depth == 1 + 3
+    assert mins.stale_floor_s(200, 0.02) == pytest.approx(3 / 200 + 4 * 0.02)
+    group.want = {**live, "m1": changed}  # one modified: read by name, one step
+    mins = minimum(Shape([group], sorted(live), set(), 1_800_000_000))
+    assert mins.stale == {"get_group_info": 1, "get_specified_group_member_info": 1}
+    assert mins.stale_depth == 2
+
+
 async def test_the_stale_checks_group_read_asks_only_for_what_a_fingerprint_reads(
     tmp_path: Path,
 ) -> None:

@@ -34,3 +34,27 @@ def test_a_group_missing_from_the_answer_or_malformed_is_an_observe_error_naming
     assert parse_group_info("g1", {"GroupId": "g1", "ErrorCode": 10010}) is None
     with pytest.raises(ObserveError, match="10004"):
         parse_group_info("g1", {"GroupId": "g1", "ErrorCode": 10004, "ErrorInfo": "bad"})
+
+
+def test_a_stale_check_keeps_only_the_named_members_of_a_whole_list():
+    """The stale check names the members its fingerprints cover: of a list as long as
+    MemberNum only they are kept; a list cut short is kept whole, to be paged."""
+    info = {
+        "GroupId": "g1",
+        "Type": "Public",
+        "MemberNum": 3,
+        "MemberList": [{"Member_Account": a, "NameCard": a.upper()} for a in ("a", "b", "c")],
+    }
+    group = parse_group_info("g1", info, frozenset({"b", "z"}))
+    assert group is not None and list(group.members or {}) == ["b"]
+    assert group.members["b"].name_card == "B"
+    assert group.members_selected and not group.members_partial()
+    whole = parse_group_info("g1", info)
+    assert whole is not None and list(whole.members or {}) == ["a", "b", "c"]
+    assert not whole.members_selected
+    short = parse_group_info("g1", {**info, "MemberNum": 4}, frozenset({"b"}))
+    assert short is not None and len(short.members or {}) == 3 and short.members_partial()
+    # an answer it drops members of is checked as a kept one is
+    odd = {**info, "MemberList": [*info["MemberList"], {"Member_Account": 7}], "MemberNum": 4}
+    with pytest.raises(ObserveError, match="not a string"):
+        parse_group_info("g1", odd, frozenset({"b"}))

@@ -3,7 +3,7 @@ them; the reader of get_group_info's items into ``ObservedGroup``s."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +21,7 @@ from reconciler.tim.wire.common import (
     malformed,
     renamed,
 )
-from reconciler.tim.wire.members import MEMBER_FILTER_NAMES, LiveMembers, normalize_member
+from reconciler.tim.wire.members import MEMBER_FILTER_NAMES, LiveMembers, normalize_members
 
 if TYPE_CHECKING:
     from reconciler.tim.client import Patience, TimClient
@@ -91,7 +91,7 @@ def normalize_group(group: dict[str, Any]) -> dict[str, Any]:
     """A get_group_info item with the current field names, its members' too."""
     out = renamed(group, _GROUP_RENAMES)
     if isinstance(out.get("MemberList"), list):
-        out["MemberList"] = [normalize_member(m) for m in out["MemberList"]]
+        out["MemberList"] = normalize_members(out["MemberList"])
     return out
 
 
@@ -129,8 +129,12 @@ def group_from_api(info: dict, members: list[dict] | None) -> ObservedGroup:
     return group
 
 
-def parse_group_info(group_id: str, info: dict | None) -> ObservedGroup | None:
+def parse_group_info(
+    group_id: str, info: dict | None, named: Collection[str] | None = None
+) -> ObservedGroup | None:
     """One get_group_info item -> the observed group, or None when the group does not exist.
+    ``named``: only these accounts are wanted of its member list (a stale check's); a whole
+    list (as long as MemberNum) then keeps only them, and the group is ``members_selected``.
 
     Raises ObserveError when the group is missing from the answer, when its per-group code is
     an error other than "no such group", or when the item is malformed.
@@ -149,7 +153,22 @@ def parse_group_info(group_id: str, info: dict | None) -> ObservedGroup | None:
                 f"group {group_id}: get_group_info answered {code}: {info.get('ErrorInfo', '')}"
             )
         has_list = "MemberList" in info and info["Type"] != GroupType.Community
-        return group_from_api(info, info.get("MemberList") if has_list else None)
+        members = info.get("MemberList") if has_list else None
+        count = info.get("MemberNum")
+        selected = (
+            named is not None
+            and isinstance(members, list)
+            and not (isinstance(count, int) and len(members) < count)
+        )
+        if selected:  # the other members' rows would be built only to be dropped
+            assert named is not None and members is not None
+            accounts = [m["Member_Account"] for m in members]
+            if set(map(type, accounts)) - {str}:  # checked as LiveMembers checks those it keeps
+                raise ValueError("a Member_Account is not a string")
+            members = [m for m, account in zip(members, accounts, strict=True) if account in named]
+        group = group_from_api(info, members)
+        group.members_selected = selected
+        return group
     except MALFORMED as err:
         raise malformed(group_id, "get_group_info", err) from None
 

@@ -58,6 +58,14 @@ def normalize_member(member: dict[str, Any]) -> dict[str, Any]:
     return renamed(member, _MEMBER_RENAMES)
 
 
+def normalize_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``normalize_member`` of each; the list itself when none carries the old name alone (a
+    test per member instead of a call per member)."""
+    if not any("ShutUpUntil" in m and "MuteUntil" not in m for m in members):
+        return members
+    return [normalize_member(m) for m in members]
+
+
 # --- the member lists' reader ------------------------------------------------------------------
 
 # Observed members are the bulk of a big plan (a million of them). Each is kept as the row of its
@@ -237,7 +245,7 @@ async def get_group_member_info(
         body["Next"] = next
     answer = await client.call(SERVICE, "get_group_member_info", body)
     members = listed(answer, f"{SERVICE}/get_group_member_info", "MemberList")
-    return {**answer, "MemberList": [normalize_member(m) for m in members]}
+    return {**answer, "MemberList": normalize_members(members)}
 
 
 def _pages_after(total: object, read: int) -> int:
@@ -315,7 +323,7 @@ async def specified_members(client: TimClient, group_id: str, accounts: list[str
     async def read(part: list[str]) -> list[dict[str, Any]]:
         body = {"GroupId": group_id, "Member_List_Account": part}
         answer = await client.call(SERVICE, api, body)
-        return [normalize_member(m) for m in listed(answer, f"{SERVICE}/{api}", "MemberList")]
+        return normalize_members(listed(answer, f"{SERVICE}/{api}", "MemberList"))
 
     try:
         parts = await asyncio.gather(
