@@ -213,6 +213,25 @@ def _check_targets(files: Iterable[Path], force: bool) -> None:
             )
 
 
+def _own_files_not_written(directory: Path, writing: set[Path]) -> set[Path]:
+    """The directory's config files an earlier export wrote and nobody edited since, which this
+    export does not write: with ``--all`` their groups are gone from the app (or moved to another
+    file), so keeping them would make the next plan create those groups again."""
+    stale = set()
+    for path in config_files(directory) if directory.is_dir() else []:
+        resolved = path.resolve()
+        if resolved in writing or path.name == "app.yaml" or path.is_symlink():
+            continue  # an app.yaml is kept, as export never replaces one
+        if not path.is_file():
+            continue
+        try:
+            if _is_own(read_regular(path, CONFIG_MAX_BYTES).decode()):
+                stale.add(resolved)
+        except (FileProblem, UnicodeDecodeError):
+            continue
+    return stale
+
+
 def group_file(group: Exported) -> Path:
     """The file of one group in the per-group layout: in its type's directory, named by its ID
     with every character a file name could trip on percent-encoded (``work/class-1a.yaml``)."""
@@ -315,7 +334,8 @@ async def export_groups(
     # (per-group: tens of thousands of files).
     root = target_dir.resolve()
     writing = {root / p.relative_to(target_dir) for p in files}
-    declared, app_from = _declared(target_dir, writing, variables or {}, values or [])
+    stale = _own_files_not_written(target_dir, writing) if names is None and not single else set()
+    declared, app_from = _declared(target_dir, writing | stale, variables or {}, values or [])
     for group in groups:
         if group.id in declared:
             raise UsageError(
@@ -338,4 +358,11 @@ async def export_groups(
             notes.append(f"wrote {len(subset)} group(s) to {path}" if subset else f"wrote {path}")
     if written:
         notes.append(f"wrote {written} group(s) to {target}, one file each in its type's directory")
+    for path in sorted(stale):  # only once everything else is written: nothing lost on an error
+        path.unlink()
+        shown = target_dir / path.relative_to(root)
+        notes.append(
+            f"removed {shown}: an earlier export's unchanged file, for groups that are gone "
+            "from the app or that this export wrote elsewhere"
+        )
     return notes

@@ -305,3 +305,47 @@ def test_export_one_file_per_group(adopted: Workspace, tmp_path: Path) -> None:
     assert adopted.cli(*export).code == 0  # its own files, unchanged: replaced
     run = adopted.cli("export", ".", "--all", "--layout", "per-group", "-o", str(out / "a.yaml"))
     assert run.code == 1 and "give --output a directory, not the file" in run.err, run
+
+
+async def _destroy(ws: Workspace, gid: str) -> None:
+    """Someone destroys a live group in the console (a destroy_group on the emulator)."""
+    from conftest import client_for, make_emulator
+
+    from reconciler.tim import wire
+
+    async with client_for(make_emulator(ws.db)) as client:
+        await client.call(wire.SERVICE_OF["destroy_group"], "destroy_group", {"GroupId": gid})
+
+
+def test_export_all_again_removes_its_files_of_groups_gone_live(
+    adopted: Workspace, tmp_path: Path
+) -> None:
+    """A group destroyed since the last export must not keep its file: the next plan would
+    create it again. Only the export's own unchanged files go; an edited one is the user's."""
+    out = tmp_path / "per-group"
+    export = ("export", ".", "--all", "--layout", "per-group", "-o", str(out))
+    assert adopted.cli(*export).code == 0
+    edited = out / "meeting" / "meet-1.yaml"
+    edited.write_text(edited.read_text().replace("\n", "\n# reviewed\n", 1))
+    asyncio.run(_destroy(adopted, "work-1"))
+    asyncio.run(_destroy(adopted, "meet-1"))
+    run = adopted.cli(*export)
+    assert run.code == 0, run
+    assert not (out / "work" / "work-1.yaml").exists()
+    assert f"removed {out / 'work' / 'work-1.yaml'}: an earlier export's unchanged file" in run.err
+    assert edited.exists() and "# reviewed" in edited.read_text()  # the user's now
+    plan = cli_in_process("plan", str(out))
+    assert "+ group work-1" not in plan.out and "+ group meet-1" in plan.out, plan
+    # a change of layout replaces the per-group files with per-type ones (not declared twice)
+    edited.unlink()
+    run = adopted.cli("export", ".", "--all", "-o", str(out))
+    assert run.code == 0, run
+    assert not list(out.glob("*/*.yaml")), list(out.rglob("*.yaml"))
+    assert cli_in_process("plan", str(out), "--detailed-exitcode").code == 0
+    # with a --group selection the other groups' files are left alone
+    other = tmp_path / "other"
+    assert adopted.cli("export", ".", "--all", "--layout", "per-group", "-o", str(other)).code == 0
+    before = sorted(other.rglob("*.yaml"))
+    run = adopted.cli("export", ".", "--group", "pub-1", "--layout", "per-group", "-o", str(other))
+    assert run.code == 0 and "removed" not in run.err, run
+    assert sorted(other.rglob("*.yaml")) == before
