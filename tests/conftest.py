@@ -33,8 +33,9 @@ from reconciler import engine
 from reconciler.apply import ApplyResult
 from reconciler.emulator import EmulatorStore, create_app
 from reconciler.emulator.testing import free_port, serve_command, wait_for_port
+from reconciler.lock import Lease
 from reconciler.plan import Plan
-from reconciler.state import Group
+from reconciler.state import LOCK_GROUP_ID, Group
 from reconciler.tim.client import TimClient
 
 SDKAPPID = 1400000000
@@ -359,6 +360,24 @@ def server(tmp_path: Path):
 
 
 # --- the Python API in-process ----------------------------------------------------------------
+
+
+def seed_lease(db: Path, lease: Lease) -> None:
+    """Another writer's lease on the app lock, put straight into the emulator's state."""
+    store = EmulatorStore(db)
+    try:
+        store.seed(
+            [
+                {
+                    "GroupId": LOCK_GROUP_ID,
+                    "Type": "Private",
+                    "Name": "lock",
+                    "Introduction": lease.text(),
+                }
+            ]
+        )
+    finally:
+        store.close()
 
 
 def make_emulator(db: Path, **kw: Any):

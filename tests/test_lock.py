@@ -27,6 +27,7 @@ from conftest import (
     make_emulator,
     plan_groups,
     run_cli,
+    seed_lease,
     start_server,
     wait_until,
 )
@@ -58,25 +59,6 @@ def _club(*members: str) -> list[dict[str, Any]]:
         }
         for i in range(8)
     ]
-
-
-def _seed_lease(db: Path, lease: Lease) -> None:
-    from reconciler.emulator import EmulatorStore
-
-    store = EmulatorStore(db)
-    try:
-        store.seed(
-            [
-                {
-                    "GroupId": LOCK_GROUP_ID,
-                    "Type": "Private",
-                    "Name": "lock",
-                    "Introduction": lease.text(),
-                }
-            ]
-        )
-    finally:
-        store.close()
 
 
 def _live_members(server: Server, gid: str) -> set[str]:
@@ -124,7 +106,7 @@ def test_a_locked_app_makes_apply_give_up_naming_the_holder(
     slow_server: Server, tmp_path: Path
 ) -> None:
     now = int(time.time())
-    _seed_lease(
+    seed_lease(
         slow_server.db, Lease("ci@runner-7 (apply)", "runner-7", 4242, "t" * 16, now, now + 600)
     )
     cfg = _config(tmp_path / "a", slow_server, _club("boss", "a1"))
@@ -151,7 +133,7 @@ def test_an_expired_lease_from_another_runner_is_taken_over(
     slow_server: Server, tmp_path: Path
 ) -> None:
     long_ago = int(time.time()) - 3600
-    _seed_lease(
+    seed_lease(
         slow_server.db, Lease("ci@gone (apply)", "gone", 1, "x" * 16, long_ago, long_ago + 90)
     )
     cfg = _config(tmp_path / "a", slow_server, _club("boss", "a1"))
@@ -217,7 +199,7 @@ def test_the_lock_group_cannot_be_declared_and_is_not_exported(ws: Workspace) ->
     assert ws.apply().code == 0
     now = int(time.time())
     ws.db.parent.mkdir(exist_ok=True)
-    _seed_lease(ws.db, Lease("x", "elsewhere", 1, "y", now, now + 600))
+    seed_lease(ws.db, Lease("x", "elsewhere", 1, "y", now, now + 600))
     out = ws.cli("export", ".", "--all")
     assert out.code == 0 and LOCK_GROUP_ID not in out.out and "id: g" in out.out, out
     assert json.dumps(LOCK_GROUP_ID) not in out.out
@@ -236,7 +218,7 @@ def test_lock_shows_its_id_and_a_live_lease_is_broken_only_with_it_and_force(
 ) -> None:
     ws.write([{"id": "g", "type": "Work", "name": "G", "members": ["boss"]}])
     ws.db.parent.mkdir(exist_ok=True)
-    _seed_lease(ws.db, _live_lease())
+    seed_lease(ws.db, _live_lease())
     shown = ws.cli("lock", ".")
     assert shown.code == 0 and f"Lock ID: {'f' * 16}" in shown.out, shown
     before = ws.dump()
@@ -267,7 +249,7 @@ def test_an_expired_lease_is_broken_by_break_alone_but_not_with_a_wrong_id(
     ws.write([{"id": "g", "type": "Work", "name": "G", "members": ["boss"]}])
     ws.db.parent.mkdir(exist_ok=True)
     long_ago = int(time.time()) - 3600
-    _seed_lease(ws.db, Lease("ci@gone (apply)", "gone", 1, "e" * 16, long_ago, long_ago + 90))
+    seed_lease(ws.db, Lease("ci@gone (apply)", "gone", 1, "e" * 16, long_ago, long_ago + 90))
     wrong = ws.cli("lock", ".", "--break", "--id", "0" * 16)
     assert wrong.code == 1 and LOCK_GROUP_ID in ws.dump()["groups"], wrong
     broke = ws.cli("lock", ".", "--break")

@@ -11,10 +11,9 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import ADMIN, run_cli, stop_process, wait_until
+from conftest import run_cli, seed_lease, stop_process, wait_until
 from test_watch import GROUPS, TOKEN, Watch, reconciles, start_watch, stop
 
-from reconciler.emulator import EmulatorStore
 from reconciler.emulator.testing import free_port, wait_for_port
 from reconciler.lock import POLL_S, Lease
 from reconciler.state import LOCK_GROUP_ID
@@ -160,20 +159,7 @@ def test_a_writer_holding_the_lock_past_lock_timeout_backs_the_watch_off(tmp_pat
     def held_by_ci(cfg: Path) -> None:  # a CI apply on another host, its lease live for an hour
         now = int(time.time())
         lease = Lease("ci@runner (apply)", "runner", 4242, "f" * 16, now, now + 3600)
-        store = EmulatorStore(tmp_path / "server.sqlite3", admin=ADMIN)
-        try:
-            store.seed(
-                [
-                    {
-                        "GroupId": LOCK_GROUP_ID,
-                        "Type": "Private",
-                        "Name": "lock",
-                        "Introduction": lease.text(),
-                    }
-                ]
-            )
-        finally:
-            store.close()
+        seed_lease(tmp_path / "server.sqlite3", lease)
 
     w = start_watch(tmp_path, GROUPS[:1], "--lock-timeout", "1", resynced=False, prepare=held_by_ci)
     try:
