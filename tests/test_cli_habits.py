@@ -392,7 +392,7 @@ def test_the_apply_time_leaves_out_the_prompt(ws: Workspace, monkeypatch) -> Non
 
 
 def test_a_lock_held_too_long_names_the_whole_command_that_breaks_it(ws: Workspace) -> None:
-    from test_lock import _seed_lease
+    from conftest import seed_lease
 
     from reconciler.lock import Lease
 
@@ -401,7 +401,7 @@ def test_a_lock_held_too_long_names_the_whole_command_that_breaks_it(ws: Workspa
     (ws.dir / "v" / "prod.yaml").write_text("x: 1\n")
     now = int(time.time())
     ws.store().close()
-    _seed_lease(ws.db, Lease("ci@runner (apply)", "runner", 7, "t" * 16, now, now + 600))
+    seed_lease(ws.db, Lease("ci@runner (apply)", "runner", 7, "t" * 16, now, now + 600))
     run = ws.cli("apply", ".", "--values", "v/prod.yaml", "--lock-timeout", "0", "--auto-approve")
     assert run.code == 1, run
     assert "break the lock with: reconciler lock . --values v/prod.yaml --break" in run.err, run
