@@ -413,6 +413,9 @@ class Session:
         self._on_lock_wait = on_lock_wait
         self._client: TimClient | None = None
         self._lock: AppLock | None = None
+        # The revision check, under way from the taking of the lock: a stale check reads
+        # beside it, and every write waits for it (``_revision_checked``).
+        self._revision_check: asyncio.Future[None] | None = None
 
     @property
     def client(self) -> TimClient:
@@ -427,7 +430,7 @@ class Session:
             self._lock = self.app_lock()
             try:
                 await self._lock.acquire()
-                await self._check_revision()
+                self._revision_check = asyncio.ensure_future(self._check_revision())
             except BaseException:
                 if self._lock.held:
                     await asyncio.shield(self._lock.release())
@@ -451,8 +454,32 @@ class Session:
             )
         self._recorded = last
 
+    async def _revision_checked(self) -> None:
+        """Return once the app's recorded revision was read and this one is not older (raise
+        PlanRefused if it is)."""
+        if self._revision_check is not None:
+            await self._revision_check
+
+    async def _beside_revision_check(self, reads: Awaitable[None]) -> None:
+        """Await ``reads`` and the revision check side by side; the revision's refusal comes
+        first, as when it was checked before anything was read."""
+        task = asyncio.ensure_future(reads)
+        try:
+            await self._revision_checked()
+        except BaseException:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        await task
+
     async def __aexit__(self, *exc_info: object) -> None:
         try:
+            check = self._revision_check
+            if check is not None:
+                check.cancel()  # (when still under way: nothing was written)
+                await asyncio.gather(check, return_exceptions=True)
+                if check.cancelled() or check.exception() is not None:
+                    self._revision = None  # not checked: nothing to record
             mine = self._revision
             if (
                 exc_info[0] is None
@@ -485,6 +512,7 @@ class Session:
         return AppLock(self.client, purpose=purpose, on_wait=self._on_lock_wait, **options)
 
     async def plan(self, groups: list[Group], options: PlanOptions) -> Plan:
+        await self._revision_checked()  # an older revision is refused before it is planned
         return await plan_groups(self.client, groups, options)
 
     async def check_fresh(self, saved: SavedPlan) -> None:
@@ -509,8 +537,10 @@ class Session:
         if held and not per_group:
             checked.raise_if_unsafe(approval.force)  # the plan's errors, then its guards
             _refuse_destroys(checked.destroys(), approval.allow_destroy)
-        if saved is not None:
-            await self.check_fresh(saved)
+        if saved is not None:  # read beside the revision check: both come before any write
+            await self._beside_revision_check(self.check_fresh(saved))
+        else:
+            await self._revision_checked()
         stopped = {h.group for h in held if h.check != "destroy"}  # "": the app's error
         operations = [
             op
@@ -529,6 +559,7 @@ class Session:
         # Executing makes no reference cycles (none in the 10,581 calls of the scale
         # benchmark), while each collection stopped the loop for up to 120 ms, and with it
         # the calls at the rate limit.
+        await self._revision_checked()
         with collector_paused():
             result = await apply_operations(self.client, operations, progress)
         self._clean = self._clean and result.ok

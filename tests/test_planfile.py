@@ -402,3 +402,36 @@ async def test_the_stale_check_spreads_equal_member_reads_over_both_apis(tmp_pat
             await wire.members.modify_group_member_info(
                 client, {**edit, "NameCard": ""}
             )  # as planned
+
+
+def test_apply_plan_of_an_older_revision_is_refused_before_its_stale_check_counts(
+    ws: Workspace,
+) -> None:
+    """The revision record is read beside the stale check, and still decides first: a plan of
+    a revision older than the one last applied is refused as such (not as stale, though it is
+    that too), and nothing is written, the record included."""
+    import asyncio
+
+    from conftest import client_for, make_emulator
+
+    from reconciler import revision
+
+    ws.write([_group("club", "m1")])
+    ws.converge()
+    ws.write([{**_group("club", "m1"), "name": "Club v2"}])
+    assert ws.plan("-o", "plan.json").code == 0
+    newer = revision.Revision("sha256:newer", 2**31 - 1, "ci")
+
+    async def record() -> None:
+        async with client_for(make_emulator(ws.db)) as client:
+            await revision.record(client, newer)
+
+    asyncio.run(record())
+    _console_edit(ws, base={"Name": "Renamed"})  # stale as well
+    run = ws.cli("apply", "--plan", "plan.json")
+    assert run.code == 3 and "older than revision" in run.err and "stale" not in run.err, run
+    assert ws.live("club")["Name"] == "Renamed"
+    assert ws.live(revision.REVISION_GROUP_ID)["Introduction"] == newer.text()
+    _console_edit(ws, base={"Name": "club"})  # fresh again: refused all the same
+    assert ws.cli("apply", "--plan", "plan.json").code == 3
+    assert ws.live("club")["Name"] == "club"

@@ -22,6 +22,7 @@ from reconciler.cli.base import (
     only_option,
     options,
     output,
+    plan_text,
     print_json,
     show_plan,
     values_option,
@@ -206,16 +207,30 @@ def apply(
         revision = engine.config_revision(config) if config else engine.saved_revision(saved)
         if saved.version_note:
             echo_err(f"Note: {saved.version_note}.")
-        view = engine.saved_view(saved)
-        show_plan(view, err=fmt == "json")
-        for refusal in saved.forced:
-            echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
 
         async def run_saved() -> None:
-            async with session(saved.app, saved.base_dir, revision) as s:
-                # Reviewed when it was saved: applied without asking again.
-                approved = await s.approve(saved, engine.Approval(allow_destroy=allow_destroy))
-                await _execute(s, approved.operations, started, view, fmt)
+            # The plan's text is made in a thread while the lock is taken and the plan checked
+            # (mostly waiting for answers), and shown before the first write or the refusal.
+            made = asyncio.ensure_future(asyncio.to_thread(_saved_text, saved, fmt == "json"))
+            view: dict | None = None
+
+            async def show() -> dict:
+                shown, text = await made
+                show_plan(shown, err=fmt == "json", text=text)
+                for refusal in saved.forced:
+                    echo_err(f"Note: this plan was made with --force, overriding: {refusal}")
+                return shown
+
+            try:
+                async with session(saved.app, saved.base_dir, revision) as s:
+                    # Reviewed when it was saved: applied without asking again.
+                    approval = engine.Approval(allow_destroy=allow_destroy)
+                    approved = await s.approve(saved, approval)
+                    view = await show()
+                    await _execute(s, approved.operations, started, view, fmt)
+            finally:
+                if view is None:
+                    await show()
 
         with _lock_hint(path, var, values):
             asyncio.run(run_saved())
@@ -240,6 +255,12 @@ def apply(
 
     with _lock_hint(path, var, values):
         asyncio.run(run())
+
+
+def _saved_text(saved, err: bool) -> tuple[dict, str]:
+    """A saved plan's view and the text ``show_plan`` prints of it."""
+    view = engine.saved_view(saved)
+    return view, plan_text(view, err)
 
 
 class _Locked(LockError):

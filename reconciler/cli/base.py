@@ -65,12 +65,18 @@ def print_text(text: str, err: bool = False) -> None:
         click.echo(text, err=err)
 
 
-def show_plan(view: dict, err: bool = False) -> None:
-    """Which app, where, and the plan; nothing with -q (a prompt still names the app)."""
+def plan_text(view: dict, err: bool = False) -> str:
+    """What ``show_plan`` prints of the plan (without the app's line)."""
+    return "" if output["quiet"] else render_text(view, None, use_color(err))
+
+
+def show_plan(view: dict, err: bool = False, text: str | None = None) -> None:
+    """Which app, where, and the plan (``text``: made already by ``plan_text``); nothing with
+    -q (a prompt still names the app)."""
     if output["quiet"]:
         return
     click.echo(f"App {view['app']} at {view['endpoint']}\n", err=err)
-    print_text(render_text(view, None, use_color(err)), err=err)
+    print_text(plan_text(view, err) if text is None else text, err=err)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
