@@ -460,7 +460,7 @@ class Session:
         if self._revision_check is not None:
             await self._revision_check
 
-    async def _beside_revision_check(self, reads: Awaitable[None]) -> None:
+    async def _beside_revision_check(self, reads: Awaitable[object]) -> None:
         """Await ``reads`` and the revision check side by side; the revision's refusal comes
         first, as when it was checked before anything was read."""
         task = asyncio.ensure_future(reads)
@@ -538,7 +538,10 @@ class Session:
             checked.raise_if_unsafe(approval.force)  # the plan's errors, then its guards
             _refuse_destroys(checked.destroys(), approval.allow_destroy)
         if saved is not None:  # read beside the revision check: both come before any write
-            await self._beside_revision_check(self.check_fresh(saved))
+            reads = [self.check_fresh(saved)]
+            if self._lock is not None:  # the lease read the first writes wait for, if recent
+                reads.append(self._lock.check())
+            await self._beside_revision_check(asyncio.gather(*reads))
         else:
             await self._revision_checked()
         stopped = {h.group for h in held if h.check != "destroy"}  # "": the app's error
