@@ -49,7 +49,7 @@ from reconciler.tim.calls import (
     Request,
     request_to_json,
 )
-from reconciler.tim.client import TimClient
+from reconciler.tim.client import TimClient, request_counter
 
 # 4: operations are typed requests ({"api", "request"}); selection, forced refusals and the
 # scope of each fingerprint recorded. 5: a fingerprint covers the members the plan touches.
@@ -638,13 +638,17 @@ async def check_fresh(client: TimClient, saved: SavedPlan) -> None:
         for gid, scope in saved.scopes.items()
     }
     wanted = [_scoped(g, saved.scopes.get(g.id)) for g in saved.groups]
-    started, calls = time.monotonic(), client.stats.requests
-    await observe_accounts(client, wanted, needs, settle)
+    started, calls = time.monotonic(), [0]
+    counting = request_counter.set(calls)  # its own: the lock's reads go on beside it
+    try:
+        await observe_accounts(client, wanted, needs, settle)
+    finally:
+        request_counter.reset(counting)
     stale = sorted(gid for gid, digest in saved.fingerprints.items() if now.get(gid) != digest)
     log.info(
         "stale check: %d group(s) read again in %d call(s), %.2f s; %d changed",
         len(wanted),
-        client.stats.requests - calls,
+        calls[0],
         time.monotonic() - started,
         len(stale),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -166,8 +168,6 @@ def dept(value: str) -> dict:
 
 def _console_edit(ws: Workspace, base: dict | None = None, member: dict | None = None) -> None:
     """Someone edits the group in the console between plan and apply."""
-    import asyncio
-
     from conftest import client_for, make_emulator
 
     async def edit() -> None:
@@ -274,10 +274,13 @@ def _saved(tmp_path: Path, plan, desired) -> planfile.SavedPlan:
     return planfile.read(tmp_path / "plan.json", lambda app: "k")
 
 
-async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) -> None:
+async def test_the_stale_check_reads_only_what_the_plan_touches(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A 5,000-member Community where the plan changes one member, and 60 renamed groups: the
-    stale check is 2 get_group_info calls and 1 read by name, not 25 pages of members; a
-    console edit of the touched member still makes it refuse, naming the group."""
+    stale check is 2 get_group_info calls and 1 read by name, not 25 pages of members, and
+    says so while other reads (the lock's) share its client; a console edit of the touched
+    member still makes it refuse, naming the group."""
     from conftest import client_for, make_emulator, plan_groups
 
     from reconciler.errors import StalePlanError
@@ -309,6 +312,10 @@ async def test_the_stale_check_reads_only_what_the_plan_touches(tmp_path: Path) 
             "get_group_info": 2,
             "get_specified_group_member_info": 1,
         }
+        beside = [wire.groups.get_group_info(client, ["p0"]) for _ in range(4)]
+        with caplog.at_level(logging.INFO, logger="reconciler.planfile"):
+            await asyncio.gather(planfile.check_fresh(client, saved), *beside)
+        assert "read again in 3 call(s)" in caplog.text, caplog.text
         edit = {"GroupId": "@TGS#_big", "Member_Account": "m1", "NameCard": "Edited"}
         await wire.members.modify_group_member_info(client, edit)
         with pytest.raises(StalePlanError) as refused:
@@ -410,7 +417,6 @@ def test_apply_plan_of_an_older_revision_is_refused_before_its_stale_check_count
     """The revision record is read beside the stale check, and still decides first: a plan of
     a revision older than the one last applied is refused as such (not as stale, though it is
     that too), and nothing is written, the record included."""
-    import asyncio
 
     from conftest import client_for, make_emulator
 

@@ -131,6 +131,9 @@ class CallStats:
 # Retries made for the current task's calls, when someone counts them (apply counts per
 # operation: each operation runs in its own task, so concurrent ones do not mix).
 retry_counter: ContextVar[list[int] | None] = ContextVar("retry_counter", default=None)
+# Requests sent for the current task's calls and those of the tasks it starts, when someone
+# counts them (the stale check, whose reads share the client with the lock's own).
+request_counter: ContextVar[list[int] | None] = ContextVar("request_counter", default=None)
 
 
 def make_limiter(rate: float) -> AsyncLimiter:
@@ -447,6 +450,9 @@ class TimClient:
             query = f"{self._query_string()}{secrets.randbits(32)}&contenttype=json"
             url = f"{self._base_url}/v4/{api}?{query}"
             self.stats.requests += 1
+            counted = request_counter.get()
+            if counted is not None:
+                counted[0] += 1
             started = time.perf_counter()
             try:
                 if timeout_s is None:
