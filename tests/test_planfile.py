@@ -417,7 +417,6 @@ def test_apply_plan_of_an_older_revision_is_refused_before_its_stale_check_count
     """The revision record is read beside the stale check, and still decides first: a plan of
     a revision older than the one last applied is refused as such (not as stale, though it is
     that too), and nothing is written, the record included."""
-
     from conftest import client_for, make_emulator
 
     from reconciler import revision
