@@ -31,7 +31,7 @@ from reconciler.connect import embedded_emulator, local_db_path, make_client
 from reconciler.errors import PlanFileError, PlanRefused, UsageError
 from reconciler.heap import collector_paused
 from reconciler.lock import WAIT_S as LOCK_WAIT_S
-from reconciler.lock import AppLock, Lease, break_lock, current_lease, holder_name
+from reconciler.lock import AppLock, Lease, break_lock, counted_reads, current_lease, holder_name
 from reconciler.observe import observe
 from reconciler.plan import Operation, Plan, Planner
 from reconciler.planfile import SavedPlan, Selection, check_writable
@@ -443,8 +443,7 @@ class Session:
         if mine is None:
             return
         assert self._lock is not None
-        self._lock.calls["group_reads"] += 1
-        last = await revision.recorded(self.client)
+        last = await counted_reads(self._lock.calls, revision.recorded(self.client))
         if last is not None and last.newer_than(mine) and not self._force_revision:
             raise PlanRefused(
                 f"Refused: this config is revision {mine.describe()}, older than revision "
@@ -538,10 +537,9 @@ class Session:
             checked.raise_if_unsafe(approval.force)  # the plan's errors, then its guards
             _refuse_destroys(checked.destroys(), approval.allow_destroy)
         if saved is not None:  # read beside the revision check: both come before any write
-            reads = [self.check_fresh(saved)]
-            if self._lock is not None:  # the lease read the first writes wait for, if recent
-                reads.append(self._lock.check())
-            await self._beside_revision_check(asyncio.gather(*reads))
+            # The lease read the first writes wait for (if still recent then), sent first.
+            lease = [self._lock.check()] if self._lock is not None else []
+            await self._beside_revision_check(asyncio.gather(*lease, self.check_fresh(saved)))
         else:
             await self._revision_checked()
         stopped = {h.group for h in held if h.check != "destroy"}  # "": the app's error

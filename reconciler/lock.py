@@ -42,13 +42,14 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from reconciler.errors import LockError, LockLost, ObserveError
 from reconciler.state import LOCK_GROUP_ID, GroupType, utc_text
 from reconciler.tim.calls import CreateGroup, DestroyGroup, ModifyGroup
-from reconciler.tim.client import CONTROL, TimClient
+from reconciler.tim.client import CONTROL, TimClient, request_counter
 from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError, TimError
 from reconciler.tim.wire.groups import get_group
 
@@ -153,6 +154,22 @@ async def current_lease(client: TimClient) -> Lease | None:
     return (await lock_state(client))[0]
 
 
+T = TypeVar("T")
+
+
+async def counted_reads(calls: Counter[str], read: Awaitable[T]) -> T:
+    """Await a read of the tool's own groups (the lease, the revision record) and count its
+    requests in ``calls["group_reads"]``: a hedged read's second request included, which is
+    as much the tool's own call as the first."""
+    sent = [0]
+    counting = request_counter.set(sent)
+    try:
+        return await read
+    finally:
+        request_counter.reset(counting)
+        calls["group_reads"] += sent[0]
+
+
 class AppLock:
     """``async with AppLock(client, ...)`` holds the app's lock for the block."""
 
@@ -228,8 +245,7 @@ class AppLock:
             return False
 
     async def _state(self) -> tuple[Lease | None, Lease | None]:
-        self.calls["group_reads"] += 1  # each one get_group_info
-        return await lock_state(self._client)
+        return await counted_reads(self.calls, lock_state(self._client))
 
     async def _current(self) -> Lease | None:
         return (await self._state())[0]

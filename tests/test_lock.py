@@ -530,3 +530,27 @@ async def test_a_lease_not_known_good_holds_the_writes_until_it_is_read(
         stalls.released.set()
         assert (await asyncio.wait_for(writing, 60)).ok
         await holder.release()
+
+
+async def test_a_hedged_read_of_the_lease_is_counted_as_the_tools_own_calls(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The tool's own calls (counted apart from a plan's) hold every request its reads send:
+    a read of the lease sent again after a stall counts twice, as the server counts it."""
+    monkeypatch.setattr(lock_module, "CONTROL", STALLS_LAST)
+    app = make_emulator(tmp_path / "emu.sqlite3")
+    stalls = _LeaseReadsStall(app)
+    async with client_for(app, transport=stalls) as client:
+        holder = AppLock(client)
+        await holder.acquire()
+        reads, requests = holder.calls["group_reads"], client.stats.requests
+        stalls.stalled = True
+        look = asyncio.ensure_future(holder._look())
+        bound = time.monotonic() + 60  # a hang guard only
+        while client.stats.hedges == 0 and time.monotonic() < bound:
+            await asyncio.sleep(0.05)
+        stalls.released.set()
+        await asyncio.wait_for(look, 60)
+        assert client.stats.requests - requests == 2
+        assert holder.calls["group_reads"] - reads == 2
+        await holder.release()
