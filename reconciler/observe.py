@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -262,12 +263,13 @@ async def read_room_state(
 
 Settle = Callable[[Group, ObservedGroup | None], None]
 T = TypeVar("T")
+TURN_AFTER_S = 0.001  # reading a batch, the loop gets a turn at least this often
 
 
 class Intake(Generic[T]):
     """How get_group_info answers are taken in. At most ``size`` batches are fetched and not
     yet read (the others wait unfetched, so a slow reader holds no pile of answers), and they
-    are read one at a time, with a turn for the loop after each group: a batch of whole member
+    are read one at a time, with a turn for the loop between groups: a batch of whole member
     lists takes tens of ms to read and diff, and with many read at once the calls waiting for
     the limiter meanwhile (the busiest read API's) would go out late. A batch holds items of
     type T (a desired Group, or a bare ID), ``group_id`` of each names its group."""
@@ -293,13 +295,19 @@ class Intake(Generic[T]):
             async with self._reading:
                 infos = index_group_info([answer])
                 del answer
+                turn = time.perf_counter()
                 for item in batch:
                     gid = self._group_id(item)
                     only = None if named is None else named.get(gid, ())
                     follow = visit(item, parse_group_info(gid, infos.get(gid), only))
                     if follow is not None:
                         more.append(follow)
-                    await asyncio.sleep(0)
+                    # A turn for the loop once a millisecond has gone by, not after each group:
+                    # a batch without member lists is read in less, and a turn of a busy loop
+                    # can take several.
+                    if time.perf_counter() - turn >= TURN_AFTER_S:
+                        await asyncio.sleep(0)
+                        turn = time.perf_counter()
         # The answer goes now, not when the batch's longest member list is read: each read
         # holds its own group.
         del infos
@@ -462,7 +470,7 @@ async def observe_accounts(
         if have.members_partial():  # else get_group_info listed them
             await read_members(client, have, named, member_reads)
 
-    async def read_batch(batch: list[Group]) -> None:
+    async def read_batch(batch: list[Group], intake: Intake[Group]) -> None:
         group_keys = sorted({k for g in batch for k in needs.get(g.id, empty).group_keys})
         member_keys: list[str] | None = None
         fields: list[str] | None = None
@@ -505,9 +513,14 @@ async def observe_accounts(
     # Groups with reads to follow first, so those overlap the other batches; then the groups
     # get_group_info lists the members of, so the other batches carry no member list, and
     # those alike side by side, so each list carries only the fields its groups' need.
+    # The batches of the last kind (no member list, no read to follow: small answers, soon
+    # read) have an intake of their own, so they go out beside the others instead of all at
+    # the end, where they waited for the rate limit alone.
     ordered = sorted(wanted, key=order)
+    light: Intake[Group] = Intake(client.max_in_flight, lambda want: want.id)
+    batches = chunks(ordered, client.limits.batch_of("get_group_info"))
     await asyncio.gather(
-        *(read_batch(batch) for batch in chunks(ordered, client.limits.batch_of("get_group_info")))
+        *(read_batch(b, light if order(b[0]) == (2,) else intake) for b in batches)
     )
 
 
