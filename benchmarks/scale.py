@@ -33,7 +33,7 @@ calls at the rate limit plus the latency once per dependent step of the deepest 
 client deliberately drains at about 95% of the limit, so 1.05 x floor is its own best). The
 whole command is held to ``apply_command_floor_s``: the stale check's own floor (its busiest
 read API's minimum calls at the rate limit plus its dependent read steps) plus the apply's;
-``apply_before_check_s`` (process start, plan read and view, lock), ``stale_check_s`` (as apply
+``apply_before_check_s`` (process start, plan read, lock), ``stale_check_s`` (as apply
 logs it) and ``apply_after_check_s`` (to the first write batch, the revision record, releasing
 the lock, exit) say where the time beyond the execution goes. The app lock's calls (creating
 and destroying its group, a renewal every 30 s) are counted apart.
@@ -486,7 +486,7 @@ def run(args: argparse.Namespace, launcher: Launcher, workdir: Path) -> int:
         "apply_command_vs_floor": round(apply["wall_s"] / command_floor, 3)
         if command_floor
         else None,
-        # where the command's time goes: start (process, plan read and view, lock) until the
+        # where the command's time goes: start (process, plan read, lock) until the
         # stale check, the check, the execution, and the rest (to the first write batch, the
         # revision record, releasing the lock, exit)
         "apply_before_check_s": round(check_start_s, 2),
