@@ -167,16 +167,6 @@ def _member_field_changes(
     return changes
 
 
-def _declares_attributes(member: MemberView) -> bool:
-    return (
-        member.role is not None
-        or member.name_card is not None
-        or member.msg_flag is not None
-        or member.muted_until is not None
-        or bool(member.custom)
-    )
-
-
 def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
     """The group's own managed fields, before and after (members are compared apart)."""
     before: dict[str, Any] = {}
@@ -215,12 +205,13 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     wanted, current = want.declared_members(), have.members or {}
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
-    for account, member in wanted.items():
+    declares = wanted.declares_attributes
+    for account in wanted:
         if account not in current:
-            changes.append(MemberChange(account, "add", member=member))
-        elif account == owner or _declares_attributes(member):
-            # Only now is the live member looked up (built from the API's item, see LiveMembers).
-            fields = _member_field_changes(member, current[account], now, owner)
+            changes.append(MemberChange(account, "add", member=wanted[account]))
+        elif account == owner or declares(account):
+            # Only now are the members made (from their rows, see DeclaredMembers/LiveMembers).
+            fields = _member_field_changes(wanted[account], current[account], now, owner)
             if fields:
                 changes.append(MemberChange(account, "modify", fields))
     if owner and owner not in wanted:

@@ -365,7 +365,7 @@ async def observe(
         member_keys = None
         if any(_lists_members(want) for want in batch):
             member_keys = sorted(
-                {key for want in batch for m in (want.members or {}).values() for key in m.custom}
+                {key for want in batch for key in want.declared_members().custom_keys()}
             )
         ids = [g.id for g in batch]
 

@@ -561,24 +561,23 @@ class GroupChecker:
         g: Mapping[str, Any],
         gtype: GroupType,
         items: list[Any],
-    ) -> dict[str, st.Member]:
+    ) -> st.DeclaredMembers:
         owner = g.get("owner")
         if PRUNED in items:
             kept = [item for item in items if item != PRUNED]
         else:
             kept = items
-        # One pass in a comprehension (the hot loop on big configs): account -> member.
-        members: dict[str, st.Member] = {
+        # One pass in a comprehension (the hot loop on big configs): account -> its row, None
+        # for the plain `- account` form.
+        rows = {
             (item if item.__class__ is str else item["account"]): (
-                st.loaded_member(item)
-                if item.__class__ is str
-                else st.loaded_member(item["account"], item)
+                None if item.__class__ is str else st.member_row(item)
             )
             for item in kept
         }
-        if len(members) != len(kept):
+        if len(rows) != len(kept):
             self._duplicates(file, base, label, items)
-        if not _accounts_ok(members.keys()):
+        if not _accounts_ok(rows.keys()):
             for j, item in enumerate(items):
                 if item == PRUNED:
                     continue
@@ -602,7 +601,7 @@ class GroupChecker:
                 or ("" in (item.get("custom") or ()))
             ):
                 self._member_rules(file, base, label, j, item, owner, gtype)
-        return members
+        return st.DeclaredMembers(rows)
 
     def _duplicates(self, file: int, base: tuple[Any, ...], label: str, items: list[Any]) -> None:
         first: dict[str, int] = {}
