@@ -299,8 +299,8 @@ def check_alias_budget(text: str) -> None:
 
 
 def check_yaml(text: str) -> None:
-    """Every check that must see a whole text before a parser does (see parse_yaml)."""
-    check_text(text)
+    """Every check that must see a whole text before a parser does (see parse_yaml), but
+    check_text, which every text passed when it was decoded or rendered."""
     _check_tokens(text)
     check_alias_budget(text)
 
