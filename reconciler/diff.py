@@ -205,13 +205,13 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     wanted, current = want.declared_members(), have.members or {}
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
-    declares = wanted.declares_attributes
+    compared = wanted.compared
     for account in wanted:
         if account not in current:
             changes.append(MemberChange(account, "add", member=wanted[account]))
-        elif account == owner or declares(account):
-            # Only now are the members made (from their rows, see DeclaredMembers/LiveMembers).
-            fields = _member_field_changes(wanted[account], current[account], now, owner)
+        elif (member := compared(account)) is not None or account == owner:
+            # Only now is the live member looked up (built from the API's item, see LiveMembers).
+            fields = _member_field_changes(member or wanted[account], current[account], now, owner)
             if fields:
                 changes.append(MemberChange(account, "modify", fields))
     if owner and owner not in wanted:

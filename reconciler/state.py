@@ -92,36 +92,54 @@ class Member(BaseModel):
 # in the config format's order. tests/test_state.py checks them against the model.
 MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
 
-_OTHER_FIELDS = tuple(name for name in Member.model_fields if name != "account")
 _NO_CUSTOM: dict[str, str | None] = {}  # shared by every declared member without custom data
 _ACCOUNT_ONLY = frozenset({"account"})
 _ALL_FIELDS = frozenset(Member.model_fields)
 _set_slot = object.__setattr__
-_PLAIN_ROW = (None,) * len(_OTHER_FIELDS)
 _UNMANAGED = (None,) * len(MEMBER_ATTRIBUTES)
 
-# A declared member's values of _OTHER_FIELDS in their order (custom: None when empty), or None
-# for the plain ``- account`` form: what DeclaredMembers keeps of each.
-MemberRow = tuple[Any, ...]
+
+class DeclaredMember(NamedTuple):
+    """A member as the config declares it, kept by DeclaredMembers: every Member field in the
+    model's order (tests/test_state.py checks), None where unmanaged. A plain type, not a
+    Member: a config of ten million memberships holds one for each member that declares more
+    than its account."""
+
+    account: str
+    role: Role | None
+    name_card: str | None
+    msg_flag: MsgFlag | None
+    muted_until: int | None
+    custom: dict[str, str | None]
+    join_time: int | None
+    unread: int | None
 
 
-def member_row(values: Mapping[str, Any]) -> MemberRow | None:
-    """The row of a member given as values already validated against the config's stricter
-    member schema (a mapping with ``account`` and the keys given); None when it declares
-    nothing but its account."""
-    row = (
-        values.get("role"),
-        values.get("name_card"),
-        values.get("msg_flag"),
-        values.get("muted_until"),
-        values.get("custom") or None,
-        values.get("join_time"),
-        values.get("unread"),
+_make_declared = DeclaredMember._make
+
+
+def declared_member(values: Mapping[str, Any]) -> DeclaredMember | None:
+    """A member given as values already validated against the config's stricter member schema
+    (a mapping with ``account`` and the keys given); None when it declares nothing but its
+    account (the plain ``- account`` form)."""
+    row = _make_declared(
+        (
+            values["account"],
+            values.get("role"),
+            values.get("name_card"),
+            values.get("msg_flag"),
+            values.get("muted_until"),
+            values.get("custom") or _NO_CUSTOM,
+            values.get("join_time"),
+            values.get("unread"),
+        )
     )
-    return None if row == _PLAIN_ROW else row
+    if row[1:5] == _UNMANAGED and row[5] is _NO_CUSTOM and row[6] is None and row[7] is None:
+        return None
+    return row
 
 
-def _row_member(account: str, row: MemberRow | None) -> Member:
+def _member(account: str, row: DeclaredMember | None) -> Member:
     """A Member made from a row, skipping pydantic's second validation and built small:
     attributes set one by one, always in the order of the fields, are kept by CPython in the
     object itself on a key table all members share (until something asks for ``__dict__``).
@@ -131,11 +149,24 @@ def _row_member(account: str, row: MemberRow | None) -> Member:
     member = Member.__new__(Member)
     put = _set_slot
     put(member, "account", account)
-    for name, value in zip(_OTHER_FIELDS, row or _PLAIN_ROW, strict=True):  # fields' order
-        put(member, name, value)
-    if row is None or row[4] is None:
+    if row is None:
+        put(member, "role", None)
+        put(member, "name_card", None)
+        put(member, "msg_flag", None)
+        put(member, "muted_until", None)
         put(member, "custom", _NO_CUSTOM)
-    put(member, "__pydantic_fields_set__", _ACCOUNT_ONLY if row is None else _ALL_FIELDS)
+        put(member, "join_time", None)
+        put(member, "unread", None)
+        put(member, "__pydantic_fields_set__", _ACCOUNT_ONLY)
+    else:
+        put(member, "role", row[1])
+        put(member, "name_card", row[2])
+        put(member, "msg_flag", row[3])
+        put(member, "muted_until", row[4])
+        put(member, "custom", row[5])
+        put(member, "join_time", row[6])
+        put(member, "unread", row[7])
+        put(member, "__pydantic_fields_set__", _ALL_FIELDS)
     put(member, "__pydantic_extra__", None)
     put(member, "__pydantic_private__", None)
     return member
@@ -146,12 +177,12 @@ class DeclaredMembers(Mapping[str, Member]):
 
     A config of ten million memberships declares most members by account alone: a Member for
     each (about 180 bytes, 2 us to make) was most of a big config's memory and load time. Only
-    the account is kept of those, and a tuple of values of the others; read-only.
+    the account is kept of those, and a DeclaredMember of the others; read-only.
     """
 
     __slots__ = ("_rows",)
 
-    def __init__(self, rows: dict[str, MemberRow | None]) -> None:
+    def __init__(self, rows: dict[str, DeclaredMember | None]) -> None:
         self._rows = rows
 
     @classmethod
@@ -159,10 +190,10 @@ class DeclaredMembers(Mapping[str, Member]):
         """Members given as Members (a group built in code rather than loaded)."""
         if isinstance(members, DeclaredMembers):
             return members
-        return cls({a: member_row(vars(m)) for a, m in members.items()})
+        return cls({a: declared_member(vars(m) | {"account": a}) for a, m in members.items()})
 
     def __getitem__(self, account: str) -> Member:
-        return _row_member(account, self._rows[account])
+        return _member(account, self._rows[account])
 
     def __contains__(self, account: object) -> bool:
         return account in self._rows
@@ -183,23 +214,25 @@ class DeclaredMembers(Mapping[str, Member]):
     def __repr__(self) -> str:
         return f"<DeclaredMembers: {len(self._rows)}>"
 
-    def declares_attributes(self, account: str) -> bool:
-        """The member declares a managed attribute (MEMBER_ATTRIBUTES) or custom data: the
-        others are compared by membership alone."""
+    def compared(self, account: str) -> DeclaredMember | None:
+        """The member as declared if it declares what a plan compares (MEMBER_ATTRIBUTES or
+        custom data); None if its membership is all there is to compare."""
         row = self._rows[account]
-        return row is not None and (row[:4] != _UNMANAGED or row[4] is not None)
+        if row is None or (row[1:5] == _UNMANAGED and not row[5]):
+            return None
+        return row
 
     def custom_keys(self) -> set[str]:
         """The custom-data keys any member declares."""
-        return {key for row in self._rows.values() if row is not None and row[4] for key in row[4]}
+        return {key for row in self._rows.values() if row is not None for key in row[5]}
 
     def values_of(self, account: str) -> tuple[Any, ...]:
-        """The member's values of every Member field in their order (custom {} when none):
-        what a digest of the group reads, without making the Member."""
+        """The member's values of every Member field in their order: what a digest of the
+        group reads, without making the Member."""
         row = self._rows[account]
         if row is None:
             return (account, None, None, None, None, _NO_CUSTOM, None, None)
-        return (account, *row[:4], row[4] or _NO_CUSTOM, *row[5:])
+        return tuple(row)
 
 
 class LiveMember(NamedTuple):

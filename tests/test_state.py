@@ -58,9 +58,9 @@ def test_declared_members_keep_rows_and_make_equal_members_on_lookup() -> None:
     assert "plain" in members and "nobody" not in members and members.get("nobody") is None
     # Only what a plan compares counts as declaring attributes (import-only values do not);
     # a mute of 0 (unmute) does.
-    assert not members.declares_attributes("plain")
-    assert members.declares_attributes("full")
-    assert not members.declares_attributes("imported")
+    assert members.compared("plain") is None
+    assert members.compared("full") == tuple(full.model_dump().values())
+    assert members.compared("imported") is None
     assert members.custom_keys() == {"Dept", "Old"}
     # The digest's view of a member: every field's value in the model's order.
     for account, member in given.items():
@@ -77,3 +77,7 @@ def test_declared_members_keep_rows_and_make_equal_members_on_lookup() -> None:
 def test_groups_without_declared_members_have_none() -> None:
     group = Group(id="g", type="Public")
     assert group.members is None and dict(group.declared_members()) == {}
+
+
+def test_a_declared_member_has_the_members_fields_in_their_order() -> None:
+    assert state.DeclaredMember._fields == tuple(Member.model_fields)

@@ -571,7 +571,7 @@ class GroupChecker:
         # for the plain `- account` form.
         rows = {
             (item if item.__class__ is str else item["account"]): (
-                None if item.__class__ is str else st.member_row(item)
+                None if item.__class__ is str else st.declared_member(item)
             )
             for item in kept
         }
