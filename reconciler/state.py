@@ -115,28 +115,29 @@ class DeclaredMember(NamedTuple):
     unread: int | None
 
 
-_make_declared = DeclaredMember._make
+_new_tuple = tuple.__new__  # what DeclaredMember._make calls, less a Python call a member
 
 
 def declared_member(values: Mapping[str, Any]) -> DeclaredMember | None:
     """A member given as values already validated against the config's stricter member schema
-    (a mapping with ``account`` and the keys given); None when it declares nothing but its
-    account (the plain ``- account`` form)."""
-    row = _make_declared(
+    (a mapping with ``account`` and the keys given); None when it gives nothing but its
+    account (as the plain ``- account`` form)."""
+    if len(values) == 1:
+        return None
+    get = values.get
+    return _new_tuple(
+        DeclaredMember,
         (
             values["account"],
-            values.get("role"),
-            values.get("name_card"),
-            values.get("msg_flag"),
-            values.get("muted_until"),
-            values.get("custom") or _NO_CUSTOM,
-            values.get("join_time"),
-            values.get("unread"),
-        )
+            get("role"),
+            get("name_card"),
+            get("msg_flag"),
+            get("muted_until"),
+            get("custom") or _NO_CUSTOM,
+            get("join_time"),
+            get("unread"),
+        ),
     )
-    if row[1:5] == _UNMANAGED and row[5] is _NO_CUSTOM and row[6] is None and row[7] is None:
-        return None
-    return row
 
 
 def _member(account: str, row: DeclaredMember | None) -> Member:
