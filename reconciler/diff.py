@@ -25,6 +25,7 @@ from reconciler.state import (
     ObservedGroup,
     PermissionGroup,
     Topic,
+    compares,
     set_keys,
 )
 
@@ -205,11 +206,12 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     wanted, current = want.declared_members(), have.members or {}
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
-    compared = wanted.compared
-    for account in wanted:
-        if account not in current:
+    # Key views: membership tested at C speed (see DeclaredMembers and LiveMembers).
+    wanted_accounts, current_accounts = wanted.keys(), current.keys()
+    for account, member in wanted.rows():
+        if account not in current_accounts:
             changes.append(MemberChange(account, "add", member=wanted[account]))
-        elif (member := compared(account)) is not None or account == owner:
+        elif (member is not None and compares(member)) or account == owner:
             # Only now is the live member looked up (built from the API's item, see LiveMembers).
             fields = _member_field_changes(member or wanted[account], current[account], now, owner)
             if fields:
@@ -225,8 +227,8 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     if want.members_mode == "authoritative":
         changes.extend(
             MemberChange(account, "remove")
-            for account in current
-            if account not in wanted and account != owner
+            for account in current_accounts
+            if account not in wanted_accounts and account != owner
         )
     changes.sort(key=member_order)
     return changes

@@ -9,7 +9,7 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple, Protocol, cast
@@ -97,6 +97,7 @@ _ACCOUNT_ONLY = frozenset({"account"})
 _ALL_FIELDS = frozenset(Member.model_fields)
 _set_slot = object.__setattr__
 _UNMANAGED = (None,) * len(MEMBER_ATTRIBUTES)
+_PLAIN = (*_UNMANAGED, _NO_CUSTOM, None, None)  # what a plain member's values are, account aside
 
 
 class DeclaredMember(NamedTuple):
@@ -113,6 +114,12 @@ class DeclaredMember(NamedTuple):
     custom: dict[str, str | None]
     join_time: int | None
     unread: int | None
+
+
+def compares(member: DeclaredMember) -> bool:
+    """The member declares what a plan compares (MEMBER_ATTRIBUTES or custom data); for the
+    others membership is all there is to compare."""
+    return member[1:5] != _UNMANAGED or bool(member[5])
 
 
 _new_tuple = tuple.__new__  # what DeclaredMember._make calls, less a Python call a member
@@ -191,7 +198,8 @@ class DeclaredMembers(Mapping[str, Member]):
         """Members given as Members (a group built in code rather than loaded)."""
         if isinstance(members, DeclaredMembers):
             return members
-        return cls({a: declared_member(vars(m) | {"account": a}) for a, m in members.items()})
+        rows = {a: declared_member(vars(m) | {"account": a}) for a, m in members.items()}
+        return cls({a: None if row and row[1:] == _PLAIN else row for a, row in rows.items()})
 
     def __getitem__(self, account: str) -> Member:
         return _member(account, self._rows[account])
@@ -215,13 +223,12 @@ class DeclaredMembers(Mapping[str, Member]):
     def __repr__(self) -> str:
         return f"<DeclaredMembers: {len(self._rows)}>"
 
-    def compared(self, account: str) -> DeclaredMember | None:
-        """The member as declared if it declares what a plan compares (MEMBER_ATTRIBUTES or
-        custom data); None if its membership is all there is to compare."""
-        row = self._rows[account]
-        if row is None or (row[1:5] == _UNMANAGED and not row[5]):
-            return None
-        return row
+    def keys(self) -> KeysView[str]:
+        return self._rows.keys()  # a dict's: membership tested at C speed (a plan's hot loop)
+
+    def rows(self) -> ItemsView[str, DeclaredMember | None]:
+        """Each account with its DeclaredMember, None for the plain ``- account`` form."""
+        return self._rows.items()
 
     def custom_keys(self) -> set[str]:
         """The custom-data keys any member declares."""
@@ -232,7 +239,7 @@ class DeclaredMembers(Mapping[str, Member]):
         group reads, without making the Member."""
         row = self._rows[account]
         if row is None:
-            return (account, None, None, None, None, _NO_CUSTOM, None, None)
+            return (account, *_PLAIN)
         return tuple(row)
 
 

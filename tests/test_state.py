@@ -58,9 +58,11 @@ def test_declared_members_keep_rows_and_make_equal_members_on_lookup() -> None:
     assert "plain" in members and "nobody" not in members and members.get("nobody") is None
     # Only what a plan compares counts as declaring attributes (import-only values do not);
     # a mute of 0 (unmute) does.
-    assert members.compared("plain") is None
-    assert members.compared("full") == tuple(full.model_dump().values())
-    assert members.compared("imported") is None
+    rows = dict(members.rows())
+    assert rows["plain"] is None and tuple(rows["full"]) == tuple(full.model_dump().values())
+    assert state.compares(rows["full"]) and not state.compares(rows["imported"])
+    assert state.compares(rows["full"]._replace(role=None, name_card=None, msg_flag=None))
+    assert members.keys() == {"plain", "full", "imported"}
     assert members.custom_keys() == {"Dept", "Old"}
     # The digest's view of a member: every field's value in the model's order.
     for account, member in given.items():
