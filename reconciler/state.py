@@ -125,17 +125,17 @@ def compares(member: DeclaredMember) -> bool:
 _new_tuple = tuple.__new__  # what DeclaredMember._make calls, less a Python call a member
 
 
-def declared_member(values: Mapping[str, Any]) -> DeclaredMember | None:
+def declared_member(values: Mapping[str, Any], account: str | None = None) -> DeclaredMember | None:
     """A member given as values already validated against the config's stricter member schema
     (a mapping with ``account`` and the keys given); None when it gives nothing but its
-    account (as the plain ``- account`` form)."""
+    account (as the plain ``- account`` form). ``account``: the one string of the account."""
     if len(values) == 1:
         return None
     get = values.get
     return _new_tuple(
         DeclaredMember,
         (
-            values["account"],
+            account or values["account"],
             get("role"),
             get("name_card"),
             get("msg_flag"),

@@ -101,6 +101,9 @@ class GroupChecker:
         self.groups: list[st.Group] = []
         self.build = True  # stop building state once there is an error (only checks then)
         self.bans: list[tuple[int, tuple[Any, ...], str, set[str]]] = []  # who rooms ban
+        # One string per account: an account is a member of several groups, and each listing
+        # parses to a string of its own (about 60 bytes a membership at ten million).
+        self.accounts: dict[str, str] = {}
 
     def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
             related: tuple[int, tuple[Any, ...], str] | None = None) -> None:  # fmt: skip
@@ -569,10 +572,13 @@ class GroupChecker:
             kept = items
         # One pass in a comprehension (the hot loop on big configs): account -> its row, None
         # for the plain `- account` form.
+        same = self.accounts.setdefault
         rows = {
-            (item if item.__class__ is str else item["account"]): (
-                None if item.__class__ is str else st.declared_member(item)
-            )
+            (
+                account := same(item, item)
+                if item.__class__ is str
+                else same(a := item["account"], a)
+            ): (None if item.__class__ is str else st.declared_member(item, account))
             for item in kept
         }
         if len(rows) != len(kept):
