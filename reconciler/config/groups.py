@@ -104,6 +104,9 @@ class GroupChecker:
         # One string per account: an account is a member of several groups, and each listing
         # parses to a string of its own (about 60 bytes a membership at ten million).
         self.accounts: dict[str, str] = {}
+        # Likewise one mapping per custom data declared (read-only once loaded, as members are):
+        # most members with custom data share a few values.
+        self.customs: dict[tuple[tuple[str, str | None], ...], dict[str, str | None]] = {}
 
     def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
             related: tuple[int, tuple[Any, ...], str] | None = None) -> None:  # fmt: skip
@@ -570,6 +573,10 @@ class GroupChecker:
             kept = [item for item in items if item != PRUNED]
         else:
             kept = items
+        share = self.customs.setdefault
+        for item in kept:
+            if item.__class__ is dict and item.get("custom"):
+                item["custom"] = share(tuple(item["custom"].items()), item["custom"])
         # One pass in a comprehension (the hot loop on big configs): account -> its row, None
         # for the plain `- account` form.
         same = self.accounts.setdefault
