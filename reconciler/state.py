@@ -9,7 +9,7 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import ItemsView, Iterator, KeysView, Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple, Protocol, cast
@@ -125,22 +125,28 @@ def compares(member: DeclaredMember) -> bool:
 _new_tuple = tuple.__new__  # what DeclaredMember._make calls, less a Python call a member
 
 
-def declared_member(values: Mapping[str, Any], account: str | None = None) -> DeclaredMember | None:
+def declared_member(
+    values: Mapping[str, Any], share: Callable[[Any, Any], Any] | None = None
+) -> DeclaredMember | None:
     """A member given as values already validated against the config's stricter member schema
     (a mapping with ``account`` and the keys given); None when it gives nothing but its
-    account (as the plain ``- account`` form). ``account``: the one string of the account."""
+    account (as the plain ``- account`` form). ``share(key, custom)``: the custom data to keep,
+    one mapping for equal ones (``dict.setdefault`` of a table by the items)."""
     if len(values) == 1:
         return None
     get = values.get
+    custom = get("custom") or _NO_CUSTOM
+    if share is not None and custom:
+        custom = share(tuple(custom.items()), custom)
     return _new_tuple(
         DeclaredMember,
         (
-            account or values["account"],
+            values["account"],
             get("role"),
             get("name_card"),
             get("msg_flag"),
             get("muted_until"),
-            get("custom") or _NO_CUSTOM,
+            custom,
             get("join_time"),
             get("unread"),
         ),

@@ -101,11 +101,9 @@ class GroupChecker:
         self.groups: list[st.Group] = []
         self.build = True  # stop building state once there is an error (only checks then)
         self.bans: list[tuple[int, tuple[Any, ...], str, set[str]]] = []  # who rooms ban
-        # One string per account: an account is a member of several groups, and each listing
-        # parses to a string of its own (about 60 bytes a membership at ten million).
-        self.accounts: dict[str, str] = {}
-        # Likewise one mapping per custom data declared (read-only once loaded, as members are):
-        # most members with custom data share a few values.
+        # One mapping per custom data declared (read-only once loaded, as members are): most
+        # members with custom data share a few values. (Accounts are not made one string each
+        # likewise: looking each up in a table of millions cost more time than it saved memory.)
         self.customs: dict[tuple[tuple[str, str | None], ...], dict[str, str | None]] = {}
 
     def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
@@ -573,19 +571,13 @@ class GroupChecker:
             kept = [item for item in items if item != PRUNED]
         else:
             kept = items
-        share = self.customs.setdefault
-        for item in kept:
-            if item.__class__ is dict and item.get("custom"):
-                item["custom"] = share(tuple(item["custom"].items()), item["custom"])
         # One pass in a comprehension (the hot loop on big configs): account -> its row, None
         # for the plain `- account` form.
-        same = self.accounts.setdefault
+        share = self.customs.setdefault
         rows = {
-            (
-                account := same(item, item)
-                if item.__class__ is str
-                else same(a := item["account"], a)
-            ): (None if item.__class__ is str else st.declared_member(item, account))
+            (item if item.__class__ is str else item["account"]): (
+                None if item.__class__ is str else st.declared_member(item, share)
+            )
             for item in kept
         }
         if len(rows) != len(kept):
