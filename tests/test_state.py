@@ -74,6 +74,10 @@ def test_declared_members_keep_rows_and_make_equal_members_on_lookup() -> None:
         members["full"].role = "Member"  # read-only: a change would be lost with the lookup
     with pytest.raises(TypeError):
         members["x"] = Member(account="x")  # type: ignore[index]
+    # Dumped (and validated back) as the Members they stand for.
+    dumped = group.model_dump()["members"]
+    assert dumped == {a: m.model_dump() for a, m in given.items()}
+    assert Group.model_validate(group.model_dump()).members == members
 
 
 def test_groups_without_declared_members_have_none() -> None:
