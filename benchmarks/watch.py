@@ -320,7 +320,8 @@ class InProcessWatch:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Controller]:
         config = load_config(self.app.cfg)
-        session = engine.Session(config.app, config.base_dir, lock=False)
+        # as ``reconciler.watch.serve`` makes it
+        session = engine.Session(config.app, config.base_dir, lock=False, hedge_reads=True)
         async with session:
             metrics = Metrics(stats=lambda: session.client.stats, depth=lambda: 0)
             controller = Controller(
