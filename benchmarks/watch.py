@@ -617,8 +617,10 @@ async def faults_pass(args: argparse.Namespace, fault_rate: float) -> dict:
         "achieved_rate_per_s": round(len(load.sent) / load.seconds, 1),
         "edits": len(edits),
         **spread(reverts, "revert"),
+        "reverts_over_5_s": sum(t > 5 for t in reverts),  # a stalled call's timeout in them
         "not_reverted": len(edits) - len(reverts),
         **spread(marks, "marks"),
+        "marks_over_5_s": sum(t > 5 for t in marks),
         "marks_missing": missing,
         # members whose callback never reached the watch (the emulator's delivery gave up)
         "callbacks_missing": sum(k not in watch.arrived for k in load.sent),

@@ -215,7 +215,8 @@ def test_a_member_online_during_a_takeover_is_marked_without_waiting_for_a_resyn
         time.sleep(1)
         assert standby.members("live")["guest1"]["Marks"] == []
         # Callbacks reach the new leader: host1's sets its mark, and guest1's comes from the
-        # resync that the first of them starts (the next periodic one is 10 minutes away).
+        # reconcile of every group that the first of them starts (the next resync is 10 minutes
+        # away).
         leader.server.control("online", GroupId="live", Account="host1", Online=True)
         host1 = {**online, "MemberList": [{"Member_Account": "host1"}]}
         assert standby.send(command, host1).status_code == 200
@@ -226,7 +227,7 @@ def test_a_member_online_during_a_takeover_is_marked_without_waiting_for_a_resyn
             marked(),
             standby.text(),
         )
-        assert "resyncing again to catch up" in standby.text()
+        assert "reconciling every group again to catch up" in standby.text()
         assert standby.health()["role"] == "leader"
     finally:
         stop_process(standby.proc)

@@ -15,9 +15,10 @@ that reaches it is answered and counted, not queued: the resync it leads with re
 when the leader dies its lease lapses (or, on the same host, its process is seen gone) and a
 standby takes over: it is ready at once, so that callbacks come to it while it resyncs (queued,
 done after), and once the first callback reaches it after that resync began reading, it
-resyncs again, which reads what changed while callbacks still went to no ready replica (the
-vendor sends each callback once). A writer that asks for the lock (a CI ``apply``) is handed
-it between batches, and the leader asks for it back at once (``reconciler.lock``).
+reconciles every group again, which reads what changed while callbacks still went to no ready
+replica (the vendor sends each callback once). A writer that asks for the lock (a CI
+``apply``) is handed it between batches, and the leader asks for it back at once
+(``reconciler.lock``).
 
 A batch runs every due group at once, through apply's own checks in apply's order
 (``engine.Session.approve``: errors, removal guards and ``protect``, destroys), group by group
@@ -210,22 +211,30 @@ class Controller:
         """A signed callback reached this replica (``event``: None for a command watch does not
         act on); return the outcome to count it under. A standby answers it and writes
         nothing: taking over, it resyncs, reading every group afresh."""
-        if self.role == "standby":
+        standby = self.role == "standby"
+        if self._unreached and not standby:  # callbacks reach this new leader now
+            self._unreached = False
+            if self._lead_read is not None:  # its resync may have read some groups too early
+                # Each group reconciled again as if a callback had named it: in the batches
+                # that run anyway, not a resync, which would hold every other reconcile and
+                # mark for as long as its slowest call.
+                log.info("callbacks reach this leader: reconciling every group again to catch up")
+                now = self._clock()
+                for gid, want in self.desired.items():
+                    if want.state == "present" and self.refused.get(gid) != self.config.digest:
+                        self._queue(gid, "catch_up", now)
+        if event is None:
+            return "ignored"
+        if standby and event.group_id not in TOOL_GROUP_IDS:
             now = self._clock()
             if now - self._standby_noted >= 60:  # one line a minute, not one per callback
                 self._standby_noted = now
                 log.warning(
-                    "a callback reached this standby, which writes nothing: the callback "
-                    "Service should send callbacks to the ready replica only"
+                    "a callback reached this replica while it stands by: it writes nothing (a "
+                    "callback Service should send callbacks to the ready replica only)"
                 )
             return "standby"
-        if self._unreached:  # callbacks reach this new leader now
-            self._unreached = False
-            if self._lead_read is not None:  # its resync may have read some groups too early
-                log.info("callbacks reach this leader: resyncing again to catch up")
-                self._next_resync = self._clock()
-                self._wake.set()
-        return "ignored" if event is None else self.on_event(event)
+        return self.on_event(event)
 
     def on_event(self, event: GroupEvent, received: float | None = None) -> str:
         """Queue the work an event calls for; return the outcome to count it under."""
@@ -255,13 +264,17 @@ class Controller:
             return "queued"
         if self.refused.get(gid) == self.config.digest:
             return "refused_earlier"
+        self._queue(gid, event.command, now)
+        return "queued"
+
+    def _queue(self, gid: str, trigger: str, now: float) -> None:
+        """Reconcile ``gid`` after the coalescing window, or its backoff."""
         work = self.dirty.get(gid)
-        if work is None:  # due after the coalescing window, or the group's backoff
+        if work is None:
             due = max(now + self.coalesce_s, self.backoff.until(gid) or 0.0)
             work = self.dirty[gid] = Dirty(now, due)
-        work.triggers.add(event.command)
+        work.triggers.add(trigger)
         self._wake.set()
-        return "queued"
 
     # -- the worker ---------------------------------------------------------------------------
     def stop(self) -> None:
