@@ -173,7 +173,9 @@ def test_a_writer_holding_the_lock_past_lock_timeout_backs_the_watch_off(tmp_pat
         # The writer is done: the watch takes the lock once its backoff ends, and resyncs.
         w.rest("group_open_http_svc/destroy_group", {"GroupId": LOCK_GROUP_ID})
         assert wait_until(lambda: w.get("/readyz").status_code == 200, 20), w.text()
-        assert "leading" in w.text() and set(w.members("club")) == {"alice", "bob", "carol"}
+        assert "leading" in w.text()  # ready with the lease; its resync then creates the group
+        assert wait_until(lambda: w.health()["last_resync_outcome"] == "applied", 10), w.text()
+        assert set(w.members("club")) == {"alice", "bob", "carol"}
     finally:
         stop(w)
 
