@@ -67,10 +67,16 @@ def secret_key(app) -> str:
 
 
 def make_client(
-    app, base_dir: Path, *, max_in_flight: int | None = None, emulator=None
+    app,
+    base_dir: Path,
+    *,
+    max_in_flight: int | None = None,
+    emulator=None,
+    hedge_reads: bool = False,
 ) -> TimClient:
     """``app`` is a config.AppConfig (or anything with the same attributes); ``emulator``, for
-    ``endpoint: local``, an embedded emulator to share (``embedded_emulator``)."""
+    ``endpoint: local``, an embedded emulator to share (``embedded_emulator``); ``hedge_reads``:
+    ``TimClient``'s."""
     base_url = resolve_endpoint(app.endpoint)
     secret = secret_key(app)
     transport = None
@@ -88,4 +94,5 @@ def make_client(
         transport=transport,
         limits=app.limits_table(),
         max_in_flight=max_in_flight or DEFAULT_MAX_IN_FLIGHT,
+        hedge_reads=hedge_reads,
     )

@@ -25,6 +25,7 @@ from reconciler.state import (
     ObservedGroup,
     PermissionGroup,
     Topic,
+    compares,
     set_keys,
 )
 
@@ -167,16 +168,6 @@ def _member_field_changes(
     return changes
 
 
-def _declares_attributes(member: MemberView) -> bool:
-    return (
-        member.role is not None
-        or member.name_card is not None
-        or member.msg_flag is not None
-        or member.muted_until is not None
-        or bool(member.custom)
-    )
-
-
 def _views(want: Group, have: ObservedGroup) -> tuple[dict, dict]:
     """The group's own managed fields, before and after (members are compared apart)."""
     before: dict[str, Any] = {}
@@ -215,12 +206,14 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     wanted, current = want.declared_members(), have.members or {}
     owner = want.owner or have.owner
     changes: list[MemberChange] = []
-    for account, member in wanted.items():
-        if account not in current:
-            changes.append(MemberChange(account, "add", member=member))
-        elif account == owner or _declares_attributes(member):
+    # Key views: membership tested at C speed (see DeclaredMembers and LiveMembers).
+    wanted_accounts, current_accounts = wanted.keys(), current.keys()
+    for account, member in wanted.rows():
+        if account not in current_accounts:
+            changes.append(MemberChange(account, "add", member=wanted[account]))
+        elif (member is not None and compares(member)) or account == owner:
             # Only now is the live member looked up (built from the API's item, see LiveMembers).
-            fields = _member_field_changes(member, current[account], now, owner)
+            fields = _member_field_changes(member or wanted[account], current[account], now, owner)
             if fields:
                 changes.append(MemberChange(account, "modify", fields))
     if owner and owner not in wanted:
@@ -234,8 +227,8 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
     if want.members_mode == "authoritative":
         changes.extend(
             MemberChange(account, "remove")
-            for account in current
-            if account not in wanted and account != owner
+            for account in current_accounts
+            if account not in wanted_accounts and account != owner
         )
     changes.sort(key=member_order)
     return changes

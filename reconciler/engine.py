@@ -399,15 +399,18 @@ class Session:
         emulator: object | None = None,
         revision: Revision | None = None,
         force_revision: bool = False,
+        hedge_reads: bool = False,
     ) -> None:
         """``revision``: the config's (``reconciler.revision``); a writer refuses, unless
         ``force_revision``, to apply one older than the revision recorded for the app, and
-        records its own when it ends without an error or a failed call."""
+        records its own when it ends without an error or a failed call. ``hedge_reads``: the
+        client's (``TimClient``: every read hedged, as the watch's are)."""
         self._app, self._base_dir, self._parallelism = app, base_dir, parallelism
         self._revision, self._force_revision = revision, force_revision
         self._clean = True  # no failed call so far
         self._recorded: Revision | None = None  # the app's revision when the lock was taken
         self._emulator = emulator  # endpoint: local, an embedded emulator to share
+        self._hedge_reads = hedge_reads
         self._want_lock = lock
         self._lock_timeout_s = lock_timeout_s
         self._on_lock_wait = on_lock_wait
@@ -424,7 +427,11 @@ class Session:
 
     async def __aenter__(self) -> Session:
         self._client = make_client(
-            self._app, self._base_dir, max_in_flight=self._parallelism, emulator=self._emulator
+            self._app,
+            self._base_dir,
+            max_in_flight=self._parallelism,
+            emulator=self._emulator,
+            hedge_reads=self._hedge_reads,
         )
         if self._want_lock:
             self._lock = self.app_lock()

@@ -69,8 +69,8 @@ def _joining(want: Group, have: ObservedGroup | None) -> list[str]:
     """The accounts that would join the group: declared members not in it, and a new owner."""
     if want.state == "absent":
         return []
-    current = (have.members if have else None) or {}
-    accounts = [a for a in want.members or {} if a not in current]
+    current = ((have.members if have else None) or {}).keys()
+    accounts = [a for a in want.declared_members() if a not in current]
     # An owner joins unless it is a member already, or already owns the group (AVChatRoom
     # groups and groups whose members are not read have no member list to look in).
     if want.owner and want.owner not in current and not (have and have.owner == want.owner):
@@ -373,7 +373,7 @@ async def observe(
         member_keys = None
         if any(_lists_members(want) for want in batch):
             member_keys = sorted(
-                {key for want in batch for m in (want.members or {}).values() for key in m.custom}
+                {key for want in batch for key in want.declared_members().custom_keys()}
             )
         ids = [g.id for g in batch]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import operator
 import os
 import re
 import tempfile
@@ -38,7 +37,7 @@ from reconciler.errors import CredentialsError, PlanFileError, StalePlanError, U
 from reconciler.observe import Reread, observe_accounts
 from reconciler.plan import API_STEPS, Operation, Plan
 from reconciler.staleness import Scope, fingerprint
-from reconciler.state import Group, GroupType, Member, ObservedGroup
+from reconciler.state import Group, GroupType, ObservedGroup
 from reconciler.tim.calls import (
     REQUEST_TYPES,
     ChangeAdmins,
@@ -181,18 +180,15 @@ def _stale_check_entry(group: Group) -> dict[str, Any]:
     return entry
 
 
-_member_values = operator.attrgetter(*Member.model_fields)
-
-
 def declared_digest(group: Group) -> str:
     """A digest of a group as the config declares it (normalized, keys sorted): what the
     config check of ``apply PATH --plan`` compares, group by group."""
-    # Members as tuples of their fields' values: neither a model_dump of each (a million took
-    # 2.5 s) nor vars() (which gives every loaded member a __dict__ of its own, state.py's
-    # loaded_member); orjson writes the enums and nested custom data itself.
+    # Members as tuples of their fields' values, read from their rows (not a model_dump of
+    # each: a million took 2.5 s); orjson writes the enums and nested custom data itself.
     members = None
     if group.members is not None:
-        members = [_member_values(m) for _, m in sorted(group.members.items())]
+        declared = group.declared_members()
+        members = [declared.values_of(account) for account in sorted(declared)]
     head = group.model_dump(mode="json", exclude={"members"})
     data = orjson.dumps([head, members], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(data).hexdigest()

@@ -9,12 +9,13 @@ is filled in. Names follow the config format (snake_case); the API's names live 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetPydanticSchema
+from pydantic_core import core_schema as cs
 
 
 class GroupType(StrEnum):
@@ -91,29 +92,78 @@ class Member(BaseModel):
 # in the config format's order. tests/test_state.py checks them against the model.
 MEMBER_ATTRIBUTES = ("role", "name_card", "msg_flag", "muted_until")
 
-_OTHER_FIELDS = tuple(name for name in Member.model_fields if name != "account")
-_NO_CUSTOM: dict[str, str | None] = {}  # shared by every loaded member without custom data
-_FIELDS_SET: dict[frozenset[str], frozenset[str]] = {}
+_NO_CUSTOM: dict[str, str | None] = {}  # shared by every declared member without custom data
 _ACCOUNT_ONLY = frozenset({"account"})
+_ALL_FIELDS = frozenset(Member.model_fields)
 _set_slot = object.__setattr__
+_UNMANAGED = (None,) * len(MEMBER_ATTRIBUTES)
+_PLAIN = (*_UNMANAGED, _NO_CUSTOM, None, None)  # what a plain member's values are, account aside
 
 
-def loaded_member(account: str, values: dict[str, Any] | None = None) -> Member:
-    """A Member from values already validated against the config's stricter member schema
-    (``None``: the plain ``- account`` form).
+class DeclaredMember(NamedTuple):
+    """A member as the config declares it, kept by DeclaredMembers: every Member field in the
+    model's order (tests/test_state.py checks), None where unmanaged. A plain type, not a
+    Member: a config of ten million memberships holds one for each member that declares more
+    than its account."""
 
-    A config of a million memberships makes one for each, so this skips pydantic's second
-    validation and builds each instance small: attributes set one by one, always in the order of
-    the fields, are kept by CPython in the object itself on a key table all members share (until
-    something asks for ``__dict__``), members without custom data share one empty mapping, and
-    equal sets of given keys share one frozenset: about 180 bytes a member instead of 670.
-    Loaded members are read-only from here on: assigning an attribute raises (the frozenset
-    cannot record it), rather than changing every member sharing it.
-    """
+    account: str
+    role: Role | None
+    name_card: str | None
+    msg_flag: MsgFlag | None
+    muted_until: int | None
+    custom: dict[str, str | None]
+    join_time: int | None
+    unread: int | None
+
+
+def compares(member: DeclaredMember) -> bool:
+    """The member declares what a plan compares (MEMBER_ATTRIBUTES or custom data); for the
+    others membership is all there is to compare."""
+    return member[1:5] != _UNMANAGED or bool(member[5])
+
+
+_new_tuple = tuple.__new__  # what DeclaredMember._make calls, less a Python call a member
+
+
+def declared_member(
+    values: Mapping[str, Any], share: Callable[[Any, Any], Any] | None = None
+) -> DeclaredMember | None:
+    """A member given as values already validated against the config's stricter member schema
+    (a mapping with ``account`` and the keys given); None when it gives nothing but its
+    account (as the plain ``- account`` form). ``share(key, custom)``: the custom data to keep,
+    one mapping for equal ones (``dict.setdefault`` of a table by the items)."""
+    if len(values) == 1:
+        return None
+    get = values.get
+    custom = get("custom") or _NO_CUSTOM
+    if share is not None and custom:
+        custom = share(tuple(custom.items()), custom)
+    return _new_tuple(
+        DeclaredMember,
+        (
+            values["account"],
+            get("role"),
+            get("name_card"),
+            get("msg_flag"),
+            get("muted_until"),
+            custom,
+            get("join_time"),
+            get("unread"),
+        ),
+    )
+
+
+def _member(account: str, row: DeclaredMember | None) -> Member:
+    """A Member made from a row, skipping pydantic's second validation and built small:
+    attributes set one by one, always in the order of the fields, are kept by CPython in the
+    object itself on a key table all members share (until something asks for ``__dict__``).
+    A plain member's only field set is its account, another's are all (None: unmanaged).
+    Made members are read-only: assigning an attribute raises (the frozenset of fields set,
+    shared, cannot record it)."""
     member = Member.__new__(Member)
     put = _set_slot
     put(member, "account", account)
-    if values is None:
+    if row is None:
         put(member, "role", None)
         put(member, "name_card", None)
         put(member, "msg_flag", None)
@@ -123,15 +173,80 @@ def loaded_member(account: str, values: dict[str, Any] | None = None) -> Member:
         put(member, "unread", None)
         put(member, "__pydantic_fields_set__", _ACCOUNT_ONLY)
     else:
-        for name in _OTHER_FIELDS:  # in the order of the fields, as above
-            put(member, name, values.get(name))
-        if not values.get("custom"):
-            put(member, "custom", _NO_CUSTOM)
-        given = frozenset(values)
-        put(member, "__pydantic_fields_set__", _FIELDS_SET.setdefault(given, given))
+        put(member, "role", row[1])
+        put(member, "name_card", row[2])
+        put(member, "msg_flag", row[3])
+        put(member, "muted_until", row[4])
+        put(member, "custom", row[5])
+        put(member, "join_time", row[6])
+        put(member, "unread", row[7])
+        put(member, "__pydantic_fields_set__", _ALL_FIELDS)
     put(member, "__pydantic_extra__", None)
     put(member, "__pydantic_private__", None)
     return member
+
+
+class DeclaredMembers(Mapping[str, Member]):
+    """A desired group's members by account, in the config's order; a Member is made on lookup.
+
+    A config of ten million memberships declares most members by account alone: a Member for
+    each (about 180 bytes, 2 us to make) was most of a big config's memory and load time. Only
+    the account is kept of those, and a DeclaredMember of the others; read-only.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: dict[str, DeclaredMember | None]) -> None:
+        self._rows = rows
+
+    @classmethod
+    def of(cls, members: Mapping[str, Member]) -> DeclaredMembers:
+        """Members given as Members (a group built in code rather than loaded)."""
+        if isinstance(members, DeclaredMembers):
+            return members
+        rows = {a: declared_member(vars(m) | {"account": a}) for a, m in members.items()}
+        return cls({a: None if row and row[1:] == _PLAIN else row for a, row in rows.items()})
+
+    def __getitem__(self, account: str) -> Member:
+        return _member(account, self._rows[account])
+
+    def __contains__(self, account: object) -> bool:
+        return account in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DeclaredMembers):
+            return self._rows == other._rows
+        return Mapping.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<DeclaredMembers: {len(self._rows)}>"
+
+    def keys(self) -> KeysView[str]:
+        return self._rows.keys()  # a dict's: membership tested at C speed (a plan's hot loop)
+
+    def rows(self) -> ItemsView[str, DeclaredMember | None]:
+        """Each account with its DeclaredMember, None for the plain ``- account`` form."""
+        return self._rows.items()
+
+    def custom_keys(self) -> set[str]:
+        """The custom-data keys any member declares."""
+        return {key for row in self._rows.values() if row is not None for key in row[5]}
+
+    def values_of(self, account: str) -> tuple[Any, ...]:
+        """The member's values of every Member field in their order: what a digest of the
+        group reads, without making the Member."""
+        row = self._rows[account]
+        if row is None:
+            return (account, *_PLAIN)
+        return tuple(row)
 
 
 class LiveMember(NamedTuple):
@@ -163,13 +278,31 @@ class MemberView(Protocol):
     def custom(self) -> dict[str, str | None]: ...
 
 
-# A group's members by account: a desired group's are validated as a dict of Members; an
-# observed group's may be a LiveMembers (reconciler.tim.wire.members), assigned unvalidated, whose
-# LiveMember is made on lookup. Either is a Mapping of member views; pydantic validates the dict.
-Members = Annotated[
+def _members_schema(_source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
+    """A DeclaredMembers is taken as it is; a dict is validated as Members and kept as one."""
+    as_dict = handler.generate_schema(dict[str, Member])
+    return cs.union_schema(
+        [
+            cs.is_instance_schema(DeclaredMembers),
+            cs.no_info_after_validator_function(DeclaredMembers.of, as_dict),
+        ],
+        serialization=cs.plain_serializer_function_ser_schema(
+            lambda members: {a: m.model_dump() for a, m in members.items()}
+        ),
+    )
+
+
+# A group's members by account: a desired group's are a DeclaredMembers (a dict of Members is
+# validated into one); an observed group's a LiveMembers (reconciler.tim.wire.members), assigned
+# unvalidated, or a dict of Members. All are a Mapping of member views.
+Members = Annotated[Mapping[str, MemberView], GetPydanticSchema(_members_schema)]
+ObservedMembers = Annotated[
     Mapping[str, MemberView],
     GetPydanticSchema(lambda _source, handler: handler.generate_schema(dict[str, Member])),
 ]
+
+
+_NONE = DeclaredMembers({})
 
 
 class Topic(BaseModel):
@@ -257,10 +390,12 @@ class Group(BaseModel):
     def member_count(self) -> int:
         return len(self.members) if self.members is not None else 0
 
-    def declared_members(self) -> dict[str, Member]:
-        """A desired group's members ({} when unmanaged): the config validates them as a dict
-        of Members (``Members``), which is what joining and importing need of them."""
-        return cast("dict[str, Member]", self.members or {})
+    def declared_members(self) -> DeclaredMembers:
+        """A desired group's members (none when unmanaged): validated as a DeclaredMembers
+        (``Members``), or made one of Members assigned in code."""
+        if self.members is None:
+            return _NONE
+        return DeclaredMembers.of(cast("Mapping[str, Member]", self.members))
 
 
 # A group's managed base fields: its own values, compared and set field by field (custom data,
@@ -283,6 +418,7 @@ GROUP_FIELDS = (
 class ObservedGroup(Group):
     """What the API reported for a group, plus what only observation knows."""
 
+    members: ObservedMembers | None = None
     # AVChatRoom: accounts currently online (marks can be set only on them).
     online: list[str] | None = None
     member_num: int | None = None

@@ -74,7 +74,17 @@ def slow_server(tmp_path: Path):
     server.proc.wait(timeout=15)
 
 
-def test_two_applies_at_once_never_interleave(slow_server: Server, tmp_path: Path) -> None:
+@pytest.fixture
+def slower_server(tmp_path: Path):
+    # Slow enough that the first apply is still writing while the second starts on a busy machine.
+    server = start_server(tmp_path / "served.sqlite3", latency_ms=250)
+    yield server
+    server.proc.terminate()
+    server.proc.wait(timeout=15)
+
+
+def test_two_applies_at_once_never_interleave(slower_server: Server, tmp_path: Path) -> None:
+    slow_server = slower_server
     a = _config(tmp_path / "a", slow_server, _club("boss", *(f"a{i}" for i in range(30))))
     b = _config(tmp_path / "b", slow_server, _club("boss", *(f"b{i}" for i in range(30))))
     env = slow_server.env()

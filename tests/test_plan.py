@@ -209,7 +209,8 @@ def test_mute_deadline_within_tolerance_is_not_drift_and_past_deadline_is_unmute
     have = observed(accounts=("t1", "s"))
     have.members["s"].muted_until = NOW + 103
     assert plan_for(want, have).operations == []
-    want.members["s"].muted_until = NOW - 10  # passed: means not muted
+    # A deadline passed means not muted (desired members are read-only: declare it again).
+    want.members = {"t1": Member(account="t1"), "s": Member(account="s", muted_until=NOW - 10)}
     have = observed(accounts=("t1", "s"))  # the plan let the last one's members go
     assert plan_for(want, have).operations == []
 
@@ -333,7 +334,8 @@ def test_fingerprint_covers_the_members_the_plan_modifies_and_nobody_else():
     joined = {"Member_Account": "z", "Role": "Member"}
     for mode in ("authoritative", "additive"):
         want = _declared(name_card="B").model_copy(update={"members_mode": mode})
-        want.members["n"] = Member(account="n")  # the plan adds n (and removes c if exact)
+        # The plan adds n (and removes c if exact). Desired members are read-only: declare anew.
+        want.members = {**want.declared_members(), "n": Member(account="n")}
         scope = _scope(want, _live([a, b, c]))
         assert scope.accounts == (), mode
         base = fingerprint(_live([a, b, c]), scope)

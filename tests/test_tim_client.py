@@ -948,3 +948,34 @@ async def test_only_a_read_is_sent_twice() -> None:
                 {"GroupId": "g1"},
                 patience=client_module.CONTROL,
             )
+
+
+# --- hedge_reads: every read hedged after a delay learnt from recent reads -------------------
+
+
+async def test_with_hedge_reads_a_stalled_read_is_sent_again_after_the_learnt_delay() -> None:
+    fast = [LOCK] * client_module.HEDGE_LEARN_AFTER  # answered at once: the delay falls to 0.25 s
+    requests, ends, handler = _stalling([*fast, None, LOCK])
+    async with _stalling_client(handler, hedge_reads=True) as tim:
+        for _ in fast:
+            assert await wire.groups.get_group(tim, "lock") is not None
+        assert tim.stats.hedges == 0
+        # Without the hedge the stalled request would cost the client's 10 s timeout and a
+        # retry (retries 1); with it, the second request answers.
+        group = await asyncio.wait_for(wire.groups.get_group(tim, "lock"), 30)
+        assert group is not None and len(requests) == len(fast) + 2
+        assert tim.stats.hedges == 1 and tim.stats.retries == 0
+        await asyncio.sleep(0)
+        assert ends[-1] == "cancelled"  # the stalled one is not left hanging
+
+
+async def test_hedge_reads_never_sends_a_write_twice() -> None:
+    fast = [LOCK] * client_module.HEDGE_LEARN_AFTER  # a read is hedged after 0.25 s from now
+    requests, _, handler = _stalling([*fast, (1.0, ok())])
+    async with _stalling_client(handler, hedge_reads=True) as tim:
+        for _ in fast:
+            assert await wire.groups.get_group(tim, "lock") is not None
+        body = {"GroupId": "g1", "Name": "n"}
+        await asyncio.wait_for(tim.call("group_open_http_svc", "modify_group_base_info", body), 30)
+        # A write slow to answer is waited for: never sent a second time.
+        assert len(requests) == len(fast) + 1 and tim.stats.hedges == 0

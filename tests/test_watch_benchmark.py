@@ -40,6 +40,7 @@ def test_the_watch_benchmark_runs_each_run_at_a_tiny_size() -> None:
     failover = result["failover"]
     assert failover["kills"] == 1 and failover["no_mark_after_kill"] == 0, failover
     assert failover["kill_to_first_mark_p50_s"] > 0
-    # Missing only where a callback found no ready replica after the new leader's resync had
-    # read the room (set at the next resync): each callback names --per-request (5) members.
-    assert failover["marks_missing"] <= 5 * failover["callbacks_undelivered"]
+    # Late or missing only where a callback found no ready replica and the new leader's
+    # catch-up had not yet run (a slow machine): each callback names --per-request (5) members.
+    for late in ("marks_late_after_takeover", "marks_missing"):
+        assert failover[late] <= 5 * failover["callbacks_undelivered"], failover

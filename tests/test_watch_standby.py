@@ -173,6 +173,64 @@ def test_a_writer_holding_the_lock_past_lock_timeout_backs_the_watch_off(tmp_pat
         # The writer is done: the watch takes the lock once its backoff ends, and resyncs.
         w.rest("group_open_http_svc/destroy_group", {"GroupId": LOCK_GROUP_ID})
         assert wait_until(lambda: w.get("/readyz").status_code == 200, 20), w.text()
-        assert "leading" in w.text() and set(w.members("club")) == {"alice", "bob", "carol"}
+        assert "leading" in w.text()  # ready with the lease; its resync then creates the group
+        assert wait_until(lambda: w.health()["last_resync_outcome"] == "applied", 10), w.text()
+        assert set(w.members("club")) == {"alice", "bob", "carol"}
     finally:
         stop(w)
+
+
+LIVE = [{"id": "live", "type": "AVChatRoom", "name": "Live", "marks": {1000: ["host1", "guest1"]}}]
+
+
+def test_a_member_online_during_a_takeover_is_marked_without_waiting_for_a_resync(tmp_path):
+    # The emulator's callbacks go to the leader only, so after the SIGKILL every callback of
+    # the takeover is lost, as the vendor's are while no ready replica takes them (it sends each
+    # once); the standby is then sent one itself, as a Service would once it routes to it.
+    leader = start_watch(tmp_path, LIVE, "--lease", str(LEASE_S), latency_ms=100)
+    standby = second_watch(leader)
+    online = {"GroupId": "live", "EventType": "Online", "MemberList": [{"Member_Account": "x1"}]}
+    try:
+        assert wait_until(lambda: "waiting for the app lock" in standby.text(), 10)
+        # A callback at a standby: answered, counted, and nothing written.
+        answer = standby.send("Group.CallbackOnMemberStateChange", online)
+        assert answer.status_code == 200 and answer.json()["ActionStatus"] == "OK"
+        command = "Group.CallbackOnMemberStateChange"
+        assert (
+            standby.metric("reconciler_watch_callbacks_total", command=command, outcome="standby")
+            == 1
+        )
+        assert reconciles(standby) == 0 and standby.health()["queue_depth"] == 0
+
+        leader.proc.kill()  # not reaped: its lease must lapse
+
+        # Ready as soon as it holds the lease, before its first resync has ended: the callbacks
+        # that come while it catches up are queued, not lost.
+        def ready_before_resync() -> bool:
+            ready = standby.get("/readyz").status_code == 200
+            return ready and standby.health()["last_resync"] is None
+
+        assert wait_until(ready_before_resync, 20, step=0.01), standby.text()
+        assert wait_until(lambda: standby.health()["last_resync"] is not None, 10)
+        # guest1 comes online after that resync read the room, and its callback is lost.
+        leader.server.control("online", GroupId="live", Account="guest1", Online=True)
+        time.sleep(1)
+        assert standby.members("live")["guest1"]["Marks"] == []
+        # Callbacks reach the new leader: host1's sets its mark, and guest1's comes from the
+        # reconcile of every group that the first of them starts (the next resync is 10 minutes
+        # away).
+        leader.server.control("online", GroupId="live", Account="host1", Online=True)
+        host1 = {**online, "MemberList": [{"Member_Account": "host1"}]}
+        assert standby.send(command, host1).status_code == 200
+        marked = lambda: {  # noqa: E731
+            a: m["Marks"] for a, m in standby.members("live").items() if a in ("host1", "guest1")
+        }
+        assert wait_until(lambda: marked() == {"host1": [1000], "guest1": [1000]}, 10), (
+            marked(),
+            standby.text(),
+        )
+        assert "reconciling every group again to catch up" in standby.text()
+        assert standby.health()["role"] == "leader"
+    finally:
+        stop_process(standby.proc)
+        stop(leader)

@@ -101,6 +101,10 @@ class GroupChecker:
         self.groups: list[st.Group] = []
         self.build = True  # stop building state once there is an error (only checks then)
         self.bans: list[tuple[int, tuple[Any, ...], str, set[str]]] = []  # who rooms ban
+        # One mapping per custom data declared (read-only once loaded, as members are): most
+        # members with custom data share a few values. (Accounts are not made one string each
+        # likewise: looking each up in a table of millions cost more time than it saved memory.)
+        self.customs: dict[tuple[tuple[str, str | None], ...], dict[str, str | None]] = {}
 
     def add(self, file: int, path: tuple[Any, ...], message: str, target: str = "value",
             related: tuple[int, tuple[Any, ...], str] | None = None) -> None:  # fmt: skip
@@ -561,24 +565,24 @@ class GroupChecker:
         g: Mapping[str, Any],
         gtype: GroupType,
         items: list[Any],
-    ) -> dict[str, st.Member]:
+    ) -> st.DeclaredMembers:
         owner = g.get("owner")
         if PRUNED in items:
             kept = [item for item in items if item != PRUNED]
         else:
             kept = items
-        # One pass in a comprehension (the hot loop on big configs): account -> member.
-        members: dict[str, st.Member] = {
+        # One pass in a comprehension (the hot loop on big configs): account -> its row, None
+        # for the plain `- account` form.
+        share = self.customs.setdefault
+        rows = {
             (item if item.__class__ is str else item["account"]): (
-                st.loaded_member(item)
-                if item.__class__ is str
-                else st.loaded_member(item["account"], item)
+                None if item.__class__ is str else st.declared_member(item, share)
             )
             for item in kept
         }
-        if len(members) != len(kept):
+        if len(rows) != len(kept):
             self._duplicates(file, base, label, items)
-        if not _accounts_ok(members.keys()):
+        if not _accounts_ok(rows.keys()):
             for j, item in enumerate(items):
                 if item == PRUNED:
                     continue
@@ -602,7 +606,7 @@ class GroupChecker:
                 or ("" in (item.get("custom") or ()))
             ):
                 self._member_rules(file, base, label, j, item, owner, gtype)
-        return members
+        return st.DeclaredMembers(rows)
 
     def _duplicates(self, file: int, base: tuple[Any, ...], label: str, items: list[Any]) -> None:
         first: dict[str, int] = {}

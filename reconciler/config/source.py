@@ -55,8 +55,15 @@ def _position(text: str, at: int) -> tuple[int, int]:
     return text.count("\n", 0, line_start) + 1, at - line_start + 1
 
 
+# The ASCII characters a YAML text may hold raw: an ASCII text of only these (the usual config)
+# is passed at C speed, four times faster than _BAD_CHAR's search.
+_ALLOWED_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+
+
 def check_text(text: str) -> None:
     """Refuse characters no YAML text may hold raw, at their line:col (before any parser)."""
+    if text.isascii() and not text.encode("ascii").translate(None, _ALLOWED_ASCII):
+        return
     match = _BAD_CHAR.search(text)
     if match is None:
         return
@@ -116,13 +123,27 @@ _HAZARD = re.compile(
     r"|(?<=\.)(?<![^\n].)\.\.(?=[ \t\r]|$))"  # ... at a line start
 )
 SCAN_WHOLE_MAX = 1_000_000  # characters; bigger texts are scanned one suspect chunk at a time
+# A flow collection followed by a colon: with the characters below, what a text holds for
+# _HAZARD to match at all. Found at C speed (one literal first character a pattern), so that a
+# big config without any (the usual case) is not searched with _HAZARD, which tries every list
+# item's "-" and flow mapping's "}": 0.3 s per million members.
+_FLOW_KEYS = (re.compile(r"\}[ \t]*:"), re.compile(r"\][ \t]*:"))
+
+
+def _may_hold_hazard(text: str) -> bool:
+    return (
+        "!" in text
+        or "?" in text
+        or "---" in text
+        or "..." in text
+        or any(flow_key.search(text) for flow_key in _FLOW_KEYS)
+    )
 
 
 def _check_tokens(text: str) -> None:
     """Configs are plain data in one YAML document: refuse every tag (yaml_rs ignores most of
     them silently), non-scalar keys and a second document, each at its place."""
-    first = _HAZARD.search(text)
-    if first is None:
+    if not _may_hold_hazard(text) or _HAZARD.search(text) is None:
         return
     if len(text) <= SCAN_WHOLE_MAX:
         _scan(text, 0)
@@ -299,8 +320,8 @@ def check_alias_budget(text: str) -> None:
 
 
 def check_yaml(text: str) -> None:
-    """Every check that must see a whole text before a parser does (see parse_yaml)."""
-    check_text(text)
+    """Every check that must see a whole text before a parser does (see parse_yaml), but
+    check_text, which every text passed when it was decoded or rendered."""
     _check_tokens(text)
     check_alias_budget(text)
 

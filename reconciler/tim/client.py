@@ -10,6 +10,8 @@ Every call is ``POST {base_url}/v4/{service}/{command}`` with the five query par
 backoff and jitter within a budget of waiting time. A small idempotent read that writes wait on
 (the app lock's lease, the revision record) is called with ``CONTROL`` patience: a short timeout
 per attempt, and a second identical request when the first has not answered soon (hedged).
+With ``hedge_reads`` (the watch's client) every read is hedged too, after a delay learnt from
+the recent reads' answer times, so that one stalled read does not cost the client's timeout.
 The secret key and UserSigs never appear in logs, exception messages or reprs.
 """
 
@@ -21,7 +23,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -105,6 +107,14 @@ class Patience:
 # stalled (a hung connection, a server that lost the request), and waiting out the client's
 # 10 s timeout for it would hold up every write of the app.
 CONTROL = Patience(timeout_s=2.0, hedge_after_s=0.5)
+
+# hedge_reads: a read is sent again when it has not answered within twice the 95th percentile
+# of the last HEDGE_SAMPLES reads' answer times (a stall is far slower than any of them; twice,
+# so that about 1 read in 100 or fewer is sent twice), within these bounds; the upper one until
+# HEDGE_LEARN_AFTER reads have answered.
+HEDGE_READS_S = (0.25, 2.0)
+HEDGE_SAMPLES = 200
+HEDGE_LEARN_AFTER = 20
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -194,8 +204,12 @@ class TimClient:
         timeout_s: float = 10.0,
         max_attempts: int = 6,
         max_retry_wait_s: float = 60.0,
+        hedge_reads: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``hedge_reads``: every read (not only a control read given ``Patience``) is sent
+        again, once, when it has not answered within a delay learnt from the recent reads
+        (``HEDGE_READS_S``); counted in ``stats.hedges``."""
         if base_url.strip().lower() == "local":
             raise ValueError(
                 "base_url 'local' is not a URL: pass the emulator's transport and any base URL"
@@ -222,6 +236,8 @@ class TimClient:
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._max_retry_wait_s = max_retry_wait_s
+        self.hedge_reads = hedge_reads
+        self._read_times: deque[float] = deque(maxlen=HEDGE_SAMPLES)  # answered reads, seconds
         # Per API, so a long queue of one API's calls never holds up another API's.
         self._max_in_flight = max_in_flight
         self._semaphores: dict[str, PrioritySlots] = {}
@@ -355,9 +371,13 @@ class TimClient:
         if patience is not None and patience.hedge_after_s is not None and not is_read(command):
             raise ValueError(f"{api} writes: only a read may be sent twice")
         self.stats.calls[command] += 1
-        attempt_once = (
-            self._attempt if patience is None else functools.partial(self._patient, patience)
-        )
+        attempt_once: Callable[[str, str, bytes | Callable[[], bytes]], Awaitable[dict[str, Any]]]
+        if patience is not None:
+            attempt_once = functools.partial(self._patient, patience)
+        elif self.hedge_reads and is_read(command):
+            attempt_once = self._hedged_read
+        else:
+            attempt_once = self._attempt
         try:
             # Most calls succeed at once; tenacity's bookkeeping (about a tenth of a call's CPU)
             # starts only when one does not.
@@ -388,32 +408,60 @@ class TimClient:
             raise
         return result
 
+    async def _hedged_read(
+        self, command: str, api: str, payload: bytes | Callable[[], bytes]
+    ) -> dict[str, Any]:
+        """One attempt of a read (``hedge_reads``): the client's timeout, hedged after twice
+        the recent reads' 95th percentile answer time, within ``HEDGE_READS_S``; in its
+        place in its API's queue."""
+        low, high = HEDGE_READS_S
+        delay = high
+        if len(self._read_times) >= HEDGE_LEARN_AFTER:
+            recent = sorted(self._read_times)
+            delay = min(high, max(low, 2 * recent[int(0.95 * (len(recent) - 1))]))
+        patience = Patience(timeout_s=self._timeout_s, hedge_after_s=delay)
+        return await self._patient(patience, command, api, payload, urgent=False)
+
     async def _patient(
-        self, patience: Patience, command: str, api: str, payload: bytes | Callable[[], bytes]
+        self,
+        patience: Patience,
+        command: str,
+        api: str,
+        payload: bytes | Callable[[], bytes],
+        *,
+        urgent: bool = True,
     ) -> dict[str, Any]:
         """One attempt under ``patience``: sent again, once, if the first request has not
-        answered within ``hedge_after_s``; the first answer wins, and the other request is
-        cancelled. An error answer of one request waits for the other's; both failing raises
-        the later error (retried like any)."""
+        answered within ``hedge_after_s`` of going out; the first answer wins, and the other
+        request is cancelled. An error answer of one request waits for the other's; both
+        failing raises the later error (retried like any). ``urgent``: ahead of its API's
+        queue (a control read, which writes wait on)."""
 
-        def send() -> asyncio.Future[dict[str, Any]]:
-            # Writes wait on these reads; and the hedge's delay counts from here, so the read
-            # must not wait behind a queue of its API's other calls.
-            ahead = PRIORITY.set(URGENT)  # (the task takes the context as it is now)
+        def send() -> tuple[asyncio.Future[dict[str, Any]], asyncio.Event]:
+            sent = asyncio.Event()
+            ahead = PRIORITY.set(URGENT) if urgent else None  # (the task takes the context now)
             try:
-                return asyncio.ensure_future(
-                    self._attempt(command, api, payload, patience.timeout_s)
-                )
+                attempt = self._attempt(command, api, payload, patience.timeout_s, sent)
+                return asyncio.ensure_future(attempt), sent
             finally:
-                PRIORITY.reset(ahead)
+                if ahead is not None:
+                    PRIORITY.reset(ahead)
 
-        tasks = [send()]
+        first, sent = send()
+        tasks = [first]
         try:
             if patience.hedge_after_s is not None:
+                # The delay counts from the request going out, not from its wait for a slot
+                # or the limiter (a second request would wait there too).
+                going: asyncio.Future[Any] = asyncio.ensure_future(sent.wait())
+                try:
+                    await asyncio.wait([first, going], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    going.cancel()
                 done, _ = await asyncio.wait(tasks, timeout=patience.hedge_after_s)
                 if not done:
                     self.stats.hedges += 1
-                    tasks.append(send())
+                    tasks.append(send()[0])
             pending = set(tasks)
             while True:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -430,9 +478,10 @@ class TimClient:
         api: str,
         payload: bytes | Callable[[], bytes],
         timeout_s: float | None = None,
+        sent: asyncio.Event | None = None,
     ) -> dict[str, Any]:
         """One request; ``timeout_s``, when given, bounds its whole exchange (else the client's
-        timeout, as the transport applies it)."""
+        timeout, as the transport applies it); ``sent`` is set as it goes out."""
         timeout = self._timeout_s if timeout_s is None else timeout_s
         semaphore = self._semaphores.get(command)
         if semaphore is None:
@@ -453,6 +502,8 @@ class TimClient:
             counted = request_counter.get()
             if counted is not None:
                 counted[0] += 1
+            if sent is not None:
+                sent.set()
             started = time.perf_counter()
             try:
                 if timeout_s is None:
@@ -489,6 +540,8 @@ class TimClient:
                 self._log_call(command, url, payload, "error", started)
                 detail = self.scrub(str(exc)) or "no detail"
                 raise TimTransportError(api, f"request failed ({exc.kind}: {detail})") from None
+        if self.hedge_reads and is_read(command):
+            self._read_times.append(time.perf_counter() - started)
         self._log_call(command, url, payload, answer.status, started)
         return self._parse(api, answer)
 

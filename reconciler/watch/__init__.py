@@ -248,6 +248,7 @@ async def serve(
         lock_timeout_s=options.lock_timeout_s,
         on_lock_wait=waiting,
         emulator=emulator,
+        hedge_reads=True,  # one stalled read does not cost a reconcile the client's timeout
     )
     async with session:
         session_ref["s"] = session

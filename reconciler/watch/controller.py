@@ -10,10 +10,15 @@ Callbacks only enqueue (so they are answered at once); one worker does the work 
 
 Leadership: the worker works only while it holds the app lock, which it keeps as its lease
 across batches (renewed every third of ``lease_s``, read every ``LEASE_POLL_S``). Until then
-the replica is a standby: it waits for the lock, is not ready and writes nothing; when the
-leader dies its lease lapses (or, on the same host, its process is seen gone) and a standby
-takes over and resyncs. A writer that asks for the lock (a CI ``apply``) is handed it between
-batches, and the leader asks for it back at once (``reconciler.lock``).
+the replica is a standby: it waits for the lock, is not ready and writes nothing (a callback
+that reaches it is answered and counted, not queued: the resync it leads with reads afresh);
+when the leader dies its lease lapses (or, on the same host, its process is seen gone) and a
+standby takes over: it is ready at once, so that callbacks come to it while it resyncs (queued,
+done after), and once the first callback reaches it after that resync began reading, it
+reconciles every group again, which reads what changed while callbacks still went to no ready
+replica (the vendor sends each callback once). A writer that asks for the lock (a CI
+``apply``) is handed it between batches, and the leader asks for it back at once
+(``reconciler.lock``).
 
 A batch runs every due group at once, through apply's own checks in apply's order
 (``engine.Session.approve``: errors, removal guards and ``protect``, destroys), group by group
@@ -139,6 +144,14 @@ class Controller:
         self.last_resync: float | None = None  # wall time of the last resync, good or not
         self.last_resync_ok: float | None = None  # monotonic time of the last good one
         self.last_resync_outcome: str | None = None
+        self.resync_ended: float | None = None  # monotonic time the last resync ended, any outcome
+        self.leading_since: float | None = None  # monotonic time this replica took the lease
+        # Taking over: whether no callback has reached this replica since, and when its first
+        # resync began reading (the callbacks of the members who came online after that read
+        # and before callbacks reached it went to no ready replica).
+        self._unreached = False
+        self._lead_read: float | None = None
+        self._standby_noted = -60.0  # when a callback at a standby was last logged
         self.reload_refused_at: float | None = None  # wall time of a refused reload, if the last
         self.refused_revision: revision.Revision | None = None  # and the files' revision then
         self._turned = clock()  # when the worker last went round its loop
@@ -194,6 +207,35 @@ class Controller:
         return len(self.dirty) + sum(len(m) for m in self.marks.values())
 
     # -- events ---------------------------------------------------------------------------
+    def on_callback(self, event: GroupEvent | None) -> str:
+        """A signed callback reached this replica (``event``: None for a command watch does not
+        act on); return the outcome to count it under. A standby answers it and writes
+        nothing: taking over, it resyncs, reading every group afresh."""
+        standby = self.role == "standby"
+        if self._unreached and not standby:  # callbacks reach this new leader now
+            self._unreached = False
+            if self._lead_read is not None:  # its resync may have read some groups too early
+                # Each group reconciled again as if a callback had named it: in the batches
+                # that run anyway, not a resync, which would hold every other reconcile and
+                # mark for as long as its slowest call.
+                log.info("callbacks reach this leader: reconciling every group again to catch up")
+                now = self._clock()
+                for gid, want in self.desired.items():
+                    if want.state == "present" and self.refused.get(gid) != self.config.digest:
+                        self._queue(gid, "catch_up", now)
+        if event is None:
+            return "ignored"
+        if standby and event.group_id not in TOOL_GROUP_IDS:
+            now = self._clock()
+            if now - self._standby_noted >= 60:  # one line a minute, not one per callback
+                self._standby_noted = now
+                log.warning(
+                    "a callback reached this replica while it stands by: it writes nothing (a "
+                    "callback Service should send callbacks to the ready replica only)"
+                )
+            return "standby"
+        return self.on_event(event)
+
     def on_event(self, event: GroupEvent, received: float | None = None) -> str:
         """Queue the work an event calls for; return the outcome to count it under."""
         now = self._clock() if received is None else received
@@ -222,13 +264,17 @@ class Controller:
             return "queued"
         if self.refused.get(gid) == self.config.digest:
             return "refused_earlier"
+        self._queue(gid, event.command, now)
+        return "queued"
+
+    def _queue(self, gid: str, trigger: str, now: float) -> None:
+        """Reconcile ``gid`` after the coalescing window, or its backoff."""
         work = self.dirty.get(gid)
-        if work is None:  # due after the coalescing window, or the group's backoff
+        if work is None:
             due = max(now + self.coalesce_s, self.backoff.until(gid) or 0.0)
             work = self.dirty[gid] = Dirty(now, due)
-        work.triggers.add(event.command)
+        work.triggers.add(trigger)
         self._wake.set()
-        return "queued"
 
     # -- the worker ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -279,6 +325,7 @@ class Controller:
             self.lock = None
             if lock.lost is not None:
                 log.error("no longer the leader: %s", lock.lost)
+                self.leading_since = None
             elif lock.asked is not None:  # handed over to the writer that asked; asked again
                 log.info("yielding the app lock to %s, who asked for it", lock.asked.holder)
                 self.yielded = True
@@ -293,6 +340,7 @@ class Controller:
             await wait.acquire()
         except ReconcilerError as err:  # stopped; or the app's failure: the API, its
             self.yielded = False  # credentials, or a writer holding the lock past --lock-timeout
+            self.leading_since = None
             if not self._stopping:
                 self._failed(APP, err)
             return False
@@ -302,7 +350,10 @@ class Controller:
         self.lock = wait
         if not self.yielded:
             log.info("leading: holding the app lock (lease %d s); resyncing", self.lease_s)
-            self._next_resync = self._clock()  # catch up with what happened meanwhile
+            # Ready from now on (``ready``): callbacks come here while it catches up with what
+            # happened meanwhile.
+            self.leading_since = self._next_resync = self._clock()
+            self._unreached, self._lead_read = True, None
         self.yielded = False
         return True
 
@@ -518,6 +569,8 @@ class Controller:
         """A full plan and apply of every declared group, under the same guards."""
         started = self._clock()
         self._next_resync = started + self.resync_s
+        if self._unreached and self._lead_read is None:
+            self._lead_read = started
         # What is queued now is covered by this resync (it observes after this point).
         covered = self.dirty
         self.dirty = {}
@@ -543,7 +596,7 @@ class Controller:
             self._failed(APP, err)
             self._next_resync = self._clock()  # again as soon as the app's backoff ends
         self.last_resync, self.last_resync_outcome = time.time(), outcome
-        finished = self._clock()
+        finished = self.resync_ended = self._clock()
         if outcome in RESYNC_OK:
             self.last_resync_ok = finished
             self._ok(APP)  # the app answered every call a resync needs
@@ -751,15 +804,19 @@ class Controller:
         return quiet < LIVE_S, {"idle_s": round(quiet, 1)}
 
     def ready(self) -> tuple[str | None, dict[str, bool]]:
-        """Ready to take callbacks: the leader, with a good resync recent.
+        """Ready to take callbacks: the leader, with a good resync recent, or the resync it
+        took the lease with still under way (the callbacks that come meanwhile are queued and
+        done after it; a replica not ready then would lose them: the vendor sends each once).
         Returns why not ("standby", or the first check that fails; None when ready) and the
         checks."""
-        ok = self.last_resync_ok
+        ok, now = self.last_resync_ok, self._clock()
         window = self.ready_factor * self.resync_s
+        led, ended = self.leading_since, self.resync_ended
+        catching_up = led is not None and (ended is None or ended < led)
         # An invalid config in the files (a bad commit) is not among them: the last good config
         # runs on, and a replica that stopped taking callbacks for it would serve none.
         checks = {
-            "resync_recent": ok is not None and self._clock() - ok <= window,
+            "resync_recent": catching_up or (ok is not None and now - ok <= window),
         }
         if self.role == "standby":
             return "standby", checks

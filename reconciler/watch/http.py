@@ -117,7 +117,7 @@ def callback_app(
             metrics.callbacks.labels(command, "malformed").inc()
             log.warning("a %s callback could not be read: %s", command, err)
             return _json({"error": "malformed", "detail": str(err)}, 400)
-        outcome = "ignored" if event is None else controller().on_event(event)
+        outcome = controller().on_callback(event)
         metrics.callbacks.labels(command, outcome).inc()
         # The work happens after this answer: the vendor waits at most 2 s for it.
         return Response(OK_ANSWER, media_type=JSON)
