@@ -243,7 +243,7 @@ def _group_json(
     if want_members:
         members = member_list(
             c,
-            "SELECT * FROM members WHERE group_seq = ? ORDER BY id LIMIT ?",
+            "WHERE group_seq = ? ORDER BY id LIMIT ?",
             [g["seq"], cap],
             mfields,
             mkeys,

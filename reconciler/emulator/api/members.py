@@ -70,7 +70,7 @@ def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         where += " AND id > ?"
         args.append(after)
         offset = 0
-    sql, page_args = f"SELECT * FROM members WHERE {where} ORDER BY id", list(args)
+    sql, page_args = f"WHERE {where} ORDER BY id", list(args)
     if limit:
         sql += " LIMIT ? OFFSET ?"
         page_args.extend([limit, offset])
@@ -112,7 +112,7 @@ def get_specified_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict)
     if roles is not None:
         where += f" AND role IN ({','.join('?' * len(roles))})"
         args.extend(sorted(roles))
-    rows = f"SELECT * FROM members WHERE {where} ORDER BY id"
+    rows = f"WHERE {where} ORDER BY id"
     named = member_list(c, rows, args, fields, mkeys, mkeys is not None or fields is None)
     return {"GroupId": g["group_id"], "MemberList": named.json}
 
