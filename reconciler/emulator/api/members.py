@@ -112,7 +112,9 @@ def get_specified_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict)
     if roles is not None:
         where += f" AND role IN ({','.join('?' * len(roles))})"
         args.extend(sorted(roles))
-    rows = f"WHERE {where} ORDER BY id"
+    # +id: look the named accounts up by (group_seq, account) and sort the few found, rather
+    # than walk the whole group in id order to find them
+    rows = f"WHERE {where} ORDER BY +id"
     named = member_list(c, rows, args, fields, mkeys, mkeys is not None or fields is None)
     return {"GroupId": g["group_id"], "MemberList": named.json}
 
