@@ -31,6 +31,7 @@ import orjson
 
 from reconciler.emulator import EmulatorStore, create_app
 from reconciler.tim.usersig import generate
+from reconciler.tim.wire.groups import GROUP_FIELDS_READ
 
 from .scale_shape import generate as generate_shape
 from .scale_shape import seed_items
@@ -39,8 +40,9 @@ SDKAPPID = 1400000001
 KEY = "benchmark-secret-key"
 ADMIN = "administrator"
 SVC = "group_open_http_svc"
+# The stale check's kind of ResponseFilter (reconciler.tim.wire.groups.get_group_profiles).
 FILTER = {
-    "GroupBaseInfoFilter": ["Type", "Name", "Owner_Account", "MemberNum", "MuteAllMember"],
+    "GroupBaseInfoFilter": list(GROUP_FIELDS_READ),
     "MemberInfoFilter": ["Role", "NameCard", "MsgFlag", "MuteUntil"],
     "AppDefinedDataFilter_GroupMember": ["Dept"],
 }

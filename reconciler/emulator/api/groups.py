@@ -238,25 +238,22 @@ def _group_json(
     members: MemberList | None = None
     want_members = not is_av and (not filtered or mfields is not None)
     member_num: int | None = None
-    if not want_members and not is_av and (base is None or "MemberNum" in base):
-        member_num = member_count(c, g["seq"])  # the count alone, without reading the rows
-    if want_members:
+    if want_members or (not is_av and (base is None or "MemberNum" in base)):
+        member_num = member_count(c, g["seq"])
+    big = member_num is not None and member_num > cap
+    if want_members and not (big and profile.omit_big_member_lists):
         members = member_list(
             c,
-            "WHERE group_seq = ? ORDER BY id LIMIT ?",
-            [g["seq"], cap],
+            "group_seq = ?",
+            [g["seq"], cap] if big else [g["seq"]],
             mfields,
             mkeys,
             not filtered or mkeys is not None,
+            "ORDER BY id LIMIT ?" if big else "",  # a list cut at the cap
         )
     values = _base_values(ctx, g)
-    big = False
     if member_num is not None:
         values["MemberNum"] = member_num
-    if members is not None:
-        # a list cut at the cap: the count of the rest, without reading it
-        values["MemberNum"] = members.count if members.count < cap else member_count(c, g["seq"])
-        big = values["MemberNum"] > cap
     for name in BASE_FIELDS:
         if name in values and (base is None or name in base):
             item[name] = values[name]

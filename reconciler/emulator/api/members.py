@@ -70,15 +70,13 @@ def get_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         where += " AND id > ?"
         args.append(after)
         offset = 0
-    sql, page_args = f"WHERE {where} ORDER BY id", list(args)
-    if limit:
-        sql += " LIMIT ? OFFSET ?"
-        page_args.extend([limit, offset])
-    elif offset:
-        sql += " LIMIT -1 OFFSET ?"
-        page_args.append(offset)
-    page = member_list(c, sql, page_args, fields, mkeys, mkeys is not None or fields is None)
-    out: dict[str, Any] = {"MemberNum": member_count(c, g["seq"]), "MemberList": page.json}
+    count = member_count(c, g["seq"])
+    cut, page_args = "", list(args)
+    if offset or (limit and count > limit):  # else the page is all the selection
+        cut = "ORDER BY id LIMIT ? OFFSET ?"
+        page_args.extend([limit or -1, offset])
+    page = member_list(c, where, page_args, fields, mkeys, mkeys is not None or fields is None, cut)
+    out: dict[str, Any] = {"MemberNum": count, "MemberList": page.json}
     if community:
         more = (
             bool(limit)
@@ -114,8 +112,8 @@ def get_specified_group_member_info(ctx: Ctx, c: sqlite3.Connection, body: dict)
         args.extend(sorted(roles))
     # +id: look the named accounts up by (group_seq, account) and sort the few found, rather
     # than walk the whole group in id order to find them
-    rows = f"WHERE {where} ORDER BY +id"
-    named = member_list(c, rows, args, fields, mkeys, mkeys is not None or fields is None)
+    with_custom = mkeys is not None or fields is None
+    named = member_list(c, where, args, fields, mkeys, with_custom, "ORDER BY +id")
     return {"GroupId": g["group_id"], "MemberList": named.json}
 
 
