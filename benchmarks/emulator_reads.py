@@ -101,7 +101,8 @@ async def member_pages(call: Caller, gid: str, community: bool) -> int:
         listed += len(answer["MemberList"])
         offset += len(answer["MemberList"])
         cursor = answer.get("Next", "")
-        if (community and not cursor) or (not community and not answer["MemberList"]):
+        # as the client stops (reconciler.tim.wire.members.member_pages)
+        if (community and not cursor) or (not community and offset >= answer["MemberNum"]):
             return listed
 
 
