@@ -8,7 +8,8 @@ name cards, message flags, mutes and custom data; one Community of tens of thous
 calls the emulator's ASGI app directly (no HTTP client, no latency, no rate limit), as a
 plan's observe and stale check do: get_group_member_info page by page (Offset, or Next for
 the Community), get_group_info of 50 groups with and without a ResponseFilter, and
-get_specified_group_member_info of 50 named members. Reports CPU seconds (the whole process:
+get_specified_group_member_info of 50 named members, and each AVChatRoom's online members
+(get_members, with and without a Mark). Reports CPU seconds (the whole process:
 the event loop and the reading threads; the driver's own decoding of the answers left out) per
 1,000 members listed. The last line printed is
 one JSON object.
@@ -40,6 +41,7 @@ SDKAPPID = 1400000001
 KEY = "benchmark-secret-key"
 ADMIN = "administrator"
 SVC = "group_open_http_svc"
+AV_SVC = "group_open_avchatroom_http_svc"
 # The stale check's kind of ResponseFilter (reconciler.tim.wire.groups.get_group_profiles).
 FILTER = {
     "GroupBaseInfoFilter": list(GROUP_FIELDS_READ),
@@ -57,7 +59,7 @@ class Caller:
         self.n = 0
         self.client_cpu = 0.0
 
-    async def __call__(self, command: str, body: dict) -> dict:
+    async def __call__(self, command: str, body: dict, service: str = SVC) -> dict:
         self.n += 1
         query = (
             f"sdkappid={SDKAPPID}&identifier={ADMIN}&usersig={self.sig}"
@@ -66,7 +68,7 @@ class Caller:
         scope = {
             "type": "http",
             "method": "POST",
-            "path": f"/v4/{SVC}/{command}",
+            "path": f"/v4/{service}/{command}",
             "query_string": query.encode(),
             "headers": [],
         }
@@ -158,6 +160,25 @@ async def run(db: Path, shape: Any, profile: str | None, repeat: int) -> dict[st
             n += len((await call("get_specified_group_member_info", body))["MemberList"])
         return n
 
+    rooms = [g for g in shape.groups if g.exists and g.live is None]
+
+    async def online() -> int:
+        """Each AVChatRoom's online members, and those of each of its marks (as observe reads
+        rooms whose marks the config manages), paged by NextTimestamp."""
+        n = 0
+        for g in rooms:
+            for mark in [None, *(g.live_marks or ())]:
+                body: dict[str, Any] = {"GroupId": g.gid, "Timestamp": 0}
+                if mark is not None:
+                    body["Mark"] = mark
+                while True:
+                    answer = await call("get_members", body, AV_SVC)
+                    n += len(answer["MemberList"])
+                    if not answer["NextTimestamp"]:
+                        break
+                    body["Timestamp"] = answer["NextTimestamp"]
+        return n
+
     await info(None)  # warm the page cache and the reading threads
     out = {
         "get_group_member_info": await measure(
@@ -172,6 +193,7 @@ async def run(db: Path, shape: Any, profile: str | None, repeat: int) -> dict[st
         "get_specified_group_member_info": await measure(
             "get_specified_group_member_info", call, specified, profile, repeat
         ),
+        "get_members": await measure("get_members", call, online, profile, repeat),
     }
     app.state.store.close()
     return out

@@ -151,37 +151,38 @@ def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
         where += " AND m.id > ?"
         args.append(timestamp)
     rows = c.execute(
-        "SELECT m.id, m.account, m.join_time, m.online, m.marks, m.mark500_until,"
-        " a.nick, a.face_url FROM members m LEFT JOIN accounts a ON a.user_id = m.account"
-        f" WHERE {where} ORDER BY m.id",
+        "SELECT m.id, m.account, m.join_time, m.marks, a.nick, a.face_url FROM members m"
+        f" LEFT JOIN accounts a ON a.user_id = m.account WHERE {where} ORDER BY m.id",
         args,
-    ).fetchall()
+    )
     listed = []
-    for m in rows:
-        marks = json.loads(m["marks"])
+    for row in rows:
+        marks = json.loads(row[3]) if row[3] != "[]" else []  # most members carry no mark
         if mark is not None:
             if mark not in marks:
                 continue
         elif R.MARK_HIDDEN in marks:
             continue
-        listed.append((m, marks))
+        listed.append((row, marks))
+        if mark is not None and len(listed) > R.GET_MEMBERS_PAGE:
+            break  # a page and one more: enough to answer, and to know that more follow
     if mark is None:
         listed = listed[-R.ONLINE_LIST_CAP :]  # only the latest 1000 online joiners
-    page = [x for x in listed if x[0]["id"] > timestamp]
+    page = [x for x in listed if x[0][0] > timestamp]
     more = len(page) > R.GET_MEMBERS_PAGE
     page = page[: R.GET_MEMBERS_PAGE]
     return {
         "MemberList": [
             {
-                "Member_Account": m["account"],
-                "JoinTime": m["join_time"],
-                "NickName": m["nick"] or "",
-                "Avatar": m["face_url"] or "",
+                "Member_Account": m[1],
+                "JoinTime": m[2],
+                "NickName": m[4] or "",
+                "Avatar": m[5] or "",
                 "Marks": marks,
             }
             for m, marks in page
         ],
-        "NextTimestamp": page[-1][0]["id"] if more else 0,
+        "NextTimestamp": page[-1][0][0] if more else 0,
     }
 
 
