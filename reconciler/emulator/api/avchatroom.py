@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import orjson
+
 from ...tim.limits import AVCHATROOM_SVC
 from .. import errors as E
 from .. import rules as R
@@ -157,7 +159,7 @@ def get_members(ctx: Ctx, c: sqlite3.Connection, body: dict) -> dict:
     )
     listed = []
     for row in rows:
-        marks = json.loads(row[3]) if row[3] != "[]" else []  # most members carry no mark
+        marks = orjson.loads(row[3]) if row[3] != "[]" else []  # most members carry no mark
         if mark is not None:
             if mark not in marks:
                 continue
