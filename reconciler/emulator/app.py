@@ -263,7 +263,7 @@ class Emulator:
         try:
             self._check(scope, parts, known, key, fault)
             # The command (SQLite, and encoding answers of up to tens of thousands of members,
-            # hundreds of ms) runs on one worker thread, so this loop keeps reading, timing
+            # hundreds of ms) runs on a worker thread, so this loop keeps reading, timing
             # and admitting the requests that arrive meanwhile, as a real server would.
             writes = api.HANDLERS[(parts[0], parts[1])][1]
             if not writes and _small_read(parts[1], raw):
