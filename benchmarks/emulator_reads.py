@@ -7,12 +7,11 @@ Seeds a realistic app (``benchmarks.scale_shape``: groups of 2 to 6,000 members 
 name cards, message flags, mutes and custom data; one Community of tens of thousands), then
 calls the emulator's ASGI app directly (no HTTP client, no latency, no rate limit), as a
 plan's observe and stale check do: get_group_member_info page by page (Offset, or Next for
-the Community), get_group_info of 50 groups with and without a ResponseFilter, and
+the Community), get_group_info of 50 groups with and without a ResponseFilter,
 get_specified_group_member_info of 50 named members, and each AVChatRoom's online members
-(get_members, with and without a Mark). Reports CPU seconds (the whole process:
-the event loop and the reading threads; the driver's own decoding of the answers left out) per
-1,000 members listed. The last line printed is
-one JSON object.
+(get_members, with and without a Mark; and those of one room of 800). Reports CPU seconds
+(the whole process: the event loop and the reading threads; the driver's own decoding of the
+answers left out) per 1,000 members listed. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ KEY = "benchmark-secret-key"
 ADMIN = "administrator"
 SVC = "group_open_http_svc"
 AV_SVC = "group_open_avchatroom_http_svc"
+ROOM, ROOM_SIZE = "bench-room", 800
 # The stale check's kind of ResponseFilter (reconciler.tim.wire.groups.get_group_profiles).
 FILTER = {
     "GroupBaseInfoFilter": list(GROUP_FIELDS_READ),
@@ -160,15 +160,15 @@ async def run(db: Path, shape: Any, profile: str | None, repeat: int) -> dict[st
             n += len((await call("get_specified_group_member_info", body))["MemberList"])
         return n
 
-    rooms = [g for g in shape.groups if g.exists and g.live is None]
+    rooms = [(g.gid, list(g.live_marks or ())) for g in shape.groups if g.exists and g.live is None]
 
-    async def online() -> int:
+    async def online(rooms: list[tuple[str, list[int]]]) -> int:
         """Each AVChatRoom's online members, and those of each of its marks (as observe reads
         rooms whose marks the config manages), paged by NextTimestamp."""
         n = 0
-        for g in rooms:
-            for mark in [None, *(g.live_marks or ())]:
-                body: dict[str, Any] = {"GroupId": g.gid, "Timestamp": 0}
+        for gid, marks in rooms:
+            for mark in [None, *marks]:
+                body: dict[str, Any] = {"GroupId": gid, "Timestamp": 0}
                 if mark is not None:
                     body["Mark"] = mark
                 while True:
@@ -193,7 +193,10 @@ async def run(db: Path, shape: Any, profile: str | None, repeat: int) -> dict[st
         "get_specified_group_member_info": await measure(
             "get_specified_group_member_info", call, specified, profile, repeat
         ),
-        "get_members": await measure("get_members", call, online, profile, repeat),
+        "get_members": await measure("get_members", call, lambda: online(rooms), profile, repeat),
+        f"get_members (a room of {ROOM_SIZE}, 20 times)": await measure(
+            "get_members (room)", call, lambda: online([(ROOM, [1000])] * 20), profile, repeat
+        ),
     }
     app.state.store.close()
     return out
@@ -213,6 +216,12 @@ def main() -> None:
         db = Path(tmp) / "reads.db"
         store = EmulatorStore(db)
         store.seed(groups=seed_items(shape), accounts=shape.accounts, now=now)
+        # A busy room: every member online, one in three carrying mark 1000.
+        online = [
+            {"Member_Account": f"r{i:04d}", "Marks": [1000] if i % 3 == 0 else []}
+            for i in range(ROOM_SIZE)
+        ]
+        store.seed(groups=[{"GroupId": ROOM, "Type": "AVChatRoom", "MemberList": online}], now=now)
         store.close()
         results = asyncio.run(run(db, shape, args.profile, args.repeat))
     width = max(len(name) for name in results)
