@@ -225,11 +225,10 @@ def _member_changes(want: Group, have: ObservedGroup, now: int) -> list[MemberCh
             fields = [FieldChange("role", live.role, "Owner")]
             changes.append(MemberChange(owner, "modify", fields))
     if want.members_mode == "authoritative":
-        changes.extend(
-            MemberChange(account, "remove")
-            for account in current_accounts
-            if account not in wanted_accounts and account != owner
-        )
+        # A set difference at C speed (a million live members are walked): sorted below.
+        gone = current_accounts - wanted_accounts
+        gone.discard(owner)
+        changes.extend(MemberChange(account, "remove") for account in gone)
     changes.sort(key=member_order)
     return changes
 

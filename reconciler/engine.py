@@ -495,7 +495,9 @@ class Session:
                 and not mine.same(self._recorded)
             ):
                 record = Revision(mine.id, mine.time, holder_name())
-                self._lock.calls.update(await revision.record(self.client, record))
+                # The record group was read when the lock was taken: modified in one call.
+                exists = self._recorded is not None
+                self._lock.calls.update(await revision.record(self.client, record, exists))
         finally:
             await self._release()
 

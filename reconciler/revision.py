@@ -20,7 +20,7 @@ from pathlib import Path
 from reconciler.state import REVISION_GROUP_ID, GroupType
 from reconciler.tim.calls import CreateGroup, ModifyGroup
 from reconciler.tim.client import CONTROL, TimClient
-from reconciler.tim.errors import ID_TAKEN_CODES, TimApiError
+from reconciler.tim.errors import GROUP_GONE_CODES, ID_TAKEN_CODES, TimApiError
 from reconciler.tim.wire.groups import get_group
 
 
@@ -97,20 +97,31 @@ async def recorded(client: TimClient) -> Revision | None:
     return None if group is None else Revision.parse(group.introduction or "")
 
 
-async def record(client: TimClient, revision: Revision) -> list[str]:
+async def record(client: TimClient, revision: Revision, exists: bool = False) -> list[str]:
     """Record ``revision`` as the one applied (the caller holds the app lock), through the
-    requests a plan sends: create the record group, or modify it when it exists. Returns the
-    APIs called (the tool's own calls, counted apart from the plan's)."""
+    requests a plan sends: create the record group, or modify it when it exists. ``exists``:
+    the record group was read when the lock was taken, so it is modified first (one call
+    instead of two; created when it is gone after all). Returns the APIs called (the tool's
+    own calls, counted apart from the plan's)."""
     text = revision.text()
+    modify = ModifyGroup(REVISION_GROUP_ID, introduction=text)
+    called: list[str] = []
+    if exists:
+        try:
+            await client.perform(modify)
+            return [modify.api]
+        except TimApiError as err:
+            if err.code not in GROUP_GONE_CODES:
+                raise
+        called.append(modify.api)
     request = CreateGroup(
         REVISION_GROUP_ID, GroupType.Private, "tim-reconciler revision", introduction=text
     )
     try:
         if not (await client.perform(request)).existed:
-            return [request.api]
+            return [*called, request.api]
     except TimApiError as err:
         if err.code not in ID_TAKEN_CODES:
             raise
-    modify = ModifyGroup(REVISION_GROUP_ID, introduction=text)
     await client.perform(modify)
-    return [request.api, modify.api]
+    return [*called, request.api, modify.api]

@@ -440,3 +440,26 @@ def test_apply_plan_of_an_older_revision_is_refused_before_its_stale_check_count
     _console_edit(ws, base={"Name": "club"})  # fresh again: refused all the same
     assert ws.cli("apply", "--plan", "plan.json").code == 3
     assert ws.live("club")["Name"] == "club"
+
+
+def test_the_revision_record_is_modified_in_one_call_when_read_before(tmp_path: Path) -> None:
+    """A run that read the revision record when it took the lock records the next revision
+    in one call (a modify); a record gone meanwhile is created all the same, and one never
+    read is created or modified, as a plan would."""
+    from conftest import client_for, make_emulator
+
+    from reconciler import revision
+
+    one, two, three = (Revision(f"sha256:{n}", n, "ci") for n in (1, 2, 3))
+
+    async def run() -> None:
+        async with client_for(make_emulator(tmp_path / "emu.sqlite3")) as client:
+            modify, create = "modify_group_base_info", "create_group"
+            assert await revision.record(client, one, exists=True) == [modify, create]
+            assert await revision.recorded(client) == one
+            assert await revision.record(client, two, exists=True) == [modify]
+            assert await revision.recorded(client) == two
+            assert await revision.record(client, three) == [create, modify]
+            assert await revision.recorded(client) == three
+
+    asyncio.run(run())

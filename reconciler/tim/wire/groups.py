@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.errors import ObserveError
@@ -87,6 +89,9 @@ GROUP_FIELDS_READ = (
 )
 
 
+_ACCOUNT = itemgetter("Member_Account")
+
+
 def normalize_group(group: dict[str, Any]) -> dict[str, Any]:
     """A get_group_info item with the current field names, its members' too."""
     out = renamed(group, _GROUP_RENAMES)
@@ -162,10 +167,10 @@ def parse_group_info(
         )
         if selected:  # the other members' rows would be built only to be dropped
             assert named is not None and members is not None
-            accounts = [m["Member_Account"] for m in members]
+            accounts = list(map(_ACCOUNT, members))
             if set(map(type, accounts)) - {str}:  # checked as LiveMembers checks those it keeps
                 raise ValueError("a Member_Account is not a string")
-            members = [m for m, account in zip(members, accounts, strict=True) if account in named]
+            members = list(compress(members, map(named.__contains__, accounts)))
         group = group_from_api(info, members)
         group.members_selected = selected
         return group

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, KeysView, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import contains
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from reconciler.state import MEMBER_ATTRIBUTES, LiveMember, Member, MsgFlag, Role
@@ -60,8 +62,8 @@ def normalize_member(member: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``normalize_member`` of each; the list itself when none carries the old name alone (a
-    test per member instead of a call per member)."""
-    if not any("ShutUpUntil" in m and "MuteUntil" not in m for m in members):
+    test at C speed per member instead of a call per member)."""
+    if not any(map(contains, members, repeat("ShutUpUntil"))):
         return members
     return [normalize_member(m) for m in members]
 
@@ -152,7 +154,7 @@ class LiveMembers(Mapping[str, LiveMember]):
             }
         except MALFORMED as err:
             raise malformed(self._group_id, self._api, err) from None
-        if not all(type(account) is str for account in rows):
+        if set(map(type, rows)) - {str}:
             not_str = ValueError("a Member_Account is not a string")
             raise malformed(self._group_id, self._api, not_str)
         self._rows.update(rows)
