@@ -261,3 +261,47 @@ async def test_a_restarted_watch_renews_mark_500_it_finds_held(ws: Workspace) ->
     assert [(m["Member_Account"], MARK_ALWAYS_ONLINE in m["Marks"]) for m in members] == [
         ("a1", True)
     ]
+
+
+async def test_a_reconcile_leaves_queued_marks_to_the_marks_path(ws: Workspace) -> None:
+    # A member comes online and, before the marks window ends, the room is reconciled (a
+    # console edit, or the catch-up after a takeover). The reconcile reads the member online
+    # without the mark; the marks path has it queued and sets it: one call, not two.
+    ws.seed([{"GroupId": "live1", "Type": "AVChatRoom", "Name": "live1"}], accounts=["a1"])
+    ws.write([{"id": "live1", "type": "AVChatRoom", "name": "live1", "marks": {1000: ["a1"]}}])
+    config = load_config(ws.dir)
+    emulator = engine.embedded_emulator(config.app, config.base_dir)
+    controls = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url="http://e")
+    marks_calls: list[ChangeMarks] = []
+    bound = time.monotonic() + 30  # a hang guard, far beyond what any step takes
+
+    async with engine.Session(config.app, config.base_dir, lock=False, emulator=emulator) as s:
+        metrics = Metrics(stats=lambda: s.client.stats, depth=lambda: 0)
+        controller = Controller(
+            config, s, metrics, resync_s=3600, marks_window_s=0.5, coalesce_s=0.01
+        )
+        perform = s.client.perform
+
+        async def counted(request):
+            if isinstance(request, ChangeMarks):
+                marks_calls.append(request)
+            return await perform(request)
+
+        s.client.perform = counted
+        worker = asyncio.create_task(controller.run())
+        try:
+            while controller.last_resync is None:
+                await asyncio.sleep(0.02)
+            body = {"GroupId": "live1", "Account": "a1"}
+            assert (await controls.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
+            controller.on_event(GroupEvent(MEMBER_STATE, "online", "live1", ["a1"]))
+            controller.on_event(GroupEvent(INFO_CHANGED, "info", "live1"))
+            while 1000 not in ws.members("live1")["a1"]["Marks"]:
+                assert time.monotonic() < bound, "a1 never marked"
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.8)  # past the marks window: a second call would be sent
+            assert [c.marks for c in marks_calls] == [{"a1": [1000]}]
+        finally:
+            controller.stop()
+            await worker
+            await controls.aclose()

@@ -74,6 +74,9 @@ MARKS_POLL_S = 0.05  # how often it looks for them
 # next 10 s: a room sends about two calls a second, and several may stall in that time. Fewer
 # than the client's calls in flight per API (16), so that one room cannot take them all.
 MARKS_IN_FLIGHT = 4
+# How long the marks path's writes are remembered, so that a reconcile that read the room
+# before one of them does not set the same marks again; far above a reconcile's duration.
+MARKS_REMEMBERED_S = 60.0
 LEASE_S = 30  # a leader's lease; a standby takes over within it once the leader is gone
 LEASE_POLL_S = 1.0  # how often the leader reads its lease for a writer asking for the lock
 READY_FACTOR = 3.0  # ready while the last good resync is at most this many --resync old
@@ -136,6 +139,9 @@ class Controller:
         self.marks: dict[str, dict[str, float]] = {}  # group -> account -> first event
         self.marks_due: dict[str, float] = {}
         self.mark500: dict[tuple[str, str], float] = {}  # (group, account) -> wall time to renew
+        # group -> account -> when the marks path last set its marks (oldest first; kept for
+        # MARKS_REMEMBERED_S): a reconcile that read the room before then need not set them.
+        self.marks_set_at: dict[str, dict[str, float]] = {}
         self.running: set[str] = set()  # groups being reconciled
         self.marking: Counter[str] = Counter()  # marks batches in flight, per group
         self.last: dict[str, tuple[float, str]] = {}  # group -> wall time, outcome of its last
@@ -578,7 +584,7 @@ class Controller:
         groups = [g for g in self.config.groups if g.state == "present"]
         try:
             plan = await engine.plan_groups(self.client, groups, self.options)
-            outcome, calls = await self._carry_out(plan, "resync")
+            outcome, calls = await self._carry_out(plan, "resync", started)
             self._hold_mark500(plan)
             ours = outcome in ("applied", "converged") and not self.dry_run
             if ours and not self.revision.same(self.recorded):
@@ -648,7 +654,7 @@ class Controller:
             return  # the config changed meanwhile
         try:
             plan = await engine.plan_groups(self.client, [want], self.options)
-            outcome, calls = await self._carry_out(plan, "callback")
+            outcome, calls = await self._carry_out(plan, "callback", started)
         except LockLost:
             outcome, calls = "lock_lost", 0
         except ReconcilerError as err:
@@ -664,9 +670,9 @@ class Controller:
             self.metrics.latency.observe(self._clock() - work.first)
         self._log(trigger, gid, outcome, calls, started)
 
-    async def _carry_out(self, plan: Plan, trigger: str) -> tuple[str, int]:
+    async def _carry_out(self, plan: Plan, trigger: str, read_since: float) -> tuple[str, int]:
         """Apply the part of ``plan`` that passes apply's checks (``Session.approve``, group
-        by group); return the outcome and the calls made."""
+        by group), read from ``read_since`` on; return the outcome and the calls made."""
         label = "resync" if trigger == "resync" else "callback"
         approved = await self.session.approve(plan, WATCH, per_group=True)
         held = approved.held
@@ -695,7 +701,7 @@ class Controller:
                     "destroys; the rest of the group is reconciled",
                     h.reason,
                 )
-        operations = approved.operations
+        operations = self._without_marks_in_hand(approved.operations, read_since)
         drifted = {op.group for op in operations if op.group}
         refused_now = {h.group for h in held if h.check == "guard"}
         for change in plan.changes:  # no longer refused (the live state moved): forget it
@@ -734,6 +740,38 @@ class Controller:
         self.metrics.reconciles.labels(label, outcome).inc()
         return outcome, result.calls_done
 
+    def _without_marks_in_hand(
+        self, operations: list[Operation], read_since: float
+    ) -> list[Operation]:
+        """``operations`` without the marks the marks path has queued, or has set since the
+        plan began reading: it sets (or set) the same declared marks itself, and setting them
+        here too would spend the rate limit twice and hold the room's marks meanwhile."""
+        kept = []
+        for op in operations:
+            request = op.request
+            if isinstance(request, ChangeMarks) and not request.delete:
+                queued = self.marks.get(op.group, {})
+                set_at = self.marks_set_at.get(op.group, {})
+                marks = {
+                    a: m
+                    for a, m in request.marks.items()
+                    if a not in queued and set_at.get(a, -1.0) < read_since
+                }
+                if not marks:
+                    continue
+                if len(marks) < len(request.marks):
+                    op = Operation(op.group, op.step, ChangeMarks(request.group_id, marks))
+            kept.append(op)
+        return kept
+
+    def _remember_marks_set(self, gid: str, accounts: list[str], when: float) -> None:
+        set_at = self.marks_set_at.setdefault(gid, {})
+        for account in accounts:
+            set_at.pop(account, None)  # moved to the end: the dict stays oldest first
+            set_at[account] = when
+        while set_at and next(iter(set_at.values())) < when - MARKS_REMEMBERED_S:
+            del set_at[next(iter(set_at))]
+
     async def _set_marks(self, gid: str, entries: dict[str, float]) -> None:
         """Set the declared marks of the members of ``gid`` that came online."""
         started = self._clock()
@@ -767,6 +805,7 @@ class Controller:
 
         await asyncio.gather(*(send(op) for op in operations))
         finished = self._clock()
+        self._remember_marks_set(gid, done, finished)
         for account in done:
             self.metrics.latency.observe(finished - entries[account])
             if MARK_ALWAYS_ONLINE in wanted[account]:
