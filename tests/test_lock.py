@@ -66,21 +66,22 @@ def _live_members(server: Server, gid: str) -> set[str]:
     return {m["Member_Account"] for m in group["MemberList"]} if group else set()
 
 
-@pytest.fixture
-def slow_server(tmp_path: Path):
-    server = start_server(tmp_path / "served.sqlite3", latency_ms=60)
+def _served(tmp_path: Path, latency_ms: int):
+    server = start_server(tmp_path / "served.sqlite3", latency_ms=latency_ms)
     yield server
     server.proc.terminate()
     server.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def slow_server(tmp_path: Path):
+    yield from _served(tmp_path, 60)
 
 
 @pytest.fixture
 def slower_server(tmp_path: Path):
     # Slow enough that the first apply is still writing while the second starts on a busy machine.
-    server = start_server(tmp_path / "served.sqlite3", latency_ms=250)
-    yield server
-    server.proc.terminate()
-    server.proc.wait(timeout=15)
+    yield from _served(tmp_path, 250)
 
 
 def test_two_applies_at_once_never_interleave(slower_server: Server, tmp_path: Path) -> None:
