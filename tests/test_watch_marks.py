@@ -5,6 +5,7 @@ slow to answer holds up only its own group; mark 500 renewals survive a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -20,6 +21,21 @@ from reconciler.watch.controller import MARK_500_REFRESH_S, MARKS_HOLD_S, Contro
 from reconciler.watch.metrics import Metrics
 
 ROOMS = ("live1", "live2")
+
+
+@contextlib.asynccontextmanager
+async def watching(controller: Controller):
+    """The controller's worker running, past its first resync; stopped on the way out."""
+    worker = asyncio.create_task(controller.run())
+    try:
+        bound = time.monotonic() + 30  # a hang guard, far beyond what a resync takes
+        while controller.last_resync is None:
+            assert time.monotonic() < bound, "no first resync"
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        controller.stop()
+        await worker
 
 
 async def test_marks_falling_due_during_a_batch_join_it(ws: Workspace) -> None:
@@ -69,24 +85,20 @@ async def test_marks_falling_due_during_a_batch_join_it(ws: Workspace) -> None:
             return await perform(request)
 
         s.client.perform = counted
-        worker = asyncio.create_task(controller.run())
         try:
-            while controller.last_resync is None:
-                await asyncio.sleep(0.02)
-            locks = s.client.stats.calls["create_group"]
-            # live2's member is due well after live1's, but within the batch's hold.
-            await come_online("live1", "a1")
-            await come_online("live2", "a2", later=0.6)
-            await wait_marked("live1", "a1", within=1.0)
-            # Held by the batch that set a1's marks: live1 again, before that batch ends.
-            await come_online("live1", "b1")
-            assert await wait_marked("live1", "b1", within=MARKS_HOLD_S / 2) < MARKS_HOLD_S / 2
-            await wait_marked("live2", "a2", within=1.5)
-            assert s.client.stats.calls["create_group"] == locks  # the lease held all along
-            assert len(marks_calls) == 3
+            async with watching(controller):
+                locks = s.client.stats.calls["create_group"]
+                # live2's member is due well after live1's, but within the batch's hold.
+                await come_online("live1", "a1")
+                await come_online("live2", "a2", later=0.6)
+                await wait_marked("live1", "a1", within=1.0)
+                # Held by the batch that set a1's marks: live1 again, before that batch ends.
+                await come_online("live1", "b1")
+                assert await wait_marked("live1", "b1", within=MARKS_HOLD_S / 2) < MARKS_HOLD_S / 2
+                await wait_marked("live2", "a2", within=1.5)
+                assert s.client.stats.calls["create_group"] == locks  # the lease held all along
+                assert len(marks_calls) == 3
         finally:
-            controller.stop()
-            await worker
             await controls.aclose()
 
 
@@ -288,20 +300,16 @@ async def test_a_reconcile_leaves_queued_marks_to_the_marks_path(ws: Workspace) 
             return await perform(request)
 
         s.client.perform = counted
-        worker = asyncio.create_task(controller.run())
         try:
-            while controller.last_resync is None:
-                await asyncio.sleep(0.02)
-            body = {"GroupId": "live1", "Account": "a1"}
-            assert (await controls.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
-            controller.on_event(GroupEvent(MEMBER_STATE, "online", "live1", ["a1"]))
-            controller.on_event(GroupEvent(INFO_CHANGED, "info", "live1"))
-            while 1000 not in ws.members("live1")["a1"]["Marks"]:
-                assert time.monotonic() < bound, "a1 never marked"
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.8)  # past the marks window: a second call would be sent
-            assert [c.marks for c in marks_calls] == [{"a1": [1000]}]
+            async with watching(controller):
+                body = {"GroupId": "live1", "Account": "a1"}
+                assert (await controls.post("/emulator/online", json=body)).json()["ErrorCode"] == 0
+                controller.on_event(GroupEvent(MEMBER_STATE, "online", "live1", ["a1"]))
+                controller.on_event(GroupEvent(INFO_CHANGED, "info", "live1"))
+                while 1000 not in ws.members("live1")["a1"]["Marks"]:
+                    assert time.monotonic() < bound, "a1 never marked"
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.8)  # past the marks window: a second call would be sent
+                assert [c.marks for c in marks_calls] == [{"a1": [1000]}]
         finally:
-            controller.stop()
-            await worker
             await controls.aclose()
